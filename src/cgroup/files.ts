@@ -1,0 +1,132 @@
+// Reading, writing and removing cgroup files and directories, the same way for v1 and v2.
+import { constants } from 'node:fs';
+import { access, readFile, readdir, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PawlError } from '../errors.js';
+import type { HostOps } from './options.js';
+import type { CgroupFileWrite } from './types.js';
+
+export interface PlannedWrite extends CgroupFileWrite {
+  /**
+   * What create() does when the kernel has no such file. Default: fail (HostUnsupported).
+   * 'skip': a tuning knob whose absence costs no protection.
+   * 'swap': it only matters while swap is active, so skip it when no swap is.
+   */
+  ifMissing?: 'skip' | 'swap';
+}
+
+export function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | null)?.code;
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function readText(path: string): Promise<string> {
+  return readFile(path, 'utf8');
+}
+
+export async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+export async function readNumber(path: string): Promise<number> {
+  return Number((await readText(path)).trim());
+}
+
+/** The PIDs listed in a cgroup.procs file. */
+export async function readPids(procsFile: string): Promise<number[]> {
+  const text = await readOptional(procsFile);
+  return (text ?? '').split('\n').filter((l) => l.trim() !== '').map(Number);
+}
+
+export async function subdirs(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+// No O_CREAT: a control file the kernel does not provide must fail, not appear as a plain file.
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_TRUNC;
+
+export async function writeControl(path: string, value: string): Promise<void> {
+  await writeFile(path, value, { flag: WRITE_FLAGS });
+}
+
+export async function applyWrites(writes: PlannedWrite[], ops: HostOps): Promise<void> {
+  for (const w of writes) {
+    try {
+      await writeControl(w.path, w.value);
+    } catch (e) {
+      if (errno(e) !== 'ENOENT') {
+        throw new PawlError('RuntimeError', `cannot write "${w.value}" to ${w.path}: ${(e as Error).message}`);
+      }
+      if (w.ifMissing === 'skip') continue;
+      if (w.ifMissing === 'swap') {
+        if (!(await ops.swapActive())) continue;
+        throw new PawlError(
+          'HostUnsupported',
+          `${w.path} does not exist while swap is active: the kernel has no memory cgroup swap accounting (CONFIG_MEMCG_SWAP, boot with swapaccount=1), so the memory limit could be bypassed through swap`,
+        );
+      }
+      const controller = basename(w.path).split('.')[0];
+      throw new PawlError('HostUnsupported', `${w.path} does not exist: this kernel's cgroup ${controller} controller does not provide ${basename(w.path)}`);
+    }
+  }
+}
+
+/** Polls until check() is true or timeoutMs has passed; says which. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 5): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(intervalMs);
+  }
+}
+
+/** rmdir that tolerates a directory already gone and retries the EBUSY a cgroup gives for a few ms after its last process exits. */
+export async function removeDir(dir: string, ops: HostOps, timeoutMs = 1000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await ops.rmdir(dir);
+      return;
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return;
+      if (errno(e) !== 'EBUSY' || Date.now() >= deadline) {
+        throw new PawlError('RuntimeError', `cannot remove cgroup ${dir}: ${(e as Error).message}`);
+      }
+      await sleep(10);
+    }
+  }
+}
+
+/** Sends SIGKILL to each PID, ignoring those that already exited; never to this process. */
+export function killAll(pids: number[], ops: HostOps): void {
+  for (const pid of pids) {
+    // The supervisor never joins a run group, but if a bug ever put it there it must not kill itself.
+    if (!(pid > 0) || pid === process.pid) continue;
+    try {
+      ops.kill(pid, 'SIGKILL');
+    } catch (e) {
+      if (errno(e) !== 'ESRCH') throw e;
+    }
+  }
+}

@@ -1,0 +1,105 @@
+// Which cgroup version this host runs and where each controller is mounted, from the kernel's
+// own mount table; plus the block device behind a path, which io limits are keyed by.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PawlError } from '../errors.js';
+import { exists, readOptional } from './files.js';
+
+export interface HostCgroups {
+  /** v2 only when cgroup2 owns the memory controller; a hybrid host (v1 memory) is v1. */
+  version: 'v1' | 'v2';
+  /** Mount point per controller: the v1 hierarchies (cpu and cpuacct may share one), or the cgroup2 mount for every controller in its root's cgroup.controllers. */
+  mounts: Record<string, string>;
+  /** The cgroup2 mount point, if any (hybrid hosts have one too). */
+  unified: string | null;
+}
+
+export interface CgroupMounts {
+  /** v1 controller -> mount point. */
+  v1: Record<string, string>;
+  unified: string | null;
+}
+
+const V1_CONTROLLERS = new Set([
+  'blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'hugetlb', 'memory', 'misc', 'net_cls', 'net_prio', 'perf_event', 'pids', 'rdma',
+]);
+
+/** mountinfo escapes space, tab, newline and backslash in paths as \ooo. */
+function unescape(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** The cgroup mounts in a /proc/self/mountinfo text (proc(5)). */
+export function parseCgroupMounts(mountinfo: string): CgroupMounts {
+  const v1: Record<string, string> = {};
+  const v1Root: Record<string, string> = {};
+  let unified: string | null = null;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-');
+    if (sep < 0) continue;
+    const [root, mountPoint] = [fields[3]!, unescape(fields[4]!)];
+    const [fstype, , superOptions = ''] = fields.slice(sep + 1);
+    if (fstype === 'cgroup2') {
+      if (unified === null || mountPoint === '/sys/fs/cgroup') unified = mountPoint;
+    } else if (fstype === 'cgroup') {
+      // The same hierarchy can be mounted more than once (bind mounts into containers); the one
+      // showing the hierarchy's root is the one whose paths mean what /proc/<pid>/cgroup says.
+      for (const opt of superOptions.split(',').filter((o) => V1_CONTROLLERS.has(o))) {
+        if (!(opt in v1) || (v1Root[opt] !== '/' && root === '/')) {
+          v1[opt] = mountPoint;
+          v1Root[opt] = root;
+        }
+      }
+    }
+  }
+  return { v1, unified };
+}
+
+async function detect(): Promise<HostCgroups> {
+  const { v1, unified } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
+  if (unified !== null) {
+    const controllers = (await readOptional(join(unified, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
+    if (controllers.includes('memory')) {
+      return { version: 'v2', mounts: Object.fromEntries(controllers.map((c) => [c, unified])), unified };
+    }
+  }
+  if ('memory' in v1) return { version: 'v1', mounts: v1, unified };
+  throw new PawlError(
+    'HostUnsupported',
+    `no cgroup memory controller is available: /proc/self/mountinfo shows ${unified ? `cgroup2 at ${unified} without memory in its cgroup.controllers` : 'no cgroup2 mount'} and no cgroup v1 memory hierarchy`,
+  );
+}
+
+let cached: Promise<HostCgroups> | undefined;
+
+/** The host's cgroup layout, probed once per process. */
+export function probeCgroups(): Promise<HostCgroups> {
+  cached ??= detect().catch((e: unknown) => {
+    cached = undefined;
+    throw e;
+  });
+  return cached;
+}
+
+/** Linux's dev_t encoding (include/linux/kdev_t.h new_encode_dev). */
+function majorMinor(dev: bigint): [number, number] {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return [Number(major), Number(minor)];
+}
+
+/**
+ * "MAJ:MIN" of the whole disk backing path, or null when no block device does (tmpfs, overlay,
+ * 9p, btrfs subvolumes: their st_dev is an anonymous device with major 0). Throttling is keyed
+ * by whole disk: the kernel refuses a partition's numbers in blkio/io.max.
+ */
+export async function diskDeviceFor(path: string): Promise<string | null> {
+  const [major, minor] = majorMinor((await stat(path, { bigint: true })).dev);
+  if (major === 0) return null;
+  const sys = `/sys/dev/block/${major}:${minor}`;
+  if (!(await exists(sys))) return null;
+  if (!(await exists(`${sys}/partition`))) return `${major}:${minor}`;
+  // sys is a symlink to .../block/<disk>/<partition>, so ".." (resolved by the kernel after the link) is the disk.
+  return (await readFile(`${sys}/../dev`, 'utf8')).trim();
+}

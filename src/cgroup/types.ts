@@ -1,0 +1,72 @@
+// One small interface over cgroup v1 and v2 (youki's libcgroups shape): create a per-run group
+// with its limits, say where the shim must write its PID, read stats, kill, remove.
+
+export interface IoLimit {
+  /** "MAJ:MIN" of the whole disk (not a partition) backing the rootfs and the scratch dir. */
+  device: string;
+  readBps: number;
+  writeBps: number;
+}
+
+/** What the kernel is asked to enforce. Pure data, computed from the policy by limits.ts. */
+export interface CgroupLimits {
+  memoryBytes: number;
+  /** memory+swap limit is set to memoryBytes, i.e. no swap. */
+  noSwap: boolean;
+  cpuQuotaUs: number;
+  cpuPeriodUs: number;
+  /** Tasks (threads included), as the pids controller counts them. */
+  pidsMax: number;
+  io: IoLimit | null;
+}
+
+export interface CgroupStats {
+  memoryCurrentBytes: number;
+  /** Peak since creation (v2 memory.peak, v1 memory.max_usage_in_bytes). */
+  memoryPeakBytes: number;
+  /** Times the OOM killer killed a process of this group. */
+  oomKills: number;
+  /** Times an allocation hit the limit (v1 failcnt, v2 memory.events max). */
+  memoryLimitHits: number;
+  cpuUsageUs: number;
+  pidsCurrent: number;
+  /** v2 pids.peak; v1 has none (the monitor keeps the polled maximum). */
+  pidsPeak: number | null;
+  /** Times a fork/clone was refused by pids.max (pids.events "max"). */
+  pidsLimitHits: number;
+  ioReadBytes: number;
+  ioWriteBytes: number;
+}
+
+/** A file the driver writes: shown by `pawl explain`, written by create(). */
+export interface CgroupFileWrite {
+  path: string;
+  value: string;
+}
+
+export interface RunCgroup {
+  readonly version: 'v1' | 'v2';
+  readonly name: string;
+  /** Every cgroup.procs the sandbox's first process must write its own PID into before exec. */
+  readonly procsFiles: string[];
+  /** The directories this run owns (one per v1 hierarchy, one on v2). */
+  readonly dirs: string[];
+  readStats(): Promise<CgroupStats>;
+  /** PIDs (host view) of every process in the group. */
+  pids(): Promise<number[]>;
+  /** Kill every process in the group and wait until it is empty (v2 cgroup.kill; v1 freeze+SIGKILL). */
+  kill(): Promise<void>;
+  /** rmdir every directory, retrying EBUSY briefly. Idempotent. */
+  remove(): Promise<void>;
+}
+
+export interface CgroupDriver {
+  readonly version: 'v1' | 'v2';
+  /** The writes create() would make, for `pawl explain` (pure). */
+  plan(name: string, limits: CgroupLimits): CgroupFileWrite[];
+  create(name: string, limits: CgroupLimits): Promise<RunCgroup>;
+  /** Names of run groups under pawl's subtree (for gc and leak checks). */
+  list(): Promise<string[]>;
+  /** Open an existing run group by name (gc). */
+  open(name: string): RunCgroup;
+}

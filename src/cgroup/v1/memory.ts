@@ -1,0 +1,35 @@
+// v1 memory controller (Documentation/admin-guide/cgroup-v1/memory.rst).
+import { join } from 'node:path';
+import { readNumber, readOptional, readText, type PlannedWrite } from '../files.js';
+import { keyedValue } from '../parse.js';
+import type { CgroupLimits, CgroupStats } from '../types.js';
+
+export function memoryWrites(dir: string, limits: CgroupLimits): PlannedWrite[] {
+  const bytes = String(limits.memoryBytes);
+  // memsw (memory+swap) must not go below limit_in_bytes, so the plain limit is set first.
+  return [
+    { path: join(dir, 'memory.swappiness'), value: '0', ifMissing: 'skip' },
+    { path: join(dir, 'memory.limit_in_bytes'), value: bytes },
+    ...(limits.noSwap ? [{ path: join(dir, 'memory.memsw.limit_in_bytes'), value: bytes, ifMissing: 'swap' as const }] : []),
+  ];
+}
+
+export type MemoryStats = Pick<CgroupStats, 'memoryCurrentBytes' | 'memoryPeakBytes' | 'oomKills' | 'memoryLimitHits'>;
+
+export async function memoryStats(dir: string): Promise<MemoryStats> {
+  const [current, peak, oomControl, failcnt, memswFailcnt] = await Promise.all([
+    readNumber(join(dir, 'memory.usage_in_bytes')),
+    readNumber(join(dir, 'memory.max_usage_in_bytes')),
+    readText(join(dir, 'memory.oom_control')),
+    readNumber(join(dir, 'memory.failcnt')),
+    readOptional(join(dir, 'memory.memsw.failcnt')),
+  ]);
+  return {
+    memoryCurrentBytes: current,
+    memoryPeakBytes: peak,
+    oomKills: keyedValue(oomControl, 'oom_kill'),
+    // A charge is tried against memory+swap first (mm/memcontrol.c try_charge_memcg), so with
+    // memsw == limit a hit can land in either counter.
+    memoryLimitHits: failcnt + Number(memswFailcnt ?? 0),
+  };
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// pawl's command line: parses arguments, calls the library, prints. Exit status: 0 the run
+// succeeded, 1 it failed, 2 pawl could not run it (usage, config or host problem; one line on stderr).
+import { readFile, writeFile } from 'node:fs/promises';
+import { hostConfig } from '../config/host.js';
+import { resolvePolicy } from '../config/resolve.js';
+import { PawlError } from '../errors.js';
+import { ensureRootfs, rootfsInfo } from '../rootfs/index.js';
+import { explain } from '../supervisor/explain.js';
+import { collectGarbage } from '../supervisor/gc.js';
+import { execProgram, runTask, taskPolicy } from '../supervisor/run.js';
+import { loadTask } from '../task/load.js';
+import { runTaskTests } from '../task/tests.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LIMIT_OPTIONS, parseJsonInput, policyFromFlags, takeBinds, UsageError } from './args.js';
+import { formatExplanation } from './format.js';
+import { parseDuration } from '../config/units.js';
+
+const USAGE = `usage:
+  pawl run TASK [--input JSON | --input-file FILE] [limits]   run a Ratchet task, print the result JSON
+  pawl exec [limits] [--ro-bind SRC DST] [--bind SRC DST] [--result FILE] -- PROGRAM ARGS...
+  pawl test TASK [limits]                                      run the task's tests/*.json
+  pawl explain [TASK] [limits] [--json]                        print the plan: cgroup files, rlimits, argv, mounts
+  pawl rootfs build | info                                     build or describe the read-only rootfs
+  pawl gc [--older-than DURATION]                              remove what dead runs left behind
+limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
+        --cpu-time DURATION --cpu PERCENT --pids N --network none|full --env NAME=VALUE`;
+
+/** parseArgs with errors turned into one-line usage errors. */
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\s*\n\s*/g, ' '));
+  }
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+
+async function readInput(values: { input?: string; 'input-file'?: string }): Promise<unknown> {
+  if (values.input !== undefined && values['input-file'] !== undefined) throw new UsageError('give --input or --input-file, not both');
+  if (values.input !== undefined) return parseJsonInput(values.input, '--input');
+  if (values['input-file'] !== undefined) {
+    const text = await readFile(values['input-file'], 'utf8').catch((e: Error) => {
+      throw new UsageError(`cannot read --input-file: ${e.message}`);
+    });
+    return parseJsonInput(text, values['input-file']);
+  }
+  return {};
+}
+
+function oneTask(positionals: string[], cmd: string): string {
+  if (positionals.length !== 1) throw new UsageError(`pawl ${cmd} takes one TASK (a task directory or .js file), got ${positionals.length}`);
+  return positionals[0]!;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case 'run': {
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' } });
+      const task = oneTask(positionals, 'run');
+      const input = await readInput(values);
+      const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values) });
+      out(JSON.stringify(result, null, 2));
+      return result.status === 'succeeded' ? 0 : 1;
+    }
+    case 'exec': {
+      const { rest, binds } = takeBinds(args);
+      const sep = rest.indexOf('--');
+      if (sep < 0 || sep === rest.length - 1) throw new UsageError('pawl exec needs the program after "--": pawl exec [options] -- PROGRAM ARGS...');
+      const { values, positionals } = parse(rest.slice(0, sep), { ...LIMIT_OPTIONS, result: { type: 'string' } });
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" before "--"`);
+      const result = await execProgram(rest.slice(sep + 1), {
+        trustLevel: values.trust,
+        policy: policyFromFlags(values, binds.length ? { binds } : undefined),
+        stdin: 'inherit',
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+      const json = JSON.stringify({ ...result, stdout: undefined, stderr: undefined }, null, 2);
+      if (values.result) await writeFile(values.result, `${json}\n`);
+      else process.stderr.write(`${json}\n`);
+      return result.status === 'succeeded' ? 0 : 1;
+    }
+    case 'test': {
+      const { values, positionals } = parse(args, LIMIT_OPTIONS);
+      const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
+      for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
+      out(`${report.passed} passed, ${report.failed} failed`);
+      return report.failed === 0 && report.cases.length > 0 ? 0 : 1;
+    }
+    case 'explain': {
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
+      if (positionals.length > 1) throw new UsageError('pawl explain takes at most one TASK');
+      const overrides = policyFromFlags(values);
+      const policy = positionals[0]
+        ? taskPolicy(await loadTask(positionals[0]), { trustLevel: values.trust, policy: overrides })
+        : resolvePolicy({ trustLevel: values.trust, overrides });
+      const plan = await explain(policy);
+      out(values.json ? JSON.stringify(plan, null, 2) : formatExplanation(plan));
+      return 0;
+    }
+    case 'rootfs': {
+      const [sub, ...more] = args;
+      if (more.length || (sub !== 'build' && sub !== 'info')) throw new UsageError('usage: pawl rootfs build | info');
+      if (sub === 'build') {
+        const r = await ensureRootfs(hostConfig(), { rebuild: true });
+        out(`built ${r.path}`);
+      } else {
+        const info = await rootfsInfo(hostConfig());
+        out(`path   ${info.path}\nhash   ${info.hash}\nbytes  ${info.bytes}\nfiles`);
+        for (const f of info.files) out(`  ${f.dest}  (${f.bytes} bytes, from ${f.source})`);
+      }
+      return 0;
+    }
+    case 'gc': {
+      const { values, positionals } = parse(args, { 'older-than': { type: 'string' } });
+      if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than');
+      let olderThanMs: number | undefined;
+      if (values['older-than'] !== undefined) {
+        try {
+          olderThanMs = parseDuration(values['older-than']);
+        } catch (e) {
+          throw new UsageError(`--older-than: ${(e as Error).message}`);
+        }
+      }
+      const report = await collectGarbage(hostConfig(), { olderThanMs });
+      out(`removed ${report.cgroups.length} cgroup(s), ${report.scratch.length} scratch dir(s)`);
+      for (const n of [...report.cgroups, ...report.scratch]) out(`  ${n}`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      out(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof PawlError) process.stderr.write(`pawl: ${e.message}\n`);
+    else process.stderr.write(`pawl: internal error: ${(e as Error)?.message ?? String(e)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,35 @@
+// Host-side settings: where pawl keeps its state and how it maps sandboxes onto host ids.
+// Not part of a policy (a task cannot choose them); the environment may override them.
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const HostConfig = z.strictObject({
+  /** Rootfs cache, compiled filters. */
+  stateDir: z.string().default('/var/lib/pawl'),
+  /** Per-run scratch dirs. On a real disk (not tmpfs) so io limits have a device to apply to. */
+  runDir: z.string().default('/var/lib/pawl/runs'),
+  /** Name of pawl's own cgroup subtree; per-run groups are created only below it. */
+  cgroupParent: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/).default('pawl'),
+  /**
+   * When pawl runs as root, each sandbox runs as a host uid/gid drawn from this range, so that
+   * the sandbox's uid 1000 maps to an unprivileged host id that owns nothing on the host.
+   */
+  hostIdBase: z.number().int().min(1000).default(600_000),
+  hostIdCount: z.number().int().min(1).default(65_536),
+  /** How often cgroup stats are polled for peaks. */
+  pollIntervalMs: z.number().int().min(10).max(10_000).default(100),
+});
+export type HostConfig = z.infer<typeof HostConfig>;
+
+export function hostConfig(overrides: Partial<z.input<typeof HostConfig>> = {}): HostConfig {
+  const env = process.env;
+  return HostConfig.parse({
+    ...(env.PAWL_STATE_DIR ? { stateDir: env.PAWL_STATE_DIR, runDir: join(env.PAWL_STATE_DIR, 'runs') } : {}),
+    ...(env.PAWL_CGROUP_PARENT ? { cgroupParent: env.PAWL_CGROUP_PARENT } : {}),
+    ...overrides,
+  });
+}
+
+/** The package root (holds rootfs/, native-profiles/, dist/), from src/ or dist/ alike. */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));

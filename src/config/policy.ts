@@ -1,0 +1,113 @@
+// The policy model: the single source of defaults and types for every isolation layer.
+// Defaults are the Ratchet isolation plan's "limited" numbers; trust levels (trust.ts) and
+// task/run overrides are merged on top as raw input and parsed once here.
+import { z } from 'zod';
+import { Duration, Size } from './units.js';
+import { SeccompPolicy } from '../seccomp/schema.js';
+
+const MiB = 1024 ** 2;
+
+export const TrustLevel = z.enum(['untrusted', 'limited', 'trusted', 'system']);
+export type TrustLevel = z.infer<typeof TrustLevel>;
+
+export const ResourceLimits = z.strictObject({
+  /** Memory limit (cgroup memory.max / limit_in_bytes); swap is disabled. */
+  memory: Size.default(128 * MiB),
+  /** CPU share in percent of one core (cpu.max quota/period). 50 = 50000/100000 us. */
+  cpuPercent: z.number().positive().max(6400).default(50),
+  cpuPeriodUs: z.number().int().min(1000).max(1_000_000).default(100_000),
+  /**
+   * Processes as a user counts them. The pids controller and RLIMIT_NPROC count threads, and
+   * node alone runs ~7 of them, so the enforced task count is processes * threadsPerProcess
+   * (see cgroup/limits.ts): a non-forking task runs under a limit of 1, a fork bomb still stops.
+   */
+  processes: z.number().int().min(1).max(4096).default(10),
+  threadsPerProcess: z.number().int().min(1).max(256).default(12),
+  fileDescriptors: z.number().int().min(16).max(1_048_576).default(64),
+  wallTime: Duration.default(300_000),
+  cpuTime: Duration.default(30_000),
+  diskReadBps: Size.default(10 * MiB),
+  diskWriteBps: Size.default(5 * MiB),
+  /** Bytes the task may write under /workspace (enforced by RLIMIT_FSIZE and a usage watch). */
+  diskSpace: Size.default(100 * MiB),
+  /** Size of the /tmp tmpfs (its pages count against the memory limit too). */
+  tmpSize: Size.default(50 * MiB),
+  stdoutMax: Size.default(1 * MiB),
+  stderrMax: Size.default(1 * MiB),
+});
+export type ResourceLimits = z.infer<typeof ResourceLimits>;
+
+/** The sandbox's own tree: binds may not cover or reach into it. */
+const RESERVED_PATHS = ['/usr', '/etc', '/lib', '/lib64', '/opt/pawl', '/proc', '/dev'];
+
+const AbsPath = z.string().refine((p) => p.startsWith('/') && !p.split('/').includes('..'), {
+  message: 'must be an absolute path without ".."',
+});
+
+export const BindMount = z.strictObject({
+  src: AbsPath,
+  dst: AbsPath,
+  readOnly: z.boolean().default(true),
+});
+export type BindMount = z.infer<typeof BindMount>;
+
+export const FilesystemPolicy = z.strictObject({
+  /** Extra host paths brought into the sandbox. The root itself is always pawl's read-only rootfs. */
+  binds: z.array(BindMount).default([]),
+});
+export type FilesystemPolicy = z.infer<typeof FilesystemPolicy>;
+
+export const NetworkPolicy = z.strictObject({
+  /** none: a private network namespace with only loopback. full: the host's network. */
+  mode: z.enum(['none', 'restricted', 'full']).default('none'),
+  /** Hosts reachable in restricted mode. */
+  allow: z.array(z.string()).default([]),
+});
+export type NetworkPolicy = z.infer<typeof NetworkPolicy>;
+
+export const SecurityPolicy = z.strictObject({
+  /** The uid/gid the program sees inside the sandbox. */
+  uid: z.number().int().min(1).max(65_534).default(1000),
+  gid: z.number().int().min(1).max(65_534).default(1000),
+  seccomp: SeccompPolicy.prefault({}),
+  apparmorProfile: z.string().optional(),
+});
+export type SecurityPolicy = z.infer<typeof SecurityPolicy>;
+
+/** Protections the operator allows to be skipped on a host that cannot apply them. */
+export const Degradation = z.enum(['io-limits', 'swap-limit']);
+export type Degradation = z.infer<typeof Degradation>;
+
+export const Policy = z
+  .strictObject({
+    trustLevel: TrustLevel.default('limited'),
+    runtime: z.enum(['bwrap', 'runc', 'crun']).default('bwrap'),
+    resources: ResourceLimits.prefault({}),
+    filesystem: FilesystemPolicy.prefault({}),
+    network: NetworkPolicy.prefault({}),
+    security: SecurityPolicy.prefault({}),
+    /** Environment of the sandboxed program; it starts from an empty one. */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'invalid variable name'), z.string()).default({}),
+    allowDegraded: z.array(Degradation).default([]),
+  })
+  .superRefine((p, ctx) => {
+    if (p.network.mode !== 'restricted' && p.network.allow.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['network', 'allow'], message: `an allow list needs network.mode "restricted" (mode is "${p.network.mode}")` });
+    }
+    if (p.resources.tmpSize >= p.resources.memory) {
+      ctx.addIssue({ code: 'custom', path: ['resources', 'tmpSize'], message: 'must be smaller than resources.memory: /tmp is a tmpfs whose pages count as memory' });
+    }
+    if (p.resources.memory < 16 * MiB) {
+      ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'must be at least 16MB' });
+    }
+    for (const b of p.filesystem.binds) {
+      const dst = b.dst.replace(/\/+$/, '') || '/';
+      const reserved = RESERVED_PATHS.find((r) => dst === r || dst.startsWith(`${r}/`));
+      if (dst === '/' || dst === '/tmp' || dst === '/workspace' || reserved) {
+        ctx.addIssue({ code: 'custom', path: ['filesystem', 'binds'], message: `cannot bind over ${b.dst}: it is part of the sandbox pawl builds (${reserved ?? dst})` });
+      }
+    }
+  });
+export type Policy = z.infer<typeof Policy>;
+/** What a user may write: every field optional, sizes and durations in human form. */
+export type PolicyInput = z.input<typeof Policy>;

@@ -1,0 +1,144 @@
+// Builds the minimal read-only rootfs: each program of the recipe with exactly the shared
+// libraries it needs, a minimal /etc, the task harness and empty mount points. Content-addressed:
+// the directory is named by the hash of everything in it, built in a temp dir and renamed into
+// place, so a half-built tree is never used and concurrent builders cannot collide.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { execa } from 'execa';
+import { z } from 'zod';
+import { PACKAGE_ROOT } from '../config/host.js';
+import { PawlError } from '../errors.js';
+import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from './layout.js';
+
+const Recipe = z.object({
+  programs: z.array(z.object({ from: z.string(), to: z.string() })),
+  harness: z.string(),
+});
+type Recipe = z.infer<typeof Recipe>;
+
+export const RECIPE_DIR = join(PACKAGE_ROOT, 'rootfs');
+export const HARNESS_SOURCE = join(PACKAGE_ROOT, 'dist', 'task', 'harness.js');
+
+/** One file to place in the rootfs: `source` on the host, `dest` inside. */
+export interface RootfsFile {
+  source: string;
+  dest: string;
+  mode: number;
+}
+
+export async function loadRecipe(): Promise<Recipe> {
+  return Recipe.parse(JSON.parse(await readFile(join(RECIPE_DIR, 'recipe.json'), 'utf8')));
+}
+
+async function which(program: string): Promise<string> {
+  if (program.startsWith('/')) return program;
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const candidate = join(dir, program);
+    try {
+      if ((await stat(candidate)).isFile()) return realpath(candidate);
+    } catch {
+      /* not in this dir */
+    }
+  }
+  throw new PawlError('HostUnsupported', `rootfs: program "${program}" not found on PATH`);
+}
+
+const lddCache = new Map<string, string[]>();
+
+/** Shared libraries of an ELF program, as the dynamic loader resolves them (ldd). Cached per
+ * program version, since ldd costs a few ms and this runs on every sandbox start. */
+export async function sharedLibraries(program: string): Promise<string[]> {
+  const s = await stat(program);
+  const key = `${program}:${s.ino}:${s.size}:${s.mtimeMs}`;
+  const cached = lddCache.get(key);
+  if (cached) return cached;
+  const libs = await lddLibraries(program);
+  lddCache.set(key, libs);
+  return libs;
+}
+
+async function lddLibraries(program: string): Promise<string[]> {
+  const { stdout, exitCode } = await execa('ldd', [program], { reject: false });
+  if (exitCode !== 0) return []; // static binary: "not a dynamic executable"
+  const libs: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /=>\s*(\/\S+)|^\s*(\/\S+)\s+\(/.exec(line);
+    const lib = m?.[1] ?? m?.[2];
+    if (lib) libs.push(lib);
+    if (/not found/.test(line)) throw new PawlError('HostUnsupported', `rootfs: ${program} needs a library that is missing: ${line.trim()}`);
+  }
+  return libs;
+}
+
+// Debian's merged /usr: /lib and /lib64 are links into /usr, so place libraries under /usr.
+const mergedUsr = (p: string) => (/^\/(lib|lib64|bin|sbin)\//.test(p) ? `/usr${p}` : p);
+
+/** Everything the rootfs holds, with host sources. */
+export async function rootfsFiles(recipe: Recipe): Promise<RootfsFile[]> {
+  const files = new Map<string, RootfsFile>();
+  for (const prog of recipe.programs) {
+    const path = await which(prog.from);
+    files.set(prog.to, { source: await realpath(path), dest: prog.to, mode: 0o755 });
+    for (const lib of await sharedLibraries(path)) {
+      files.set(mergedUsr(lib), { source: await realpath(lib), dest: mergedUsr(lib), mode: 0o755 });
+    }
+  }
+  const etc = join(RECIPE_DIR, 'files');
+  for (const rel of await listFiles(etc)) files.set(`/${rel}`, { source: join(etc, rel), dest: `/${rel}`, mode: 0o644 });
+  try {
+    await stat(HARNESS_SOURCE);
+  } catch {
+    throw new PawlError('HostUnsupported', `rootfs: ${HARNESS_SOURCE} is missing; run "npm run build" first`);
+  }
+  files.set(recipe.harness, { source: HARNESS_SOURCE, dest: recipe.harness, mode: 0o644 });
+  return [...files.values()].sort((a, b) => a.dest.localeCompare(b.dest));
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const rel = join(prefix, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(dir, rel)));
+    else if (entry.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The content hash naming a rootfs: the recipe plus every file's destination, mode and bytes. */
+export async function rootfsHash(recipe: Recipe, files: RootfsFile[]): Promise<string> {
+  const hash = createHash('sha256').update(JSON.stringify(recipe));
+  for (const f of files) hash.update(`${f.dest}\0${f.mode}\0${await sha256File(f.source)}\n`);
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Build the tree at `dest` (must not exist). */
+export async function buildTree(recipe: Recipe, files: RootfsFile[], dest: string): Promise<void> {
+  await mkdir(dest, { mode: 0o755 });
+  for (const dir of ROOTFS_MOUNTS) await mkdir(join(dest, dir), { recursive: true, mode: 0o755 });
+  for (const [link, target] of Object.entries(ROOTFS_SYMLINKS)) await symlink(target, join(dest, link));
+  for (const f of files) {
+    const to = join(dest, f.dest);
+    await mkdir(dirname(to), { recursive: true, mode: 0o755 });
+    await copyFile(f.source, to);
+    await chmod(to, f.mode);
+  }
+  await writeFile(join(dest, '.pawl-rootfs'), JSON.stringify({ files: files.map((f) => relative('/', f.dest)) }, null, 1));
+}
+
+export async function replaceAtomically(tmp: string, final: string): Promise<void> {
+  try {
+    await rename(tmp, final);
+  } catch (e) {
+    // Another builder won the race with identical content: keep theirs.
+    if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) await rm(tmp, { recursive: true, force: true });
+    else throw e;
+  }
+}

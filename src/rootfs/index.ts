@@ -1,0 +1,104 @@
+// The rootfs cache: <stateDir>/rootfs/<hash>. Hashing node (~100 MB) on every run would cost
+// ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
+// (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
+import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HostConfig } from '../config/host.js';
+import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, type RootfsFile } from './build.js';
+
+export interface RootfsInfo {
+  path: string;
+  hash: string;
+  built: boolean;
+  files: { dest: string; source: string; bytes: number }[];
+  bytes: number;
+}
+
+async function signature(files: RootfsFile[]): Promise<string> {
+  const parts = [JSON.stringify((await stat(join(RECIPE_DIR, 'recipe.json'))).mtimeMs)];
+  for (const f of files) {
+    const s = await stat(f.source);
+    parts.push(`${f.dest}:${f.source}:${s.ino}:${s.size}:${s.mtimeMs}`);
+  }
+  return parts.join('|');
+}
+
+const memo = new Map<string, string>(); // signature -> path, per process
+
+/**
+ * Read every file once so the rootfs sits in the page cache: a sandbox's disk reads are throttled
+ * (io.max / blkio) and counted, and loading node from a cold disk at 10 MB/s would take seconds
+ * and be billed to the task. Done once per process and after a build.
+ */
+async function warm(path: string, files: RootfsFile[]): Promise<void> {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (const f of files) {
+    const fh = await open(join(path, f.dest), 'r');
+    try {
+      while ((await fh.read(buf, 0, buf.length)).bytesRead > 0);
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** Make sure the rootfs exists and return its path; builds it on first use. */
+export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean } = {}): Promise<{ path: string; hash: string; built: boolean }> {
+  const recipe = await loadRecipe();
+  const files = await rootfsFiles(recipe);
+  const sig = await signature(files);
+  const root = join(host.stateDir, 'rootfs');
+  const indexFile = join(root, 'index.json');
+  if (!opts.rebuild) {
+    const known = memo.get(sig);
+    if (known) return { path: known, hash: known.slice(root.length + 1), built: false };
+    const index = await readIndex(indexFile);
+    const hash = index[sig];
+    if (hash && (await exists(join(root, hash, '.pawl-rootfs')))) {
+      await warm(join(root, hash), files);
+      memo.set(sig, join(root, hash));
+      return { path: join(root, hash), hash, built: false };
+    }
+  }
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  const hash = await rootfsHash(recipe, files);
+  const path = join(root, hash);
+  let built = false;
+  if (opts.rebuild || !(await exists(join(path, '.pawl-rootfs')))) {
+    if (opts.rebuild) await rm(path, { recursive: true, force: true });
+    const tmp = join(root, `.build-${process.pid}-${Date.now()}`);
+    try {
+      await buildTree(recipe, files, tmp);
+      await replaceAtomically(tmp, path);
+      built = true;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+  const index = await readIndex(indexFile);
+  index[sig] = hash;
+  await writeFile(`${indexFile}.${process.pid}`, JSON.stringify(index));
+  await replaceAtomically(`${indexFile}.${process.pid}`, indexFile);
+  await warm(path, files);
+  memo.set(sig, path);
+  return { path, hash, built };
+}
+
+export async function rootfsInfo(host: HostConfig): Promise<RootfsInfo> {
+  const { path, hash, built } = await ensureRootfs(host);
+  const files = await rootfsFiles(await loadRecipe());
+  const list = await Promise.all(files.map(async (f) => ({ dest: f.dest, source: f.source, bytes: (await stat(join(path, f.dest))).size })));
+  return { path, hash, built, files: list, bytes: list.reduce((n, f) => n + f.bytes, 0) };
+}
+
+async function readIndex(file: string): Promise<Record<string, string>> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false);
+}

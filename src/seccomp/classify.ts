@@ -1,0 +1,117 @@
+// Was a run killed by its seccomp filter, and for which system call? The exit says whether
+// (SIGSYS, or 159 = 128+31 when bwrap's pid 1 reports its child's death as a status); the
+// kernel's audit record says which call. The kernel prints that record (type=1326, with pid,
+// audit session and syscall number) to its log when no audit daemon takes it; pawl reads
+// /dev/kmsg when it may. Without a record whose pid or session belongs to the run, the call
+// is unknown and reported as null, never guessed.
+import { closeSync, openSync, readFileSync, readSync, constants as fsc } from 'node:fs';
+import { libseccomp } from './libseccomp.js';
+import { syscallName } from './syscalls.js';
+import type { SeccompPlan } from './index.js';
+
+const SIGSYS = 31;
+
+/** How to recognise the run's processes in the audit records. */
+export interface AuditKey {
+  /**
+   * The run's audit session: a launcher that writes to /proc/self/loginuid (root only) before
+   * exec gets a fresh session id, inherited by everything in the sandbox. Exact.
+   */
+  session?: number;
+  /** Host pids of the run's processes, when known (e.g. the program started as pid 1). */
+  pids?: readonly number[];
+}
+
+export interface AuditRecord {
+  session: number | null;
+  pid: number;
+  signal: number;
+  /** AUDIT_ARCH_* value, which is also libseccomp's architecture token. */
+  arch: number;
+  syscall: number;
+}
+
+const RECORD = /type=1326 .*?\bses=(\d+) pid=(\d+) .*?\bsig=(\d+) arch=([0-9a-f]+) syscall=(\d+)/;
+const UNSET = 4294967295;
+const AUDIT_ARCH = { x86_64: 0xc000003e, x86: 0x40000003, aarch64: 0xc00000b7, arm: 0x40000028 } as const;
+const X32_SYSCALL_BIT = 0x40000000;
+
+export function parseAuditRecord(line: string): AuditRecord | null {
+  const m = RECORD.exec(line);
+  if (!m) return null;
+  const session = Number(m[1]);
+  return { session: session === UNSET ? null : session, pid: Number(m[2]), signal: Number(m[3]), arch: parseInt(m[4]!, 16), syscall: Number(m[5]) };
+}
+
+/** Every seccomp record in the kernel's ring buffer, oldest first; [] when it cannot be read. */
+export function readSeccompRecords(): AuditRecord[] {
+  let fd: number;
+  try {
+    fd = openSync('/dev/kmsg', fsc.O_RDONLY | fsc.O_NONBLOCK);
+  } catch {
+    return [];
+  }
+  const out: AuditRecord[] = [];
+  const buf = Buffer.alloc(8192);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE') continue; // records were overwritten while reading: go on with the next
+        break; // EAGAIN: the end of the buffer
+      }
+      if (n <= 0) break;
+      const rec = parseAuditRecord(buf.toString('utf8', 0, n));
+      if (rec) out.push(rec);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+/** The audit session of a live process, or null when it has none. */
+export function auditSession(pid: number): number | null {
+  try {
+    const s = Number(readFileSync(`/proc/${pid}/sessionid`, 'utf8'));
+    return Number.isInteger(s) && s !== UNSET ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+/** "getpid", or "getpid (x32 ABI)" for a call made through another ABI (the bad-arch kill). */
+export function recordSyscallName(r: AuditRecord): string | null {
+  if (r.arch === AUDIT_ARCH.x86_64 && r.syscall & X32_SYSCALL_BIT) {
+    const name = libseccomp().resolveNum(libseccomp().archToken('x32'), r.syscall);
+    return name && `${name} (x32 ABI)`;
+  }
+  if (r.arch === AUDIT_ARCH.x86_64) return syscallName(r.syscall, 'x86_64');
+  if (r.arch === AUDIT_ARCH.aarch64) return syscallName(r.syscall, 'aarch64');
+  const abi = r.arch === AUDIT_ARCH.x86 ? 'x86' : r.arch === AUDIT_ARCH.arm ? 'arm' : null;
+  const name = abi && libseccomp().resolveNum(r.arch, r.syscall);
+  return name ? `${name} (${abi} ABI)` : null;
+}
+
+/**
+ * Non-null when the run died of SIGSYS under a filter. `syscall` is the blocked call's name
+ * when an audit record of the run names it (the most recent one), else null.
+ * `audit` may be a single pid (the contract's auditPid) or an AuditKey.
+ */
+export function seccompViolation(
+  exit: { signal: string | null; exitCode: number | null },
+  plan: SeccompPlan | null,
+  audit?: number | AuditKey,
+  records: () => AuditRecord[] = readSeccompRecords,
+): { syscall: string | null } | null {
+  if (!plan) return null;
+  if (exit.signal !== 'SIGSYS' && exit.exitCode !== 128 + SIGSYS) return null;
+  const key: AuditKey = typeof audit === 'number' ? { pids: [audit] } : audit ?? {};
+  if (key.session === undefined && !key.pids?.length) return { syscall: null };
+  const ours = records().filter((r) => r.signal === SIGSYS && ((key.session !== undefined && r.session === key.session) || key.pids?.includes(r.pid)));
+  const last = ours.at(-1);
+  return { syscall: last ? recordSyscallName(last) : null };
+}

@@ -1,0 +1,113 @@
+// A profile as written -> the filter for one target (architecture + kernel): Docker's
+// includes/excludes decided, errno names turned into numbers, names looked up. Both outputs (the
+// BPF for bwrap and the OCI JSON for runc/crun) are made from this one value, so they agree.
+import { constants, release } from 'node:os';
+import { PawlError } from '../errors.js';
+import type { Action, Arg, Condition, SeccompProfile, SeccompRule } from './schema.js';
+import { actionCode } from './libseccomp.js';
+import { ARCH_NAMES, hostArch, resolveSyscall, type Arch } from './syscalls.js';
+
+export interface Target {
+  arch: Arch;
+  /** [major, minor] of the kernel, for Docker's minKernel conditions. */
+  kernel: [number, number];
+}
+
+export interface ResolvedRule {
+  /** Names that exist on the target, in profile order. */
+  names: string[];
+  action: Action;
+  /** Set for SCMP_ACT_ERRNO (the errno) and SCMP_ACT_TRACE (the message). */
+  errnoRet?: number;
+  args: Arg[];
+}
+
+export interface ResolvedProfile {
+  arch: Arch;
+  defaultAction: Action;
+  defaultErrnoRet?: number;
+  flags?: string[];
+  rules: ResolvedRule[];
+}
+
+export interface Resolution {
+  profile: ResolvedProfile;
+  /** Real system calls the target architecture does not have (e.g. "_llseek" on x86_64). */
+  absent: string[];
+  /** Unknown names of rules marked optional. */
+  skipped: string[];
+}
+
+export function hostTarget(): Target {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  return { arch: hostArch(), kernel: m ? [Number(m[1]), Number(m[2])] : [0, 0] };
+}
+
+const EPERM = constants.errno.EPERM;
+
+/** "EPERM" for 1, and so on. */
+export const errnoName = (n: number) => Object.entries(constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
+
+function atLeast(kernel: [number, number], min: string): boolean {
+  const [major, minor] = min.split('.').map(Number) as [number, number];
+  return kernel[0] > major || (kernel[0] === major && kernel[1] >= minor);
+}
+
+// Docker's semantics, with the capability set pawl always runs with: none.
+function applies(r: SeccompRule, t: Target): boolean {
+  const docker = ARCH_NAMES[t.arch].docker;
+  const inc: Condition = r.includes ?? {};
+  const exc: Condition = r.excludes ?? {};
+  if (inc.arches?.length && !inc.arches.includes(docker)) return false;
+  if (inc.caps?.length) return false;
+  if (inc.minKernel && !atLeast(t.kernel, inc.minKernel)) return false;
+  if (exc.arches?.includes(docker)) return false;
+  if (exc.minKernel && atLeast(t.kernel, exc.minKernel)) return false;
+  return true;
+}
+
+function errnoOf(action: Action, errnoRet: number | undefined, errnoName: string | undefined, where: string): number | undefined {
+  if (action !== 'SCMP_ACT_ERRNO' && action !== 'SCMP_ACT_TRACE') return undefined;
+  const byName = errnoName === undefined ? undefined : constants.errno[errnoName as keyof typeof constants.errno];
+  if (errnoRet !== undefined && byName !== undefined && errnoRet !== byName) {
+    throw new PawlError('InvalidPolicy', `seccomp profile: ${where}: errnoRet ${errnoRet} and errno ${errnoName} (${byName}) disagree`);
+  }
+  // The OCI runtime spec's default for both.
+  return errnoRet ?? byName ?? EPERM;
+}
+
+/** Throws PawlError(InvalidPolicy) naming every unknown system call name. */
+export function resolveProfile(p: SeccompProfile, target: Target): Resolution {
+  const defaultErrnoRet = errnoOf(p.defaultAction, p.defaultErrnoRet, p.defaultErrno, 'defaultAction');
+  const absent = new Set<string>();
+  const skipped = new Set<string>();
+  const unknown = new Set<string>();
+  const rules: ResolvedRule[] = [];
+  (p.syscalls ?? []).forEach((r, i) => {
+    if (!applies(r, target)) return;
+    const errnoRet = errnoOf(r.action, r.errnoRet, r.errno, `syscalls.${i}`);
+    // libseccomp refuses a rule that repeats the default action and runc skips it: same effect.
+    if (actionCode(r.action, errnoRet) === actionCode(p.defaultAction, defaultErrnoRet)) return;
+    const names: string[] = [];
+    for (const name of r.names ?? (r.name ? [r.name] : [])) {
+      const nr = resolveSyscall(name, target.arch);
+      if (typeof nr === 'number') names.push(name);
+      else if (nr === 'absent') absent.add(name);
+      else (r.optional ? skipped : unknown).add(name);
+    }
+    // Rebuilt field by field: the hash of a resolved profile must not depend on key order.
+    const args = (r.args ?? []).map(({ index, value, valueTwo, op }) => ({ index, value, valueTwo, op }));
+    if (names.length) rules.push({ names, action: r.action, ...(errnoRet === undefined ? {} : { errnoRet }), args });
+  });
+  if (unknown.size) {
+    throw new PawlError('InvalidPolicy', `seccomp profile: unknown system call name${unknown.size > 1 ? 's' : ''}: ${[...unknown].join(', ')} (mark the rule "optional": true to skip names this host does not know)`);
+  }
+  const profile: ResolvedProfile = {
+    arch: target.arch,
+    defaultAction: p.defaultAction,
+    ...(defaultErrnoRet === undefined ? {} : { defaultErrnoRet }),
+    ...(p.flags?.length ? { flags: p.flags } : {}),
+    rules,
+  };
+  return { profile, absent: [...absent].sort(), skipped: [...skipped].sort() };
+}

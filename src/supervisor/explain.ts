@@ -1,0 +1,54 @@
+// `pawl explain`: the plan of a run without running it. Uses the same planRun() the sandbox
+// uses, with placeholders for per-run paths.
+import { dirname, join } from 'node:path';
+import { hostConfig, type HostConfig } from '../config/host.js';
+import type { Policy } from '../config/policy.js';
+import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
+import { driverFor, ioDeviceFor } from './host.js';
+import { HARNESS_COMMAND, planRun, type RunPlan } from './plan.js';
+
+export interface Explanation {
+  policy: Policy;
+  cgroup: { version: 'v1' | 'v2'; writes: RunPlan['cgroupWrites'] };
+  rlimits: RunPlan['rlimits'];
+  mounts: { dst: string; src: string; mode: string }[];
+  /** The full argv spawned: shim, prlimit, setpriv, runtime. */
+  spawn: string[];
+  runtime: string[];
+  seccomp: string;
+}
+
+export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
+  const host = opts.host ?? hostConfig();
+  const driver = await driverFor(host);
+  const cgroupName = 'run-ID'; // each run's own id replaces ID
+  const rootfs = join(host.stateDir, 'rootfs', 'HASH');
+  const workspace = join(host.runDir, 'ID', 'workspace');
+  const probe = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs, workspace, command: [], ioDevice: null, hostId: null, seccompFd: null });
+  const procsFiles = [...new Set(probe.cgroupWrites.map((w) => join(dirname(w.path), 'cgroup.procs')))];
+  const plan = planRun({
+    policy, cgroupName, driver, procsFiles, rootfs, workspace,
+    command: opts.command ?? HARNESS_COMMAND,
+    ioDevice: await ioDeviceFor(host),
+    hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
+    seccompFd: null,
+  });
+  const mounts = [
+    { dst: '/', src: 'tmpfs, remounted read-only after set-up', mode: 'ro' },
+    ...ROOTFS_MOUNTS.map((dir) => ({ dst: dir, src: `${rootfs}${dir}`, mode: 'ro' })),
+    { dst: '/proc', src: 'proc (new pid namespace)', mode: 'rw' },
+    { dst: '/dev', src: 'minimal devtmpfs (null, zero, full, random, urandom, tty)', mode: 'rw' },
+    { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },
+    { dst: '/workspace', src: workspace, mode: 'rw' },
+    ...policy.filesystem.binds.map((b) => ({ dst: b.dst, src: b.src, mode: b.readOnly ? 'ro' : 'rw' })),
+  ];
+  return {
+    policy,
+    cgroup: { version: driver.version, writes: plan.cgroupWrites },
+    rlimits: plan.rlimits,
+    mounts,
+    spawn: [plan.spawn.file, ...plan.spawn.args],
+    runtime: [plan.runtime.file, ...plan.runtime.args],
+    seccomp: 'none',
+  };
+}

@@ -1,0 +1,65 @@
+// Garbage collection: what a run leaves when its supervisor dies mid-run (SIGKILL, power loss).
+// The sandbox itself dies with its supervisor (--die-with-parent, and its pid namespace with it);
+// its empty cgroup and scratch dir remain, named by the dead supervisor's pid.
+import { readdir, stat } from 'node:fs/promises';
+import type { HostConfig } from '../config/host.js';
+import { driverFor } from './host.js';
+import { ownerPid } from './ids.js';
+import { removeTree } from './scratch.js';
+
+export interface GcReport {
+  cgroups: string[];
+  scratch: string[];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: existence check only, nothing is sent
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove runs whose supervisor is gone, and (with olderThanMs) any run older than that. Live
+ * runs of other supervisors are left alone unless they are older than olderThanMs, in which case
+ * their processes are killed through their cgroup (only processes inside pawl's own groups).
+ */
+export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: number } = {}): Promise<GcReport> {
+  const report: GcReport = { cgroups: [], scratch: [] };
+  const now = Date.now();
+  const expired = (name: string, createdMs: number) => {
+    const owner = ownerPid(name);
+    if (owner === null) return false;
+    if (owner !== process.pid && !alive(owner)) return true;
+    return opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs;
+  };
+  const driver = await driverFor(host);
+  for (const name of await driver.list()) {
+    const created = parseInt(name.replace(/^run-/, '').split('-')[0] ?? '', 36);
+    if (!expired(name, created)) continue;
+    const group = driver.open(name);
+    await group.kill();
+    await group.remove();
+    report.cgroups.push(name);
+  }
+  for (const name of await readdir(host.runDir).catch(() => [] as string[])) {
+    const dir = `${host.runDir}/${name}`;
+    const st = await stat(dir).catch(() => null);
+    if (!st || !expired(name, st.mtimeMs)) continue;
+    if (report.cgroups.includes(`run-${name}`) || !(await driver.list()).includes(`run-${name}`)) {
+      await removeTree(dir, host.runDir);
+      report.scratch.push(name);
+    }
+  }
+  return report;
+}
+
+const done = new Set<string>();
+/** Once per process and host config: clear what earlier, dead supervisors left. */
+export async function collectGarbageOnce(host: HostConfig): Promise<void> {
+  if (done.has(host.runDir)) return;
+  done.add(host.runDir);
+  await collectGarbage(host).catch(() => {});
+}

@@ -1,0 +1,50 @@
+// Facts about this host, probed once per process: the cgroup driver and the disk under the
+// scratch dir. A protection the policy asks for and the host cannot apply is refused here
+// (fail closed) unless the policy allows that degradation.
+import { mkdir } from 'node:fs/promises';
+import type { HostConfig } from '../config/host.js';
+import type { Policy } from '../config/policy.js';
+import { cgroupDriver, diskDeviceFor } from '../cgroup/index.js';
+import type { CgroupDriver } from '../cgroup/types.js';
+import { PawlError } from '../errors.js';
+
+const drivers = new Map<string, Promise<CgroupDriver>>();
+const devices = new Map<string, Promise<string | null>>();
+
+export function driverFor(host: HostConfig): Promise<CgroupDriver> {
+  let d = drivers.get(host.cgroupParent);
+  if (!d) {
+    d = cgroupDriver({ parent: host.cgroupParent });
+    drivers.set(host.cgroupParent, d);
+    d.catch(() => drivers.delete(host.cgroupParent));
+  }
+  return d;
+}
+
+export function ioDeviceFor(host: HostConfig): Promise<string | null> {
+  let d = devices.get(host.runDir);
+  if (!d) {
+    d = mkdir(host.runDir, { recursive: true, mode: 0o711 }).then(() => diskDeviceFor(host.runDir));
+    devices.set(host.runDir, d);
+  }
+  return d;
+}
+
+/** The io device to throttle, or null with the degradation recorded; throws when not allowed. */
+export async function ioDeviceOrRefuse(host: HostConfig, policy: Policy, degraded: string[]): Promise<string | null> {
+  const dev = await ioDeviceFor(host);
+  if (dev) return dev;
+  if (policy.allowDegraded.includes('io-limits')) {
+    degraded.push(`io-limits: ${host.runDir} is not on a block device, so disk read/write rates are not limited`);
+    return null;
+  }
+  throw new PawlError('HostUnsupported', `cannot apply disk rate limits: ${host.runDir} is not on a block device (tmpfs/overlay?); put runDir on a disk or allow the "io-limits" degradation`);
+}
+
+/** Refuse what this version of pawl cannot enforce at all, before any work is done. */
+export function assertSupported(policy: Policy): void {
+  if (policy.runtime !== 'bwrap') throw new PawlError('HostUnsupported', `runtime "${policy.runtime}" is not available yet; use bwrap`);
+  if (policy.network.mode === 'restricted') {
+    throw new PawlError('HostUnsupported', 'network mode "restricted" (egress allowlist) is not implemented yet; use "none" or "full"');
+  }
+}

@@ -1,0 +1,14 @@
+import type { Policy } from '../config/policy.js';
+import type { Rlimits } from './shim.js';
+
+/** Pure: the rlimits a run gets. nproc counts threads like pids.max, so both use the same figure. */
+export function rlimitsFor(policy: Policy, pidsMax: number): Rlimits {
+  const r = policy.resources;
+  return {
+    nofile: r.fileDescriptors,
+    nproc: pidsMax + 1,
+    fsize: r.diskSpace,
+    core: 0,
+    cpu: Math.ceil(r.cpuTime / 1000) + 1,
+  };
+}

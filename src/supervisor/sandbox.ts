@@ -1,0 +1,286 @@
+// One sandbox, phase by phase: prepare (rootfs, scratch, cgroup, plan), spawn (through the shim,
+// so it is inside its cgroup before anything runs), watch, reap (kill the group, final stats,
+// remove group and scratch), report. A task sandbox can be started before its task is known:
+// the harness blocks on fd 3 until send().
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { hostConfig, type HostConfig } from '../config/host.js';
+import type { Policy } from '../config/policy.js';
+import type { RunCgroup } from '../cgroup/types.js';
+import { PawlError } from '../errors.js';
+import { ensureRootfs } from '../rootfs/index.js';
+import type { HarnessReply, TaskRequest } from '../task/protocol.js';
+import { classify, type KillReason } from './classify.js';
+import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
+import { newRunId, pickHostId } from './ids.js';
+import { HARNESS_COMMAND, planRun } from './plan.js';
+import type { RunResult } from './result.js';
+import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
+import { SHIM_FAILED } from './shim.js';
+import { Watch } from './watch.js';
+import { collectGarbageOnce } from './gc.js';
+
+export interface SandboxOptions {
+  policy: Policy;
+  host?: HostConfig;
+  /** task: runs the harness and expects a reply on fd 4. program: runs `command` as is. */
+  mode: 'task' | 'program';
+  command?: string[];
+  /** program mode: pass the program's stdin through. */
+  stdin?: 'ignore' | 'inherit';
+  /** program mode: also forward the (capped) output here as it arrives. */
+  forwardStdout?: Writable;
+  forwardStderr?: Writable;
+  signal?: AbortSignal;
+}
+
+const RESULT_MAX = 16 * 1024 * 1024; // a reply larger than this ends the run (ResourceExhausted/output)
+const SECCOMP_FD = 5;
+
+class Capped {
+  chunks: Buffer[] = [];
+  kept = 0;
+  dropped = 0;
+  constructor(private readonly max: number, private readonly forward?: Writable) {}
+  push(b: Buffer): void {
+    const room = this.max - this.kept;
+    const keep = room >= b.length ? b : b.subarray(0, Math.max(0, room));
+    if (keep.length) {
+      this.chunks.push(keep);
+      this.kept += keep.length;
+      this.forward?.write(keep);
+    }
+    this.dropped += b.length - keep.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+export class Sandbox {
+  readonly id = newRunId();
+  private child!: ChildProcess;
+  private cgroup!: RunCgroup;
+  private scratch!: Scratch;
+  private watch!: Watch;
+  private killReason: KillReason | null = null;
+  private stdout!: Capped;
+  private stderr!: Capped;
+  private reply: Buffer[] = [];
+  private replyBytes = 0;
+  private replyProblem: string | null = null;
+  private exited!: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private closed!: Promise<void>;
+  private t = { begin: performance.now(), spawned: 0, started: 0, ended: 0 };
+  private degraded: string[] = [];
+  private sent = false;
+  private cgroupVersion: 'v1' | 'v2' = 'v1';
+
+  private constructor(readonly policy: Policy, readonly host: HostConfig, private readonly opts: SandboxOptions) {}
+
+  /** Prepare and spawn. On failure everything created so far is removed before the error propagates. */
+  static async start(opts: SandboxOptions): Promise<Sandbox> {
+    const sb = new Sandbox(opts.policy, opts.host ?? hostConfig(), opts);
+    try {
+      await sb.prepareAndSpawn();
+    } catch (e) {
+      await sb.cleanup().catch(() => {});
+      throw e;
+    }
+    return sb;
+  }
+
+  private async prepareAndSpawn(): Promise<void> {
+    const { policy, host, opts } = this;
+    assertSupported(policy);
+    void collectGarbageOnce(host);
+    const driver = await driverFor(host);
+    this.cgroupVersion = driver.version;
+    const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded)]);
+    const hostId = pickHostId(host);
+    this.scratch = await createScratch(host.runDir, this.id, hostId);
+    const seccomp = await this.seccompFile();
+    const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
+    if (command.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
+    const cgroupName = `run-${this.id}`;
+    const limits = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs: rootfs.path, workspace: this.scratch.workspace, command, ioDevice, hostId, seccompFd: null }).limits;
+    this.cgroup = await driver.create(cgroupName, limits);
+    const plan = planRun({
+      policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
+      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD,
+    });
+
+    const r = policy.resources;
+    this.stdout = new Capped(r.stdoutMax, opts.forwardStdout);
+    this.stderr = new Capped(r.stderrMax, opts.forwardStderr);
+    const taskFds = opts.mode === 'task' ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
+    this.t.spawned = performance.now();
+    this.child = spawn(plan.spawn.file, plan.spawn.args, {
+      env: {},
+      stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore'],
+      detached: false,
+    });
+    if (seccomp !== null) closeSync(seccomp);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.closed = new Promise((resolve) => this.child.once('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      this.child.once('spawn', resolve);
+      this.child.once('error', (e) => reject(new PawlError('RuntimeError', `cannot start the sandbox: ${e.message}`)));
+    });
+    this.t.started = performance.now();
+    this.child.stdout!.on('data', (b: Buffer) => this.stdout.push(b));
+    this.child.stderr!.on('data', (b: Buffer) => this.stderr.push(b));
+    if (opts.mode === 'task') {
+      (this.child.stdio[4] as Readable).on('data', (b: Buffer) => this.onReply(b));
+      (this.child.stdio[3] as Writable).on('error', () => {}); // the sandbox may die before reading
+    }
+    this.watch = new Watch(this.cgroup, policy, this.scratch.workspace, (reason) => void this.kill(reason));
+    this.watch.start(host.pollIntervalMs);
+    opts.signal?.addEventListener('abort', () => void this.kill('cancelled'), { once: true });
+    if (opts.signal?.aborted) void this.kill('cancelled');
+  }
+
+  /** The compiled seccomp filter as an open fd for the child, or null. */
+  private async seccompFile(): Promise<number | null> {
+    return null;
+  }
+
+  private onReply(b: Buffer): void {
+    this.replyBytes += b.length;
+    if (this.replyBytes > RESULT_MAX) {
+      if (!this.replyProblem) {
+        this.replyProblem = `the task's result exceeds ${RESULT_MAX} bytes`;
+        void this.kill('output');
+      }
+      return;
+    }
+    this.reply.push(b);
+  }
+
+  /** Hand the task to the harness (task mode). */
+  send(req: TaskRequest): void {
+    if (this.sent) throw new Error('a sandbox runs one task');
+    this.sent = true;
+    (this.child.stdio[3] as Writable).end(JSON.stringify(req));
+  }
+
+  /**
+   * End the run. The runtime's init inside the sandbox dies first, which takes its whole pid
+   * namespace with it and lets the runtime reap it and exit; killing the whole group at once
+   * would orphan that init to the host's pid 1 as a zombie. The group kill then catches anything
+   * that is still there.
+   */
+  async kill(reason: KillReason): Promise<void> {
+    this.killReason ??= reason;
+    const pid = this.child.pid;
+    if (pid && this.child.exitCode === null && this.child.signalCode === null) {
+      for (const member of await this.cgroup.pids().catch(() => [] as number[])) {
+        // Only processes of our own group, and only the runtime's direct child (its init).
+        if ((await parentPid(member)) === pid) process.kill(member, 'SIGKILL');
+      }
+      // Dying takes a while for a big group held to a small CPU quota.
+      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 2000))]);
+    }
+    await this.cgroup.kill().catch(() => this.child.kill('SIGKILL'));
+  }
+
+  /** Wait for the end, reap and report. `outputErrors` validates a task's output (host side). */
+  async result(validateOutput: (output: unknown) => string[] = () => []): Promise<RunResult> {
+    const { code, signal } = await this.exited;
+    this.t.ended = performance.now();
+    this.watch.stop();
+    const reapStart = performance.now();
+    // Anything the program left behind dies with the group, which also closes its pipes.
+    await this.cgroup.kill().catch(() => {});
+    await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
+    await this.watch.poll(true);
+    const stats = this.watch.last;
+    const workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace));
+    const reply = this.opts.mode === 'task' ? this.parseReply() : null;
+    const stderr = this.stderr.text();
+    const verdict = classify({
+      mode: this.opts.mode,
+      policy: this.policy,
+      killReason: this.killReason,
+      exitCode: code,
+      signal,
+      shimFailed: code === SHIM_FAILED && /^pawl-shim: /m.test(stderr),
+      oomKills: stats?.oomKills ?? 0,
+      pidsLimitHits: stats?.pidsLimitHits ?? 0,
+      stderr,
+      reply,
+      replyProblem: this.replyProblem,
+      outputErrors: reply?.ok ? validateOutput(reply.output) : [],
+      seccomp: null,
+    });
+    await this.cleanup();
+    const cleanupMs = performance.now() - reapStart;
+    const violations = [...(reply?.violations ?? [])];
+    if (verdict.error?.kind === 'SecurityViolation') violations.push({ kind: 'syscall', detail: verdict.error.syscall ?? 'unknown system call (SIGSYS)' });
+    return {
+      id: this.id,
+      ...verdict,
+      usage: {
+        wall_ms: round(this.t.ended - this.t.started),
+        cpu_ms: round((stats?.cpuUsageUs ?? 0) / 1000),
+        peak_memory_bytes: this.watch.peaks.memoryBytes,
+        peak_pids: this.watch.peaks.pids,
+        disk_read_bytes: stats?.ioReadBytes ?? 0,
+        disk_write_bytes: stats?.ioWriteBytes ?? 0,
+        net_rx_bytes: this.policy.network.mode === 'full' ? null : 0,
+        net_tx_bytes: this.policy.network.mode === 'full' ? null : 0,
+        peak_fds: this.watch.peaks.fds,
+        workspace_bytes: workspaceBytes,
+      },
+      violations,
+      stdout: this.stdout.text(),
+      stderr,
+      stdout_dropped_bytes: this.stdout.dropped,
+      stderr_dropped_bytes: this.stderr.dropped,
+      runtime: this.policy.runtime,
+      cgroup: this.cgroupVersion,
+      trust_level: this.policy.trustLevel,
+      degraded: this.degraded,
+      timings_ms: {
+        prepare: round(this.t.spawned - this.t.begin),
+        start: round(this.t.started - this.t.spawned),
+        run: round(this.t.ended - this.t.started),
+        cleanup: round(cleanupMs),
+      },
+    };
+  }
+
+  private parseReply(): HarnessReply | null {
+    if (this.replyProblem || this.reply.length === 0) return null;
+    const text = Buffer.concat(this.reply).toString('utf8');
+    try {
+      return JSON.parse(text) as HarnessReply;
+    } catch {
+      this.replyProblem = 'the harness reply was not valid JSON (did the task write to fd 4?)';
+      return null;
+    }
+  }
+
+  /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
+  private async cleanup(): Promise<void> {
+    if (this.cgroup) {
+      await this.cgroup.kill().catch(() => {});
+      await this.cgroup.remove();
+    } else if (this.child?.pid) {
+      this.child.kill('SIGKILL');
+    }
+    if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
+  }
+}
+
+async function parentPid(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // The command name (field 2) may hold spaces and parentheses; ppid follows the last ')'.
+  const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+  return ppid ? Number(ppid) : null;
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;

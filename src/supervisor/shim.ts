@@ -1,0 +1,46 @@
+// The shim closes the cgroup placement race (HOST-FACTS.md): a tiny /bin/sh writes its OWN pid
+// into every cgroup.procs, then execs the chain prlimit -> setpriv -> runtime. Everything the
+// runtime forks is therefore born inside the run's cgroup; nothing untrusted ever runs outside.
+// Exit status 125 means the shim itself failed (the cgroup could not be entered).
+import type { Launch } from '../runtime/types.js';
+
+export const SHIM_FAILED = 125;
+
+export interface Rlimits {
+  nofile: number;
+  nproc: number;
+  fsize: number;
+  core: number;
+  /** Seconds: a backstop under the supervisor's own CPU-time watch. */
+  cpu: number;
+}
+
+const SCRIPT = [
+  'n=$1; shift',
+  'while [ "$n" -gt 0 ]; do',
+  '  echo $$ > "$1" || { echo "pawl-shim: cannot enter cgroup $1" >&2; exit 125; }',
+  '  shift; n=$((n-1))',
+  'done',
+  'exec "$@"',
+].join('\n');
+
+/**
+ * Pure: the full argv to spawn. `hostId` is the unprivileged uid/gid the runtime drops to when
+ * pawl runs as root (null: keep the caller's ids, e.g. non-root with a delegated cgroup).
+ */
+export function shimCommand(procsFiles: string[], rlimits: Rlimits, hostId: number | null, launch: Launch): Launch {
+  const prlimit = [
+    '/usr/bin/prlimit',
+    `--nofile=${rlimits.nofile}`,
+    `--nproc=${rlimits.nproc}`,
+    `--fsize=${rlimits.fsize}`,
+    `--core=${rlimits.core}`,
+    `--cpu=${rlimits.cpu}`,
+    '--',
+  ];
+  const setpriv = hostId === null ? [] : ['/usr/bin/setpriv', `--reuid=${hostId}`, `--regid=${hostId}`, '--clear-groups', '--'];
+  return {
+    file: '/bin/sh',
+    args: ['-c', SCRIPT, 'pawl-shim', String(procsFiles.length), ...procsFiles, ...prlimit, ...setpriv, launch.file, ...launch.args],
+  };
+}

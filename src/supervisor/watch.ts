@@ -1,0 +1,80 @@
+// Watch a running sandbox: poll cgroup stats for peaks (default every 100 ms) and end the run
+// when a limit the kernel does not enforce by itself is crossed (CPU time, disk space, a refused
+// fork). The wall-clock limit is a plain timer.
+import { readdir } from 'node:fs/promises';
+import type { Policy } from '../config/policy.js';
+import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
+import type { KillReason } from './classify.js';
+import { treeUsage } from './scratch.js';
+
+export interface Peaks {
+  memoryBytes: number;
+  pids: number;
+  fds: number;
+  workspaceBytes: number;
+}
+
+const DISK_EVERY = 5; // polls between workspace walks: a walk costs more than a stats read
+
+export class Watch {
+  readonly peaks: Peaks = { memoryBytes: 0, pids: 0, fds: 0, workspaceBytes: 0 };
+  last: CgroupStats | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private poller: NodeJS.Timeout | null = null;
+  private polling = false;
+  private polls = 0;
+
+  constructor(
+    private readonly cgroup: RunCgroup,
+    private readonly policy: Policy,
+    private readonly workspace: string,
+    private readonly kill: (reason: KillReason) => void,
+  ) {}
+
+  start(intervalMs: number): void {
+    this.timer = setTimeout(() => this.kill('wall'), this.policy.resources.wallTime);
+    this.poller = setInterval(() => void this.poll(), intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.poller) clearInterval(this.poller);
+    this.timer = this.poller = null;
+  }
+
+  /** One poll; also called once after the run for the final numbers. */
+  async poll(final = false): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const s = await this.cgroup.readStats();
+      this.last = s;
+      const r = this.policy.resources;
+      this.peaks.memoryBytes = Math.max(this.peaks.memoryBytes, s.memoryPeakBytes, s.memoryCurrentBytes);
+      this.peaks.pids = Math.max(this.peaks.pids, s.pidsPeak ?? 0, s.pidsCurrent);
+      if (final) return;
+      if (s.cpuUsageUs / 1000 > r.cpuTime) return this.kill('cpu');
+      if (s.pidsLimitHits > 0) return this.kill('pids');
+      this.peaks.fds = Math.max(this.peaks.fds, await this.countFds());
+      if (++this.polls % DISK_EVERY === 0) {
+        const used = await treeUsage(this.workspace, r.diskSpace);
+        this.peaks.workspaceBytes = Math.max(this.peaks.workspaceBytes, used);
+        if (used > r.diskSpace) return this.kill('disk');
+      }
+    } catch {
+      // The group can vanish between the program's exit and this poll; the final poll decides.
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** The largest number of open fds of any one process (RLIMIT_NOFILE is per process). */
+  private async countFds(): Promise<number> {
+    let max = 0;
+    for (const pid of await this.cgroup.pids()) {
+      const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
+      max = Math.max(max, fds.length);
+    }
+    return max;
+  }
+}

@@ -1,0 +1,88 @@
+// The CLI: result JSON on stdout and exit 0/1 for runs; exit 2 with one line on stderr (never a
+// stack trace) for anything pawl cannot run.
+import { describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fixture } from '../helpers/host.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+const ADD = join(import.meta.dirname, '..', '..', 'examples', 'add');
+const env = { PAWL_CGROUP_PARENT: 'pawl-cli', PAWL_STATE_DIR: '/var/lib/pawl' };
+const pawl = (...args: string[]) => execa('node', [CLI, ...args], { reject: false, env });
+
+describe('pawl run', () => {
+  it('prints the result JSON and exits 0 when the task succeeds', async () => {
+    const r = await pawl('run', ADD, '--input', '{"num1": 2, "num2": 3}');
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'succeeded', output: { sum: 5 }, runtime: 'bwrap' });
+  });
+
+  it('exits 1 when the run fails, with the verdict in the JSON', async () => {
+    const r = await pawl('run', fixture('spin'), '--timeout', '300ms');
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ kind: 'Timeout', limit: 'wall' });
+  });
+
+  it('reads --input-file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-cli-'));
+    writeFileSync(join(dir, 'in.json'), '{"num1": 40, "num2": 2}');
+    const r = await pawl('run', ADD, '--input-file', join(dir, 'in.json'));
+    expect(JSON.parse(r.stdout).output).toEqual({ sum: 42 });
+  });
+
+  it.each([
+    [['run', ADD, '--bogus'], /Unknown option '--bogus'/],
+    [['run', ADD, '--input', '{bad'], /--input is not valid JSON/],
+    [['run', '/nonexistent/task'], /task not found: \/nonexistent\/task/],
+    [['run', ADD, '--memory', '12XB'], /invalid size "12XB"/],
+    [['run', ADD, '--timeout=-5s'], /must not be negative/],
+    [['run', ADD, '--timeout', '-5s'], /--timeout/],
+    [['run', ADD, '--trust', 'root'], /unknown trust level "root"/],
+    [['run', ADD, '--pids', 'many'], /--pids expects a whole number/],
+    [['run'], /takes one TASK/],
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['exec', '--memory', '64MB'], /needs the program after "--"/],
+    [['exec', '--ro-bind', '/x', '--', 'true'], /--ro-bind expects two paths/],
+    [['run', ADD, '--network', 'restricted'], /restricted.*not implemented/],
+  ])('refuses %j with exit 2 and a one-line reason', async (args, message) => {
+    const r = await pawl(...(args as string[]));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/^pawl: /);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(r.stdout).toBe('');
+  });
+});
+
+describe('pawl exec', () => {
+  it('passes stdio through and writes the result JSON to --result', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-cli-'));
+    const result = join(dir, 'result.json');
+    const r = await pawl('exec', '--ro-bind', '/usr/bin/busybox', '/bin/busybox', '--result', result, '--', '/bin/busybox', 'sh', '-c', 'echo out; echo err >&2; id -u');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('out\n1000');
+    expect(r.stderr).toBe('err');
+    expect(JSON.parse(readFileSync(result, 'utf8'))).toMatchObject({ status: 'succeeded', exit_code: 0 });
+  });
+});
+
+describe('pawl test and explain', () => {
+  it('runs the task tests and reports each case', async () => {
+    const r = await pawl('test', ADD);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('PASS two plus three');
+    expect(r.stdout).toContain('1 passed, 0 failed');
+  });
+
+  it('explains the plan: cgroup files, rlimits, bwrap argv and mounts', async () => {
+    const r = await pawl('explain', '--trust', 'untrusted');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/memory\.(max|limit_in_bytes) = 67108864/);
+    expect(r.stdout).toMatch(/pids\.max = 60/);
+    expect(r.stdout).toContain('--unshare-net');
+    expect(r.stdout).toContain('/workspace <- ');
+    expect(r.stdout).toContain('nofile = 32');
+  });
+});

@@ -1,0 +1,152 @@
+// The foundation's promises, on real bubblewrap and real cgroups.
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execProgram, runTask } from '../../src/index.js';
+import { fixture, leftovers, testHost } from '../helpers/host.js';
+
+const host = testHost('it');
+const MiB = 1024 * 1024;
+
+afterAll(async () => {
+  expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+});
+
+describe('a Ratchet task in a bubblewrap sandbox', () => {
+  it('returns the sum of the addition task', async () => {
+    const r = await runTask(fixture('../../../examples/add'), { input: { num1: 2, num2: 40 }, host });
+    expect(r.status).toBe('succeeded');
+    expect(r.output).toEqual({ sum: 42 });
+    expect(r.runtime).toBe('bwrap');
+    expect(r.usage.peak_memory_bytes).toBeGreaterThan(0);
+  });
+
+  it('is not confused by stdout noise that looks like a result', async () => {
+    const r = await runTask(fixture('noisy'), { input: { a: 20, b: 22 }, host });
+    expect(r.status).toBe('succeeded');
+    expect(r.output).toMatchObject({ sum: 42, executionId: r.id });
+    expect(r.stdout).toContain('{"sum": -1}');
+    expect(r.stderr).toContain('warnings go to stderr');
+  });
+
+  it('reports a thrown error as TaskError with its name and message', async () => {
+    const r = await runTask(fixture('throws'), { input: { num1: -1 }, host });
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatchObject({ kind: 'TaskError', name: 'ValidationError', message: 'num1 must be positive, got -1' });
+  });
+
+  it('rejects input that does not match input.schema.json as InvalidInput, before any sandbox starts', async () => {
+    const r = await runTask(fixture('../../../examples/add'), { input: { num1: 'two' }, host });
+    expect(r.error?.kind).toBe('InvalidInput');
+    expect(r.error?.details?.join('\n')).toMatch(/num1 must be number|must have required property 'num2'/);
+  });
+
+  it('rejects output that does not match output.schema.json as InvalidOutput', async () => {
+    const r = await runTask(fixture('badoutput'), { host });
+    expect(r.error?.kind).toBe('InvalidOutput');
+    expect(r.error?.details?.join('\n')).toMatch(/sum/);
+  });
+});
+
+describe('limits end runs with the right verdict', () => {
+  it('ends a memory bomb under 64 MB as ResourceExhausted/memory within 5 s, peak near the limit', async () => {
+    const t0 = Date.now();
+    const r = await runTask(fixture('membomb'), { trustLevel: 'untrusted', host });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'memory' });
+    expect(r.usage.peak_memory_bytes).toBeGreaterThan(56 * MiB);
+    expect(r.usage.peak_memory_bytes).toBeLessThanOrEqual(64 * MiB);
+    // The host is untouched: the supervisor is fine and the next run works.
+    const next = await runTask(fixture('noisy'), { input: { a: 1, b: 1 }, host });
+    expect(next.output).toMatchObject({ sum: 2 });
+  });
+
+  it('ends a fork bomb as ResourceExhausted/pids', async () => {
+    const r = await runTask(fixture('forkbomb'), { trustLevel: 'untrusted', policy: { resources: { wallTime: '20s' } }, host });
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'pids' });
+    expect(r.usage.wall_ms).toBeLessThan(15_000);
+  });
+
+  it('ends while(true){} as Timeout at the configured wall time', async () => {
+    const r = await runTask(fixture('spin'), { policy: { resources: { wallTime: '1500ms', cpuPercent: 100 } }, host });
+    expect(r.error).toMatchObject({ kind: 'Timeout', limit: 'wall', limit_value: 1500 });
+    expect(r.usage.wall_ms).toBeGreaterThanOrEqual(1500);
+    expect(r.usage.wall_ms).toBeLessThan(3000);
+  });
+
+  it('ends a spinner that sleeps between bursts at its CPU-time limit', async () => {
+    const r = await runTask(fixture('burst'), { policy: { resources: { wallTime: '30s', cpuTime: '1s', cpuPercent: 100 } }, host });
+    expect(r.error).toMatchObject({ kind: 'Timeout', limit: 'cpu', limit_value: 1000 });
+    expect(r.usage.cpu_ms).toBeGreaterThanOrEqual(1000);
+    expect(r.usage.wall_ms).toBeLessThan(10_000);
+  });
+
+  it('holds a spinner to its CPU share (cpu quota)', async () => {
+    const r = await runTask(fixture('spin'), { policy: { resources: { wallTime: '2s', cpuPercent: 25 } }, host });
+    expect(r.error?.kind).toBe('Timeout');
+    const share = r.usage.cpu_ms / r.usage.wall_ms;
+    expect(share).toBeGreaterThan(0.1);
+    expect(share).toBeLessThan(0.4);
+  });
+});
+
+describe('the sandbox walls', () => {
+  it('hides the host: no /etc/shadow, no host /root, read-only root, uid 1000 without capabilities', async () => {
+    const r = await runTask(fixture('probe'), { host });
+    expect(r.status).toBe('succeeded');
+    const o = r.output as Record<string, any>;
+    expect(o.uid).toBe(1000);
+    expect(o.gid).toBe(1000);
+    expect(o.capEff).toBe('0000000000000000');
+    expect(o.capBnd).toBe('0000000000000000');
+    expect(o.shadow.ok).toBe(false);
+    // Whatever the host's /root holds, the sandbox's /root is the empty rootfs dir.
+    expect(o.hostRoot.ok === false || o.hostRoot.value.length === 0).toBe(true);
+    for (const w of ['writeEtc', 'writeRoot', 'writeUsr']) expect(o[w]).toEqual({ ok: false, code: 'EROFS' });
+    expect(o.writeTmp).toEqual({ ok: true, value: 'x' });
+    expect(o.writeWorkspace).toEqual({ ok: true, value: 'x' });
+    expect(o.env).toEqual({ PATH: '/usr/bin', HOME: '/workspace', TMPDIR: '/tmp', LANG: 'C.UTF-8', PWD: '/workspace' });
+    expect(o.hostname).toBe('pawl');
+    expect(existsSync('/etc/pawned')).toBe(false);
+  });
+
+  it('reports a write to a read-only path as FileSystemBlocked with the path', async () => {
+    const r = await runTask(fixture('writeetc'), { host });
+    expect(r.error?.kind).toBe('FileSystemBlocked');
+    expect(r.violations).toContainEqual({ kind: 'filesystem', detail: expect.stringContaining('/etc/passwd') });
+  });
+
+  it('blocks fetch() while the network is off, as NetworkBlocked', async () => {
+    const r = await runTask(fixture('fetch'), { host });
+    expect(r.error?.kind).toBe('NetworkBlocked');
+    expect(r.violations[0]).toMatchObject({ kind: 'network' });
+  });
+});
+
+describe('pawl exec runs any program the same way', () => {
+  it('passes the exit status and output through, with binds brought in read-only', async () => {
+    const r = await execProgram(['/bin/busybox', 'sh', '-c', 'echo hi; cat /data/x; echo bye > /data/y; exit 3'], {
+      policy: { filesystem: { binds: [{ src: '/usr/bin/busybox', dst: '/bin/busybox' }, { src: dataDir(), dst: '/data' }] } },
+      host,
+    });
+    expect(r.exit_code).toBe(3);
+    expect(r.error?.kind).toBe('TaskError');
+    expect(r.stdout).toContain('hi\nhello\n');
+    expect(r.stderr).toMatch(/Read-only file system/);
+  });
+
+  it('stops a shell fork bomb as ResourceExhausted/pids', async () => {
+    const r = await execProgram(['/bin/busybox', 'sh', '-c', 'b() { b | b & }; b; sleep 30'], {
+      trustLevel: 'untrusted',
+      policy: { filesystem: { binds: [{ src: '/usr/bin/busybox', dst: '/bin/busybox' }] }, resources: { wallTime: '20s' } },
+      host,
+    });
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'pids' });
+  });
+});
+
+function dataDir(): string {
+  const dir = '/var/lib/pawl/test-data';
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/x`, 'hello\n');
+  return dir;
+}

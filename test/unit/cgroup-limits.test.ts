@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { cgroupLimits } from '../../src/cgroup/limits.js';
+import { ResourceLimits } from '../../src/config/policy.js';
+import { PawlError } from '../../src/errors.js';
+
+const MiB = 1024 ** 2;
+
+describe('cgroupLimits', () => {
+  it('turns the default policy into kernel numbers', () => {
+    expect(cgroupLimits(ResourceLimits.parse({}), null)).toEqual({
+      memoryBytes: 128 * MiB,
+      noSwap: true,
+      cpuQuotaUs: 50_000,
+      cpuPeriodUs: 100_000,
+      pidsMax: 120,
+      io: null,
+    });
+  });
+
+  it('counts tasks as processes * threadsPerProcess', () => {
+    expect(cgroupLimits(ResourceLimits.parse({ processes: 1, threadsPerProcess: 12 }), null).pidsMax).toBe(12);
+    expect(cgroupLimits(ResourceLimits.parse({ processes: 20, threadsPerProcess: 1 }), null).pidsMax).toBe(20);
+  });
+
+  it('scales the quota to the period and rounds it to whole microseconds', () => {
+    expect(cgroupLimits(ResourceLimits.parse({ cpuPercent: 250, cpuPeriodUs: 50_000 }), null)).toMatchObject({ cpuQuotaUs: 125_000, cpuPeriodUs: 50_000 });
+    expect(cgroupLimits(ResourceLimits.parse({ cpuPercent: 33.3333 }), null).cpuQuotaUs).toBe(33_333);
+  });
+
+  it('passes the io limit through and takes memory from the policy', () => {
+    const io = { device: '254:0', readBps: 10 * MiB, writeBps: 5 * MiB };
+    const limits = cgroupLimits(ResourceLimits.parse({ memory: '64MB' }), io);
+    expect(limits.io).toEqual(io);
+    expect(limits.memoryBytes).toBe(64 * MiB);
+  });
+
+  it('refuses a quota below the kernel minimum of 1000 us', () => {
+    const tiny = () => cgroupLimits(ResourceLimits.parse({ cpuPercent: 0.5 }), null);
+    expect(tiny).toThrow(PawlError);
+    expect(tiny).toThrow(/500 us quota.*at least 1000 us/);
+  });
+});
