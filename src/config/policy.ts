@@ -87,12 +87,15 @@ export const Policy = z
     network: NetworkPolicy.prefault({}),
     security: SecurityPolicy.prefault({}),
     /** Environment of the sandboxed program; it starts from an empty one. */
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'invalid variable name'), z.string()).default({}),
+    env: z.record(z.string(), z.string()).default({}),
     allowDegraded: z.array(Degradation).default([]),
   })
   .superRefine((p, ctx) => {
     if (p.network.mode !== 'restricted' && p.network.allow.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['network', 'allow'], message: `an allow list needs network.mode "restricted" (mode is "${p.network.mode}")` });
+    }
+    for (const name of Object.keys(p.env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: ['env'], message: `invalid variable name "${name}"` });
     }
     if (p.resources.tmpSize >= p.resources.memory) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'tmpSize'], message: 'must be smaller than resources.memory: /tmp is a tmpfs whose pages count as memory' });

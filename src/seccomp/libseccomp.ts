@@ -54,6 +54,8 @@ export function actionCode(action: string, errnoRet = 0): number {
   }
 }
 
+const MFD_CLOEXEC = 1;
+
 let loaded: Libseccomp | null = null;
 
 export function libseccomp(): Libseccomp {
@@ -73,6 +75,7 @@ export function libseccomp(): Libseccomp {
   const add = lib.func('int seccomp_rule_add_array(void *, uint32_t, int, uint, const scmp_arg_cmp *)');
   // The name comes back malloc'd: "!" makes koffi free it after converting it to a string.
   const resolveNum = lib.func('char *! seccomp_syscall_resolve_num_arch(uint32_t, int)');
+  const memfd = libc.func('int memfd_create(const char *, uint)');
   loaded = {
     version: `${v.major}.${v.minor}.${v.micro}`,
     init: lib.func('void *seccomp_init(uint32_t)'),
@@ -83,7 +86,7 @@ export function libseccomp(): Libseccomp {
     archToken: lib.func('uint32_t seccomp_arch_resolve_name(const char *)'),
     resolveName: lib.func('int seccomp_syscall_resolve_name_arch(uint32_t, const char *)'),
     resolveNum: (arch, nr) => resolveNum(arch, nr) as string | null,
-    memfd: libc.func('int memfd_create(const char *, uint)'),
+    memfd: (name) => memfd(name, MFD_CLOEXEC) as number,
   };
   return loaded;
 }

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { resolvePolicy } from '../../src/config/resolve.js';
+import { bwrapArgs } from '../../src/runtime/bwrap/argv.js';
+import { shimCommand } from '../../src/supervisor/shim.js';
+import { rlimitsFor } from '../../src/supervisor/rlimits.js';
+
+const spec = (overrides = {}, seccompFd: number | null = null) => ({
+  policy: resolvePolicy({ overrides }),
+  rootfs: '/var/lib/pawl/rootfs/HASH',
+  workspace: '/var/lib/pawl/runs/ID/workspace',
+  command: ['/usr/bin/node', '/opt/pawl/harness.mjs'],
+  seccompFd,
+});
+
+const pairs = (args: string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+
+describe('bwrap argv', () => {
+  it('is a pure function of the policy (snapshot)', () => {
+    expect(bwrapArgs(spec())).toMatchSnapshot();
+    expect(bwrapArgs(spec())).toEqual(bwrapArgs(spec()));
+  });
+
+  it('unshares every namespace, drops to uid/gid 1000 and every capability', () => {
+    const a = bwrapArgs(spec());
+    for (const ns of ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup', '--unshare-net']) expect(a).toContain(ns);
+    expect(pairs(a, '--uid')).toEqual(['1000']);
+    expect(pairs(a, '--gid')).toEqual(['1000']);
+    expect(pairs(a, '--cap-drop')).toEqual(['ALL']);
+    expect(a).toContain('--die-with-parent');
+    expect(a).toContain('--new-session');
+  });
+
+  it('builds a read-only root with a size-capped /tmp and /workspace from the scratch dir', () => {
+    const a = bwrapArgs(spec({ resources: { tmpSize: '10MB' } }));
+    expect(pairs(a, '--remount-ro')).toEqual(['/']);
+    expect(a.join(' ')).toContain('--ro-bind /var/lib/pawl/rootfs/HASH/usr /usr');
+    expect(a.join(' ')).toContain(`--perms 1777 --size ${10 * 1024 * 1024} --tmpfs /tmp`);
+    expect(a.join(' ')).toContain('--bind /var/lib/pawl/runs/ID/workspace /workspace');
+    // the remount comes after every mount, or later mount points could not be created
+    expect(a.indexOf('--remount-ro')).toBeGreaterThan(a.lastIndexOf('--bind'));
+  });
+
+  it('starts from a cleared environment with only the policy variables', () => {
+    const a = bwrapArgs(spec({ env: { FOO: 'bar' } }));
+    expect(a.indexOf('--clearenv')).toBeLessThan(a.indexOf('--setenv'));
+    expect(a.join(' ')).toContain('--setenv FOO bar');
+  });
+
+  it('shares the host network only in mode full', () => {
+    expect(bwrapArgs(spec({ network: { mode: 'full' } }))).not.toContain('--unshare-net');
+  });
+
+  it('passes the seccomp filter fd when there is one', () => {
+    expect(pairs(bwrapArgs(spec({}, 5)), '--seccomp')).toEqual(['5']);
+    expect(bwrapArgs(spec())).not.toContain('--seccomp');
+  });
+});
+
+describe('the shim', () => {
+  it('enters every cgroup, sets rlimits, drops to the host id, then execs the runtime (snapshot)', () => {
+    const policy = resolvePolicy({ trustLevel: 'untrusted' });
+    const cmd = shimCommand(['/cg/memory/pawl/run-ID/cgroup.procs', '/cg/pids/pawl/run-ID/cgroup.procs'], rlimitsFor(policy, 60), 612345, { file: '/usr/bin/bwrap', args: ['--', 'x'] });
+    expect(cmd).toMatchSnapshot();
+    const args = cmd.args.join(' ');
+    expect(args).toContain('--nofile=32 --nproc=61 --fsize=104857600 --core=0');
+    expect(args).toContain('/usr/bin/setpriv --reuid=612345 --regid=612345 --clear-groups -- /usr/bin/bwrap');
+  });
+});

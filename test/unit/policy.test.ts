@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { resolvePolicy } from '../../src/config/resolve.js';
+
+const MiB = 1024 ** 2;
+
+describe('policy resolution', () => {
+  it('has the Ratchet isolation plan defaults (limited)', () => {
+    const p = resolvePolicy();
+    expect(p.trustLevel).toBe('limited');
+    expect(p.resources).toMatchObject({
+      memory: 128 * MiB, cpuPercent: 50, cpuPeriodUs: 100_000, processes: 10, fileDescriptors: 64,
+      wallTime: 300_000, cpuTime: 30_000, diskReadBps: 10 * MiB, diskWriteBps: 5 * MiB,
+      diskSpace: 100 * MiB, tmpSize: 50 * MiB, stdoutMax: MiB, stderrMax: MiB,
+    });
+    expect(p.network.mode).toBe('none');
+    expect(p.security).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(p.runtime).toBe('bwrap');
+  });
+
+  it.each([
+    ['untrusted', 64, 25, 60_000, 5, 32],
+    ['limited', 128, 50, 300_000, 10, 64],
+    ['trusted', 512, 75, 600_000, 50, 256],
+    ['system', 2048, 100, 3_600_000, 100, 1024],
+  ])('trust level %s: %d MB, %d%% CPU, %d ms, %d processes, %d fds', (level, mb, cpu, wall, procs, fds) => {
+    const p = resolvePolicy({ trustLevel: level });
+    expect(p.resources).toMatchObject({ memory: mb * MiB, cpuPercent: cpu, wallTime: wall, processes: procs, fileDescriptors: fds });
+  });
+
+  it('lays task policy over the trust level, and run overrides over both', () => {
+    const p = resolvePolicy({
+      trustLevel: 'untrusted',
+      task: { resources: { memory: '96MB', wallTime: '10s' } },
+      overrides: { resources: { wallTime: '2s' } },
+    });
+    expect(p.resources).toMatchObject({ memory: 96 * MiB, wallTime: 2000, processes: 5, cpuPercent: 25 });
+  });
+
+  it.each([
+    [{ resources: { memory: '12XB' } }, /resources\.memory: invalid size "12XB"/],
+    [{ resources: { wallTime: '-1s' } }, /resources\.wallTime: .*must not be negative/],
+    [{ resources: { tmpSize: '200MB' } }, /tmpSize: must be smaller than resources\.memory/],
+    [{ resources: { memory: '8MB', tmpSize: '1MB' } }, /memory: must be at least 16MB/],
+    [{ network: { mode: 'none', allow: ['example.com'] } }, /network\.allow: an allow list needs network\.mode "restricted"/],
+    [{ network: { mode: 'wifi' } }, /network\.mode/],
+    [{ resources: { memroy: '1GB' } }, /memroy/],
+    [{ filesystem: { binds: [{ src: '/data', dst: '/usr/lib/x' }] } }, /cannot bind over \/usr\/lib\/x/],
+    [{ filesystem: { binds: [{ src: 'relative', dst: '/data' }] } }, /absolute path/],
+    [{ env: { 'BAD NAME': 'x' } }, /invalid variable name/],
+  ])('refuses %j with a precise message', (overrides, message) => {
+    expect(() => resolvePolicy({ overrides: overrides as never })).toThrow(message);
+  });
+
+  it('refuses an unknown trust level by name', () => {
+    expect(() => resolvePolicy({ trustLevel: 'root' })).toThrow(/unknown trust level "root": expected one of untrusted, limited, trusted, system/);
+  });
+});

@@ -1,0 +1,39 @@
+// Host-side handling of what a sandbox wrote: links are never followed.
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { removeTree, treeUsage } from '../../src/supervisor/scratch.js';
+
+describe('removeTree', () => {
+  it('removes links, never what they point at', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pawl-scratch-'));
+    const outside = join(root, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'precious'), 'keep me');
+    const run = join(root, 'runs', 'r1');
+    mkdirSync(join(run, 'workspace', 'deep'), { recursive: true });
+    symlinkSync(outside, join(run, 'workspace', 'dirlink'));
+    symlinkSync(join(outside, 'precious'), join(run, 'workspace', 'deep', 'filelink'));
+    writeFileSync(join(run, 'workspace', 'f'), 'x');
+    chmodSync(join(run, 'workspace', 'deep'), 0o000); // a sandbox can lock its own dirs
+    await removeTree(run, join(root, 'runs'));
+    expect(existsSync(run)).toBe(false);
+    expect(existsSync(join(outside, 'precious'))).toBe(true);
+  });
+
+  it('refuses to remove anything outside the run dir', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pawl-scratch-'));
+    await expect(removeTree('/etc', root)).rejects.toThrow(/not inside/);
+    await expect(removeTree(join(root, '..', 'x'), root)).rejects.toThrow(/not inside/);
+  });
+
+  it('counts allocated bytes without following links', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pawl-scratch-'));
+    writeFileSync(join(root, 'a'), Buffer.alloc(64 * 1024, 1));
+    symlinkSync('/usr', join(root, 'usr'));
+    const used = await treeUsage(root);
+    expect(used).toBeGreaterThanOrEqual(64 * 1024);
+    expect(used).toBeLessThan(1024 * 1024);
+  });
+});

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { loadTask } from '../../src/task/load.js';
+import { schemaErrors, subsetMatch } from '../../src/task/validate.js';
+
+function taskDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+describe('loading tasks', () => {
+  it('reads metadata.json + main.js, schemas, tests, and maps timeout/memory_limit to policy', async () => {
+    const dir = taskDir({
+      'metadata.json': JSON.stringify({ uuid: 'u', version: '1', label: 'adder', description: 'd', timeout: 1234, memory_limit: '96MB' }),
+      'main.js': 'function(input) { return input }',
+      'input.schema.json': '{"type":"object"}',
+      'tests/a.json': '{"input": {"x": 1}, "expected_output": {"x": 1}}',
+      'security.yaml': 'resources:\n  processes: 3\n',
+    });
+    const t = await loadTask(dir);
+    expect(t.name).toBe('adder');
+    expect(t.inputSchema).toEqual({ type: 'object' });
+    expect(t.tests).toHaveLength(1);
+    expect(t.policy).toEqual({ resources: { wallTime: 1234, memory: '96MB', processes: 3 } });
+  });
+
+  it('reads the newer meta.yaml + task.js shape', async () => {
+    const t = await loadTask(taskDir({ 'meta.yaml': 'label: y\ntimeout: 500\n', 'task.js': 'function main(input) { return 1 }' }));
+    expect(t.name).toBe('y');
+    expect(t.filename).toMatch(/task\.js$/);
+  });
+
+  it.each([
+    [{}, /has no main\.js/],
+    [{ 'metadata.json': '{oops', 'main.js': 'x' }, /metadata\.json is not valid JSON/],
+    [{ 'metadata.json': '{"timeout": "soon"}', 'main.js': 'x' }, /timeout/],
+    [{ 'main.js': 'x', 'tests/t.json': '[1]' }, /test case/],
+    [{ 'main.js': 'x', 'security.yaml': '- a\n- b' }, /security\.yaml must hold a mapping/],
+  ])('refuses a broken task with a message (%#)', async (files, message) => {
+    await expect(loadTask(taskDir(files as Record<string, string>))).rejects.toThrow(message);
+  });
+
+  it('says when the task does not exist', async () => {
+    await expect(loadTask('/no/such/task')).rejects.toThrow('task not found: /no/such/task');
+  });
+});
+
+describe('schemas and test matching', () => {
+  it('lists every schema problem', () => {
+    const schema = { type: 'object', properties: { a: { type: 'number' } }, required: ['a', 'b'] };
+    expect(schemaErrors(schema, { a: 'x' }, 'input')).toEqual(expect.arrayContaining(['input/a must be number', "input must have required property 'b'"]));
+    expect(schemaErrors(null, 'anything', 'input')).toEqual([]);
+  });
+
+  it('matches expected_output as a subset, as Ratchet does', () => {
+    expect(subsetMatch({ a: 1 }, { a: 1, b: 2 })).toBe(true);
+    expect(subsetMatch({ a: { b: 1 } }, { a: { b: 1, c: 2 } })).toBe(true);
+    expect(subsetMatch({ a: 1 }, { a: 2 })).toBe(false);
+    expect(subsetMatch([1, 2], [1, 2, 3])).toBe(false);
+    expect(subsetMatch({ a: null }, {})).toBe(false);
+  });
+});
