@@ -89,6 +89,26 @@ describe('limits end runs with the right verdict', () => {
   });
 });
 
+describe('disk and cancellation', () => {
+  it('ends a file larger than the disk space limit as ResourceExhausted/disk (RLIMIT_FSIZE)', async () => {
+    const r = await runTask(fixture('bigfile'), { policy: { resources: { diskSpace: '4MB', diskWriteBps: '100MB' } }, host });
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk' });
+  });
+
+  it('ends many small files that add up past the limit as ResourceExhausted/disk (usage watch)', async () => {
+    const r = await runTask(fixture('manyfiles'), { policy: { resources: { diskSpace: '4MB', diskWriteBps: '100MB' } }, host });
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk', limit_value: 4 * MiB });
+  });
+
+  it('honours cancellation', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const r = await runTask(fixture('spin'), { signal: ac.signal, host });
+    expect(r.error?.kind).toBe('Cancelled');
+    expect(r.usage.wall_ms).toBeLessThan(2000);
+  });
+});
+
 describe('the sandbox walls', () => {
   it('hides the host: no /etc/shadow, no host /root, read-only root, uid 1000 without capabilities', async () => {
     const r = await runTask(fixture('probe'), { host });
