@@ -13,9 +13,12 @@ const OP_CODES: Record<Op, number> = {
   SCMP_CMP_NE: 1, SCMP_CMP_LT: 2, SCMP_CMP_LE: 3, SCMP_CMP_EQ: 4, SCMP_CMP_GE: 5, SCMP_CMP_GT: 6, SCMP_CMP_MASKED_EQ: 7,
 };
 
-// Binary-tree dispatch on the syscall number instead of a linear list (libseccomp >= 2.5): same
-// decisions, fewer instructions per call with a ~400-name allowlist (see bench/seccomp.mjs).
-const OPTIMIZE_BINARY_TREE = 2;
+/**
+ * libseccomp's SCMP_FLTATR_CTL_OPTIMIZE. 2, a binary tree on the syscall number (libseccomp >=
+ * 2.5), makes the same decisions as 1, a linear list, in fewer instructions per call with a
+ * ~350-name allowlist: pawl uses 2 (bench/seccomp.mjs measures both).
+ */
+export type Optimize = 1 | 2;
 
 const BPF_MAXINSNS = 4096;
 
@@ -28,14 +31,14 @@ function check(rc: number, what: string): void {
  * libseccomp reads rule numbers in the host's numbering. Other ABIs of the host (x86 and x32 on
  * x86_64, arm on aarch64) meet the bad-architecture action: the process is killed.
  */
-export function compileBpf(p: ResolvedProfile): Buffer {
+export function compileBpf(p: ResolvedProfile, optimize: Optimize = 2): Buffer {
   if (p.arch !== hostArch()) throw new PawlError('HostUnsupported', `a ${p.arch} filter can only be compiled on a ${p.arch} host`);
   const lib = libseccomp();
   const ctx = lib.init(actionCode(p.defaultAction, p.defaultErrnoRet));
   if (!ctx) throw new PawlError('RuntimeError', 'libseccomp could not create a filter (seccomp_init)');
   try {
     check(lib.attrSet(ctx, SCMP.FLTATR_ACT_BADARCH, SCMP.ACT_KILL_PROCESS), 'set the bad-architecture action');
-    check(lib.attrSet(ctx, SCMP.FLTATR_CTL_OPTIMIZE, OPTIMIZE_BINARY_TREE), 'enable binary-tree optimization');
+    check(lib.attrSet(ctx, SCMP.FLTATR_CTL_OPTIMIZE, optimize), 'set the optimization level');
     for (const r of p.rules) {
       const action = actionCode(r.action, r.errnoRet);
       const args: ArgCmp[] = r.args.map((a) => ({ arg: a.index, op: OP_CODES[a.op], datum_a: BigInt(a.value), datum_b: BigInt(a.valueTwo) }));

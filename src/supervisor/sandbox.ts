@@ -194,7 +194,7 @@ export class Sandbox {
     this.watch.stop();
     const reapStart = performance.now();
     // Anything the program left behind dies with the group, which also closes its pipes.
-    await this.cgroup.kill().catch(() => {});
+    await this.killGroupIfPopulated();
     await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
     await this.watch.poll(true);
     const stats = this.watch.last;
@@ -264,10 +264,17 @@ export class Sandbox {
     }
   }
 
+  /** A normal end empties the group already (the pid namespace dies with its init): skip the
+   * freeze-and-kill round trip then, it costs milliseconds on v1. */
+  private async killGroupIfPopulated(): Promise<void> {
+    const left = await this.cgroup.pids().catch(() => [1]);
+    if (left.length) await this.cgroup.kill().catch(() => {});
+  }
+
   /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
   private async cleanup(): Promise<void> {
     if (this.cgroup) {
-      await this.cgroup.kill().catch(() => {});
+      await this.killGroupIfPopulated();
       await this.cgroup.remove();
     } else if (this.child?.pid) {
       this.child.kill('SIGKILL');
