@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { Policy, TrustLevel, type PolicyInput } from './policy.js';
+import { Policy, TrustLevel, type PolicyInput, type ResourceLimits } from './policy.js';
 import { TRUST_PRESETS } from './trust.js';
 import { PawlError } from '../errors.js';
 
@@ -28,16 +28,52 @@ export function formatZodError(err: z.ZodError, what: string): string {
   return `invalid ${what}: ${lines.join('; ')}`;
 }
 
-/** Resolve the effective policy. Throws PawlError(InvalidPolicy) with every problem named. */
+/** What a task's own policy (metadata.json limits, security.yaml) may set. */
+const TASK_FIELDS = new Set(['resources', 'env']);
+/** Limits where more is looser: a task may lower them below its trust level, never raise them. */
+const CEILINGS = [
+  'memory', 'cpuPercent', 'processes', 'fileDescriptors', 'wallTime', 'cpuTime', 'diskReadBps',
+  'diskWriteBps', 'diskSpace', 'tmpSize', 'stdoutMax', 'stderrMax',
+] as const satisfies readonly (keyof ResourceLimits)[];
+
+function parsePolicy(input: PolicyInput, what: string): Policy {
+  const parsed = Policy.safeParse(input);
+  if (!parsed.success) throw new PawlError('InvalidPolicy', formatZodError(parsed.error, what));
+  return parsed.data;
+}
+
+/**
+ * The task's layer, checked and clamped: the trust level is the operator's ceiling, so a task can
+ * only tighten it (its 2GB memory_limit under "untrusted" gets 64MB). Everything else (seccomp,
+ * network, binds, runtime, the trust level itself) is the operator's, set by run overrides.
+ */
+function taskLayer(level: TrustLevel, task: PolicyInput | undefined): PolicyInput {
+  if (!task) return {};
+  const foreign = Object.keys(task).filter((k) => !TASK_FIELDS.has(k));
+  if (foreign.length) {
+    throw new PawlError('InvalidPolicy', `a task's own policy may set only ${[...TASK_FIELDS].join(' and ')}; ${foreign.join(', ')} ${foreign.length > 1 ? 'are' : 'is'} for the operator (run options)`);
+  }
+  const ceiling = parsePolicy(mergeInputs(TRUST_PRESETS[level], { trustLevel: level }), 'policy').resources;
+  const asked = parsePolicy(mergeInputs(TRUST_PRESETS[level], { resources: task.resources, trustLevel: level }), "task's policy").resources;
+  const resources: Partial<Record<keyof ResourceLimits, number>> = {};
+  for (const key of Object.keys(task.resources ?? {}) as (keyof ResourceLimits)[]) {
+    if (!(CEILINGS as readonly string[]).includes(key)) throw new PawlError('InvalidPolicy', `a task's own policy cannot set resources.${key}; it is for the operator`);
+    resources[key] = Math.min(asked[key as (typeof CEILINGS)[number]], ceiling[key as (typeof CEILINGS)[number]]);
+  }
+  return { resources, ...(task.env ? { env: task.env } : {}) };
+}
+
+/**
+ * Resolve the effective policy: defaults <- trust level <- the task's own policy (only tighter)
+ * <- run overrides (the operator's, anything goes). Throws PawlError(InvalidPolicy) naming every
+ * problem.
+ */
 export function resolvePolicy(opts: { trustLevel?: string; task?: PolicyInput; overrides?: PolicyInput } = {}): Policy {
-  const level = TrustLevel.safeParse(opts.trustLevel ?? opts.overrides?.trustLevel ?? opts.task?.trustLevel ?? 'limited');
+  const level = TrustLevel.safeParse(opts.trustLevel ?? opts.overrides?.trustLevel ?? 'limited');
   if (!level.success) {
     throw new PawlError('InvalidPolicy', `unknown trust level "${opts.trustLevel}": expected one of ${TrustLevel.options.join(', ')}`);
   }
-  const merged = mergeInputs(TRUST_PRESETS[level.data], opts.task, opts.overrides, { trustLevel: level.data });
-  const parsed = Policy.safeParse(merged);
-  if (!parsed.success) throw new PawlError('InvalidPolicy', formatZodError(parsed.error, 'policy'));
-  return parsed.data;
+  return parsePolicy(mergeInputs(TRUST_PRESETS[level.data], taskLayer(level.data, opts.task), opts.overrides, { trustLevel: level.data }), 'policy');
 }
 
 /** Load a task's security.yaml (a PolicyInput). Missing file: undefined. */

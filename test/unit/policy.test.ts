@@ -29,11 +29,28 @@ describe('policy resolution', () => {
 
   it('lays task policy over the trust level, and run overrides over both', () => {
     const p = resolvePolicy({
-      trustLevel: 'untrusted',
+      trustLevel: 'limited',
       task: { resources: { memory: '96MB', wallTime: '10s' } },
       overrides: { resources: { wallTime: '2s' } },
     });
-    expect(p.resources).toMatchObject({ memory: 96 * MiB, wallTime: 2000, processes: 5, cpuPercent: 25 });
+    expect(p.resources).toMatchObject({ memory: 96 * MiB, wallTime: 2000, processes: 10, cpuPercent: 50 });
+  });
+
+  it("lets a task only tighten its trust level's limits", () => {
+    const p = resolvePolicy({ trustLevel: 'untrusted', task: { resources: { memory: '2GB', wallTime: '1s', processes: 50 } } });
+    expect(p.resources).toMatchObject({ memory: 64 * MiB, wallTime: 1000, processes: 5 });
+    // the operator's overrides may loosen
+    expect(resolvePolicy({ trustLevel: 'untrusted', overrides: { resources: { memory: '2GB' } } }).resources.memory).toBe(2048 * MiB);
+  });
+
+  it.each([
+    [{ security: { uid: 5 } }, /a task's own policy may set only resources and env; security is for the operator/],
+    [{ trustLevel: 'system' }, /trustLevel is for the operator/],
+    [{ network: { mode: 'full' } }, /network is for the operator/],
+    [{ resources: { threadsPerProcess: 100 } }, /cannot set resources\.threadsPerProcess/],
+    [{ resources: { memory: '12XB' } }, /invalid task's policy: resources\.memory: invalid size/],
+  ])('refuses a task policy that reaches past its place: %j', (task, message) => {
+    expect(() => resolvePolicy({ task: task as never })).toThrow(message);
   });
 
   it.each([
