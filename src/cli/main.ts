@@ -5,6 +5,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { hostConfig } from '../config/host.js';
 import { resolvePolicy } from '../config/resolve.js';
 import { PawlError } from '../errors.js';
+import { TrustLevel } from '../config/policy.js';
+import { compileProfileFile, exportOci } from '../seccomp/index.js';
 import { ensureRootfs, rootfsInfo } from '../rootfs/index.js';
 import { explain } from '../supervisor/explain.js';
 import { collectGarbage } from '../supervisor/gc.js';
@@ -23,6 +25,8 @@ const USAGE = `usage:
   pawl explain [TASK] [limits] [--json]                        print the plan: cgroup files, rlimits, argv, mounts
   pawl rootfs build | info                                     build or describe the read-only rootfs
   pawl gc [--older-than DURATION]                              remove what dead runs left behind
+  pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
+  pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --network none|full --env NAME=VALUE`;
 
@@ -113,6 +117,26 @@ async function main(argv: string[]): Promise<number> {
         for (const f of info.files) out(`  ${f.dest}  (${f.bytes} bytes, from ${f.source})`);
       }
       return 0;
+    }
+    case 'seccomp': {
+      const [sub, ...more] = args;
+      if (sub === 'compile') {
+        const { values, positionals } = parse(more, { profile: { type: 'string' }, out: { type: 'string' } });
+        if (positionals.length || !values.profile || !values.out) throw new UsageError('usage: pawl seccomp compile --profile FILE --out FILE');
+        const bpf = await compileProfileFile(values.profile);
+        await writeFile(values.out, bpf);
+        out(`wrote ${bpf.length / 8} BPF instructions (${bpf.length} bytes) to ${values.out}`);
+        return 0;
+      }
+      if (sub === 'export') {
+        const { values, positionals } = parse(more, { trust: { type: 'string' }, arch: { type: 'string' } });
+        const level = TrustLevel.safeParse(values.trust);
+        if (positionals.length || !level.success) throw new UsageError(`usage: pawl seccomp export --trust ${TrustLevel.options.join('|')} [--arch x86_64|aarch64]`);
+        if (values.arch !== undefined && values.arch !== 'x86_64' && values.arch !== 'aarch64') throw new UsageError(`--arch must be x86_64 or aarch64, got "${values.arch}"`);
+        out(JSON.stringify(exportOci(level.data, values.arch as 'x86_64' | 'aarch64' | undefined), null, 2));
+        return 0;
+      }
+      throw new UsageError('usage: pawl seccomp compile --profile FILE --out FILE | pawl seccomp export --trust LEVEL');
     }
     case 'gc': {
       const { values, positionals } = parse(args, { 'older-than': { type: 'string' } });

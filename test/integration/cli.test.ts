@@ -68,6 +68,26 @@ describe('pawl exec', () => {
   });
 });
 
+describe('pawl seccomp', () => {
+  it('compiles a Docker/podman profile to BPF and exports a shipped profile as OCI JSON', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-cli-'));
+    const c = await pawl('seccomp', 'compile', '--profile', '/usr/share/containers/seccomp.json', '--out', join(dir, 'p.bpf'));
+    expect(c.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'p.bpf')).length % 8).toBe(0); // whole sock_filter instructions
+    const e = await pawl('seccomp', 'export', '--trust', 'untrusted');
+    expect(e.exitCode).toBe(0);
+    const oci = JSON.parse(e.stdout);
+    expect(oci.defaultAction).toBe('SCMP_ACT_ERRNO');
+    expect(oci.syscalls.some((r: { names: string[]; action: string }) => r.names.includes('ptrace') && r.action === 'SCMP_ACT_KILL_PROCESS')).toBe(true);
+  });
+
+  it('refuses a profile that is not one, with exit 2', async () => {
+    const r = await pawl('seccomp', 'compile', '--profile', '/etc/hostname', '--out', '/tmp/never.bpf');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^pawl: cannot load seccomp profile \/etc\/hostname/);
+  });
+});
+
 describe('pawl test and explain', () => {
   it('runs the task tests and reports each case', async () => {
     const r = await pawl('test', ADD);
