@@ -11,14 +11,16 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolvePolicy } from '../dist/config/resolve.js';
 import { compileBpf } from '../dist/seccomp/compile.js';
+import { seccompPlan } from '../dist/seccomp/index.js';
 import { shippedProfile } from '../dist/seccomp/profiles.js';
 import { hostTarget, resolveProfile } from '../dist/seccomp/resolve.js';
 import { SeccompProfile } from '../dist/seccomp/schema.js';
 
-const RUNS = Number(process.env.RUNS ?? 9);
+const RUNS = Number(process.env.RUNS ?? 11);
 const COMPILES = 50;
-const GETPPID_CALLS = 2_000_000;
+const CALLS = 2_000_000;
 const STAT_CALLS = 200_000;
 const PODMAN = '/usr/share/containers/seccomp.json';
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -32,6 +34,16 @@ const time = (fn) => {
   fn();
   return Number(process.hrtime.bigint() - t) / 1e6;
 };
+
+// 0. What a run pays: the first plan of the process (loads libseccomp, reads and validates the
+// shipped JSON, resolves, compiles), then a cache hit.
+const policy = resolvePolicy({ trustLevel: 'limited' });
+let t0 = process.hrtime.bigint();
+await seccompPlan(policy);
+const firstPlanMs = Number(process.hrtime.bigint() - t0) / 1e6;
+t0 = process.hrtime.bigint();
+await seccompPlan(policy);
+const cachedPlanMs = Number(process.hrtime.bigint() - t0) / 1e6;
 
 const profiles = { 'pawl-untrusted': shippedProfile('untrusted'), 'pawl-limited': shippedProfile('limited') };
 profiles.podman = SeccompProfile.parse(JSON.parse(readFileSync(PODMAN, 'utf8')));
@@ -47,7 +59,8 @@ for (const [name, profile] of Object.entries(profiles)) {
     resolveMs.push(time(() => (resolved = resolveProfile(profile, hostTarget()).profile)));
     compileMs.push(time(() => (bpf = compileBpf(resolved))));
   }
-  compile.push({ profile: name, resolve_ms: median(resolveMs), compile_ms: median(compileMs), instructions: bpf.length / 8 });
+  const ms = (xs) => Number(median(xs).toFixed(3));
+  compile.push({ profile: name, resolve_ms: ms(resolveMs), compile_ms: ms(compileMs), instructions: bpf.length / 8 });
 }
 
 // 2. Run-time cost inside bwrap.
@@ -84,24 +97,30 @@ function sandboxed(argv, bpf) {
   if (r.status !== 0) throw new Error(`sandbox failed (${r.status}): ${r.stderr}`);
   return Number(r.stdout.trim());
 }
-const runtime = [];
-for (const [name, bpf] of Object.entries(filters)) {
-  const getppid = median(Array.from({ length: RUNS }, () => sandboxed(['/b/loop', String(GETPPID_CALLS)], bpf)));
-  const stat = median(Array.from({ length: RUNS }, () => sandboxed(['/usr/bin/node', '/b/stat.js', String(STAT_CALLS)], bpf)));
-  runtime.push({ filter: name, instructions: bpf ? bpf.length / 8 : 0, getppid_ns: getppid, node_statSync_ns: stat });
+// Interleaved (every filter once per round) so that drift of the machine hits all alike.
+const LOOPS = { getppid: ['/b/loop', 'getppid', String(CALLS)], ioctl: ['/b/loop', 'ioctl', String(CALLS)], node_statSync: ['/usr/bin/node', '/b/stat.js', String(STAT_CALLS)] };
+const samples = Object.fromEntries(Object.keys(filters).map((f) => [f, Object.fromEntries(Object.keys(LOOPS).map((l) => [l, []]))]));
+for (let round = 0; round < RUNS; round++) {
+  for (const [name, bpf] of Object.entries(filters)) {
+    for (const [loop, argv] of Object.entries(LOOPS)) samples[name][loop].push(sandboxed(argv, bpf));
+  }
 }
 rmSync(dir, { recursive: true, force: true });
-const base = runtime[0];
+const runtime = Object.entries(filters).map(([name, bpf]) => {
+  const row = { filter: name, instructions: bpf ? bpf.length / 8 : 0 };
+  for (const loop of Object.keys(LOOPS)) row[`${loop}_ns`] = median(samples[name][loop]);
+  return row;
+});
 for (const r of runtime) {
-  r.getppid_ratio = Number((r.getppid_ns / base.getppid_ns).toFixed(3));
-  r.statSync_ratio = Number((r.node_statSync_ns / base.node_statSync_ns).toFixed(3));
+  for (const loop of Object.keys(LOOPS)) r[`${loop}_ratio`] = Number((r[`${loop}_ns`] / runtime[0][`${loop}_ns`]).toFixed(3));
 }
 
-console.log(`\nBuild time (median of ${COMPILES}):`);
+console.log(`\nseccompPlan(): first in the process ${firstPlanMs.toFixed(2)} ms, cached ${cachedPlanMs.toFixed(3)} ms`);
+console.log(`Build time (median of ${COMPILES}):`);
 console.table(compile);
-console.log(`Run time inside bwrap (median of ${RUNS} runs; ${GETPPID_CALLS} getppid, ${STAT_CALLS} fs.statSync per run):`);
+console.log(`Run time inside bwrap, ns per call (median of ${RUNS} runs; ${CALLS} getppid or ioctl(FIONBIO), ${STAT_CALLS} fs.statSync per run):`);
 console.table(runtime);
 mkdirSync(join(here, 'results'), { recursive: true });
 const out = join(here, 'results', 'seccomp.json');
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), runs: RUNS, compile, runtime }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), runs: RUNS, plan_ms: { first: firstPlanMs, cached: cachedPlanMs }, compile, runtime }, null, 2)}\n`);
 console.log(`wrote ${out}`);

@@ -2,6 +2,7 @@
 // library runc and crun hand the OCI JSON to, fed the same rules in the same order, so a
 // syscall with several rules is decided the same way everywhere (an unconditional rule wins
 // over conditional ones for the same call, whatever the order).
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { PawlError } from '../errors.js';
 import { actionCode, libseccomp, SCMP, type ArgCmp, type Libseccomp } from './libseccomp.js';
@@ -21,6 +22,14 @@ const OP_CODES: Record<Op, number> = {
 export type Optimize = 1 | 2;
 
 const BPF_MAXINSNS = 4096;
+
+// Bump when this file changes what it emits for the same resolved profile.
+const COMPILER = 'pawl-seccomp/1';
+
+/** Identifies the BPF a resolved profile compiles to: the cache key of plans. */
+export function filterHash(p: ResolvedProfile): string {
+  return createHash('sha256').update(JSON.stringify({ compiler: COMPILER, libseccomp: libseccomp().version, profile: p })).digest('hex');
+}
 
 function check(rc: number, what: string): void {
   if (rc < 0) throw new PawlError('RuntimeError', `libseccomp could not ${what}: ${errnoName(-rc)}`);

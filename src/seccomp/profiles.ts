@@ -1,8 +1,10 @@
-// pawl's shipped profiles, one per trust level (native-profiles/, written by its generate.mjs).
-// They are loaded through the same schema as a user's profile: no second code path.
+// Where a run's profile comes from: pawl's shipped profile for the trust level
+// (native-profiles/, written by its generate.mjs), a file, or the policy itself. All go through
+// the same schema: the shipped profiles are loaded exactly as a user's would be.
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { TrustLevel } from '../config/policy.js';
+import type { Policy, TrustLevel } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { SeccompProfile } from './schema.js';
 
@@ -28,4 +30,49 @@ export function shippedProfile(level: TrustLevel): SeccompProfile {
     loaded.set(level, p);
   }
   return p;
+}
+
+// Levels where switching the filter off is refused: the code they run is not trusted.
+const FILTER_REQUIRED: readonly TrustLevel[] = ['untrusted', 'limited'];
+
+export interface ProfileSource {
+  /** "pawl-<level>", the file's path, or "inline". */
+  name: string;
+  /** Where the profile was read from (none when inline). */
+  path?: string;
+  profile: SeccompProfile;
+}
+
+function parseProfile(doc: unknown, where: string): SeccompProfile {
+  const r = SeccompProfile.safeParse(doc);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+  throw new PawlError('InvalidPolicy', `invalid seccomp profile ${where}: ${issues.join('; ')}`);
+}
+
+export async function readProfileFile(path: string): Promise<SeccompProfile> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new PawlError('InvalidPolicy', `cannot load seccomp profile ${path}: ${(e as Error).message}`);
+  }
+  return parseProfile(doc, path);
+}
+
+/** The profile a policy asks for, or null for "none" (refused where a filter is required). */
+export async function profileSource(policy: Policy): Promise<ProfileSource | null> {
+  const p = policy.security.seccomp.profile;
+  if (p === 'none') {
+    if (FILTER_REQUIRED.includes(policy.trustLevel)) {
+      throw new PawlError('InvalidPolicy', `security.seccomp.profile "none" is refused at trust level "${policy.trustLevel}": use trust level trusted or system to run without a filter`);
+    }
+    return null;
+  }
+  if (p === 'trust-level') {
+    const level = policy.trustLevel;
+    return { name: shippedProfileName(level), path: shippedProfilePath(level), profile: shippedProfile(level) };
+  }
+  if (typeof p === 'string') return { name: p, path: p, profile: await readProfileFile(p) };
+  return { name: 'inline', profile: p };
 }

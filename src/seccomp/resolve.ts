@@ -36,6 +36,8 @@ export interface Resolution {
   absent: string[];
   /** Unknown names of rules marked optional. */
   skipped: string[];
+  /** Calls with rules that never apply: an unconditional rule for the call decides first. */
+  overridden: string[];
 }
 
 export function hostTarget(): Target {
@@ -84,20 +86,35 @@ export function resolveProfile(p: SeccompProfile, target: Target): Resolution {
   const unknown = new Set<string>();
   const rules: ResolvedRule[] = [];
   (p.syscalls ?? []).forEach((r, i) => {
-    if (!applies(r, target)) return;
-    const errnoRet = errnoOf(r.action, r.errnoRet, r.errno, `syscalls.${i}`);
-    // libseccomp refuses a rule that repeats the default action and runc skips it: same effect.
-    if (actionCode(r.action, errnoRet) === actionCode(p.defaultAction, defaultErrnoRet)) return;
+    // Names are checked in every rule, applicable here or not: a typo is a typo on any target.
     const names: string[] = [];
     for (const name of r.names ?? (r.name ? [r.name] : [])) {
       const nr = resolveSyscall(name, target.arch);
       if (typeof nr === 'number') names.push(name);
-      else if (nr === 'absent') absent.add(name);
-      else (r.optional ? skipped : unknown).add(name);
+      else if (nr === 'unknown') (r.optional ? skipped : unknown).add(name);
+      else if (applies(r, target)) absent.add(name);
     }
+    if (!applies(r, target)) return;
+    const errnoRet = errnoOf(r.action, r.errnoRet, r.errno, `syscalls.${i}`);
+    // libseccomp refuses a rule that repeats the default action and runc skips it: same effect.
+    if (actionCode(r.action, errnoRet) === actionCode(p.defaultAction, defaultErrnoRet)) return;
     // Rebuilt field by field: the hash of a resolved profile must not depend on key order.
     const args = (r.args ?? []).map(({ index, value, valueTwo, op }) => ({ index, value, valueTwo, op }));
     if (names.length) rules.push({ names, action: r.action, ...(errnoRet === undefined ? {} : { errnoRet }), args });
+  });
+  // libseccomp (so bwrap, runc and crun alike) lets the first unconditional rule of a call win
+  // over every other rule for it, whatever their order. Keep only the rules that can decide, so
+  // the OCI JSON and `pawl explain` show what the filter does, not what the file seems to say.
+  const decided = new Map<string, ResolvedRule>();
+  for (const r of rules) if (!r.args.length) for (const n of r.names) if (!decided.has(n)) decided.set(n, r);
+  const overridden = new Set<string>();
+  const live = rules.flatMap((r) => {
+    const names = r.names.filter((n) => {
+      const decides = (decided.get(n) ?? r) === r;
+      if (!decides) overridden.add(n);
+      return decides;
+    });
+    return names.length ? [{ ...r, names }] : [];
   });
   if (unknown.size) {
     throw new PawlError('InvalidPolicy', `seccomp profile: unknown system call name${unknown.size > 1 ? 's' : ''}: ${[...unknown].join(', ')} (mark the rule "optional": true to skip names this host does not know)`);
@@ -107,7 +124,7 @@ export function resolveProfile(p: SeccompProfile, target: Target): Resolution {
     defaultAction: p.defaultAction,
     ...(defaultErrnoRet === undefined ? {} : { defaultErrnoRet }),
     ...(p.flags?.length ? { flags: p.flags } : {}),
-    rules,
+    rules: live,
   };
-  return { profile, absent: [...absent].sort(), skipped: [...skipped].sort() };
+  return { profile, absent: [...absent].sort(), skipped: [...skipped].sort(), overridden: [...overridden].sort() };
 }

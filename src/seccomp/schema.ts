@@ -11,6 +11,8 @@ export const ACTIONS = [
   'SCMP_ACT_TRAP', 'SCMP_ACT_TRACE', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
+/** Actions that end the process or thread (SIGSYS); SCMP_ACT_KILL is the old name of KILL_THREAD. */
+export const KILL_ACTIONS: ReadonlySet<string> = new Set<Action>(['SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS']);
 
 /** ==, !=, <, <=, >, >= and "masked ==" ((arg & value) == valueTwo), on the full 64 bits. */
 export const OPS = ['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ'] as const;

@@ -83,6 +83,8 @@ function serialize(e: unknown): SerializedError {
   if (typeof err.path === 'string') out.path = err.path;
   if (typeof err.syscall === 'string') out.syscall = err.syscall;
   // Errors the sandbox caused are violations: the report names what was blocked.
+  // EPERM with no path is a refused system call (the seccomp filter answers EPERM for denied ones).
+  if (out.code === 'EPERM' && !out.path && out.syscall) violations.push({ kind: 'syscall', detail: `${out.syscall}: EPERM` });
   if (out.code && FS_CODES.has(out.code) && out.path) violations.push({ kind: 'filesystem', detail: `${out.syscall ?? 'access'} ${out.path}: ${out.code}` });
   if (out.code && NETWORK_CODES.has(out.code) && network !== 'full') violations.push({ kind: 'network', detail: `${out.syscall ?? 'connect'}: ${out.code}` });
   return out;

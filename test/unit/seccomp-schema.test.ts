@@ -11,7 +11,8 @@ import { hostTarget, resolveProfile } from '../../src/seccomp/resolve.js';
 const PODMAN = '/usr/share/containers/seccomp.json';
 const hasPodman = existsSync(PODMAN);
 
-const profile = (syscalls: unknown[], extra: object = {}) => ({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38, syscalls, ...extra });
+// Raw input, valid or not on purpose: typed `never` so it fits wherever a profile is expected.
+const profile = (syscalls: unknown[], extra: object = {}) => ({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38, syscalls, ...extra }) as never;
 const issues = (v: unknown) => {
   const r = SeccompProfile.safeParse(v);
   expect(r.success).toBe(false);
@@ -70,6 +71,12 @@ describe.skipIf(!hasPodman)("podman's default profile, as it is", () => {
     expect(res.profile.rules.filter((r) => r.names.includes('bpf')).map((r) => r.action)).toEqual(['SCMP_ACT_ERRNO']);
   });
 
+  it("shows that its EPERM rule for setns never applies (the allowlist's unconditional rule decides first)", () => {
+    const res = resolveProfile(SeccompProfile.parse(doc()), hostTarget());
+    expect(res.overridden).toEqual(['setns']);
+    expect(res.profile.rules.filter((r) => r.names.includes('setns')).map((r) => r.action)).toEqual(['SCMP_ACT_ALLOW']);
+  });
+
   it('is usable as a policy, by path and inline, with the same filter', async () => {
     const byPath = await seccompPlan(resolvePolicy({ overrides: { security: { seccomp: { profile: PODMAN } } } }));
     const inline = await seccompPlan(resolvePolicy({ overrides: { security: { seccomp: { profile: doc() } } } }));
@@ -85,6 +92,14 @@ describe('refusals', () => {
     const msg = await refusal({ overrides: { security: { seccomp: { profile: profile([{ names: ['read', 'frobnicate', 'opne'], action: 'SCMP_ACT_ALLOW' }]) } } } });
     expect(msg).toMatch(/unknown system call names: frobnicate, opne/);
     expect(msg).toMatch(/"optional": true/);
+  });
+
+  it('also in rules that do not apply here or repeat the default action', async () => {
+    const msg = await refusal({ overrides: { security: { seccomp: { profile: profile([
+      { names: ['s390_runtime_instr', 's390_frob'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['s390x'] } },
+      { names: ['raed'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+    ]) } } } });
+    expect(msg).toMatch(/unknown system call names: s390_frob, raed/);
   });
 
   it('but not in a rule marked optional', () => {
@@ -146,6 +161,19 @@ describe('refusals', () => {
     expect(await refusal({ trustLevel: 'limited', overrides: none })).toMatch(/"none" is refused at trust level "limited"/);
     expect(await seccompPlan(resolvePolicy({ trustLevel: 'trusted', overrides: none }))).toBeNull();
     expect((await explainSeccomp(resolvePolicy({ trustLevel: 'system', overrides: none }))).name).toBe('none');
+  });
+});
+
+describe('rule precedence, as libseccomp decides it', () => {
+  it('an unconditional rule beats conditional ones before or after it, and later unconditional ones', () => {
+    const p = SeccompProfile.parse(profile([
+      { names: ['ioctl'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 0x5412, op: 'SCMP_CMP_EQ' }] },
+      { names: ['ioctl', 'read'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['read', 'write'], action: 'SCMP_ACT_ERRNO' },
+    ]));
+    const res = resolveProfile(p, hostTarget());
+    expect(res.profile.rules.map((r) => [r.names, r.action])).toEqual([[['ioctl', 'read'], 'SCMP_ACT_ALLOW'], [['write'], 'SCMP_ACT_ERRNO']]);
+    expect(res.overridden).toEqual(['ioctl', 'read']);
   });
 });
 
