@@ -33,7 +33,7 @@ export const hostOps: HostOps = {
 
 // pawl must never create, move or delete cgroups it does not own (the host's own services live
 // in cgroups next to it), so the subtree's last component has to be recognisably pawl's.
-const PARENT = /^(?:[\w.-]+\/)*pawl[\w.-]*$/;
+const PARENT = /^(?:[\w.@-]+\/)*pawl[\w.-]*$/;
 const NAME = /^[\w.-]+$/;
 
 export function checkParent(parent: string): string {

@@ -3,14 +3,19 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ownDelegatedParent } from '../cgroup/v2/delegation.js';
 
 export const HostConfig = z.strictObject({
   /** Rootfs cache, compiled filters. */
   stateDir: z.string().default('/var/lib/pawl'),
   /** Per-run scratch dirs. On a real disk (not tmpfs) so io limits have a device to apply to. */
   runDir: z.string().default('/var/lib/pawl/runs'),
-  /** Name of pawl's own cgroup subtree; per-run groups are created only below it. */
-  cgroupParent: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/).default('pawl'),
+  /**
+   * pawl's own cgroup subtree, relative to the cgroup mount; per-run groups are created only
+   * below it. hostConfig() defaults it to "pawl", or without root on a pure v2 host to a "pawl"
+   * group beside the supervisor's own cgroup (inside the subtree delegated to it).
+   */
+  cgroupParent: z.string().regex(/^[A-Za-z0-9._@-]+(\/[A-Za-z0-9._@-]+)*$/).default('pawl'),
   /**
    * When pawl runs as root, each sandbox runs as a host uid/gid drawn from this range, so that
    * the sandbox's uid 1000 maps to an unprivileged host id that owns nothing on the host.
@@ -26,9 +31,16 @@ export function hostConfig(overrides: Partial<z.input<typeof HostConfig>> = {}):
   const env = process.env;
   return HostConfig.parse({
     ...(env.PAWL_STATE_DIR ? { stateDir: env.PAWL_STATE_DIR, runDir: join(env.PAWL_STATE_DIR, 'runs') } : {}),
-    ...(env.PAWL_CGROUP_PARENT ? { cgroupParent: env.PAWL_CGROUP_PARENT } : {}),
+    ...(env.PAWL_CGROUP_PARENT ? { cgroupParent: env.PAWL_CGROUP_PARENT } : defaultCgroupParent()),
     ...overrides,
   });
+}
+
+/** Root uses /sys/fs/cgroup/pawl; anyone else can only use a subtree delegated to it (cgroup/v2/delegation.ts). */
+function defaultCgroupParent(): { cgroupParent?: string } {
+  if (process.geteuid?.() === 0) return {};
+  const parent = ownDelegatedParent();
+  return parent ? { cgroupParent: parent } : {};
 }
 
 /** The package root (holds rootfs/, native-profiles/, dist/), from src/ or dist/ alike. */

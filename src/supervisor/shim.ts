@@ -32,7 +32,11 @@ export function shimCommand(procsFiles: string[], rlimits: Rlimits, hostId: numb
   const prlimit = [
     '/usr/bin/prlimit',
     `--nofile=${rlimits.nofile}`,
-    `--nproc=${rlimits.nproc}`,
+    // RLIMIT_NPROC counts every process of the real uid. Only a per-run host id makes it a per-run
+    // limit; without one (not root) it would also count the supervisor and the user's other
+    // sandboxes, stop a fork bomb before pids.max does (so pids.events never says so) and let one
+    // run starve another. There pids.max alone limits the run.
+    ...(hostId === null ? [] : [`--nproc=${rlimits.nproc}`]),
     `--fsize=${rlimits.fsize}`,
     `--core=${rlimits.core}`,
     `--cpu=${rlimits.cpu}`,

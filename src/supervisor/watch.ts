@@ -22,6 +22,7 @@ export class Watch {
   private timer: NodeJS.Timeout | null = null;
   private poller: NodeJS.Timeout | null = null;
   private polling = false;
+  private inflight: Promise<void> = Promise.resolve();
   private polls = 0;
 
   constructor(
@@ -42,10 +43,23 @@ export class Watch {
     this.timer = this.poller = null;
   }
 
-  /** One poll; also called once after the run for the final numbers. */
+  /**
+   * One poll; also called once after the run for the final numbers. A periodic poll skips while
+   * another is in flight; the final one waits for it and then reads afresh, since a poll that
+   * started before the run ended can miss its last I/O, CPU time or memory peak.
+   */
   async poll(final = false): Promise<void> {
-    if (this.polling) return;
+    if (this.polling) {
+      if (!final) return;
+      while (this.polling) await this.inflight;
+    }
     this.polling = true;
+    const p = this.pollOnce(final);
+    this.inflight = p;
+    await p;
+  }
+
+  private async pollOnce(final: boolean): Promise<void> {
     try {
       const s = await this.cgroup.readStats();
       this.last = s;

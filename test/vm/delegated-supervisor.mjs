@@ -1,0 +1,82 @@
+// Not a test file: the supervisor that test/vm/delegation.test.mjs starts as an unprivileged
+// user (uid 1500) in a cgroup v2 subtree delegated to it, as systemd's Delegate=yes does for a
+// service. It uses the library the way such a service would and prints one line
+// "RESULT <json>" with what it saw; the test asserts on it.
+//
+// argv: <delegated cgroup dir> <runDir owned by the user>
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { BUSYBOX_BIND, cgroupOf, descendants, example, fixture, pawl } from './lib.mjs';
+
+const [delegated, runDir] = process.argv.slice(2);
+const { hostConfig, runTask, execProgram, Sandbox, resolvePolicy, PawlError } = pawl;
+const out = {};
+
+// A Delegate=yes service starts inside its delegated cgroup. The kernel lets a cgroup with
+// processes hand no controllers to its children, so the service first moves itself into a leaf.
+mkdirSync(join(delegated, 'supervisor'), { recursive: true });
+writeFileSync(join(delegated, 'supervisor', 'cgroup.procs'), String(process.pid));
+
+const host = hostConfig({ runDir });
+out.uid = process.getuid();
+out.euid = process.geteuid();
+out.ownCgroup = readFileSync('/proc/self/cgroup', 'utf8').trim();
+out.cgroupParent = host.cgroupParent;
+
+const summary = (r) => ({
+  status: r.status, error: r.error ?? null, cgroup: r.cgroup, output: r.output ?? null, peak_memory_bytes: r.usage.peak_memory_bytes,
+  peak_pids: r.usage.peak_pids, cpu_ms: r.usage.cpu_ms, wall_ms: r.usage.wall_ms, stderr: r.stderr.slice(-500),
+});
+const fast = { resources: { cpuPercent: 100 } };
+
+out.add = summary(await runTask(example('add'), { input: { num1: 2, num2: 40 }, host, policy: fast }));
+out.probe = summary(await runTask(fixture('probe'), { host, policy: fast }));
+out.membomb = summary(await runTask(fixture('membomb'), { trustLevel: 'untrusted', host, policy: { resources: { cpuPercent: 100, wallTime: '60s' } } }));
+out.forkbomb = summary(await execProgram(['/bin/busybox', 'sh', '-c', 'b() { b | b & }; b; sleep 30'], {
+  trustLevel: 'untrusted', host, policy: { resources: { cpuPercent: 100, wallTime: '60s' }, filesystem: { binds: [BUSYBOX_BIND] } },
+}));
+out.spin = summary(await runTask(fixture('spin'), { host, policy: { resources: { wallTime: '4s', cpuPercent: 25 } } }));
+
+// The outside view of a running sandbox: every process in the run's group, running as this user.
+{
+  const seen = new PassThrough();
+  let text = '';
+  seen.on('data', (b) => (text += b));
+  const sb = await Sandbox.start({
+    policy: resolvePolicy({ overrides: { ...fast, filesystem: { binds: [BUSYBOX_BIND] } } }), host, mode: 'program', forwardStdout: seen,
+    command: ['/bin/busybox', 'sh', '-c', 'cat /proc/self/cgroup; /bin/busybox sleep 60 & echo started; wait'],
+  });
+  const deadline = Date.now() + 30_000;
+  while (!text.includes('started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  out.running = {
+    group: `/${host.cgroupParent}/run-${sb.id}`,
+    processes: descendants(process.pid).map((pid) => ({
+      pid, cgroup: cgroupOf(pid), uid: Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]),
+    })),
+  };
+  await sb.kill('cancelled');
+  out.running.result = summary(await sb.result());
+}
+
+// Fail closed: what this user may not use is refused with the reason, before anything runs.
+const refusal = async (cgroupParent) => {
+  try {
+    const r = await execProgram(['/bin/busybox', 'true'], { host: hostConfig({ runDir, cgroupParent }), policy: { filesystem: { binds: [BUSYBOX_BIND] } } });
+    return { ran: r.status };
+  } catch (e) {
+    return { kind: e instanceof PawlError ? e.kind : e.name, message: e.message };
+  }
+};
+out.refusals = {
+  notDelegated: await refusal('pawl-vm-notmine'),
+  controllerNotDelegated: await refusal('pawl-vm-deleg-limited/sub/pawl'),
+  supervisorOutside: await refusal('pawl-vm-deleg-other/pawl'),
+};
+
+const parentDir = join('/sys/fs/cgroup', host.cgroupParent);
+out.leftovers = {
+  cgroups: readdirSync(parentDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name),
+  scratch: readdirSync(runDir),
+};
+console.log(`RESULT ${JSON.stringify(out)}`);
