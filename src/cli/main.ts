@@ -10,6 +10,7 @@ import { compileProfileFile, exportOci } from '../seccomp/index.js';
 import { ensureRootfs, rootfsInfo } from '../rootfs/index.js';
 import { explain } from '../supervisor/explain.js';
 import { collectGarbage } from '../supervisor/gc.js';
+import { listSandboxes } from '../runtime/index.js';
 import { execProgram, runTask, taskPolicy } from '../supervisor/run.js';
 import { loadTask } from '../task/load.js';
 import { runTaskTests } from '../task/tests.js';
@@ -25,10 +26,12 @@ const USAGE = `usage:
   pawl explain [TASK] [limits] [--json]                        print the plan: cgroup files, rlimits, argv, mounts
   pawl rootfs build | info                                     build or describe the read-only rootfs
   pawl gc [--older-than DURATION]                              remove what dead runs left behind
+  pawl ps                                                      list the sandboxes pawl owns (any runtime)
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
-        --cpu-time DURATION --cpu PERCENT --pids N --network none|full --env NAME=VALUE`;
+        --cpu-time DURATION --cpu PERCENT --pids N --network none|full --env NAME=VALUE
+        --runtime bwrap|runc|crun`;
 
 /** parseArgs with errors turned into one-line usage errors. */
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, allowPositionals = true) {
@@ -103,6 +106,8 @@ async function main(argv: string[]): Promise<number> {
         : resolvePolicy({ trustLevel: values.trust, overrides });
       const plan = await explain(policy);
       out(values.json ? JSON.stringify(plan, null, 2) : formatExplanation(plan));
+      // runc/crun: the bundle's config.json, as written for each run (ID: the run's id).
+      if (!values.json && plan.ociConfig) out(`\nconfig.json (${policy.runtime}):\n${JSON.stringify(plan.ociConfig, null, 2)}`);
       return 0;
     }
     case 'rootfs': {
@@ -150,8 +155,15 @@ async function main(argv: string[]): Promise<number> {
         }
       }
       const report = await collectGarbage(hostConfig(), { olderThanMs });
-      out(`removed ${report.cgroups.length} cgroup(s), ${report.scratch.length} scratch dir(s)`);
-      for (const n of [...report.cgroups, ...report.scratch]) out(`  ${n}`);
+      out(`removed ${report.containers.length} container(s), ${report.cgroups.length} cgroup(s), ${report.scratch.length} scratch dir(s)`);
+      for (const n of [...report.containers, ...report.cgroups, ...report.scratch]) out(`  ${n}`);
+      return 0;
+    }
+    case 'ps': {
+      const { positionals } = parse(args, {});
+      if (positionals.length) throw new UsageError('pawl ps takes no arguments');
+      out('ID  RUNTIME  STATE  AGE  OWNER');
+      for (const s of await listSandboxes(hostConfig())) out(`${s.id}  ${s.runtime}  ${s.state}  ${Math.round(s.ageMs / 1000)}s  ${s.owner ?? '-'}`);
       return 0;
     }
     case undefined:

@@ -92,6 +92,9 @@ function taskError(stage: 'load' | 'run' | 'output', e: SerializedError, policy:
   if (e.code === 'EFBIG' || e.code === 'ENOSPC' || e.code === 'EDQUOT') {
     return { ...base, kind: 'ResourceExhausted', resource: 'disk', limit_value: policy.resources.diskSpace, message: `disk space limit reached: ${e.message}` };
   }
+  if (e.code === 'EPERM' && !e.path && e.syscall) {
+    return { ...base, kind: 'SecurityViolation', syscall: e.syscall, message: `a system call was refused: ${e.message}` };
+  }
   if (e.code && FS_CODES.has(e.code)) return { ...base, kind: 'FileSystemBlocked', message: e.message };
   if ((e.name === 'NetworkError' && networkBlocked) || (e.code && NET_CODES.has(e.code) && policy.network.mode !== 'full')) {
     return { ...base, kind: 'NetworkBlocked', message: e.message };

@@ -5,6 +5,7 @@ import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
 import { driverFor, ioDeviceFor } from './host.js';
+import { ociRunFacts, type OciSpec } from '../runtime/index.js';
 import { HARNESS_COMMAND, planRun, type RunPlan } from './plan.js';
 
 export interface Explanation {
@@ -16,6 +17,8 @@ export interface Explanation {
   spawn: string[];
   runtime: string[];
   seccomp: string;
+  /** runc/crun: the bundle's config.json (null for bwrap). */
+  ociConfig: OciSpec | null;
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -24,7 +27,10 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
   const cgroupName = 'run-ID'; // each run's own id replaces ID
   const rootfs = join(host.stateDir, 'rootfs', 'HASH');
   const workspace = join(host.runDir, 'ID', 'workspace');
-  const probe = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs, workspace, command: [], ioDevice: null, hostId: null, seccompFd: null });
+  const oci = await ociRunFacts(host, policy, {
+    id: 'ID', bundle: join(host.runDir, 'ID'), cgroupName, cgroupVersion: driver.version, hostId: host.hostIdBase, preserveFds: opts.command ? 0 : 2,
+  });
+  const probe = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs, workspace, command: [], ioDevice: null, hostId: null, seccompFd: null, oci });
   const procsFiles = [...new Set(probe.cgroupWrites.map((w) => join(dirname(w.path), 'cgroup.procs')))];
   const plan = planRun({
     policy, cgroupName, driver, procsFiles, rootfs, workspace,
@@ -32,9 +38,10 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     ioDevice: await ioDeviceFor(host),
     hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
     seccompFd: null,
+    oci,
   });
   const mounts = [
-    { dst: '/', src: 'tmpfs, remounted read-only after set-up', mode: 'ro' },
+    { dst: '/', src: oci ? `${oci.bundle}/root, an empty dir, read-only after set-up` : 'tmpfs, remounted read-only after set-up', mode: 'ro' },
     ...ROOTFS_MOUNTS.map((dir) => ({ dst: dir, src: `${rootfs}${dir}`, mode: 'ro' })),
     { dst: '/proc', src: 'proc (new pid namespace)', mode: 'rw' },
     { dst: '/dev', src: 'minimal devtmpfs (null, zero, full, random, urandom, tty)', mode: 'rw' },
@@ -49,6 +56,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     mounts,
     spawn: [plan.spawn.file, ...plan.spawn.args],
     runtime: [plan.runtime.file, ...plan.runtime.args],
-    seccomp: 'none',
+    seccomp: oci?.seccomp ? 'linux.seccomp in config.json' : 'none',
+    ociConfig: plan.config,
   };
 }

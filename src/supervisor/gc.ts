@@ -1,13 +1,17 @@
 // Garbage collection: what a run leaves when its supervisor dies mid-run (SIGKILL, power loss).
 // The sandbox itself dies with its supervisor (--die-with-parent, and its pid namespace with it);
-// its empty cgroup and scratch dir remain, named by the dead supervisor's pid.
+// its empty cgroup and scratch dir remain, named by the dead supervisor's pid. A runc/crun
+// container has no such tie and keeps running (within its cgroup limits) until gc deletes it.
 import { readdir, stat } from 'node:fs/promises';
 import type { HostConfig } from '../config/host.js';
+import { ociRuntimes } from '../runtime/index.js';
 import { driverFor } from './host.js';
 import { ownerPid } from './ids.js';
 import { removeTree } from './scratch.js';
 
 export interface GcReport {
+  /** runc/crun containers deleted, as "runtime:id". */
+  containers: string[];
   cgroups: string[];
   scratch: string[];
 }
@@ -27,7 +31,7 @@ function alive(pid: number): boolean {
  * their processes are killed through their cgroup (only processes inside pawl's own groups).
  */
 export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: number } = {}): Promise<GcReport> {
-  const report: GcReport = { cgroups: [], scratch: [] };
+  const report: GcReport = { containers: [], cgroups: [], scratch: [] };
   const now = Date.now();
   const expired = (name: string, createdMs: number) => {
     const owner = ownerPid(name);
@@ -35,6 +39,14 @@ export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: num
     if (owner !== process.pid && !alive(owner)) return true;
     return opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs;
   };
+  // The runtimes' own state first (delete --force kills the container and removes its cgroups).
+  for (const runtime of ociRuntimes()) {
+    for (const s of await runtime.list(host)) {
+      if (!expired(s.id, now - s.ageMs)) continue;
+      await runtime.remove(host, s);
+      report.containers.push(`${runtime.name}:${s.id}`);
+    }
+  }
   const driver = await driverFor(host);
   for (const name of await driver.list()) {
     const created = parseInt(name.replace(/^run-/, '').split('-')[0] ?? '', 36);

@@ -7,6 +7,7 @@ import type { Policy } from '../config/policy.js';
 import { cgroupDriver, diskDeviceFor } from '../cgroup/index.js';
 import type { CgroupDriver } from '../cgroup/types.js';
 import { PawlError } from '../errors.js';
+import { runtimeFor } from '../runtime/index.js';
 
 const drivers = new Map<string, Promise<CgroupDriver>>();
 const devices = new Map<string, Promise<string | null>>();
@@ -43,7 +44,7 @@ export async function ioDeviceOrRefuse(host: HostConfig, policy: Policy, degrade
 
 /** Refuse what this version of pawl cannot enforce at all, before any work is done. */
 export function assertSupported(policy: Policy): void {
-  if (policy.runtime !== 'bwrap') throw new PawlError('HostUnsupported', `runtime "${policy.runtime}" is not available yet; use bwrap`);
+  runtimeFor(policy.runtime).assertAvailable();
   if (policy.network.mode === 'restricted') {
     throw new PawlError('HostUnsupported', 'network mode "restricted" (egress allowlist) is not implemented yet; use "none" or "full"');
   }

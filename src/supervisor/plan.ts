@@ -3,9 +3,9 @@
 import type { Policy } from '../config/policy.js';
 import type { CgroupDriver, CgroupFileWrite, CgroupLimits, IoLimit } from '../cgroup/types.js';
 import { cgroupLimits } from '../cgroup/limits.js';
-import { bwrapBackend } from '../runtime/bwrap/argv.js';
+import { runtimeFor, type OciRunFacts, type OciSpec } from '../runtime/index.js';
 import type { Launch, SandboxSpec } from '../runtime/types.js';
-import { shimCommand, type Rlimits } from './shim.js';
+import type { Rlimits } from './shim.js';
 import { rlimitsFor } from './rlimits.js';
 
 export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.mjs'];
@@ -23,6 +23,8 @@ export interface PlanInput {
   ioDevice: string | null;
   hostId: number | null;
   seccompFd: number | null;
+  /** runc/crun: the run's OCI facts (runtime/index.ts ociRunFacts); null or absent for bwrap. */
+  oci?: OciRunFacts | null;
 }
 
 export interface RunPlan {
@@ -31,8 +33,11 @@ export interface RunPlan {
   rlimits: Rlimits;
   spec: SandboxSpec;
   runtime: Launch;
-  /** What is actually spawned: the shim wrapping the runtime. */
+  /** What is actually spawned: the shim wrapping bwrap; runc/crun create. */
   spawn: Launch;
+  /** runc/crun: the bundle's config.json (null for bwrap). */
+  config: OciSpec | null;
+  oci: OciRunFacts | null;
 }
 
 export function planRun(i: PlanInput): RunPlan {
@@ -41,13 +46,12 @@ export function planRun(i: PlanInput): RunPlan {
   const limits = cgroupLimits(r, io);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
   const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd };
-  const runtime = bwrapBackend.launch(spec);
+  const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, oci: i.oci ?? null });
   return {
     limits,
     cgroupWrites: i.driver.plan(i.cgroupName, limits),
     rlimits,
     spec,
-    runtime,
-    spawn: shimCommand(i.procsFiles, rlimits, i.hostId, runtime),
+    ...backend,
   };
 }

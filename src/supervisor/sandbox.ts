@@ -2,9 +2,8 @@
 // so it is inside its cgroup before anything runs), watch, reap (kill the group, final stats,
 // remove group and scratch), report. A task sandbox can be started before its task is known:
 // the harness blocks on fd 3 until send().
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { hostConfig, type HostConfig } from '../config/host.js';
@@ -12,6 +11,7 @@ import type { Policy } from '../config/policy.js';
 import type { RunCgroup } from '../cgroup/types.js';
 import { PawlError } from '../errors.js';
 import { ensureRootfs } from '../rootfs/index.js';
+import { ociRunFacts, runtimeFor, type RuntimeSandbox } from '../runtime/index.js';
 import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { classify, type KillReason } from './classify.js';
 import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
@@ -63,6 +63,7 @@ class Capped {
 export class Sandbox {
   readonly id = newRunId();
   private child!: ChildProcess;
+  private run!: RuntimeSandbox;
   private cgroup!: RunCgroup;
   private scratch!: Scratch;
   private watch!: Watch;
@@ -106,11 +107,14 @@ export class Sandbox {
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
     if (command.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
     const cgroupName = `run-${this.id}`;
-    const limits = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs: rootfs.path, workspace: this.scratch.workspace, command, ioDevice, hostId, seccompFd: null }).limits;
+    const oci = await ociRunFacts(host, policy, {
+      id: this.id, bundle: this.scratch.dir, cgroupName, cgroupVersion: driver.version, hostId, preserveFds: opts.mode === 'task' ? 2 : 0,
+    });
+    const limits = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs: rootfs.path, workspace: this.scratch.workspace, command, ioDevice, hostId, seccompFd: null, oci }).limits;
     this.cgroup = await driver.create(cgroupName, limits);
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
-      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD,
+      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci,
     });
 
     const r = policy.resources;
@@ -118,25 +122,24 @@ export class Sandbox {
     this.stderr = new Capped(r.stderrMax, opts.forwardStderr);
     const taskFds = opts.mode === 'task' ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
     this.t.spawned = performance.now();
-    this.child = spawn(plan.spawn.file, plan.spawn.args, {
-      env: {},
-      stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore'],
-      detached: false,
-    });
-    if (seccomp !== null) closeSync(seccomp);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.closed = new Promise((resolve) => this.child.once('close', () => resolve()));
-    await new Promise<void>((resolve, reject) => {
-      this.child.once('spawn', resolve);
-      this.child.once('error', (e) => reject(new PawlError('RuntimeError', `cannot start the sandbox: ${e.message}`)));
-    });
-    this.t.started = performance.now();
+    try {
+      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore'], cgroup: this.cgroup });
+    } finally {
+      if (seccomp !== null) closeSync(seccomp);
+    }
+    this.child = this.run.child;
+    this.exited = this.run.exited;
+    this.closed = this.run.closed;
+    // Readers first: the spawned process may exit before the program writes (runc/crun create),
+    // and node drains the pipes of an exited child that have none.
     this.child.stdout!.on('data', (b: Buffer) => this.stdout.push(b));
     this.child.stderr!.on('data', (b: Buffer) => this.stderr.push(b));
     if (opts.mode === 'task') {
       (this.child.stdio[4] as Readable).on('data', (b: Buffer) => this.onReply(b));
       (this.child.stdio[3] as Writable).on('error', () => {}); // the sandbox may die before reading
     }
+    await this.run.start();
+    this.t.started = performance.now();
     this.watch = new Watch(this.cgroup, policy, this.scratch.workspace, (reason) => void this.kill(reason));
     this.watch.start(host.pollIntervalMs);
     opts.signal?.addEventListener('abort', () => void this.kill('cancelled'), { once: true });
@@ -168,22 +171,12 @@ export class Sandbox {
   }
 
   /**
-   * End the run. The runtime's init inside the sandbox dies first, which takes its whole pid
-   * namespace with it and lets the runtime reap it and exit; killing the whole group at once
-   * would orphan that init to the host's pid 1 as a zombie. The group kill then catches anything
-   * that is still there.
+   * End the run. The sandbox's init dies first (the runtime knows how: runtime/), which takes its
+   * whole pid namespace with it; the group kill then catches anything that is still there.
    */
   async kill(reason: KillReason): Promise<void> {
     this.killReason ??= reason;
-    const pid = this.child.pid;
-    if (pid && this.child.exitCode === null && this.child.signalCode === null) {
-      for (const member of await this.cgroup.pids().catch(() => [] as number[])) {
-        // Only processes of our own group, and only the runtime's direct child (its init).
-        if ((await parentPid(member)) === pid) process.kill(member, 'SIGKILL');
-      }
-      // Dying takes a while for a big group held to a small CPU quota.
-      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 2000))]);
-    }
+    await this.run.kill();
     await this.cgroup.kill().catch(() => this.child.kill('SIGKILL'));
   }
 
@@ -273,21 +266,15 @@ export class Sandbox {
 
   /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
   private async cleanup(): Promise<void> {
-    if (this.cgroup) {
-      await this.killGroupIfPopulated();
-      await this.cgroup.remove();
-    } else if (this.child?.pid) {
-      this.child.kill('SIGKILL');
+    if (this.cgroup) await this.killGroupIfPopulated();
+    try {
+      // The runtime's own state (runc/crun delete --force), on every path out.
+      await this.run?.destroy();
+    } finally {
+      if (this.cgroup) await this.cgroup.remove();
+      if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
     }
-    if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
   }
-}
-
-async function parentPid(pid: number): Promise<number | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  // The command name (field 2) may hold spaces and parentheses; ppid follows the last ')'.
-  const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-  return ppid ? Number(ppid) : null;
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
