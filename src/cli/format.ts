@@ -9,9 +9,12 @@ export function formatExplanation(e: Explanation): string {
     `trust level   ${e.policy.trustLevel}`,
     `runtime       ${e.policy.runtime}`,
     `network       ${e.policy.network.mode}`,
-    `seccomp       ${e.seccomp}`,
+    `seccomp       ${e.seccomp.name}${e.seccomp.hash ? ` (${e.seccomp.hash.slice(0, 16)})` : ''}`,
     `limits        memory=${r.memory} cpu=${r.cpuPercent}% processes=${r.processes} fds=${r.fileDescriptors} wall=${r.wallTime}ms cpu-time=${r.cpuTime}ms`,
     `              disk read=${r.diskReadBps}B/s write=${r.diskWriteBps}B/s space=${r.diskSpace} tmp=${r.tmpSize} stdout=${r.stdoutMax} stderr=${r.stderrMax}`,
+    '',
+    'seccomp profile:',
+    ...e.seccomp.lines.map((l) => `  ${l}`),
     '',
     `cgroup ${e.cgroup.version} files:`,
     ...e.cgroup.writes.map((w) => `  ${w.path} = ${w.value}`),
@@ -25,7 +28,7 @@ export function formatExplanation(e: Explanation): string {
     'runtime argv:',
     `  ${e.runtime.map(quote).join(' ')}`,
     '',
-    'spawned (shim -> prlimit -> setpriv -> runtime):',
+    e.policy.runtime === 'bwrap' ? 'spawned (shim -> prlimit -> setpriv -> bwrap):' : 'spawned:',
     `  ${e.spawn.map(quote).join(' ')}`,
   ];
   return lines.join('\n');

@@ -26,6 +26,8 @@ const KILL_WAIT_MS = 2000;
 class BwrapSandbox implements RuntimeSandbox {
   readonly exited: Promise<SandboxExit>;
   readonly closed: Promise<void>;
+  /** bwrap's program is a grandchild in a pid namespace: the audit session identifies it instead. */
+  readonly initPid = null;
 
   constructor(readonly child: ChildProcess, private readonly cgroup: RunCgroup) {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

@@ -102,6 +102,8 @@ export interface RuntimeSandbox {
   readonly exited: Promise<SandboxExit>;
   /** Resolves when every stdio pipe of the sandbox is closed. */
   readonly closed: Promise<void>;
+  /** Host pid of the sandbox's program when the runtime knows it (OCI: the container init). */
+  readonly initPid: number | null;
   /** Kill the sandbox's init (its pid namespace goes with it); the supervisor then kills the group. */
   kill(): Promise<void>;
   /** Release everything the runtime holds for it. Idempotent; called on every path. */

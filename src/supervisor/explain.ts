@@ -6,7 +6,8 @@ import type { Policy } from '../config/policy.js';
 import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
 import { driverFor, ioDeviceFor } from './host.js';
 import { ociRunFacts, type OciSpec } from '../runtime/index.js';
-import { HARNESS_COMMAND, planRun, type RunPlan } from './plan.js';
+import { HARNESS_COMMAND, planRun, SECCOMP_FD, type RunPlan } from './plan.js';
+import { explainSeccomp } from '../seccomp/index.js';
 
 export interface Explanation {
   policy: Policy;
@@ -16,7 +17,8 @@ export interface Explanation {
   /** The full argv spawned: shim, prlimit, setpriv, runtime. */
   spawn: string[];
   runtime: string[];
-  seccomp: string;
+  /** The filter that applies: its name, hash and what it does, one line each. */
+  seccomp: { name: string; hash: string | null; lines: string[] };
   /** runc/crun: the bundle's config.json (null for bwrap). */
   ociConfig: OciSpec | null;
 }
@@ -30,6 +32,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
   const oci = await ociRunFacts(host, policy, {
     id: 'ID', bundle: join(host.runDir, 'ID'), cgroupName, cgroupVersion: driver.version, hostId: host.hostIdBase, preserveFds: opts.command ? 0 : 2,
   });
+  const seccomp = await explainSeccomp(policy);
   const probe = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs, workspace, command: [], ioDevice: null, hostId: null, seccompFd: null, oci });
   const procsFiles = [...new Set(probe.cgroupWrites.map((w) => join(dirname(w.path), 'cgroup.procs')))];
   const plan = planRun({
@@ -37,7 +40,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     command: opts.command ?? HARNESS_COMMAND,
     ioDevice: await ioDeviceFor(host),
     hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
-    seccompFd: null,
+    seccompFd: policy.runtime === 'bwrap' && seccomp.hash !== null ? SECCOMP_FD : null,
     oci,
   });
   const mounts = [
@@ -56,7 +59,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     mounts,
     spawn: [plan.spawn.file, ...plan.spawn.args],
     runtime: [plan.runtime.file, ...plan.runtime.args],
-    seccomp: oci?.seccomp ? 'linux.seccomp in config.json' : 'none',
+    seccomp,
     ociConfig: plan.config,
   };
 }

@@ -9,6 +9,8 @@ import type { Rlimits } from './shim.js';
 import { rlimitsFor } from './rlimits.js';
 
 export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.mjs'];
+/** The fd the spawned process holds the compiled seccomp filter on (bwrap --seccomp). */
+export const SECCOMP_FD = 5;
 
 export interface PlanInput {
   policy: Policy;

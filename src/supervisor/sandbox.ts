@@ -16,12 +16,13 @@ import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { classify, type KillReason } from './classify.js';
 import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
 import { newRunId, pickHostId } from './ids.js';
-import { HARNESS_COMMAND, planRun } from './plan.js';
+import { HARNESS_COMMAND, planRun, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
 import { SHIM_FAILED } from './shim.js';
 import { Watch } from './watch.js';
 import { collectGarbageOnce } from './gc.js';
+import { auditSession, seccompPlan, seccompViolation, type SeccompPlan } from '../seccomp/index.js';
 
 export interface SandboxOptions {
   policy: Policy;
@@ -38,7 +39,6 @@ export interface SandboxOptions {
 }
 
 const RESULT_MAX = 16 * 1024 * 1024; // a reply larger than this ends the run (ResourceExhausted/output)
-const SECCOMP_FD = 5;
 
 class Capped {
   chunks: Buffer[] = [];
@@ -79,6 +79,9 @@ export class Sandbox {
   private degraded: string[] = [];
   private sent = false;
   private cgroupVersion: 'v1' | 'v2' = 'v1';
+  private seccomp: SeccompPlan | null = null;
+  private auditSession: number | null = null;
+  private readonly supervisorSession = auditSession(process.pid);
 
   private constructor(readonly policy: Policy, readonly host: HostConfig, private readonly opts: SandboxOptions) {}
 
@@ -140,15 +143,35 @@ export class Sandbox {
     }
     await this.run.start();
     this.t.started = performance.now();
+    void this.watchAuditSession();
     this.watch = new Watch(this.cgroup, policy, this.scratch.workspace, (reason) => void this.kill(reason));
     this.watch.start(host.pollIntervalMs);
     opts.signal?.addEventListener('abort', () => void this.kill('cancelled'), { once: true });
     if (opts.signal?.aborted) void this.kill('cancelled');
   }
 
-  /** The compiled seccomp filter as an open fd for the child, or null. */
+  /** bwrap: the compiled seccomp filter as an open fd for the child (OCI runtimes get the JSON). */
   private async seccompFile(): Promise<number | null> {
-    return null;
+    this.seccomp = await seccompPlan(this.policy);
+    if (!this.seccomp || this.policy.runtime !== 'bwrap') return null;
+    const path = join(this.scratch.dir, 'seccomp.bpf');
+    writeFileSync(path, this.seccomp.bpf, { mode: 0o600 });
+    return openSync(path, 'r');
+  }
+
+  /**
+   * The run's audit session, which the shim makes fresh before exec (root only). Read as soon
+   * as the shim has written it, so that even a sandbox killed by its filter within milliseconds
+   * can be matched to the kernel's record of the call.
+   */
+  private async watchAuditSession(): Promise<void> {
+    const pid = this.child.pid;
+    if (!pid || !this.seccomp || process.geteuid?.() !== 0) return;
+    for (let i = 0; i < 20 && this.auditSession === null; i++) {
+      const ses = auditSession(pid);
+      if (ses !== null && ses !== this.supervisorSession) this.auditSession = ses;
+      else await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   private onReply(b: Buffer): void {
@@ -207,7 +230,10 @@ export class Sandbox {
       reply,
       replyProblem: this.replyProblem,
       outputErrors: reply?.ok ? validateOutput(reply.output) : [],
-      seccomp: null,
+      seccomp: seccompViolation({ signal, exitCode: code }, this.seccomp, {
+        ...(this.auditSession !== null ? { session: this.auditSession } : {}),
+        ...(this.run.initPid !== null ? { pids: [this.run.initPid] } : {}),
+      }),
     });
     await this.cleanup();
     const cleanupMs = performance.now() - reapStart;

@@ -21,6 +21,9 @@ const SCRIPT = [
   '  echo $$ > "$1" || { echo "pawl-shim: cannot enter cgroup $1" >&2; exit 125; }',
   '  shift; n=$((n-1))',
   'done',
+  // A fresh audit session for the run (root only): the kernel's seccomp audit records carry it,
+  // which is how a SIGSYS death is traced back to the system call that caused it.
+  'if [ "$1" != - ]; then echo "$1" 2>/dev/null > /proc/self/loginuid; fi; shift',
   'exec "$@"',
 ].join('\n');
 
@@ -45,6 +48,6 @@ export function shimCommand(procsFiles: string[], rlimits: Rlimits, hostId: numb
   const setpriv = hostId === null ? [] : ['/usr/bin/setpriv', `--reuid=${hostId}`, `--regid=${hostId}`, '--clear-groups', '--'];
   return {
     file: '/bin/sh',
-    args: ['-c', SCRIPT, 'pawl-shim', String(procsFiles.length), ...procsFiles, ...prlimit, ...setpriv, launch.file, ...launch.args],
+    args: ['-c', SCRIPT, 'pawl-shim', String(procsFiles.length), ...procsFiles, hostId === null ? '-' : String(hostId), ...prlimit, ...setpriv, launch.file, ...launch.args],
   };
 }

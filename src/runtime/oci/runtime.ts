@@ -172,6 +172,9 @@ class OciSandbox implements RuntimeSandbox {
   /** The init's pid once `create` has exited; its creator gone, the init is this process's child. */
   private readonly created: Promise<number>;
   private pid: number | null = null;
+  get initPid(): number | null {
+    return this.pid;
+  }
   private reaped = false;
   private destroying: Promise<void> | null = null;
 
