@@ -42,10 +42,15 @@ export interface RunPlan {
   oci: OciRunFacts | null;
 }
 
+/** Pure: what the run's cgroup enforces. */
+export function limitsFor(policy: Policy, ioDevice: string | null): CgroupLimits {
+  const r = policy.resources;
+  const io: IoLimit | null = ioDevice ? { device: ioDevice, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
+  return cgroupLimits(r, io);
+}
+
 export function planRun(i: PlanInput): RunPlan {
-  const r = i.policy.resources;
-  const io: IoLimit | null = i.ioDevice ? { device: i.ioDevice, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
-  const limits = cgroupLimits(r, io);
+  const limits = limitsFor(i.policy, i.ioDevice);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
   const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd };
   const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, oci: i.oci ?? null });

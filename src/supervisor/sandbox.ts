@@ -16,7 +16,7 @@ import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { classify, type KillReason } from './classify.js';
 import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
 import { newRunId, pickHostId } from './ids.js';
-import { HARNESS_COMMAND, planRun, SECCOMP_FD } from './plan.js';
+import { HARNESS_COMMAND, limitsFor, planRun, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
 import { SHIM_FAILED } from './shim.js';
@@ -106,15 +106,23 @@ export class Sandbox {
     const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded)]);
     const hostId = pickHostId(host);
     this.scratch = await createScratch(host.runDir, this.id, hostId);
-    const seccomp = await this.seccompFile();
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
     if (command.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
     const cgroupName = `run-${this.id}`;
-    const oci = await ociRunFacts(host, policy, {
-      id: this.id, bundle: this.scratch.dir, cgroupName, cgroupVersion: driver.version, hostId, preserveFds: opts.mode === 'task' ? 2 : 0,
-    });
-    const limits = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs: rootfs.path, workspace: this.scratch.workspace, command, ioDevice, hostId, seccompFd: null, oci }).limits;
-    this.cgroup = await driver.create(cgroupName, limits);
+    // Independent steps side by side; whatever was created is recorded before any error
+    // propagates, so the cleanup on the way out removes it.
+    const [seccompR, ociR, cgroupR] = await Promise.allSettled([
+      this.seccompFile(),
+      ociRunFacts(host, policy, {
+        id: this.id, bundle: this.scratch.dir, cgroupName, cgroupVersion: driver.version, hostId, preserveFds: opts.mode === 'task' ? 2 : 0,
+      }),
+      driver.create(cgroupName, limitsFor(policy, ioDevice)),
+    ]);
+    if (cgroupR.status === 'fulfilled') this.cgroup = cgroupR.value;
+    if (seccompR.status === 'fulfilled' && seccompR.value !== null && (ociR.status === 'rejected' || cgroupR.status === 'rejected')) closeSync(seccompR.value);
+    for (const r of [seccompR, ociR, cgroupR]) if (r.status === 'rejected') throw r.reason;
+    const seccomp = (seccompR as PromiseFulfilledResult<number | null>).value;
+    const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci,
@@ -297,8 +305,8 @@ export class Sandbox {
       // The runtime's own state (runc/crun delete --force), on every path out.
       await this.run?.destroy();
     } finally {
-      if (this.cgroup) await this.cgroup.remove();
-      if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
+      const removed = await Promise.allSettled([this.cgroup?.remove(), this.scratch && removeTree(this.scratch.dir, this.host.runDir)]);
+      for (const r of removed) if (r.status === 'rejected') throw r.reason;
     }
   }
 }
