@@ -61,10 +61,13 @@ const rows = Object.entries(samples).map(([name, xs]) => ({
   p95_ms: +pct(xs.map((x) => x.total), 95).toFixed(1),
   ...(name === 'bare' ? {} : { prepare_ms: med(xs, 'prepare'), start_ms: med(xs, 'start'), run_ms: med(xs, 'run'), cleanup_ms: med(xs, 'cleanup') }),
 }));
+// The ratio against bare node measured in this same run: the machine's noise hits both alike.
+const bareMedian = rows.find((r) => r.name === 'bare').median_ms;
+for (const r of rows) r.ratio = +(r.median_ms / bareMedian).toFixed(2);
 console.log(`trivial task (examples/add), cold, ${RUNS} runs each, interleaved`);
-console.log('| what | median ms | p95 ms | prepare | start | run | cleanup |');
-console.log('|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${LABEL[r.name]} | ${r.median_ms} | ${r.p95_ms} | ${r.prepare_ms ?? ''} | ${r.start_ms ?? ''} | ${r.run_ms ?? ''} | ${r.cleanup_ms ?? ''} |`);
+console.log('| what | median ms | p95 ms | x bare | prepare | start | run | cleanup |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${LABEL[r.name]} | ${r.median_ms} | ${r.p95_ms} | ${r.ratio} | ${r.prepare_ms ?? ''} | ${r.start_ms ?? ''} | ${r.run_ms ?? ''} | ${r.cleanup_ms ?? ''} |`);
 const out = join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
 writeFileSync(
