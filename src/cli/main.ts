@@ -157,7 +157,8 @@ async function main(argv: string[]): Promise<number> {
       const report = await collectGarbage(hostConfig(), { olderThanMs });
       out(`removed ${report.containers.length} container(s), ${report.cgroups.length} cgroup(s), ${report.scratch.length} scratch dir(s)`);
       for (const n of [...report.containers, ...report.cgroups, ...report.scratch]) out(`  ${n}`);
-      return 0;
+      for (const e of report.errors) process.stderr.write(`pawl gc: could not remove ${e}\n`);
+      return report.errors.length ? 1 : 0;
     }
     case 'ps': {
       const { positionals } = parse(args, {});

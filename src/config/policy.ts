@@ -1,6 +1,7 @@
 // The policy model: the single source of defaults and types for every isolation layer.
 // Defaults are the Ratchet isolation plan's "limited" numbers; trust levels (trust.ts) and
 // task/run overrides are merged on top as raw input and parsed once here.
+import { posix } from 'node:path';
 import { z } from 'zod';
 import { Duration, Size } from './units.js';
 import { SeccompPolicy } from '../seccomp/schema.js';
@@ -26,12 +27,13 @@ export const ResourceLimits = z.strictObject({
   fileDescriptors: z.number().int().min(16).max(1_048_576).default(64),
   wallTime: Duration.default(300_000),
   cpuTime: Duration.default(30_000),
-  diskReadBps: Size.default(10 * MiB),
-  diskWriteBps: Size.default(5 * MiB),
+  // Zero is refused, not "no limit": the kernel reads a 0 rate as unlimited (v1 blkio).
+  diskReadBps: Size.pipe(z.number().min(4096, 'must be at least 4KB per second')).default(10 * MiB),
+  diskWriteBps: Size.pipe(z.number().min(4096, 'must be at least 4KB per second')).default(5 * MiB),
   /** Bytes the task may write under /workspace (enforced by RLIMIT_FSIZE and a usage watch). */
-  diskSpace: Size.default(100 * MiB),
+  diskSpace: Size.pipe(z.number().min(4096, 'must be at least 4KB')).default(100 * MiB),
   /** Size of the /tmp tmpfs (its pages count against the memory limit too). */
-  tmpSize: Size.default(50 * MiB),
+  tmpSize: Size.pipe(z.number().min(64 * 1024, 'must be at least 64KB (a tmpfs of size 0 is unlimited)')).default(50 * MiB),
   stdoutMax: Size.default(1 * MiB),
   stderrMax: Size.default(1 * MiB),
 });
@@ -40,8 +42,9 @@ export type ResourceLimits = z.infer<typeof ResourceLimits>;
 /** The sandbox's own tree: binds may not cover or reach into it. */
 const RESERVED_PATHS = ['/usr', '/etc', '/lib', '/lib64', '/opt/pawl', '/proc', '/dev'];
 
-const AbsPath = z.string().refine((p) => p.startsWith('/') && !p.split('/').includes('..'), {
-  message: 'must be an absolute path without ".."',
+// Normalised form only ("//usr", "/./etc" or "/tmp/." would slip past the reserved-path check).
+const AbsPath = z.string().refine((p) => p.startsWith('/') && (p === '/' || posix.normalize(p) === p.replace(/\/$/, '')) && !p.split('/').includes('..'), {
+  message: 'must be a normalised absolute path (no "..", ".", or "//")',
 });
 
 export const BindMount = z.strictObject({
@@ -70,6 +73,7 @@ export const SecurityPolicy = z.strictObject({
   uid: z.number().int().min(1).max(65_534).default(1000),
   gid: z.number().int().min(1).max(65_534).default(1000),
   seccomp: SeccompPolicy.prefault({}),
+  /** An AppArmor profile for the sandbox (runc/crun; refused where it cannot be applied). */
   apparmorProfile: z.string().optional(),
 });
 export type SecurityPolicy = z.infer<typeof SecurityPolicy>;

@@ -47,7 +47,12 @@ class BwrapSandbox implements RuntimeSandbox {
     if (!pid || this.child.exitCode !== null || this.child.signalCode !== null) return;
     for (const member of await this.cgroup.pids().catch(() => [] as number[])) {
       // Only processes of our own group, and only bwrap's direct child (its init).
-      if ((await parentPid(member)) === pid) process.kill(member, 'SIGKILL');
+      if ((await parentPid(member)) !== pid) continue;
+      try {
+        process.kill(member, 'SIGKILL');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // bwrap reaped it meanwhile
+      }
     }
     // Dying takes a while for a big group held to a small CPU quota.
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
@@ -72,7 +77,7 @@ export const bwrapRuntime: ContainerRuntime = {
   },
   plan(i): RuntimePlan {
     const runtime = bwrapBackend.launch(i.spec);
-    return { runtime, spawn: shimCommand(i.procsFiles, i.rlimits, i.hostId, runtime), config: null, oci: null };
+    return { runtime, spawn: shimCommand(i.procsFiles, i.rlimits, i.hostId, runtime, i.shimTag), config: null, oci: null };
   },
   async create(plan: RuntimePlan, opts: CreateOptions): Promise<RuntimeSandbox> {
     const child = spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false });

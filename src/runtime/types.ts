@@ -65,6 +65,8 @@ export interface RuntimePlanInput {
   procsFiles: string[];
   /** Host id bwrap drops to (null: no drop). */
   hostId: number | null;
+  /** The shim's per-run name in its error messages (bwrap). */
+  shimTag?: string;
   /** runc/crun only. */
   oci: OciRunFacts | null;
 }

@@ -25,6 +25,10 @@ export interface RunFacts {
   outputErrors: string[];
   /** Seccomp kill, as found by the seccomp layer. */
   seccomp: { syscall: string | null } | null;
+  /** Final figures, read after the end: a limit crossed after the last poll still counts. */
+  cpuMs: number;
+  /** Infinity when the workspace could not be measured (that counts as over the limit). */
+  workspaceBytes: number;
 }
 
 type Verdict = Pick<RunResult, 'status' | 'output' | 'error' | 'exit_code' | 'signal'>;
@@ -53,14 +57,15 @@ export function classify(f: RunFacts): Verdict {
     return failed({ kind: 'ResourceExhausted', resource: 'memory', limit_value: r.memory, message: `memory limit of ${r.memory} bytes reached${f.oomKills > 0 ? ' (killed by the kernel OOM killer)' : ' (JavaScript heap exhausted)'}` });
   }
   if (f.killReason === 'output') return failed({ kind: 'ResourceExhausted', resource: 'output', message: f.replyProblem ?? 'result too large' });
-  if (f.killReason === 'pids' || (f.pidsLimitHits > 0 && !f.reply?.ok)) {
+  if (f.killReason === 'pids' || f.pidsLimitHits > 0) {
     return failed({ kind: 'ResourceExhausted', resource: 'pids', limit_value: r.processes, message: `process limit reached (${r.processes} processes; fork/clone refused by the pids controller)` });
   }
-  if (f.killReason === 'disk' || exit.signal === 'SIGXFSZ') {
-    return failed({ kind: 'ResourceExhausted', resource: 'disk', limit_value: r.diskSpace, message: `disk space limit of ${r.diskSpace} bytes reached in /workspace` });
+  if (f.killReason === 'disk' || exit.signal === 'SIGXFSZ' || f.workspaceBytes > r.diskSpace) {
+    const how = Number.isFinite(f.workspaceBytes) ? 'reached' : 'could not be checked (the workspace could not be measured)';
+    return failed({ kind: 'ResourceExhausted', resource: 'disk', limit_value: r.diskSpace, message: `disk space limit of ${r.diskSpace} bytes ${how} in /workspace` });
   }
   if (f.killReason === 'wall') return failed({ kind: 'Timeout', limit: 'wall', limit_value: r.wallTime, message: `wall time limit of ${r.wallTime} ms reached` });
-  if (f.killReason === 'cpu' || exit.signal === 'SIGXCPU') return failed({ kind: 'Timeout', limit: 'cpu', limit_value: r.cpuTime, message: `CPU time limit of ${r.cpuTime} ms reached` });
+  if (f.killReason === 'cpu' || exit.signal === 'SIGXCPU' || f.cpuMs > r.cpuTime) return failed({ kind: 'Timeout', limit: 'cpu', limit_value: r.cpuTime, message: `CPU time limit of ${r.cpuTime} ms reached` });
   if (f.seccomp || exit.signal === 'SIGSYS') {
     const syscall = f.seccomp?.syscall ?? null;
     return failed({ kind: 'SecurityViolation', syscall, message: `killed by the seccomp filter for a blocked system call${syscall ? `: ${syscall}` : ''}` });

@@ -7,13 +7,16 @@ import type { HostConfig } from '../config/host.js';
 import { ociRuntimes } from '../runtime/index.js';
 import { driverFor } from './host.js';
 import { ownerPid } from './ids.js';
-import { removeTree } from './scratch.js';
+import { readOwner, removeTree } from './scratch.js';
+import { join } from 'node:path';
 
 export interface GcReport {
   /** runc/crun containers deleted, as "runtime:id". */
   containers: string[];
   cgroups: string[];
   scratch: string[];
+  /** What could not be removed, and why (the sweep goes on past them). */
+  errors: string[];
 }
 
 function alive(pid: number): boolean {
@@ -31,7 +34,7 @@ function alive(pid: number): boolean {
  * their processes are killed through their cgroup (only processes inside pawl's own groups).
  */
 export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: number } = {}): Promise<GcReport> {
-  const report: GcReport = { containers: [], cgroups: [], scratch: [] };
+  const report: GcReport = { containers: [], cgroups: [], scratch: [], errors: [] };
   const now = Date.now();
   const expired = (name: string, createdMs: number) => {
     const owner = ownerPid(name);
@@ -39,31 +42,48 @@ export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: num
     if (owner !== process.pid && !alive(owner)) return true;
     return opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs;
   };
+  // One bad entry must not stop the rest: each failure is reported and the sweep goes on.
+  const attempt = async (what: string, f: () => Promise<void>) => {
+    try {
+      await f();
+    } catch (e) {
+      report.errors.push(`${what}: ${(e as Error).message}`);
+    }
+  };
   // The runtimes' own state first (delete --force kills the container and removes its cgroups).
   for (const runtime of ociRuntimes()) {
     for (const s of await runtime.list(host)) {
       if (!expired(s.id, now - s.ageMs)) continue;
-      await runtime.remove(host, s);
-      report.containers.push(`${runtime.name}:${s.id}`);
+      await attempt(`${runtime.name} container ${s.id}`, async () => {
+        await runtime.remove(host, s);
+        report.containers.push(`${runtime.name}:${s.id}`);
+      });
     }
   }
   const driver = await driverFor(host);
   for (const name of await driver.list()) {
     const created = parseInt(name.replace(/^run-/, '').split('-')[0] ?? '', 36);
     if (!expired(name, created)) continue;
-    const group = driver.open(name);
-    await group.kill();
-    await group.remove();
-    report.cgroups.push(name);
+    await attempt(`cgroup ${name}`, async () => {
+      const group = driver.open(name);
+      await group.kill();
+      await group.remove();
+      report.cgroups.push(name);
+    });
   }
+  // A scratch dir goes only when its run is provably over: made under this cgroup parent, its
+  // supervisor gone (or the run too old), and its cgroup removed, so no process can still be in it.
+  const groups = new Set(await driver.list());
   for (const name of await readdir(host.runDir).catch(() => [] as string[])) {
-    const dir = `${host.runDir}/${name}`;
-    const st = await stat(dir).catch(() => null);
-    if (!st || !expired(name, st.mtimeMs)) continue;
-    if (report.cgroups.includes(`run-${name}`) || !(await driver.list()).includes(`run-${name}`)) {
+    const dir = join(host.runDir, name);
+    await attempt(`scratch dir ${dir}`, async () => {
+      const owner = await readOwner(dir);
+      if (!owner || owner.cgroupParent !== host.cgroupParent) return;
+      const st = await stat(dir);
+      if (!expired(name, st.mtimeMs) || groups.has(`run-${name}`)) return;
       await removeTree(dir, host.runDir);
       report.scratch.push(name);
-    }
+    });
   }
   return report;
 }

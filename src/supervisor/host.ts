@@ -1,6 +1,7 @@
 // Facts about this host, probed once per process: the cgroup driver and the disk under the
 // scratch dir. A protection the policy asks for and the host cannot apply is refused here
 // (fail closed) unless the policy allows that degradation.
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
@@ -44,8 +45,20 @@ export async function ioDeviceOrRefuse(host: HostConfig, policy: Policy, degrade
 
 /** Refuse what this version of pawl cannot enforce at all, before any work is done. */
 export function assertSupported(policy: Policy): void {
+  if (policy.security.apparmorProfile !== undefined) {
+    if (policy.runtime === 'bwrap') throw new PawlError('HostUnsupported', 'security.apparmorProfile is applied by runc/crun only; bwrap cannot confine a sandbox with an AppArmor profile');
+    if (!apparmorEnabled()) throw new PawlError('HostUnsupported', 'security.apparmorProfile is set but AppArmor is not enabled in this kernel (/sys/module/apparmor/parameters/enabled)');
+  }
   runtimeFor(policy.runtime).assertAvailable();
   if (policy.network.mode === 'restricted') {
     throw new PawlError('HostUnsupported', 'network mode "restricted" (egress allowlist) is not implemented yet; use "none" or "full"');
+  }
+}
+
+function apparmorEnabled(): boolean {
+  try {
+    return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y';
+  } catch {
+    return false;
   }
 }

@@ -25,6 +25,8 @@ export interface PlanInput {
   ioDevice: string | null;
   hostId: number | null;
   seccompFd: number | null;
+  /** The shim's per-run name in its error messages. */
+  shimTag?: string;
   /** runc/crun: the run's OCI facts (runtime/index.ts ociRunFacts); null or absent for bwrap. */
   oci?: OciRunFacts | null;
 }
@@ -53,7 +55,7 @@ export function planRun(i: PlanInput): RunPlan {
   const limits = limitsFor(i.policy, i.ioDevice);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
   const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd };
-  const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, oci: i.oci ?? null });
+  const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, shimTag: i.shimTag, oci: i.oci ?? null });
   return {
     limits,
     cgroupWrites: i.driver.plan(i.cgroupName, limits),

@@ -53,7 +53,8 @@ export const Usage = z.object({
   net_rx_bytes: z.number().nullable(),
   net_tx_bytes: z.number().nullable(),
   peak_fds: z.number(),
-  workspace_bytes: z.number(),
+  /** null when the workspace could not be measured (the run then failed as disk). */
+  workspace_bytes: z.number().nullable(),
 });
 export type Usage = z.infer<typeof Usage>;
 

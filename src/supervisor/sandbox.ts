@@ -8,14 +8,16 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
-import type { RunCgroup } from '../cgroup/types.js';
+import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
+import { randomBytes } from 'node:crypto';
 import { PawlError } from '../errors.js';
 import { ensureRootfs } from '../rootfs/index.js';
 import { ociRunFacts, runtimeFor, type RuntimeSandbox } from '../runtime/index.js';
 import type { HarnessReply, TaskRequest } from '../task/protocol.js';
+import { parseReply } from '../task/reply.js';
 import { classify, type KillReason } from './classify.js';
 import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
-import { newRunId, pickHostId } from './ids.js';
+import { newRunId, pickHostId, releaseHostId } from './ids.js';
 import { HARNESS_COMMAND, limitsFor, planRun, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
@@ -81,7 +83,10 @@ export class Sandbox {
   private cgroupVersion: 'v1' | 'v2' = 'v1';
   private seccomp: SeccompPlan | null = null;
   private auditSession: number | null = null;
+  private hostId: number | null = null;
   private readonly supervisorSession = auditSession(process.pid);
+  /** The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it. */
+  private readonly shimTag = `pawl-shim-${randomBytes(6).toString('hex')}`;
 
   private constructor(readonly policy: Policy, readonly host: HostConfig, private readonly opts: SandboxOptions) {}
 
@@ -104,8 +109,8 @@ export class Sandbox {
     const driver = await driverFor(host);
     this.cgroupVersion = driver.version;
     const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded)]);
-    const hostId = pickHostId(host);
-    this.scratch = await createScratch(host.runDir, this.id, hostId);
+    const hostId = (this.hostId = pickHostId(host));
+    this.scratch = await createScratch(host.runDir, this.id, hostId, host.cgroupParent);
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
     if (command.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
     const cgroupName = `run-${this.id}`;
@@ -125,7 +130,7 @@ export class Sandbox {
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
-      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci,
+      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci, shimTag: this.shimTag,
     });
 
     const r = policy.resources;
@@ -217,33 +222,43 @@ export class Sandbox {
     this.t.ended = performance.now();
     this.watch.stop();
     const reapStart = performance.now();
-    // Anything the program left behind dies with the group, which also closes its pipes.
-    await this.killGroupIfPopulated();
-    await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
-    await this.watch.poll(true);
-    const stats = this.watch.last;
-    const workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace));
-    const reply = this.opts.mode === 'task' ? this.parseReply() : null;
+    let verdict: ReturnType<typeof classify>;
+    let stats: CgroupStats | null;
+    let workspaceBytes: number;
+    let reply: HarnessReply | null;
     const stderr = this.stderr.text();
-    const verdict = classify({
-      mode: this.opts.mode,
-      policy: this.policy,
-      killReason: this.killReason,
-      exitCode: code,
-      signal,
-      shimFailed: code === SHIM_FAILED && /^pawl-shim: /m.test(stderr),
-      oomKills: stats?.oomKills ?? 0,
-      pidsLimitHits: stats?.pidsLimitHits ?? 0,
-      stderr,
-      reply,
-      replyProblem: this.replyProblem,
-      outputErrors: reply?.ok ? validateOutput(reply.output) : [],
-      seccomp: seccompViolation({ signal, exitCode: code }, this.seccomp, {
-        ...(this.auditSession !== null ? { session: this.auditSession } : {}),
-        ...(this.run.initPid !== null ? { pids: [this.run.initPid] } : {}),
-      }),
-    });
-    await this.cleanup();
+    try {
+      // Anything the program left behind dies with the group, which also closes its pipes.
+      await this.killGroupIfPopulated();
+      await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
+      await this.watch.poll(true);
+      stats = this.watch.last;
+      workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace));
+      reply = this.opts.mode === 'task' ? this.parseReply() : null;
+      verdict = classify({
+        mode: this.opts.mode,
+        policy: this.policy,
+        killReason: this.killReason,
+        exitCode: code,
+        signal,
+        shimFailed: code === SHIM_FAILED && stderr.includes(`${this.shimTag}: `),
+        oomKills: stats?.oomKills ?? 0,
+        pidsLimitHits: stats?.pidsLimitHits ?? 0,
+        stderr,
+        reply,
+        replyProblem: this.replyProblem,
+        outputErrors: reply?.ok ? validateOutput(reply.output) : [],
+        seccomp: seccompViolation({ signal, exitCode: code }, this.seccomp, {
+          ...(this.auditSession !== null ? { session: this.auditSession } : {}),
+          ...(this.run.initPid !== null ? { pids: [this.run.initPid] } : {}),
+        }),
+        cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,
+        workspaceBytes,
+      });
+    } finally {
+      // On every path out, even when reading the end failed: nothing of the run survives it.
+      await this.cleanup();
+    }
     const cleanupMs = performance.now() - reapStart;
     const violations = [...(reply?.violations ?? [])];
     if (verdict.error?.kind === 'SecurityViolation') violations.push({ kind: 'syscall', detail: verdict.error.syscall ?? 'unknown system call (SIGSYS)' });
@@ -260,7 +275,7 @@ export class Sandbox {
         net_rx_bytes: this.policy.network.mode === 'full' ? null : 0,
         net_tx_bytes: this.policy.network.mode === 'full' ? null : 0,
         peak_fds: this.watch.peaks.fds,
-        workspace_bytes: workspaceBytes,
+        workspace_bytes: Number.isFinite(workspaceBytes) ? workspaceBytes : null,
       },
       violations,
       stdout: this.stdout.text(),
@@ -282,13 +297,12 @@ export class Sandbox {
 
   private parseReply(): HarnessReply | null {
     if (this.replyProblem || this.reply.length === 0) return null;
-    const text = Buffer.concat(this.reply).toString('utf8');
-    try {
-      return JSON.parse(text) as HarnessReply;
-    } catch {
-      this.replyProblem = 'the harness reply was not valid JSON (did the task write to fd 4?)';
+    const parsed = parseReply(Buffer.concat(this.reply).toString('utf8'));
+    if ('problem' in parsed) {
+      this.replyProblem = parsed.problem;
       return null;
     }
+    return parsed.reply;
   }
 
   /** A normal end empties the group already (the pid namespace dies with its init): skip the
@@ -305,8 +319,11 @@ export class Sandbox {
       // The runtime's own state (runc/crun delete --force), on every path out.
       await this.run?.destroy();
     } finally {
-      const removed = await Promise.allSettled([this.cgroup?.remove(), this.scratch && removeTree(this.scratch.dir, this.host.runDir)]);
-      for (const r of removed) if (r.status === 'rejected') throw r.reason;
+      // The scratch dir only once the group is gone: rmdir succeeding proves no process of the
+      // run is left to race the removal. Otherwise it stays for gc, which checks the same.
+      if (this.cgroup) await this.cgroup.remove();
+      if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
+      releaseHostId(this.hostId);
     }
   }
 }

@@ -1,31 +1,52 @@
 // Per-run scratch dirs: <runDir>/<id>/workspace is the sandbox's /workspace. The sandbox can
-// write anything there, links included, so every walk here uses lstat and never follows a link,
-// and removal only starts once every process of the run is dead (no race with the sandbox).
-import { chmod, chown, lstat, mkdir, opendir, rmdir, unlink, writeFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+// write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
+// link, and removal only starts once every process of the run is provably dead.
+import { chown, lstat, mkdir, opendir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { execa } from 'execa';
 
 export interface Scratch {
   dir: string;
   workspace: string;
 }
 
+export interface Owner {
+  pid: number;
+  cgroupParent: string;
+}
+
 /** Create the run's dirs; the workspace is owned by the sandbox's host id (when dropping to one). */
-export async function createScratch(runDir: string, id: string, owner: number | null): Promise<Scratch> {
+export async function createScratch(runDir: string, id: string, owner: number | null, cgroupParent: string): Promise<Scratch> {
   await mkdir(runDir, { recursive: true, mode: 0o711 });
   const dir = join(runDir, id);
   await mkdir(dir, { mode: 0o711 });
   const workspace = join(dir, 'workspace');
   await mkdir(workspace, { mode: 0o700 });
   if (owner !== null) await chown(workspace, owner, owner);
-  // Who owns this dir, so gc can tell a live run from one whose supervisor died.
-  await writeFile(join(dir, 'owner'), `${process.pid}\n`);
+  // Who owns this dir and where its cgroup lives, so gc can tell a live run from a dead one.
+  await writeFile(join(dir, 'owner'), JSON.stringify({ pid: process.pid, cgroupParent } satisfies Owner));
   return { dir, workspace };
 }
 
-/** Remove a tree the sandbox wrote, never following links. `root` must lie inside `within`. */
+/** The owner record of a run dir (null when missing or unreadable: not pawl's, or half made). */
+export async function readOwner(dir: string): Promise<Owner | null> {
+  try {
+    const o = JSON.parse(await readFile(join(dir, 'owner'), 'utf8')) as Owner;
+    return typeof o.pid === 'number' && typeof o.cgroupParent === 'string' ? o : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Remove a tree the sandbox wrote. Only called once every process of the run is dead. The fast
+ * path walks it here with lstat (links are unlinked, never followed); anything odd the sandbox
+ * left (paths past PATH_MAX, dirs it made unwritable) falls back to GNU rm, whose fts walk is
+ * fd-relative, never follows a link and stays on one file system.
+ */
 export async function removeTree(root: string, within: string): Promise<void> {
   const rel = relative(within, root);
-  if (!rel || rel.startsWith('..') || rel.includes(`..${sep}`)) throw new Error(`refusing to remove ${root}: not inside ${within}`);
+  if (!rel || rel.startsWith('..') || rel.includes(`..${sep}`) || isAbsolute(rel)) throw new Error(`refusing to remove ${root}: not inside ${within}`);
   let st;
   try {
     st = await lstat(root);
@@ -34,21 +55,25 @@ export async function removeTree(root: string, within: string): Promise<void> {
     throw e;
   }
   if (!st.isDirectory()) return unlink(root);
-  await removeDirContents(root);
-  await rmdir(root);
+  try {
+    await removeDirContents(root);
+    await rmdir(root);
+  } catch {
+    await chmodDirs(root);
+    const r = await execa('rm', ['-rf', '--one-file-system', '--', root], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`cannot remove ${root}: ${r.stderr.trim()}`);
+  }
+}
+
+// Without root, a dir the sandbox made read-only (chmod 555) cannot be emptied; it is ours: open
+// it up. chmod -R never follows links it meets in the tree (only a link named on the command line).
+async function chmodDirs(root: string): Promise<void> {
+  if (process.geteuid?.() === 0) return;
+  await execa('chmod', ['-R', 'u+rwx', '--', root], { reject: false });
 }
 
 async function removeDirContents(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await opendir(dir);
-  } catch (e) {
-    // The sandbox may have made its own dir unreadable; we own it (or are root): open it up.
-    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-    await chmod(dir, 0o700);
-    handle = await opendir(dir);
-  }
-  for await (const entry of handle) {
+  for await (const entry of await opendir(dir)) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       await removeDirContents(path);
@@ -59,28 +84,14 @@ async function removeDirContents(dir: string): Promise<void> {
   }
 }
 
-/** Bytes allocated under `dir` (lstat, no links followed); stops counting past `stopAbove`. */
-export async function treeUsage(dir: string, stopAbove = Infinity): Promise<number> {
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    let handle;
-    try {
-      handle = await opendir(d);
-    } catch {
-      return; // vanished or unreadable mid-run: counted on the next poll
-    }
-    for await (const entry of handle) {
-      if (total > stopAbove) return;
-      const path = join(d, entry.name);
-      try {
-        const st = await lstat(path);
-        total += st.blocks * 512;
-        if (st.isDirectory()) await walk(path);
-      } catch {
-        /* raced with the task deleting it */
-      }
-    }
-  };
-  await walk(dir);
-  return total;
+/**
+ * Bytes allocated under `dir`, measured while the sandbox runs (it may swap dirs for links under
+ * our feet), so by du: its fts walk never follows a link and stays on one file system. A tree
+ * du cannot fully measure is reported as Infinity: unmeasurable counts as over the limit.
+ */
+export async function treeUsage(dir: string): Promise<number> {
+  const r = await execa('du', ['-s', '-x', '-B1', '--', dir], { reject: false, timeout: 5000 });
+  const bytes = Number(/^(\d+)/.exec(r.stdout)?.[1]);
+  if (r.exitCode !== 0 || !Number.isFinite(bytes)) return Infinity;
+  return bytes;
 }

@@ -18,7 +18,7 @@ export interface Rlimits {
 const SCRIPT = [
   'n=$1; shift',
   'while [ "$n" -gt 0 ]; do',
-  '  echo $$ > "$1" || { echo "pawl-shim: cannot enter cgroup $1" >&2; exit 125; }',
+  '  echo $$ > "$1" || { echo "$0: cannot enter cgroup $1" >&2; exit 125; }',
   '  shift; n=$((n-1))',
   'done',
   // A fresh audit session for the run (root only): the kernel's seccomp audit records carry it,
@@ -31,7 +31,7 @@ const SCRIPT = [
  * Pure: the full argv to spawn. `hostId` is the unprivileged uid/gid the runtime drops to when
  * pawl runs as root (null: keep the caller's ids, e.g. non-root with a delegated cgroup).
  */
-export function shimCommand(procsFiles: string[], rlimits: Rlimits, hostId: number | null, launch: Launch): Launch {
+export function shimCommand(procsFiles: string[], rlimits: Rlimits, hostId: number | null, launch: Launch, tag = 'pawl-shim'): Launch {
   const prlimit = [
     '/usr/bin/prlimit',
     `--nofile=${rlimits.nofile}`,
@@ -48,6 +48,7 @@ export function shimCommand(procsFiles: string[], rlimits: Rlimits, hostId: numb
   const setpriv = hostId === null ? [] : ['/usr/bin/setpriv', `--reuid=${hostId}`, `--regid=${hostId}`, '--clear-groups', '--'];
   return {
     file: '/bin/sh',
-    args: ['-c', SCRIPT, 'pawl-shim', String(procsFiles.length), ...procsFiles, hostId === null ? '-' : String(hostId), ...prlimit, ...setpriv, launch.file, ...launch.args],
+    // $0 is the tag its errors carry: a per-run secret, so output the sandbox writes cannot pass for them.
+    args: ['-c', SCRIPT, tag, String(procsFiles.length), ...procsFiles, hostId === null ? '-' : String(hostId), ...prlimit, ...setpriv, launch.file, ...launch.args],
   };
 }

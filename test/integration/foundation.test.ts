@@ -90,6 +90,18 @@ describe('limits end runs with the right verdict', () => {
   });
 });
 
+describe('what a hostile task can try on the host side', () => {
+  it('a forged reply on fd 4 is InvalidOutput, and the run is still cleaned up', async () => {
+    const r = await runTask(fixture('forgereply'), { host });
+    expect(r.error).toMatchObject({ kind: 'InvalidOutput', message: expect.stringMatching(/malformed/) });
+  });
+
+  it('data hidden past PATH_MAX still counts against the disk limit and is still removed', async () => {
+    const r = await runTask(fixture('deeppath'), { policy: { resources: { diskSpace: '4MB', diskWriteBps: '100MB' } }, host });
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk' });
+  });
+});
+
 describe('disk and cancellation', () => {
   it('ends a file larger than the disk space limit as ResourceExhausted/disk (RLIMIT_FSIZE)', async () => {
     const r = await runTask(fixture('bigfile'), { policy: { resources: { diskSpace: '4MB', diskWriteBps: '100MB' } }, host });

@@ -6,7 +6,7 @@ import { classify, programExit, type RunFacts } from '../../src/supervisor/class
 const base: RunFacts = {
   mode: 'task', policy: resolvePolicy(), killReason: null, exitCode: 0, signal: null, shimFailed: false,
   oomKills: 0, pidsLimitHits: 0, stderr: '', reply: { ok: true, output: { x: 1 }, violations: [] },
-  replyProblem: null, outputErrors: [], seccomp: null,
+  replyProblem: null, outputErrors: [], seccomp: null, cpuMs: 30, workspaceBytes: 0,
 };
 const f = (o: Partial<RunFacts>) => classify({ ...base, ...o });
 const noReply = { reply: null, exitCode: 137 };
@@ -40,6 +40,12 @@ describe('classify', () => {
     expect(thrown({ code: 'EMFILE' }).error).toMatchObject({ kind: 'ResourceExhausted', resource: 'fds' });
     expect(thrown({ name: 'NetworkError' }, [{ kind: 'network', detail: 'x' }] as never).error?.kind).toBe('NetworkBlocked');
     expect(thrown({ code: 'EAI_AGAIN' }).error?.kind).toBe('NetworkBlocked');
+  });
+  it('a limit crossed after the last poll still decides the verdict', () => {
+    expect(f({ workspaceBytes: 200 * 1024 * 1024 }).error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk' });
+    expect(f({ workspaceBytes: Infinity }).error?.message).toMatch(/could not be checked/);
+    expect(f({ cpuMs: 31_000 }).error).toMatchObject({ kind: 'Timeout', limit: 'cpu' });
+    expect(f({ pidsLimitHits: 1 }).error).toMatchObject({ resource: 'pids' }); // even if the task then returned
   });
   it('output that fails its schema is InvalidOutput', () => expect(f({ outputErrors: ['output/sum must be number'] }).error?.kind).toBe('InvalidOutput'));
   it('a task process that dies without a reply is TaskError naming how', () => {

@@ -1,0 +1,51 @@
+// The harness's reply, as the supervisor reads it: untrusted bytes. The task runs in the
+// harness's process and can write fd 4 itself, so the shape is checked here, and output too deep
+// to serialise again is refused, rather than trusted to be what the harness would send.
+import { z } from 'zod';
+import type { HarnessReply } from './protocol.js';
+
+const MAX_DEPTH = 100;
+
+const Violation = z.object({ kind: z.enum(['network', 'filesystem', 'syscall']), detail: z.string().max(4096) });
+const Violations = z.array(Violation).max(1000);
+const SerializedError = z.object({
+  name: z.string().max(1000),
+  message: z.string().max(65536),
+  stack: z.string().max(65536).optional(),
+  code: z.string().max(100).optional(),
+  status: z.number().optional(),
+  path: z.string().max(8192).optional(),
+  syscall: z.string().max(100).optional(),
+});
+const Reply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), output: z.unknown(), violations: Violations }),
+  z.object({ ok: z.literal(false), stage: z.enum(['load', 'run', 'output']), error: SerializedError, violations: Violations }),
+]);
+
+/** The reply, or a one-line reason why it cannot be used. */
+export function parseReply(text: string): { reply: HarnessReply } | { problem: string } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return { problem: 'the harness reply was not valid JSON (did the task write to fd 4?)' };
+  }
+  const r = Reply.safeParse(doc);
+  if (!r.success) return { problem: `the harness reply was malformed (did the task write to fd 4?): ${r.error.issues[0]?.path.join('.') || 'reply'} ${r.error.issues[0]?.message}` };
+  if (r.data.ok && depth(r.data.output) > MAX_DEPTH) return { problem: `the task's output nests deeper than ${MAX_DEPTH} levels` };
+  return { reply: r.data as HarnessReply };
+}
+
+/** Nesting depth of a JSON value, without recursion (the value may be deep enough to overflow it). */
+function depth(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    max = Math.max(max, d);
+    if (max > MAX_DEPTH) return max;
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
