@@ -60,7 +60,7 @@ export async function sharedLibraries(program: string): Promise<string[]> {
 }
 
 async function lddLibraries(program: string): Promise<string[]> {
-  const { stdout, exitCode } = await execa('ldd', [program], { reject: false });
+  const { stdout, exitCode } = await execa('/usr/bin/ldd', [program], { reject: false });
   if (exitCode !== 0) return []; // static binary: "not a dynamic executable"
   const libs: string[] = [];
   for (const line of stdout.split('\n')) {

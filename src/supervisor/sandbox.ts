@@ -233,7 +233,7 @@ export class Sandbox {
       await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
       await this.watch.poll(true);
       stats = this.watch.last;
-      workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace));
+      workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace, { live: false }));
       reply = this.opts.mode === 'task' ? this.parseReply() : null;
       verdict = classify({
         mode: this.opts.mode,

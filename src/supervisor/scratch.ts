@@ -60,7 +60,7 @@ export async function removeTree(root: string, within: string): Promise<void> {
     await rmdir(root);
   } catch {
     await chmodDirs(root);
-    const r = await execa('rm', ['-rf', '--one-file-system', '--', root], { reject: false });
+    const r = await execa('/usr/bin/rm', ['-rf', '--one-file-system', '--', root], { reject: false });
     if (r.exitCode !== 0) throw new Error(`cannot remove ${root}: ${r.stderr.trim()}`);
   }
 }
@@ -69,7 +69,7 @@ export async function removeTree(root: string, within: string): Promise<void> {
 // it up. chmod -R never follows links it meets in the tree (only a link named on the command line).
 async function chmodDirs(root: string): Promise<void> {
   if (process.geteuid?.() === 0) return;
-  await execa('chmod', ['-R', 'u+rwx', '--', root], { reject: false });
+  await execa('/usr/bin/chmod', ['-R', 'u+rwx', '--', root], { reject: false });
 }
 
 async function removeDirContents(dir: string): Promise<void> {
@@ -85,13 +85,31 @@ async function removeDirContents(dir: string): Promise<void> {
 }
 
 /**
- * Bytes allocated under `dir`, measured while the sandbox runs (it may swap dirs for links under
- * our feet), so by du: its fts walk never follows a link and stays on one file system. A tree
- * du cannot fully measure is reported as Infinity: unmeasurable counts as over the limit.
+ * Bytes allocated under `dir`. While the sandbox runs it may swap dirs for links under our feet,
+ * so a live tree is measured by du, whose fts walk never follows a link and stays on one file
+ * system. Once every process of the run is dead nothing can race us, and a plain lstat walk is
+ * quicker; anything odd in it (paths past PATH_MAX) falls back to du. A tree that cannot be fully
+ * measured is reported as Infinity: unmeasurable counts as over the limit.
  */
-export async function treeUsage(dir: string): Promise<number> {
-  const r = await execa('du', ['-s', '-x', '-B1', '--', dir], { reject: false, timeout: 5000 });
+export async function treeUsage(dir: string, opts: { live: boolean }): Promise<number> {
+  if (!opts.live) {
+    try {
+      return await walkUsage(dir);
+    } catch {
+      /* fall through to du */
+    }
+  }
+  const r = await execa('/usr/bin/du', ['-s', '-x', '-B1', '--', dir], { reject: false, timeout: 5000 });
   const bytes = Number(/^(\d+)/.exec(r.stdout)?.[1]);
   if (r.exitCode !== 0 || !Number.isFinite(bytes)) return Infinity;
   return bytes;
+}
+
+async function walkUsage(dir: string): Promise<number> {
+  let total = (await lstat(dir)).blocks * 512;
+  for await (const entry of await opendir(dir)) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? await walkUsage(path) : (await lstat(path)).blocks * 512;
+  }
+  return total;
 }

@@ -71,7 +71,7 @@ export class Watch {
       if (s.pidsLimitHits > 0) return this.kill('pids');
       this.peaks.fds = Math.max(this.peaks.fds, await this.countFds());
       if (++this.polls % DISK_EVERY === 0) {
-        const used = await treeUsage(this.workspace);
+        const used = await treeUsage(this.workspace, { live: true });
         this.peaks.workspaceBytes = Math.max(this.peaks.workspaceBytes, used);
         if (used > r.diskSpace) return this.kill('disk');
       }
