@@ -31,7 +31,8 @@ export interface AuditRecord {
   syscall: number;
 }
 
-const RECORD = /type=1326 .*?\bses=(\d+) pid=(\d+) .*?\bsig=(\d+) arch=([0-9a-f]+) syscall=(\d+)/;
+// Fields may sit between these (an LSM adds subj=... after ses=), so each is found on its own.
+const RECORD = /type=1326 .*?\bses=(\d+)\b.*?\bpid=(\d+)\b.*?\bsig=(\d+)\b.*?\barch=([0-9a-f]+)\b.*?\bsyscall=(\d+)\b/;
 const UNSET = 4294967295;
 const AUDIT_ARCH = { x86_64: 0xc000003e, x86: 0x40000003, aarch64: 0xc00000b7, arm: 0x40000028 } as const;
 const X32_SYSCALL_BIT = 0x40000000;

@@ -16,6 +16,9 @@ describe('audit records', () => {
     expect(parseAuditRecord(LINE)).toEqual({ session: 3, pid: 11813, signal: 31, arch: 0xc000003e, syscall: 101 });
     expect(parseAuditRecord(NO_SESSION)).toMatchObject({ session: null, pid: 11489 });
     expect(parseAuditRecord('6,1,2,-;EXT4-fs (vda): mounted filesystem')).toBeNull();
+    // A kernel with an LSM (AppArmor, as in the v2 VM's Debian kernel) puts subj= between ses= and pid=.
+    const lsm = 'audit: type=1326 audit(1795779000.1:9): auid=600123 uid=600123 gid=600123 ses=7 subj=unconfined pid=842 comm="busybox" exe="/bin/busybox" sig=31 arch=c000003e syscall=272 compat=0 ip=0x4a code=0x80000000';
+    expect(parseAuditRecord(lsm)).toEqual({ session: 7, pid: 842, signal: 31, arch: 0xc000003e, syscall: 272 });
   });
 
   it('names native, x32 and x86 calls', () => {
