@@ -98,7 +98,12 @@ function safeString(v: unknown): string {
   }
 }
 
-function reply(r: HarnessReply): never {
+let replied = false;
+
+/** Send the one reply, then exit. Later calls (a timer throwing after the task returned) are ignored. */
+function reply(r: HarnessReply): void {
+  if (replied) return;
+  replied = true;
   let line: string;
   try {
     line = JSON.stringify(r);
@@ -107,7 +112,9 @@ function reply(r: HarnessReply): never {
   }
   const buf = Buffer.from(`${line}\n`);
   for (let off = 0; off < buf.length; ) off += writeSync(Fd.Reply, buf, off);
-  process.exit(0);
+  // Exit only once the task's own output has reached its pipes: node may still hold stdout or
+  // stderr writes in user space, and process.exit() would drop them.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(0)));
 }
 
 async function main(): Promise<void> {
@@ -118,7 +125,7 @@ async function main(): Promise<void> {
   try {
     fn = compile(req.source, req.filename);
   } catch (e) {
-    reply({ ok: false, stage: 'load', error: serialize(e), violations });
+    return reply({ ok: false, stage: 'load', error: serialize(e), violations });
   }
   try {
     const output = await fn(req.input, req.context);
