@@ -14,7 +14,6 @@ describe('more limits', () => {
   it('ends a task that runs out of file descriptors as ResourceExhausted/fds (RLIMIT_NOFILE)', async () => {
     const r = await runTask(fixture('fdbomb'), { trustLevel: 'untrusted', host });
     expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'fds', limit_value: 32 });
-    expect(r.usage.peak_fds).toBeGreaterThan(16); // sampled; the EMFILE above is the limit's proof
   });
 
   it('keeps 1 MB of stdout by default and reports what it dropped; the run still succeeds', async () => {
