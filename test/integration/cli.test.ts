@@ -88,6 +88,30 @@ describe('pawl seccomp', () => {
   });
 });
 
+describe('runtimes on the command line', () => {
+  it('explain --runtime runc prints the OCI config.json with the same limits', async () => {
+    const r = await pawl('explain', '--runtime', 'runc', '--trust', 'untrusted');
+    expect(r.exitCode).toBe(0);
+    const json = r.stdout.slice(r.stdout.indexOf('config.json (runc):') + 'config.json (runc):'.length);
+    const config = JSON.parse(json);
+    expect(config.process.user).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(config.process.noNewPrivileges).toBe(true);
+    expect(config.root.readonly).toBe(true);
+    expect(config.linux.resources.memory.limit).toBe(64 * 1024 * 1024);
+    expect(config.linux.seccomp.defaultAction).toBe('SCMP_ACT_ERRNO');
+  });
+
+  it('ps lists the sandboxes pawl owns and gc sweeps what dead supervisors left', async () => {
+    const ps = await pawl('ps');
+    expect(ps.exitCode).toBe(0);
+    expect(ps.stdout.split('\n')[0]).toBe('ID  RUNTIME  STATE  AGE  OWNER');
+    const gc = await pawl('gc', '--older-than', '10m');
+    expect(gc.exitCode).toBe(0);
+    expect(gc.stdout).toMatch(/^removed \d+ container\(s\), \d+ cgroup\(s\), \d+ scratch dir\(s\)/);
+    expect((await pawl('gc', '--older-than', 'soon')).exitCode).toBe(2);
+  });
+});
+
 describe('pawl test and explain', () => {
   it('runs the task tests and reports each case', async () => {
     const r = await pawl('test', ADD);
