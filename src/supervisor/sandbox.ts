@@ -226,11 +226,12 @@ export class Sandbox {
     let stats: CgroupStats | null;
     let workspaceBytes: number;
     let reply: HarnessReply | null;
-    const stderr = this.stderr.text();
+    let stderr = '';
     try {
       // Anything the program left behind dies with the group, which also closes its pipes.
       await this.killGroupIfPopulated();
       await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
+      stderr = this.stderr.text(); // only now is everything the program wrote in
       await this.watch.poll(true);
       stats = this.watch.last;
       workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace, { live: false }));
