@@ -120,7 +120,7 @@ export async function rootfsHash(recipe: Recipe, files: RootfsFile[]): Promise<s
 }
 
 /** Build the tree at `dest` (must not exist). */
-export async function buildTree(recipe: Recipe, files: RootfsFile[], dest: string): Promise<void> {
+export async function buildTree(files: RootfsFile[], dest: string): Promise<void> {
   await mkdir(dest, { mode: 0o755 });
   for (const dir of ROOTFS_MOUNTS) await mkdir(join(dest, dir), { recursive: true, mode: 0o755 });
   for (const [link, target] of Object.entries(ROOTFS_SYMLINKS)) await symlink(target, join(dest, link));

@@ -68,7 +68,7 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
     if (opts.rebuild) await rm(path, { recursive: true, force: true });
     const tmp = join(root, `.build-${process.pid}-${Date.now()}`);
     try {
-      await buildTree(recipe, files, tmp);
+      await buildTree(files, tmp);
       await replaceAtomically(tmp, path);
       built = true;
     } finally {

@@ -11,11 +11,11 @@ import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { seccompPlan } from '../seccomp/index.js';
-import { ownerPid } from '../supervisor/ids.js';
+import { idTime, ownerPid } from '../supervisor/ids.js';
 import { shimCommand } from '../supervisor/shim.js';
 import { BWRAP, bwrapBackend } from './bwrap/argv.js';
 import { bundleFiles } from './oci/cli.js';
-import { hiddenCgroup2, idTime, OciRuntime } from './oci/runtime.js';
+import { hiddenCgroup2, OciRuntime } from './oci/runtime.js';
 import type { ContainerRuntime, CreateOptions, OciRunFacts, RuntimeName, RuntimePlan, RuntimeSandbox, SandboxExit, SandboxInfo } from './types.js';
 
 export type * from './types.js';

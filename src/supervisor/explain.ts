@@ -1,6 +1,6 @@
 // `pawl explain`: the plan of a run without running it. Uses the same planRun() the sandbox
 // uses, with placeholders for per-run paths.
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
@@ -33,8 +33,8 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     id: 'ID', bundle: join(host.runDir, 'ID'), cgroupName, cgroupVersion: driver.version, hostId: host.hostIdBase, preserveFds: opts.command ? 0 : 2,
   });
   const seccomp = await explainSeccomp(policy);
-  const probe = planRun({ policy, cgroupName, driver, procsFiles: [], rootfs, workspace, command: [], ioDevice: null, hostId: null, seccompFd: null, oci });
-  const procsFiles = [...new Set(probe.cgroupWrites.map((w) => join(dirname(w.path), 'cgroup.procs')))];
+  // The same placement targets a real run gets (open() only names the group's files).
+  const procsFiles = driver.open(cgroupName).procsFiles;
   const plan = planRun({
     policy, cgroupName, driver, procsFiles, rootfs, workspace,
     command: opts.command ?? HARNESS_COMMAND,

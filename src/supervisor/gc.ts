@@ -6,7 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import type { HostConfig } from '../config/host.js';
 import { ociRuntimes } from '../runtime/index.js';
 import { driverFor } from './host.js';
-import { ownerPid } from './ids.js';
+import { idTime, ownerPid } from './ids.js';
 import { readOwner, removeTree } from './scratch.js';
 import { join } from 'node:path';
 
@@ -62,8 +62,7 @@ export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: num
   }
   const driver = await driverFor(host);
   for (const name of await driver.list()) {
-    const created = parseInt(name.replace(/^run-/, '').split('-')[0] ?? '', 36);
-    if (!expired(name, created)) continue;
+    if (!expired(name, idTime(name))) continue;
     await attempt(`cgroup ${name}`, async () => {
       const group = driver.open(name);
       await group.kill();

@@ -7,6 +7,9 @@ export function newRunId(): string {
   return `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
+/** When a run id was made (ms since the epoch), from its leading base-36 timestamp. */
+export const idTime = (id: string): number => parseInt(id.replace(/^run-/, '').split('-')[0] ?? '', 36);
+
 /** The supervisor pid a run id or cgroup name was made by (for gc of dead supervisors' runs). */
 export function ownerPid(name: string): number | null {
   const m = /^(?:run-)?[0-9a-z]+-(\d+)-[0-9a-f]{8}$/.exec(name);

@@ -84,7 +84,6 @@ export class Sandbox {
   private seccomp: SeccompPlan | null = null;
   private auditSession: number | null = null;
   private hostId: number | null = null;
-  private readonly supervisorSession = auditSession(process.pid);
   /** The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it. */
   private readonly shimTag = `pawl-shim-${randomBytes(6).toString('hex')}`;
 
@@ -182,7 +181,7 @@ export class Sandbox {
     if (!pid || !this.seccomp || process.geteuid?.() !== 0) return;
     for (let i = 0; i < 20 && this.auditSession === null; i++) {
       const ses = auditSession(pid);
-      if (ses !== null && ses !== this.supervisorSession) this.auditSession = ses;
+      if (ses !== null && ses !== SUPERVISOR_SESSION) this.auditSession = ses;
       else await new Promise((r) => setTimeout(r, 1));
     }
   }
@@ -328,5 +327,8 @@ export class Sandbox {
     }
   }
 }
+
+/** The supervisor's own audit session: the shim's fresh one differs from it once written. */
+const SUPERVISOR_SESSION = auditSession(process.pid);
 
 const round = (ms: number) => Math.round(ms * 10) / 10;

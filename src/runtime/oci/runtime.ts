@@ -9,7 +9,7 @@ import { probeCgroups } from '../../cgroup/probe.js';
 import type { HostConfig } from '../../config/host.js';
 import { PawlError } from '../../errors.js';
 import { ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
-import { ownerPid } from '../../supervisor/ids.js';
+import { idTime, ownerPid } from '../../supervisor/ids.js';
 import type {
   ContainerRuntime, CreateOptions, Launch, RuntimePlan, RuntimePlanInput, RuntimeSandbox, SandboxExit, SandboxInfo,
 } from '../types.js';
@@ -56,7 +56,6 @@ export async function hiddenCgroup2(): Promise<string | null> {
 }
 
 /** The run's start time from its id ("<ms base36>-<pid>-<hex>", supervisor/ids.ts). */
-export const idTime = (id: string) => parseInt(id.split('-')[0] ?? '', 36);
 
 export class OciRuntime implements ContainerRuntime {
   private binary: string | null = null;
