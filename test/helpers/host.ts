@@ -8,8 +8,10 @@ import { probeCgroups } from '../../src/cgroup/probe.js';
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'tasks');
 export const fixture = (name: string) => join(FIXTURES, name);
 
+/** PAWL_TEST_TAG keeps two checkouts' suites on one machine out of each other's cgroups and dirs. */
 export function testHost(name: string): HostConfig {
-  return hostConfig({ cgroupParent: `pawl-${name}`, runDir: `/var/lib/pawl/test-runs-${name}` });
+  const tag = process.env.PAWL_TEST_TAG ? `-${process.env.PAWL_TEST_TAG}` : '';
+  return hostConfig({ cgroupParent: `pawl-${name}${tag}`, runDir: `/var/lib/pawl/test-runs-${name}${tag}` });
 }
 
 /** Everything a run could leave behind, for one test host. */
