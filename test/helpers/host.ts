@@ -1,9 +1,9 @@
 // Shared set-up for tests that run real sandboxes: their own cgroup subtree and scratch dir,
 // so a leak check sees only what the tests made.
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../../src/config/host.js';
-import { probeCgroups } from '../../src/cgroup/probe.js';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'tasks');
 export const fixture = (name: string) => join(FIXTURES, name);
@@ -14,11 +14,54 @@ export function testHost(name: string): HostConfig {
   return hostConfig({ cgroupParent: `pawl-${name}${tag}`, runDir: `/var/lib/pawl/test-runs-${name}${tag}` });
 }
 
+interface Mount {
+  point: string;
+  fstype: string;
+  source: string;
+}
+
+/**
+ * The HOST's mount table (pid 1's mount namespace, unfiltered): "mountpoint fstype source" per
+ * mount. A runtime that unmounts a host mount (crun's hiding of cgroup2) or leaves one behind
+ * changes it; the test process's own view, filtered to pawl's dirs, could show neither.
+ */
+export function hostMounts(): string[] {
+  return parseMountinfo(readFileSync('/proc/1/mountinfo', 'utf8')).map((m) => `${m.point} ${m.fstype} ${m.source}`).sort();
+}
+
+function parseMountinfo(text: string): Mount[] {
+  return text.split('\n').filter(Boolean).map((line) => {
+    const [pre, post] = line.split(' - ') as [string, string];
+    const [fstype, source] = post.split(' ') as [string, string];
+    return { point: pre.split(' ')[4]!, fstype, source };
+  });
+}
+
+/** Taken when a test file first imports this helper, before any of its runs. */
+const BASELINE = hostMounts();
+
+/** Every cgroup v1 and v2 hierarchy mounted on the host (name=systemd and hybrid unified included). */
+export function cgroupMounts(): string[] {
+  return parseMountinfo(readFileSync('/proc/1/mountinfo', 'utf8')).filter((m) => m.fstype === 'cgroup' || m.fstype === 'cgroup2').map((m) => m.point);
+}
+
+/** Mounts gained ("+ ...") or lost ("- ...") since BASELINE, in the host's mount namespace. */
+function mountChanges(): string[] {
+  const now = hostMounts();
+  const count = (list: string[]) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
+  const [before, after] = [count(BASELINE), count(now)];
+  const changes: string[] = [];
+  for (const k of new Set([...before.keys(), ...after.keys()])) {
+    const d = (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    for (let i = 0; i < Math.abs(d); i++) changes.push(`${d > 0 ? '+' : '-'} ${k}`);
+  }
+  return changes;
+}
+
 /** Everything a run could leave behind, for one test host. */
 export async function leftovers(host: HostConfig): Promise<{ cgroups: string[]; scratch: string[]; processes: number[]; mounts: string[] }> {
-  const { mounts } = await probeCgroups();
   const cgroups: string[] = [];
-  for (const mount of new Set(Object.values(mounts).filter(Boolean) as string[])) {
+  for (const mount of cgroupMounts()) {
     const dir = join(mount, host.cgroupParent);
     for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) cgroups.push(join(dir, e.name));
   }
@@ -32,7 +75,5 @@ export async function leftovers(host: HostConfig): Promise<{ cgroups: string[]; 
     if (/^State:\s+Z/m.test(status)) continue;
     if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount) processes.push(Number(pid));
   }
-  const mountsText = await readFile('/proc/self/mountinfo', 'utf8');
-  const leakedMounts = mountsText.split('\n').filter((l) => l.includes(host.runDir) || l.includes('/var/lib/pawl/rootfs'));
-  return { cgroups, scratch, processes, mounts: leakedMounts };
+  return { cgroups, scratch, processes, mounts: mountChanges() };
 }

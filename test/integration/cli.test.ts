@@ -5,7 +5,9 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { fixture } from '../helpers/host.js';
+import { hostConfig } from '../../src/config/host.js';
+import { fixture, leftovers } from '../helpers/host.js';
+import { startSupervisor } from '../helpers/supervisor.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const ADD = join(import.meta.dirname, '..', '..', 'examples', 'add');
@@ -102,12 +104,27 @@ describe('runtimes on the command line', () => {
   });
 
   it('ps lists the sandboxes pawl owns and gc sweeps what dead supervisors left', async () => {
-    const ps = await pawl('ps');
+    // A state dir and cgroup parent of the test's own: a supervisor SIGKILLed mid-run leaves its
+    // runc container running, its cgroups and its scratch dir there, and gc must take them all.
+    const tag = process.env.PAWL_TEST_TAG ? `-${process.env.PAWL_TEST_TAG}` : '';
+    const stateDir = `/var/lib/pawl/test-state-cli${tag}`;
+    const gcEnv = { PAWL_STATE_DIR: stateDir, PAWL_CGROUP_PARENT: `pawl-cli-gc${tag}` };
+    const host = hostConfig({ cgroupParent: gcEnv.PAWL_CGROUP_PARENT, runDir: join(stateDir, 'runs') });
+    const cli = (...args: string[]) => execa('node', [CLI, ...args], { reject: false, env: gcEnv });
+    const sup = await startSupervisor('runc', host);
+    const ps = await cli('ps');
     expect(ps.exitCode).toBe(0);
     expect(ps.stdout.split('\n')[0]).toBe('ID  RUNTIME  STATE  AGE  OWNER');
-    const gc = await pawl('gc', '--older-than', '10m');
+    expect(ps.stdout).toMatch(new RegExp(`^${sup.id}  runc  running  \\S+  ${sup.pid}$`, 'm'));
+    await sup.kill();
+    expect((await leftovers(host)).scratch).toEqual([sup.id]);
+
+    const gc = await cli('gc');
+    expect(gc.stderr).toBe('');
     expect(gc.exitCode).toBe(0);
-    expect(gc.stdout).toMatch(/^removed \d+ container\(s\), \d+ cgroup\(s\), \d+ scratch dir\(s\)/);
+    expect(gc.stdout).toMatch(new RegExp(`^removed 1 container\\(s\\), \\d+ cgroup\\(s\\), 1 scratch dir\\(s\\)\n  runc:${sup.id}\n`));
+    expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+    expect((await cli('ps')).stdout).toBe('ID  RUNTIME  STATE  AGE  OWNER');
     expect((await pawl('gc', '--older-than', 'soon')).exitCode).toBe(2);
   });
 });

@@ -1,25 +1,29 @@
 // One suite every runtime backend must pass: bwrap, runc and crun run the same tasks and programs
 // with the same verdicts, walls and cleanliness. Each backend has its own cgroup subtree and
 // scratch dir, so the leftover check sees only what that backend's runs made.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collectGarbage, execProgram, runTask } from '../../src/index.js';
 import type { PolicyInput } from '../../src/config/policy.js';
 import { runtimeFor, type RuntimeName } from '../../src/runtime/index.js';
+import { MASKED_PATHS } from '../../src/runtime/oci/config.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { expectLockedDown } from '../helpers/probe.js';
+import { startSupervisor } from '../helpers/supervisor.js';
 
 const MiB = 1024 * 1024;
 // PAWL_RUNTIMES=runc,crun picks backends (the v2 VM runs the OCI ones: `npm run test:vm`-style,
 // scripts/vm-test). Under the VM's emulated CPU every time bound is scaled by SLOW.
 const RUNTIMES = (process.env.PAWL_RUNTIMES?.split(',') ?? ['bwrap', 'runc', 'crun']) as RuntimeName[];
 const SLOW = process.env.PAWL_IN_VM ? 10 : 1;
-const RUNS = 100;
+// The 100-run leak loop is the host's; 25 runs per backend prove the same in the slow VM.
+const RUNS = process.env.PAWL_IN_VM ? 25 : 100;
 const ADD = fixture('../../../examples/add');
 const BUSYBOX = { src: '/usr/bin/busybox', dst: '/bin/busybox' };
-const DIST = join(import.meta.dirname, '..', '..', 'dist', 'index.js');
 
 /** Zombie children of this process (an OCI init it failed to reap). */
 function zombieChildren(): number[] {
@@ -78,11 +82,13 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
     expect(r.usage.wall_ms).toBeLessThan(10_000 * SLOW);
   });
 
-  it('holds a spinner to its CPU share', async () => {
-    const r = await runTask(fixture('spin'), { host, policy: with_({ resources: { wallTime: '2s', cpuPercent: 25 } }) });
-    const share = r.usage.cpu_ms / r.usage.wall_ms;
-    expect(share).toBeGreaterThan(0.1);
-    expect(share).toBeLessThan(0.4);
+  it('holds a spinner to its CPU share (25 %, measured over a steady window after start-up)', async () => {
+    const r = await runTask(fixture('share'), { host, policy: with_({ resources: { wallTime: '60s', cpuPercent: 25 } }) });
+    expect(r.status).toBe('succeeded');
+    // Without the quota the spinner gets a whole core (or half of one on a busy 2-core host).
+    const { share } = r.output as { share: number };
+    expect(share).toBeGreaterThan(0.18);
+    expect(share).toBeLessThan(0.32);
   });
 
   it('runs as uid 1000 without capabilities on a read-only root that hides the host', async () => {
@@ -96,13 +102,63 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
   });
 
   it('blocks paths outside the sandbox and keeps its /proc from showing kernel internals', async () => {
-    const r = await execProgram(['/bin/busybox', 'sh', '-c', 'ls /root /home /var /sys 2>&1; cat /proc/kcore 2>&1 | head -c 20; echo; echo x > /proc/sys/kernel/hostname; echo rc=$?'], {
+    const r = await execProgram(['/bin/busybox', 'sh', '-c', 'ls /root /home /var /sys 2>&1; echo x > /proc/sys/kernel/hostname; echo rc=$?'], {
       host, policy: with_({ filesystem: { binds: [BUSYBOX] } }),
     });
     expect(r.stdout).toMatch(/\/root.*No such file/);
     expect(r.stdout).toMatch(/\/sys.*No such file/);
-    expect(r.stdout).not.toMatch(/ELF/);
     expect(r.stdout).toContain('rc=1');
+  });
+
+  it('masks the /proc entries OCI masks: each is over-mounted, and reads show nothing', async () => {
+    // uid 1000 may be refused some of these anyway (kcore, timer_list), so a failed read alone
+    // proves nothing: the mask is a mount over each path that exists in this kernel's /proc.
+    const present = MASKED_PATHS.filter((p) => existsSync(p));
+    expect(present.length).toBeGreaterThan(0);
+    const script = present.map((p) => `echo "== ${p} $(grep -c ' ${p} ' /proc/self/mountinfo) $(cat ${p} 2>/dev/null | wc -c) $(ls -A ${p} 2>/dev/null | wc -l)"`).join('; ');
+    const r = await execProgram(['/bin/busybox', 'sh', '-c', script], { host, policy: with_({ filesystem: { binds: [BUSYBOX] } }) });
+    const seen = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')).map(([, path, mounts, bytes, entries]) => [path, { mounts: Number(mounts), bytes: Number(bytes), entries: Number(entries) }]));
+    for (const p of present) expect(seen[p], `${p}: ${r.stdout}${r.stderr}`).toMatchObject({ mounts: 1, bytes: 0 });
+    // A masked dir is an empty mount; a masked file reads as nothing.
+    for (const p of present.filter((p) => statSync(p).isDirectory())) expect(seen[p]!.entries).toBe(0);
+  });
+
+  it('opens no real socket while the network is off: TCP, UDP and DNS to the host fail fast and reach nothing', async () => {
+    const accepted: string[] = [];
+    const received: string[] = [];
+    const tcp = createServer((s) => {
+      accepted.push(String(s.remoteAddress));
+      s.destroy();
+    });
+    const udp = createSocket('udp4', (_msg, from) => received.push(from.address));
+    await new Promise<void>((r) => tcp.listen(0, '0.0.0.0', r));
+    await new Promise<void>((r) => udp.bind(0, '0.0.0.0', r));
+    // Loopback (a separate one inside a network namespace) and the host's own outside addresses.
+    const hosts = ['127.0.0.1', ...Object.values(networkInterfaces()).flat().filter((a) => a && a.family === 'IPv4' && !a.internal).map((a) => a!.address)];
+    try {
+      const r = await runTask(fixture('netprobe'), {
+        host, input: { hosts, tcpPort: (tcp.address() as AddressInfo).port, udpPort: udp.address().port }, policy: with_({ network: { mode: 'none' }, resources: { wallTime: '60s' } }),
+      });
+      expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
+      const o = r.output as Record<string, any>;
+      await new Promise((res) => setTimeout(res, 200)); // a datagram in flight would land by now
+      expect({ accepted, received }).toEqual({ accepted: [], received: [] });
+      for (const h of hosts) {
+        expect(o.tcp[h], `tcp ${h}`).toMatchObject({ ok: false, code: expect.stringMatching(/^(ECONNREFUSED|ENETUNREACH|EHOSTUNREACH|EACCES|EPERM)$/) });
+        expect(o.tcp[h].ms, `tcp ${h}`).toBeLessThan(1000 * SLOW);
+        // UDP to the sandbox's own loopback may "succeed" (nothing listens there): what counts is that
+        // the host never got it; off loopback there is no route at all.
+        if (h !== '127.0.0.1') expect(o.udp[h], `udp ${h}`).toMatchObject({ ok: false });
+        expect(o.udp[h].ms).toBeLessThan(1000 * SLOW);
+      }
+      expect(o.lookup).toMatchObject({ ok: false });
+      expect(o.lookup.ms).toBeLessThan(1000 * SLOW);
+      expect(o.resolve).toMatchObject({ ok: false });
+      expect(o.resolve.ms).toBeLessThan(1000 * SLOW);
+    } finally {
+      tcp.close();
+      udp.close();
+    }
   });
 
   it('passes a program\'s exit status and output through, binds read-only unless asked', async () => {
@@ -150,38 +206,29 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
   }, 120_000 * SLOW);
 });
 
-// A supervisor that runs `node -e` forever in a sandbox and prints the run id once it runs.
-const SUPERVISOR = `
-import { Sandbox, hostConfig, resolvePolicy } from ${JSON.stringify(DIST)};
-const [runtime, cgroupParent, runDir] = process.argv.slice(1);
-const host = hostConfig({ cgroupParent, runDir });
-const policy = resolvePolicy({ overrides: { runtime, resources: { wallTime: '120s' } } });
-const sb = await Sandbox.start({ policy, host, mode: 'program', command: ['/usr/bin/node', '-e', 'setInterval(() => {}, 1000)'] });
-console.log(sb.id);
-await sb.result();
-`;
-
-describe.each(RUNTIMES.filter((r) => r !== 'bwrap'))('pawl gc after a %s supervisor was killed', (runtime) => {
+describe.each(RUNTIMES)('pawl gc after a %s supervisor was killed', (runtime) => {
   const host = testHost(`conf-gc-${runtime}`);
+  const oci = runtime !== 'bwrap';
 
-  it('removes the container the dead supervisor left running, its cgroup and scratch dir, and every process', async () => {
-    const sup = spawn(process.execPath, ['--input-type=module', '-e', SUPERVISOR, runtime, host.cgroupParent, host.runDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const id = await new Promise<string>((resolve, reject) => {
-      sup.stdout.once('data', (b: Buffer) => resolve(b.toString().trim()));
-      sup.once('exit', (code) => reject(new Error(`supervisor exited with ${code} before the run started`)));
-    });
-    expect(await runtimeFor(runtime).list(host)).toMatchObject([{ id, runtime, state: 'running', owner: sup.pid }]);
-    sup.kill('SIGKILL');
-    await new Promise((r) => sup.once('exit', r));
-    // Nothing ties a container to its supervisor: it is still running.
+  it('removes what the dead supervisor left: the container still running, its cgroups, scratch dir and every process', async () => {
+    const sup = await startSupervisor(runtime, host);
+    expect(await runtimeFor(runtime).list(host)).toMatchObject([{ id: sup.id, runtime, state: 'running', owner: sup.pid }]);
+    await sup.kill();
     const left = await leftovers(host);
-    expect(left.processes.length).toBeGreaterThan(0);
-    expect(left.scratch).toEqual([id]);
-    expect(await runtimeFor(runtime).list(host)).toMatchObject([{ id, state: 'running' }]);
+    expect(left.scratch).toEqual([sup.id]);
+    expect(left.cgroups.length).toBeGreaterThan(0);
+    // Nothing ties a container to its supervisor: it is still running. A bwrap sandbox dies with
+    // its supervisor (--die-with-parent), but its cgroups and scratch dir stay.
+    if (oci) {
+      expect(left.processes.length).toBeGreaterThan(0);
+      expect(await runtimeFor(runtime).list(host)).toMatchObject([{ id: sup.id, state: 'running' }]);
+    }
 
     const report = await collectGarbage(host);
-    expect(report.containers).toEqual([`${runtime}:${id}`]);
-    expect(report.scratch).toEqual([id]);
+    expect(report.errors).toEqual([]);
+    expect(report.containers).toEqual(oci ? [`${runtime}:${sup.id}`] : []);
+    expect(report.scratch).toEqual([sup.id]);
+    if (!oci) expect(report.cgroups).toEqual([expect.stringContaining(sup.id)]);
     expect(await runtimeFor(runtime).list(host)).toEqual([]);
     expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
     expect(zombieChildren()).toEqual([]);

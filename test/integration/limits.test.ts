@@ -13,6 +13,8 @@ afterAll(async () => {
 describe('more limits', () => {
   it('ends a task that runs out of file descriptors as ResourceExhausted/fds (RLIMIT_NOFILE)', async () => {
     const r = await runTask(fixture('fdbomb'), { trustLevel: 'untrusted', host });
+    // EMFILE with exactly fds 0-31 in use: the rlimit itself, not a later limit with the same verdict.
+    expect(r.stdout).toBe('EMFILE with fds 0-31 open\n');
     expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'fds', limit_value: 32 });
   });
 

@@ -1,5 +1,7 @@
 // bubblewrap's argv as a pure function of the sandbox spec (snapshot-tested, shown by explain).
+import { statSync } from 'node:fs';
 import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
+import { MASKED_PATHS } from '../oci/config.js';
 import type { Launch, SandboxSpec } from '../types.js';
 
 export const BWRAP = '/usr/bin/bwrap';
@@ -12,7 +14,29 @@ export const BASE_ENV: Record<string, string> = {
   LANG: 'C.UTF-8',
 };
 
-export function bwrapArgs(spec: SandboxSpec): string[] {
+/** The /proc entries to mask, split by kind: a file is covered by /dev/null, a dir by an empty tmpfs. */
+export interface ProcMasks {
+  files: string[];
+  dirs: string[];
+}
+
+let hostMasks: ProcMasks | null = null;
+
+/**
+ * OCI's maskedPaths that exist in this kernel's /proc (the sandbox's /proc is a new procfs of the
+ * same kernel). bwrap cannot mount over a path procfs does not have, so absent ones are left out.
+ */
+export function hostProcMasks(): ProcMasks {
+  if (hostMasks) return hostMasks;
+  const masks: ProcMasks = { files: [], dirs: [] };
+  for (const path of MASKED_PATHS) {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st) (st.isDirectory() ? masks.dirs : masks.files).push(path);
+  }
+  return (hostMasks = masks);
+}
+
+export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks()): string[] {
   const { policy } = spec;
   const { security, resources, network } = policy;
   const args = [
@@ -29,6 +53,9 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     ...ROOTFS_MOUNTS.flatMap((dir) => ['--ro-bind', `${spec.rootfs}${dir}`, dir]),
     ...Object.entries(ROOTFS_SYMLINKS).flatMap(([link, target]) => ['--symlink', target, link]),
     '--proc', '/proc',
+    // The same /proc entries runc and crun mask (kernel memory, keys, timers, hardware), read-only.
+    ...masks.files.flatMap((f) => ['--ro-bind', '/dev/null', f]),
+    ...masks.dirs.flatMap((d) => ['--perms', '0555', '--tmpfs', d, '--remount-ro', d]),
     '--dev', '/dev',
     '--perms', '1777', '--size', String(resources.tmpSize), '--tmpfs', '/tmp',
     '--bind', spec.workspace, '/workspace',
