@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../src/config/resolve.js';
+import { existsSync } from 'node:fs';
 import { bwrapArgs } from '../../src/runtime/bwrap/argv.js';
+import { MASKED_PATHS } from '../../src/runtime/oci/config.js';
 import { shimCommand } from '../../src/supervisor/shim.js';
 import { rlimitsFor } from '../../src/supervisor/rlimits.js';
 
@@ -15,9 +17,23 @@ const spec = (overrides = {}, seccompFd: number | null = null) => ({
 const pairs = (args: string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
 
 describe('bwrap argv', () => {
+  // The /proc entries a kernel has vary; the snapshot fixes them so it does not depend on the host.
+  const MASKS = { files: ['/proc/keys', '/proc/timer_list'], dirs: ['/proc/acpi'] };
+
   it('is a pure function of the policy (snapshot)', () => {
-    expect(bwrapArgs(spec())).toMatchSnapshot();
-    expect(bwrapArgs(spec())).toEqual(bwrapArgs(spec()));
+    expect(bwrapArgs(spec(), MASKS)).toMatchSnapshot();
+    expect(bwrapArgs(spec(), MASKS)).toEqual(bwrapArgs(spec(), MASKS));
+  });
+
+  it("masks OCI's /proc paths: files under /dev/null, dirs under an empty read-only tmpfs, after /proc is mounted", () => {
+    const a = bwrapArgs(spec(), MASKS).join(' ');
+    expect(a).toContain('--proc /proc --ro-bind /dev/null /proc/keys --ro-bind /dev/null /proc/timer_list --perms 0555 --tmpfs /proc/acpi --remount-ro /proc/acpi');
+  });
+
+  it('masks exactly the OCI maskedPaths this kernel has', () => {
+    const a = bwrapArgs(spec());
+    const masked = a.flatMap((x, i) => (x === '--ro-bind' && a[i + 1] === '/dev/null' ? [a[i + 2]!] : x === '--tmpfs' && a[i + 1]!.startsWith('/proc/') ? [a[i + 1]!] : []));
+    expect(masked.sort()).toEqual(MASKED_PATHS.filter((p) => existsSync(p)).sort());
   });
 
   it('unshares every namespace, drops to uid/gid 1000 and every capability', () => {
@@ -31,7 +47,7 @@ describe('bwrap argv', () => {
   });
 
   it('builds a read-only root with a size-capped /tmp and /workspace from the scratch dir', () => {
-    const a = bwrapArgs(spec({ resources: { tmpSize: '10MB' } }));
+    const a = bwrapArgs(spec({ resources: { tmpSize: '10MB' } }), { files: [], dirs: [] });
     expect(pairs(a, '--remount-ro')).toEqual(['/']);
     expect(a.join(' ')).toContain('--ro-bind /var/lib/pawl/rootfs/HASH/usr /usr');
     expect(a.join(' ')).toContain(`--perms 1777 --size ${10 * 1024 * 1024} --tmpfs /tmp`);

@@ -36,7 +36,7 @@ out.membomb = summary(await runTask(fixture('membomb'), { trustLevel: 'untrusted
 out.forkbomb = summary(await execProgram(['/bin/busybox', 'sh', '-c', 'b() { b | b & }; b; sleep 30'], {
   trustLevel: 'untrusted', host, policy: { resources: { cpuPercent: 100, wallTime: '60s' }, filesystem: { binds: [BUSYBOX_BIND] } },
 }));
-out.spin = summary(await runTask(fixture('spin'), { host, policy: { resources: { wallTime: '4s', cpuPercent: 25 } } }));
+out.share = summary(await runTask(fixture('share'), { host, input: { windowMs: 2000 }, policy: { resources: { wallTime: '60s', cpuPercent: 25 } } }));
 
 // The outside view of a running sandbox: every process in the run's group, running as this user.
 {

@@ -131,11 +131,11 @@ describe('cgroup v2 without root, in a delegated subtree', () => {
     assert.ok(r.peak_pids <= 60);
   });
 
-  it('cpu.max: a spinner gets its 25% share', (t) => {
-    const r = out.spin;
-    const share = r.cpu_ms / r.wall_ms;
-    t.diagnostic(`share ${share.toFixed(3)} (${r.cpu_ms} ms over ${r.wall_ms} ms)`);
-    assert.equal(r.error?.kind, 'Timeout');
+  it('cpu.max: a spinner gets its 25% share (over a steady window after start-up)', (t) => {
+    const r = out.share;
+    assert.equal(r.status, 'succeeded', JSON.stringify(r.error));
+    const { share, cpuMs, wallMs } = r.output;
+    t.diagnostic(`share ${share.toFixed(3)} (${cpuMs} ms over a ${wallMs} ms window)`);
     assert.ok(share > 0.18 && share < 0.32, `share ${share}`);
   });
 

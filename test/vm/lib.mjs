@@ -34,6 +34,30 @@ export function testHost(name, overrides = {}) {
   return pawl.hostConfig({ cgroupParent: `pawl-vm-${name}`, runDir: `/var/lib/pawl/vm-runs-${name}`, ...overrides });
 }
 
+/** The guest's whole mount table (pid 1's namespace, unfiltered): "mountpoint fstype source" per mount. */
+export function hostMounts() {
+  return readFileSync('/proc/1/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => {
+    const [pre, post] = line.split(' - ');
+    const [fstype, source] = post.split(' ');
+    return `${pre.split(' ')[4]} ${fstype} ${source}`;
+  }).sort();
+}
+
+/** Taken when a test file first imports this module, before any of its runs. */
+const BASELINE = hostMounts();
+
+/** Mounts gained ("+ ...") or lost ("- ...") since BASELINE: a leaked mount, or a host mount a runtime took away. */
+function mountChanges() {
+  const count = (list) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map());
+  const [before, after] = [count(BASELINE), count(hostMounts())];
+  const changes = [];
+  for (const k of new Set([...before.keys(), ...after.keys()])) {
+    const d = (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    for (let i = 0; i < Math.abs(d); i++) changes.push(`${d > 0 ? '+' : '-'} ${k}`);
+  }
+  return changes;
+}
+
 /** Everything a run could leave behind for one host config. */
 export async function leftovers(host) {
   const parentDir = join(CGROUP_ROOT, host.cgroupParent);
@@ -47,8 +71,7 @@ export async function leftovers(host) {
     const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
     if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount) processes.push(Number(pid));
   }
-  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(host.runDir));
-  return { cgroups: cgroupDirs, scratch, processes, mounts };
+  return { cgroups: cgroupDirs, scratch, processes, mounts: mountChanges() };
 }
 
 export const NOTHING_LEFT = { cgroups: [], scratch: [], processes: [], mounts: [] };
