@@ -45,17 +45,35 @@ export function cgroupMounts(): string[] {
   return parseMountinfo(readFileSync('/proc/1/mountinfo', 'utf8')).filter((m) => m.fstype === 'cgroup' || m.fstype === 'cgroup2').map((m) => m.point);
 }
 
-/** Mounts gained ("+ ...") or lost ("- ...") since BASELINE, in the host's mount namespace. */
-function mountChanges(): string[] {
+/**
+ * Mounts gained ("+ ...") or lost ("- ...") since BASELINE, in the host's mount namespace. Runs of
+ * other checkouts on a shared machine mount under their own state dirs (/var/lib/pawl/test-runs-*
+ * of other tags): those alone are not this host's to judge.
+ */
+function mountChanges(host: HostConfig): string[] {
+  const others = (point: string) => point.startsWith('/var/lib/pawl/') && !`${point}/`.startsWith(`${host.runDir}/`) && /^\/var\/lib\/pawl\/(test-|vm-)/.test(point);
   const now = hostMounts();
   const count = (list: string[]) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
   const [before, after] = [count(BASELINE), count(now)];
   const changes: string[] = [];
   for (const k of new Set([...before.keys(), ...after.keys()])) {
     const d = (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    if (others(k.split(' ')[0]!)) continue;
     for (let i = 0; i < Math.abs(d); i++) changes.push(`${d > 0 ? '+' : '-'} ${k}`);
   }
   return changes;
+}
+
+/**
+ * Whether a process belongs to another pawl test host on this machine: it sits in a cgroup under a
+ * different pawl-* parent. (A process this host leaked is in its own parent's group, or in none.)
+ */
+async function otherHosts(pid: string, host: HostConfig): Promise<boolean> {
+  const text = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+  return text.split('\n').some((l) => {
+    const top = l.split(':')[2]?.split('/')[1] ?? '';
+    return top.startsWith('pawl') && top !== host.cgroupParent.split('/')[0];
+  });
 }
 
 /** Everything a run could leave behind, for one test host. */
@@ -73,7 +91,7 @@ export async function leftovers(host: HostConfig): Promise<{ cgroups: string[]; 
     const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
     // A zombie is dead; one the kernel handed to the host's init is init's to reap.
     if (/^State:\s+Z/m.test(status)) continue;
-    if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount) processes.push(Number(pid));
+    if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount && !(await otherHosts(pid, host))) processes.push(Number(pid));
   }
-  return { cgroups, scratch, processes, mounts: mountChanges() };
+  return { cgroups, scratch, processes, mounts: mountChanges(host) };
 }

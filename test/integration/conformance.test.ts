@@ -203,7 +203,7 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
     expect(Object.fromEntries(verdicts)).toEqual({ succeeded: 80, 'Timeout/wall': 10, 'ResourceExhausted/memory': 10 });
     expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
     expect(zombieChildren()).toEqual([]);
-  }, 120_000 * SLOW);
+  }, 300_000 * SLOW);
 });
 
 describe.each(RUNTIMES)('pawl gc after a %s supervisor was killed', (runtime) => {
@@ -228,7 +228,8 @@ describe.each(RUNTIMES)('pawl gc after a %s supervisor was killed', (runtime) =>
     expect(report.errors).toEqual([]);
     expect(report.containers).toEqual(oci ? [`${runtime}:${sup.id}`] : []);
     expect(report.scratch).toEqual([sup.id]);
-    if (!oci) expect(report.cgroups).toEqual([expect.stringContaining(sup.id)]);
+    // runc/crun delete their container's cgroups themselves; pawl's own groups are bwrap's.
+    expect(report.cgroups).toEqual(oci ? [] : [expect.stringContaining(sup.id)]);
     expect(await runtimeFor(runtime).list(host)).toEqual([]);
     expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
     expect(zombieChildren()).toEqual([]);
