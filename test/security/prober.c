@@ -2,8 +2,9 @@
  * prober: tries system calls a pawl seccomp profile must refuse, and a few it must allow, and
  * prints one line per probe: "<name> ok", "<name> errno=<NAME>" or "<name> signal=<NAME>".
  *
- * It is built static by the security tests and run ONLY inside a bwrap sandbox (never on the
- * host: some probes are mount/unshare/ptrace attempts). Each probe runs in its own forked child,
+ * It is built static by the security tests and run ONLY inside a sandbox (bwrap, or runc/crun
+ * through pawl), never on the host: some probes are mount/unshare/ptrace attempts. Each probe runs
+ * in its own forked child,
  * so a probe that kills the process (SECCOMP_RET_KILL_PROCESS) is reported and the rest go on.
  * `prober --direct NAME` runs one probe in the process itself (to observe a whole-process kill).
  *
