@@ -14,6 +14,7 @@ import { seccompPlan } from '../seccomp/index.js';
 import { idTime, ownerPid } from '../supervisor/ids.js';
 import { shimCommand } from '../supervisor/shim.js';
 import { BWRAP, bwrapBackend } from './bwrap/argv.js';
+import { spawnWithoutStrayFds } from './fds.js';
 import { bundleFiles } from './oci/cli.js';
 import { hiddenCgroup2, OciRuntime } from './oci/runtime.js';
 import type { ContainerRuntime, CreateOptions, OciRunFacts, RuntimeName, RuntimePlan, RuntimeSandbox, SandboxExit, SandboxInfo } from './types.js';
@@ -80,7 +81,7 @@ export const bwrapRuntime: ContainerRuntime = {
     return { runtime, spawn: shimCommand(i.procsFiles, i.rlimits, i.hostId, runtime, i.shimTag), config: null, oci: null };
   },
   async create(plan: RuntimePlan, opts: CreateOptions): Promise<RuntimeSandbox> {
-    const child = spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false });
+    const child = spawnWithoutStrayFds(() => spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false }));
     const sandbox = new BwrapSandbox(child, opts.cgroup);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);

@@ -21,6 +21,13 @@ export interface SandboxSpec {
   command: string[];
   /** The fd number, in the spawned process, holding the compiled seccomp BPF (null: no filter). */
   seccompFd: number | null;
+  /**
+   * bwrap --block-fd: an fd holding a one-byte file, which bwrap reads only once the sandbox is
+   * fully set up (mounts, namespaces, chroot, privileges dropped), just before it loads the
+   * filter and runs the program. Its offset, shared with the supervisor's own fd, is the
+   * set-up record no program can forge: it never sees the fd (bwrap closes it). Absent: none.
+   */
+  readyFd?: number | null;
 }
 
 export interface Launch {

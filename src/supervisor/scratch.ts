@@ -4,14 +4,15 @@
 import { chown, lstat, mkdir, opendir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { execa } from 'execa';
+import { selfRecord, type ProcessRecord } from './liveness.js';
 
 export interface Scratch {
   dir: string;
   workspace: string;
 }
 
-export interface Owner {
-  pid: number;
+/** The run's supervisor (pid, start time, boot, pid namespace: liveness.ts) and where its cgroup lives. */
+export interface Owner extends ProcessRecord {
   cgroupParent: string;
 }
 
@@ -24,15 +25,17 @@ export async function createScratch(runDir: string, id: string, owner: number | 
   await mkdir(workspace, { mode: 0o700 });
   if (owner !== null) await chown(workspace, owner, owner);
   // Who owns this dir and where its cgroup lives, so gc can tell a live run from a dead one.
-  await writeFile(join(dir, 'owner'), JSON.stringify({ pid: process.pid, cgroupParent } satisfies Owner));
+  await writeFile(join(dir, 'owner'), JSON.stringify({ ...selfRecord(), cgroupParent } satisfies Owner));
   return { dir, workspace };
 }
 
 /** The owner record of a run dir (null when missing or unreadable: not pawl's, or half made). */
-export async function readOwner(dir: string): Promise<Owner | null> {
+export async function readOwner(dir: string): Promise<Owner | Pick<Owner, 'pid' | 'cgroupParent'> | null> {
   try {
     const o = JSON.parse(await readFile(join(dir, 'owner'), 'utf8')) as Owner;
-    return typeof o.pid === 'number' && typeof o.cgroupParent === 'string' ? o : null;
+    if (typeof o.pid !== 'number' || typeof o.cgroupParent !== 'string') return null;
+    // A record without start time, boot and namespace (an older pawl's) is judged by name in gc.
+    return typeof o.startTime === 'number' && typeof o.bootId === 'string' && typeof o.pidNs === 'string' ? o : { pid: o.pid, cgroupParent: o.cgroupParent };
   } catch {
     return null;
   }

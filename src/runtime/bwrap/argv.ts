@@ -36,6 +36,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   for (const b of policy.filesystem.binds) args.push(b.readOnly ? '--ro-bind' : '--bind', b.src, b.dst);
   args.push('--remount-ro', '/', '--chdir', '/workspace', '--clearenv');
   for (const [k, v] of Object.entries({ ...BASE_ENV, ...policy.env })) args.push('--setenv', k, v);
+  if (spec.readyFd != null) args.push('--block-fd', String(spec.readyFd));
   if (spec.seccompFd !== null) args.push('--seccomp', String(spec.seccompFd));
   args.push('--', ...spec.command);
   return args;
