@@ -28,6 +28,8 @@ export interface SandboxSpec {
    * set-up record no program can forge: it never sees the fd (bwrap closes it). Absent: none.
    */
   readyFd?: number | null;
+  /** bwrap --info-fd: where bwrap tells the host pid of the sandbox's init, so the supervisor can reap it. */
+  infoFd?: number | null;
 }
 
 export interface Launch {
@@ -86,6 +88,8 @@ export interface RuntimePlan {
   /** runc/crun: the bundle's config.json, and the facts it was made from. */
   config: OciSpec | null;
   oci: OciRunFacts | null;
+  /** bwrap: the spawned process's fd of the --info-fd report (null: none). */
+  infoFd?: number | null;
 }
 
 /** How the sandboxed program ended: an exit code, or the signal that killed it. */

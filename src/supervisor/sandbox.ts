@@ -18,7 +18,7 @@ import { parseReply } from '../task/reply.js';
 import { classify, type KillReason } from './classify.js';
 import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
 import { newRunId, pickHostId, releaseHostId } from './ids.js';
-import { HARNESS_COMMAND, limitsFor, planRun, READY_FD, SECCOMP_FD } from './plan.js';
+import { HARNESS_COMMAND, INFO_FD, limitsFor, planRun, READY_FD, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
 import { recordLeftover } from './leftovers.js';
@@ -133,7 +133,7 @@ export class Sandbox {
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
-      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, oci, shimTag: this.shimTag,
+      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
     });
 
     const r = policy.resources;
@@ -142,7 +142,7 @@ export class Sandbox {
     const taskFds = opts.mode === 'task' ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
     this.t.spawned = performance.now();
     try {
-      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd])], cgroup: this.cgroup });
+      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd, 'pipe' as const])], cgroup: this.cgroup });
     } finally {
       if (seccomp !== null) closeSync(seccomp);
     }

@@ -37,6 +37,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   args.push('--remount-ro', '/', '--chdir', '/workspace', '--clearenv');
   for (const [k, v] of Object.entries({ ...BASE_ENV, ...policy.env })) args.push('--setenv', k, v);
   if (spec.readyFd != null) args.push('--block-fd', String(spec.readyFd));
+  if (spec.infoFd != null) args.push('--info-fd', String(spec.infoFd));
   if (spec.seccompFd !== null) args.push('--seccomp', String(spec.seccompFd));
   args.push('--', ...spec.command);
   return args;
