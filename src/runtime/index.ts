@@ -11,7 +11,7 @@ import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { seccompPlan } from '../seccomp/index.js';
-import { idTime, ownerPid } from '../supervisor/ids.js';
+import { idTime, ownerPid, partnerId } from '../supervisor/ids.js';
 import { shimCommand } from '../supervisor/shim.js';
 import { BWRAP, bwrapBackend } from './bwrap/argv.js';
 import { spawnWithoutStrayFds } from './fds.js';
@@ -192,9 +192,7 @@ function userns(): boolean {
  */
 export function rootHostId(host: HostConfig, hostId: number): number {
   if (host.hostIdCount < 2) throw new PawlError('HostUnsupported', 'runc/crun need hostIdCount >= 2: the sandbox root and its user map to two host ids');
-  const k = hostId - host.hostIdBase;
-  const partner = k ^ 1;
-  return host.hostIdBase + (partner < host.hostIdCount ? partner : k - 1);
+  return partnerId(host, hostId);
 }
 
 export interface OciFactsInput {

@@ -17,6 +17,7 @@ export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const FD_CLOEXEC = 1;
 export const AT_REMOVEDIR = 0x200;
+export const AT_FDCWD = -100;
 
 let libc: Libc | null = null;
 

@@ -17,7 +17,7 @@ import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { parseReply } from '../task/reply.js';
 import { classify, type KillReason } from './classify.js';
 import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
-import { newRunId, pickHostId, releaseHostId } from './ids.js';
+import { assertHostIds, newRunId, pickHostId, releaseHostId } from './ids.js';
 import { HARNESS_COMMAND, INFO_FD, limitsFor, planRun, READY_FD, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
@@ -110,7 +110,7 @@ export class Sandbox {
     void collectGarbageOnce(host);
     const driver = await driverFor(host);
     this.cgroupVersion = driver.version;
-    const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded)]);
+    const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded), assertHostIds(host)]);
     const hostId = (this.hostId = pickHostId(host));
     this.scratch = await createScratch(host.runDir, this.id, hostId, host.cgroupParent);
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
