@@ -88,6 +88,8 @@ export class Sandbox {
   /** bwrap: our fd on the run's set-up record (plan.ts READY_FD); its offset says whether set-up finished. */
   private readyFd: number | null = null;
   /** The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it. */
+  private onKilled!: () => void;
+  private readonly killed = new Promise<void>((resolve) => (this.onKilled = resolve));
   private readonly shimTag = `pawl-shim-${randomBytes(6).toString('hex')}`;
 
   private constructor(readonly policy: Policy, readonly host: HostConfig, private readonly opts: SandboxOptions) {}
@@ -243,13 +245,17 @@ export class Sandbox {
    */
   async kill(reason: KillReason): Promise<void> {
     this.killReason ??= reason;
+    this.onKilled();
     await this.run.kill();
     await this.cgroup.kill().catch(() => this.child.kill('SIGKILL'));
   }
 
   /** Wait for the end, reap and report. `outputErrors` validates a task's output (host side). */
   async result(validateOutput: (output: unknown) => string[] = () => []): Promise<RunResult> {
-    const { code, signal } = await this.exited;
+    // A process asleep in uninterruptible I/O cannot die until the I/O ends: once the supervisor
+    // has killed the run, its verdict does not wait for that past a grace period (the group
+    // then stays, on the leftover list, for gc).
+    const { code, signal } = await Promise.race([this.exited, this.killed.then(() => sleep(KILL_GRACE_MS)).then(() => ({ code: null, signal: null }))]);
     this.t.ended = performance.now();
     this.watch.stop();
     const reapStart = performance.now();
@@ -389,3 +395,8 @@ export class Sandbox {
 const SUPERVISOR_SESSION = auditSession(process.pid);
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** How long a killed run's end may take before its verdict is given without it. */
+const KILL_GRACE_MS = 10_000;
+/** A timer that never holds the process open. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
