@@ -32,17 +32,18 @@ class BwrapSandbox implements RuntimeSandbox {
   readonly closed: Promise<void>;
   /** bwrap's program is a grandchild in a pid namespace: the audit session identifies it instead. */
   readonly initPid = null;
+  /** bwrap has exited and its init is reaped (by bwrap, or by this process once orphaned). */
+  private readonly reaped: Promise<void>;
 
   constructor(readonly child: ChildProcess, private readonly cgroup: RunCgroup, infoFd: number | null) {
     // bwrap exits as soon as its init reports the program's status, often before it has reaped
     // that init: the orphan comes to this process (a child subreaper for the run) and is reaped
     // here, so no bwrap process of the run, zombie or not, outlives the result.
+    // (The reaping is part of destroy(), the cleanup: the run's end and wall time are bwrap's exit.)
     const release = holdSubreaper();
     const init = infoFd === null ? Promise.resolve(null) : readInit(child.stdio[infoFd] as Readable | undefined);
-    this.exited = new Promise<SandboxExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))).then(async (exit) => {
-      await reapOrphan(await init).finally(release);
-      return exit;
-    });
+    this.exited = new Promise<SandboxExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.reaped = this.exited.then(async () => reapOrphan(await init)).finally(release);
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
   }
 
@@ -70,10 +71,10 @@ class BwrapSandbox implements RuntimeSandbox {
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
   }
 
-  /** Kill bwrap if it still runs, and wait for it (and its init) to be reaped. */
+  /** Kill bwrap if it still runs, and wait for it and its init to be reaped. */
   async destroy(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+    await Promise.race([this.reaped, new Promise((r) => setTimeout(r, KILL_WAIT_MS + ORPHAN_WAIT_MS).unref())]);
   }
 }
 
