@@ -305,7 +305,7 @@ export class Sandbox {
     // What the task reported is its account; what the kernel recorded is the supervisor's.
     const violations = [
       ...(reply?.violations ?? []).map((v) => ({ ...v, source: 'task' as const })),
-      ...seccompKills.map((k) => ({ kind: 'syscall' as const, detail: `killed by the seccomp filter: ${k.syscall ?? 'unknown system call'}`, source: 'supervisor' as const })),
+      ...seccompKills.map((k) => ({ kind: 'syscall' as const, detail: k.syscall ?? 'unknown system call (SIGSYS)', source: 'supervisor' as const })),
     ];
     return {
       id: this.id,

@@ -123,7 +123,7 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
   it('kills an untrusted program at a blocked system call as SecurityViolation naming the call (seccomp)', async () => {
     const r = await execProgram(['/bin/busybox', 'unshare', '-U', 'true'], { trustLevel: 'untrusted', host, policy: with_({ filesystem: { binds: [BUSYBOX] } }) });
     expect(r).toMatchObject({ status: 'failed', signal: 'SIGSYS', error: { kind: 'SecurityViolation', syscall: 'unshare' } });
-    expect(r.violations).toContainEqual({ kind: 'syscall', detail: 'unshare' });
+    expect(r.violations).toContainEqual({ kind: 'syscall', detail: 'unshare', source: 'supervisor' });
   });
 
   it('refuses a blocked system call with EPERM at trust level limited (seccomp)', async () => {
