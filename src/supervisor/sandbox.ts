@@ -200,8 +200,11 @@ export class Sandbox {
     const key = { ...(this.auditSession !== null ? { session: this.auditSession } : {}), ...(this.run.initPid !== null ? { pids: [this.run.initPid] } : {}) };
     for (let i = 0; ; i++) {
       const found = runRecords(key, readSeccompRecords());
-      if (found.length || i >= (exitLooksKilled ? 20 : 2)) return found.map((r) => ({ syscall: recordSyscallName(r) }));
-      await new Promise((r) => setTimeout(r, 10));
+      // A death that looks like a kill waits up to 200 ms for its record; under a filter that
+      // kills, a child's kill may have been printed just now (one short second look).
+      const tries = exitLooksKilled ? 20 : this.seccomp.killsOnViolation ? 1 : 0;
+      if (found.length || i >= tries) return found.map((r) => ({ syscall: recordSyscallName(r) }));
+      await new Promise((r) => setTimeout(r, exitLooksKilled ? 10 : 5));
     }
   }
 

@@ -92,7 +92,7 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
   it('reports a write to a read-only path as FileSystemBlocked with the path', async () => {
     const r = await runTask(fixture('writeetc'), { host, policy: with_() });
     expect(r.error?.kind).toBe('FileSystemBlocked');
-    expect(r.violations).toContainEqual({ kind: 'filesystem', detail: expect.stringContaining('/etc/passwd') });
+    expect(r.violations).toContainEqual({ kind: 'filesystem', detail: expect.stringContaining('/etc/passwd'), source: 'task' });
   });
 
   it('blocks paths outside the sandbox and keeps its /proc from showing kernel internals', async () => {

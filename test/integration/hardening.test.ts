@@ -62,6 +62,7 @@ describe('the verdict comes from facts, not from what the task writes (10.3)', (
 describe("the caller's fds never reach the sandbox (10.4)", () => {
   it('a directory open as fd 42 in the process that starts `pawl exec` cannot be listed inside', async () => {
     const secret = mkdtempSync(join(tmpdir(), 'pawl-fd42-'));
+    chmodSync(secret, 0o755); // readable by anyone, like /var/log: only the fd's absence protects it
     writeFileSync(join(secret, 'canary-file'), 'x');
     const dirFd = openSync(secret, 'r');
     const out = join(secret, 'result.json');
