@@ -25,7 +25,7 @@ const USAGE = `usage:
   pawl test TASK [limits]                                      run the task's tests/*.json
   pawl explain [TASK] [limits] [--json]                        print the plan: cgroup files, rlimits, argv, mounts
   pawl rootfs build | info                                     build or describe the read-only rootfs
-  pawl gc [--older-than DURATION]                              remove what dead runs left behind
+  pawl gc [--older-than DURATION] [--force]                    remove what dead runs left behind
   pawl ps                                                      list the sandboxes pawl owns (any runtime)
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
@@ -144,8 +144,8 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError('usage: pawl seccomp compile --profile FILE --out FILE | pawl seccomp export --trust LEVEL');
     }
     case 'gc': {
-      const { values, positionals } = parse(args, { 'older-than': { type: 'string' } });
-      if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than');
+      const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, force: { type: 'boolean' } });
+      if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than and --force');
       let olderThanMs: number | undefined;
       if (values['older-than'] !== undefined) {
         try {
@@ -154,9 +154,10 @@ async function main(argv: string[]): Promise<number> {
           throw new UsageError(`--older-than: ${(e as Error).message}`);
         }
       }
-      const report = await collectGarbage(hostConfig(), { olderThanMs });
+      const report = await collectGarbage(hostConfig(), { olderThanMs, force: values.force === true });
       out(`removed ${report.containers.length} container(s), ${report.cgroups.length} cgroup(s), ${report.scratch.length} scratch dir(s)`);
       for (const n of [...report.containers, ...report.cgroups, ...report.scratch]) out(`  ${n}`);
+      for (const id of report.skipped) process.stderr.write(`pawl gc: left ${id} alone: its supervisor runs in another pid namespace (--force takes it)\n`);
       for (const e of report.errors) process.stderr.write(`pawl gc: could not remove ${e}\n`);
       return report.errors.length ? 1 : 0;
     }

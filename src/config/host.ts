@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ownDelegatedParent } from '../cgroup/v2/delegation.js';
+import { PawlError } from '../errors.js';
 
 export const HostConfig = z.strictObject({
   /** Rootfs cache, compiled filters. */
@@ -32,8 +33,17 @@ export function hostConfig(overrides: Partial<z.input<typeof HostConfig>> = {}):
   return HostConfig.parse({
     ...(env.PAWL_STATE_DIR ? { stateDir: env.PAWL_STATE_DIR, runDir: join(env.PAWL_STATE_DIR, 'runs') } : {}),
     ...(env.PAWL_CGROUP_PARENT ? { cgroupParent: env.PAWL_CGROUP_PARENT } : defaultCgroupParent()),
+    ...hostIdsFromEnv(env.PAWL_HOST_IDS),
     ...overrides,
   });
+}
+
+/** PAWL_HOST_IDS=BASE:COUNT: the range sandboxes drop to (checked against the account database at start-up). */
+function hostIdsFromEnv(v: string | undefined): { hostIdBase?: number; hostIdCount?: number } {
+  if (!v) return {};
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m) throw new PawlError('InvalidPolicy', `PAWL_HOST_IDS must be BASE:COUNT (e.g. 600000:65536), got "${v}"`);
+  return { hostIdBase: Number(m[1]), hostIdCount: Number(m[2]) };
 }
 
 /** Root uses /sys/fs/cgroup/pawl; anyone else can only use a subtree delegated to it (cgroup/v2/delegation.ts). */

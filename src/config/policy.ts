@@ -27,9 +27,13 @@ export const ResourceLimits = z.strictObject({
   fileDescriptors: z.number().int().min(16).max(1_048_576).default(64),
   wallTime: Duration.default(300_000),
   cpuTime: Duration.default(30_000),
-  // Zero is refused, not "no limit": the kernel reads a 0 rate as unlimited (v1 blkio).
-  diskReadBps: Size.pipe(z.number().min(4096, 'must be at least 4KB per second')).default(10 * MiB),
-  diskWriteBps: Size.pipe(z.number().min(4096, 'must be at least 4KB per second')).default(5 * MiB),
+  // A floor, not just "not zero" (the kernel reads a 0 rate as unlimited on v1 blkio): under a
+  // tiny rate an O_DIRECT write or fsync sleeps uninterruptibly (D state) for as long as the
+  // throttle makes it, and a process in D state cannot be killed, so a task that lowered its own
+  // rate (security.yaml) to 4 KB/s could outlive its wall time and hold its cgroup. At 1 MB/s one
+  // throttled request of the kernel's largest size (a few MB) still ends within seconds.
+  diskReadBps: Size.pipe(z.number().min(MiB, 'must be at least 1MB per second (slower I/O makes unkillable D-state sleeps)')).default(10 * MiB),
+  diskWriteBps: Size.pipe(z.number().min(MiB, 'must be at least 1MB per second (slower I/O makes unkillable D-state sleeps)')).default(5 * MiB),
   /** Bytes the task may write under /workspace (enforced by RLIMIT_FSIZE and a usage watch). */
   diskSpace: Size.pipe(z.number().min(4096, 'must be at least 4KB')).default(100 * MiB),
   /** Size of the /tmp tmpfs (its pages count against the memory limit too). */

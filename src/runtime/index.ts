@@ -11,9 +11,13 @@ import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { seccompPlan } from '../seccomp/index.js';
-import { idTime, ownerPid } from '../supervisor/ids.js';
+import { idTime, ownerPid, partnerId } from '../supervisor/ids.js';
 import { shimCommand } from '../supervisor/shim.js';
 import { BWRAP, bwrapBackend } from './bwrap/argv.js';
+import { spawnWithoutStrayFds } from './fds.js';
+import { holdSubreaper, tryReap } from './oci/reaper.js';
+import { processStartTime } from '../supervisor/liveness.js';
+import type { Readable } from 'node:stream';
 import { bundleFiles } from './oci/cli.js';
 import { hiddenCgroup2, OciRuntime } from './oci/runtime.js';
 import type { ContainerRuntime, CreateOptions, OciRunFacts, RuntimeName, RuntimePlan, RuntimeSandbox, SandboxExit, SandboxInfo } from './types.js';
@@ -28,9 +32,18 @@ class BwrapSandbox implements RuntimeSandbox {
   readonly closed: Promise<void>;
   /** bwrap's program is a grandchild in a pid namespace: the audit session identifies it instead. */
   readonly initPid = null;
+  /** bwrap has exited and its init is reaped (by bwrap, or by this process once orphaned). */
+  private readonly reaped: Promise<void>;
 
-  constructor(readonly child: ChildProcess, private readonly cgroup: RunCgroup) {
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  constructor(readonly child: ChildProcess, private readonly cgroup: RunCgroup, infoFd: number | null) {
+    // bwrap exits as soon as its init reports the program's status, often before it has reaped
+    // that init: the orphan comes to this process (a child subreaper for the run) and is reaped
+    // here, so no bwrap process of the run, zombie or not, outlives the result.
+    // (The reaping is part of destroy(), the cleanup: the run's end and wall time are bwrap's exit.)
+    const release = holdSubreaper();
+    const init = infoFd === null ? Promise.resolve(null) : readInit(child.stdio[infoFd] as Readable | undefined);
+    this.exited = new Promise<SandboxExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.reaped = this.exited.then(async () => reapOrphan(await init)).finally(release);
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
   }
 
@@ -58,8 +71,49 @@ class BwrapSandbox implements RuntimeSandbox {
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
   }
 
+  /** Kill bwrap if it still runs, and wait for it and its init to be reaped. */
   async destroy(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await Promise.race([this.reaped, new Promise((r) => setTimeout(r, KILL_WAIT_MS + ORPHAN_WAIT_MS).unref())]);
+  }
+}
+
+interface InitProcess {
+  pid: number;
+  /** Its start time, read while it lived: a recycled pid is never taken for it. */
+  startTime: number;
+}
+
+/** bwrap's --info-fd report ({"child-pid": N}), read as soon as it is written. */
+function readInit(stream: Readable | undefined): Promise<InitProcess | null> {
+  if (!stream) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    let text = '';
+    let found: InitProcess | null = null;
+    stream.on('data', (b: Buffer) => {
+      if (found || text.length > 4096) return;
+      text += b.toString('utf8');
+      const pid = Number(/"child-pid"\s*:\s*(\d+)/.exec(text)?.[1]);
+      const startTime = pid > 0 ? processStartTime(pid) : null;
+      if (startTime !== null) found = { pid, startTime };
+    });
+    stream.once('close', () => resolve(found));
+    stream.once('error', () => resolve(found));
+  });
+}
+
+const ORPHAN_WAIT_MS = 2000;
+/** Reap bwrap's init once it is this process's child (it was bwrap's until bwrap exited). */
+async function reapOrphan(init: InitProcess | null): Promise<void> {
+  if (!init) return;
+  const deadline = Date.now() + ORPHAN_WAIT_MS;
+  while (Date.now() < deadline) {
+    if (processStartTime(init.pid) !== init.startTime) return; // gone (bwrap reaped it), or the pid is someone else's now
+    if ((await parentPid(init.pid)) === process.pid) {
+      const r = tryReap(init.pid);
+      if (r !== null) return;
+    }
+    await new Promise((r) => setTimeout(r, 2));
   }
 }
 
@@ -77,11 +131,11 @@ export const bwrapRuntime: ContainerRuntime = {
   },
   plan(i): RuntimePlan {
     const runtime = bwrapBackend.launch(i.spec);
-    return { runtime, spawn: shimCommand(i.procsFiles, i.rlimits, i.hostId, runtime, i.shimTag), config: null, oci: null };
+    return { runtime, spawn: shimCommand(i.procsFiles, i.rlimits, i.hostId, runtime, i.shimTag), config: null, oci: null, infoFd: i.spec.infoFd ?? null };
   },
   async create(plan: RuntimePlan, opts: CreateOptions): Promise<RuntimeSandbox> {
-    const child = spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false });
-    const sandbox = new BwrapSandbox(child, opts.cgroup);
+    const child = spawnWithoutStrayFds(() => spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false }));
+    const sandbox = new BwrapSandbox(child, opts.cgroup, plan.infoFd ?? null);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (e) => reject(new PawlError('RuntimeError', `cannot start the sandbox: ${e.message}`)));
@@ -139,9 +193,7 @@ function userns(): boolean {
  */
 export function rootHostId(host: HostConfig, hostId: number): number {
   if (host.hostIdCount < 2) throw new PawlError('HostUnsupported', 'runc/crun need hostIdCount >= 2: the sandbox root and its user map to two host ids');
-  const k = hostId - host.hostIdBase;
-  const partner = k ^ 1;
-  return host.hostIdBase + (partner < host.hostIdCount ? partner : k - 1);
+  return partnerId(host, hostId);
 }
 
 export interface OciFactsInput {

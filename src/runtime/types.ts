@@ -21,6 +21,15 @@ export interface SandboxSpec {
   command: string[];
   /** The fd number, in the spawned process, holding the compiled seccomp BPF (null: no filter). */
   seccompFd: number | null;
+  /**
+   * bwrap --block-fd: an fd holding a one-byte file, which bwrap reads only once the sandbox is
+   * fully set up (mounts, namespaces, chroot, privileges dropped), just before it loads the
+   * filter and runs the program. Its offset, shared with the supervisor's own fd, is the
+   * set-up record no program can forge: it never sees the fd (bwrap closes it). Absent: none.
+   */
+  readyFd?: number | null;
+  /** bwrap --info-fd: where bwrap tells the host pid of the sandbox's init, so the supervisor can reap it. */
+  infoFd?: number | null;
 }
 
 export interface Launch {
@@ -79,6 +88,8 @@ export interface RuntimePlan {
   /** runc/crun: the bundle's config.json, and the facts it was made from. */
   config: OciSpec | null;
   oci: OciRunFacts | null;
+  /** bwrap: the spawned process's fd of the --info-fd report (null: none). */
+  infoFd?: number | null;
 }
 
 /** How the sandboxed program ended: an exit code, or the signal that killed it. */

@@ -44,34 +44,45 @@ export function parseAuditRecord(line: string): AuditRecord | null {
   return { session: session === UNSET ? null : session, pid: Number(m[2]), signal: Number(m[3]), arch: parseInt(m[4]!, 16), syscall: Number(m[5]) };
 }
 
-/** Every seccomp record in the kernel's ring buffer, oldest first; [] when it cannot be read. */
+// One /dev/kmsg reader per process, opened on first use: each read takes only the records printed
+// since the last one (the first takes the whole ring buffer), kept in a bounded list.
+let kmsg: number | null | undefined;
+const seen: AuditRecord[] = [];
+const KEEP = 4096;
+
+/** Every seccomp record the kernel has printed (since this process first looked), oldest first; [] when it cannot be read. */
 export function readSeccompRecords(): AuditRecord[] {
-  let fd: number;
-  try {
-    fd = openSync('/dev/kmsg', fsc.O_RDONLY | fsc.O_NONBLOCK);
-  } catch {
-    return [];
-  }
-  const out: AuditRecord[] = [];
-  const buf = Buffer.alloc(8192);
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EPIPE') continue; // records were overwritten while reading: go on with the next
-        break; // EAGAIN: the end of the buffer
-      }
-      if (n <= 0) break;
-      const rec = parseAuditRecord(buf.toString('utf8', 0, n));
-      if (rec) out.push(rec);
+  if (kmsg === undefined) {
+    try {
+      kmsg = openSync('/dev/kmsg', fsc.O_RDONLY | fsc.O_NONBLOCK);
+    } catch {
+      kmsg = null;
     }
-  } finally {
-    closeSync(fd);
   }
-  return out;
+  if (kmsg === null) return [];
+  const buf = Buffer.alloc(8192);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(kmsg, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') continue; // records were overwritten while reading: go on with the next
+      break; // EAGAIN: the end of the buffer
+    }
+    if (n <= 0) break;
+    const rec = parseAuditRecord(buf.toString('utf8', 0, n));
+    if (rec) seen.push(rec);
+  }
+  if (seen.length > KEEP) seen.splice(0, seen.length - KEEP);
+  return seen.slice();
+}
+
+/** Close the reader (tests). */
+export function closeSeccompRecords(): void {
+  if (typeof kmsg === 'number') closeSync(kmsg);
+  kmsg = undefined;
+  seen.length = 0;
 }
 
 /** The audit session of a live process, or null when it has none. */
@@ -97,6 +108,11 @@ export function recordSyscallName(r: AuditRecord): string | null {
   return name ? `${name} (${abi} ABI)` : null;
 }
 
+/** The records of the run's processes, by audit session or pid: every seccomp kill, any process. */
+export function runRecords(key: AuditKey, records: AuditRecord[]): AuditRecord[] {
+  return records.filter((r) => r.signal === SIGSYS && ((key.session !== undefined && r.session === key.session) || key.pids?.includes(r.pid)));
+}
+
 /**
  * Non-null when the run died of SIGSYS under a filter. `syscall` is the blocked call's name
  * when an audit record of the run names it (the most recent one), else null.
@@ -112,7 +128,7 @@ export function seccompViolation(
   if (exit.signal !== 'SIGSYS' && exit.exitCode !== 128 + SIGSYS) return null;
   const key: AuditKey = typeof audit === 'number' ? { pids: [audit] } : audit ?? {};
   if (key.session === undefined && !key.pids?.length) return { syscall: null };
-  const ours = records().filter((r) => r.signal === SIGSYS && ((key.session !== undefined && r.session === key.session) || key.pids?.includes(r.pid)));
+  const ours = runRecords(key, records());
   const last = ours.at(-1);
   return { syscall: last ? recordSyscallName(last) : null };
 }

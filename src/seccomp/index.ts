@@ -26,9 +26,20 @@ export interface SeccompPlan {
   oci: OciSeccomp;
   /** A denied call kills the process (SIGSYS) rather than failing with an errno. */
   killsOnViolation: boolean;
+  /** Whether this filter answers the named call with EPERM (checks a task's claim of a refused call). */
+  refusesWithEperm(name: string): boolean;
 }
 
 const killsOn = (p: ResolvedProfile) => KILL_ACTIONS.has(p.defaultAction) || p.rules.some((r) => KILL_ACTIONS.has(r.action));
+
+const EPERM = 1;
+/** Calls some rule answers with EPERM (conditions aside), or every unlisted call when that is the default. */
+function epermCheck(p: ResolvedProfile): (name: string) => boolean {
+  const listed = new Set(p.rules.flatMap((r) => r.names));
+  const eperm = new Set(p.rules.filter((r) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === EPERM).flatMap((r) => r.names));
+  const byDefault = p.defaultAction === 'SCMP_ACT_ERRNO' && p.defaultErrnoRet === EPERM;
+  return (name) => eperm.has(name) || (byDefault && !listed.has(name));
+}
 
 type Built = Omit<SeccompPlan, 'name'>;
 const plans = new Map<string, Built>();
@@ -42,7 +53,7 @@ function planFor(source: ProfileSource): SeccompPlan {
   if (!built) {
     const { profile } = resolveProfile(source.profile, hostTarget());
     const hash = filterHash(profile);
-    built = plans.get(hash) ?? { hash, bpf: compileBpf(profile), oci: ociSeccomp(profile), killsOnViolation: killsOn(profile) };
+    built = plans.get(hash) ?? { hash, bpf: compileBpf(profile), oci: ociSeccomp(profile), killsOnViolation: killsOn(profile), refusesWithEperm: epermCheck(profile) };
     plans.set(hash, built);
     byProfile.set(source.profile, built);
   }

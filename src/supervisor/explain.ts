@@ -6,7 +6,7 @@ import type { Policy } from '../config/policy.js';
 import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
 import { driverFor, ioDeviceFor } from './host.js';
 import { ociRunFacts, type OciSpec } from '../runtime/index.js';
-import { HARNESS_COMMAND, planRun, SECCOMP_FD, type RunPlan } from './plan.js';
+import { HARNESS_COMMAND, planRun, INFO_FD, READY_FD, SECCOMP_FD, type RunPlan } from './plan.js';
 import { explainSeccomp } from '../seccomp/index.js';
 
 export interface Explanation {
@@ -41,6 +41,8 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     ioDevice: await ioDeviceFor(host),
     hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
     seccompFd: policy.runtime === 'bwrap' && seccomp.hash !== null ? SECCOMP_FD : null,
+    readyFd: policy.runtime === 'bwrap' ? READY_FD : null,
+    infoFd: policy.runtime === 'bwrap' ? INFO_FD : null,
     oci,
   });
   const mounts = [

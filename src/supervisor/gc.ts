@@ -1,14 +1,18 @@
-// Garbage collection: what a run leaves when its supervisor dies mid-run (SIGKILL, power loss).
+// Garbage collection: what a run leaves when its supervisor dies mid-run (SIGKILL, power loss),
+// and what a run's own cleanup could not remove (the leftover list, leftovers.ts).
 // The sandbox itself dies with its supervisor (--die-with-parent, and its pid namespace with it);
-// its empty cgroup and scratch dir remain, named by the dead supervisor's pid. A runc/crun
-// container has no such tie and keeps running (within its cgroup limits) until gc deletes it.
+// its empty cgroup and scratch dir remain. A runc/crun container has no such tie and keeps
+// running (within its cgroup limits) until gc deletes it. Whether a supervisor is gone is
+// decided by liveness.ts (pid + start time + boot id + pid namespace), never by the pid alone.
 import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
-import { ociRuntimes } from '../runtime/index.js';
+import { ociRuntimes, runtimeFor } from '../runtime/index.js';
 import { driverFor } from './host.js';
 import { idTime, ownerPid } from './ids.js';
+import { forgetLeftover, listLeftovers } from './leftovers.js';
+import { judge, judgeByName, type Liveness } from './liveness.js';
 import { readOwner, removeTree } from './scratch.js';
-import { join } from 'node:path';
 
 export interface GcReport {
   /** runc/crun containers deleted, as "runtime:id". */
@@ -17,15 +21,15 @@ export interface GcReport {
   scratch: string[];
   /** What could not be removed, and why (the sweep goes on past them). */
   errors: string[];
+  /** Runs left alone because their supervisor runs in another pid namespace (see --force). */
+  skipped: string[];
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0); // signal 0: existence check only, nothing is sent
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export interface GcOptions {
+  /** Also end runs older than this, live or not. */
+  olderThanMs?: number;
+  /** Also take runs whose supervisor's liveness cannot be judged from here (another pid namespace). */
+  force?: boolean;
 }
 
 /**
@@ -33,14 +37,30 @@ function alive(pid: number): boolean {
  * runs of other supervisors are left alone unless they are older than olderThanMs, in which case
  * their processes are killed through their cgroup (only processes inside pawl's own groups).
  */
-export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: number } = {}): Promise<GcReport> {
-  const report: GcReport = { containers: [], cgroups: [], scratch: [], errors: [] };
+export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Promise<GcReport> {
+  const report: GcReport = { containers: [], cgroups: [], scratch: [], errors: [], skipped: [] };
   const now = Date.now();
-  const expired = (name: string, createdMs: number) => {
-    const owner = ownerPid(name);
-    if (owner === null) return false;
-    if (owner !== process.pid && !alive(owner)) return true;
-    return opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs;
+  const verdicts = new Map<string, Liveness>();
+  /** The owner's liveness of run `id`: by its scratch dir's record when there is one, else by name. */
+  const liveness = async (id: string): Promise<Liveness> => {
+    let v = verdicts.get(id);
+    if (v) return v;
+    const owner = await readOwner(join(host.runDir, id));
+    const pid = owner?.pid ?? ownerPid(id);
+    v = owner && 'bootId' in owner ? judge(owner) : pid === null ? 'alive' : judgeByName(pid, idTime(id));
+    verdicts.set(id, v);
+    return v;
+  };
+  const expired = async (name: string, createdMs: number) => {
+    const id = name.replace(/^run-/, '');
+    if (ownerPid(id) === null) return false; // not a run name pawl makes
+    if (opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs) return true;
+    const v = await liveness(id);
+    if (v === 'unknown' && !opts.force) {
+      if (!report.skipped.includes(id)) report.skipped.push(id);
+      return false;
+    }
+    return v !== 'alive';
   };
   // One bad entry must not stop the rest: each failure is reported and the sweep goes on.
   const attempt = async (what: string, f: () => Promise<void>) => {
@@ -50,19 +70,39 @@ export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: num
       report.errors.push(`${what}: ${(e as Error).message}`);
     }
   };
+  const driver = await driverFor(host);
+  // The leftover list first: runs whose own cleanup failed (their result was returned already).
+  for (const l of await listLeftovers(host)) {
+    await attempt(`leftover ${l.id}`, async () => {
+      if (l.runtime !== 'bwrap') {
+        const info = (await runtimeFor(l.runtime).list(host)).find((s) => s.id === l.id);
+        if (info) await runtimeFor(l.runtime).remove(host, info);
+      }
+      if (l.cgroup) {
+        const group = driver.open(l.cgroup);
+        await group.kill();
+        await group.remove();
+        report.cgroups.push(l.cgroup);
+      }
+      if (l.scratch) {
+        await removeTree(l.scratch, host.runDir);
+        report.scratch.push(l.id);
+      }
+      await forgetLeftover(host, l.id);
+    });
+  }
   // The runtimes' own state first (delete --force kills the container and removes its cgroups).
   for (const runtime of ociRuntimes()) {
     for (const s of await runtime.list(host)) {
-      if (!expired(s.id, now - s.ageMs)) continue;
+      if (!(await expired(s.id, now - s.ageMs))) continue;
       await attempt(`${runtime.name} container ${s.id}`, async () => {
         await runtime.remove(host, s);
         report.containers.push(`${runtime.name}:${s.id}`);
       });
     }
   }
-  const driver = await driverFor(host);
   for (const name of await driver.list()) {
-    if (!expired(name, idTime(name))) continue;
+    if (report.cgroups.includes(name) || !(await expired(name, idTime(name)))) continue;
     await attempt(`cgroup ${name}`, async () => {
       const group = driver.open(name);
       await group.kill();
@@ -79,7 +119,7 @@ export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: num
       const owner = await readOwner(dir);
       if (!owner || owner.cgroupParent !== host.cgroupParent) return;
       const st = await stat(dir);
-      if (!expired(name, st.mtimeMs) || groups.has(`run-${name}`)) return;
+      if (!(await expired(name, st.mtimeMs)) || groups.has(`run-${name}`)) return;
       await removeTree(dir, host.runDir);
       report.scratch.push(name);
     });

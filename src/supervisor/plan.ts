@@ -11,6 +11,10 @@ import { rlimitsFor } from './rlimits.js';
 export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.mjs'];
 /** The fd the spawned process holds the compiled seccomp filter on (bwrap --seccomp). */
 export const SECCOMP_FD = 5;
+/** The fd of bwrap's set-up record (--block-fd; runtime/types.ts SandboxSpec.readyFd). */
+export const READY_FD = 6;
+/** The fd bwrap reports its init's host pid on (--info-fd), so that init is reaped (runtime/index.ts). */
+export const INFO_FD = 7;
 
 export interface PlanInput {
   policy: Policy;
@@ -25,6 +29,9 @@ export interface PlanInput {
   ioDevice: string | null;
   hostId: number | null;
   seccompFd: number | null;
+  /** bwrap: the set-up record's fd (READY_FD), or null. */
+  readyFd?: number | null;
+  infoFd?: number | null;
   /** The shim's per-run name in its error messages. */
   shimTag?: string;
   /** runc/crun: the run's OCI facts (runtime/index.ts ociRunFacts); null or absent for bwrap. */
@@ -54,7 +61,7 @@ export function limitsFor(policy: Policy, ioDevice: string | null): CgroupLimits
 export function planRun(i: PlanInput): RunPlan {
   const limits = limitsFor(i.policy, i.ioDevice);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
-  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd };
+  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd, readyFd: i.readyFd ?? null, infoFd: i.infoFd ?? null };
   const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, shimTag: i.shimTag, oci: i.oci ?? null });
   return {
     limits,

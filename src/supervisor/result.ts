@@ -39,7 +39,12 @@ export const RunError = z.object({
 });
 export type RunError = z.infer<typeof RunError>;
 
-export const Violation = z.object({ kind: z.enum(['network', 'filesystem', 'syscall']), detail: z.string() });
+export const Violation = z.object({
+  kind: z.enum(['network', 'filesystem', 'syscall']),
+  detail: z.string(),
+  /** Who says so: the supervisor (a kernel record, its own proxy) or the task's own report (unverified). */
+  source: z.enum(['supervisor', 'task']).optional(),
+});
 
 export const Usage = z.object({
   wall_ms: z.number(),
@@ -79,6 +84,8 @@ export const RunResult = z.object({
   trust_level: z.enum(['untrusted', 'limited', 'trusted', 'system']),
   /** Protections this host could not apply that the policy allowed to skip. */
   degraded: z.array(z.string()),
+  /** The run's cgroup or scratch dir could not be removed (it is on the leftover list gc retries). */
+  cleanup_error: z.string().optional(),
   timings_ms: z.object({ prepare: z.number(), start: z.number(), run: z.number(), cleanup: z.number() }),
 });
 export type RunResult = z.infer<typeof RunResult>;

@@ -3,7 +3,7 @@
 // remove group and scratch), report. A task sandbox can be started before its task is known:
 // the harness blocks on fd 3 until send().
 import type { ChildProcess } from 'node:child_process';
-import { openSync, closeSync, writeFileSync } from 'node:fs';
+import { openSync, closeSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { hostConfig, type HostConfig } from '../config/host.js';
@@ -17,14 +17,15 @@ import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { parseReply } from '../task/reply.js';
 import { classify, type KillReason } from './classify.js';
 import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
-import { newRunId, pickHostId, releaseHostId } from './ids.js';
-import { HARNESS_COMMAND, limitsFor, planRun, SECCOMP_FD } from './plan.js';
+import { assertHostIds, newRunId, pickHostId, releaseHostId } from './ids.js';
+import { HARNESS_COMMAND, INFO_FD, limitsFor, planRun, READY_FD, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
-import { SHIM_FAILED } from './shim.js';
+import { recordLeftover } from './leftovers.js';
 import { Watch } from './watch.js';
 import { collectGarbageOnce } from './gc.js';
-import { auditSession, seccompPlan, seccompViolation, type SeccompPlan } from '../seccomp/index.js';
+import { auditSession, seccompPlan, type SeccompPlan } from '../seccomp/index.js';
+import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
 
 export interface SandboxOptions {
   policy: Policy;
@@ -84,7 +85,11 @@ export class Sandbox {
   private seccomp: SeccompPlan | null = null;
   private auditSession: number | null = null;
   private hostId: number | null = null;
+  /** bwrap: our fd on the run's set-up record (plan.ts READY_FD); its offset says whether set-up finished. */
+  private readyFd: number | null = null;
   /** The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it. */
+  private onKilled!: () => void;
+  private readonly killed = new Promise<void>((resolve) => (this.onKilled = resolve));
   private readonly shimTag = `pawl-shim-${randomBytes(6).toString('hex')}`;
 
   private constructor(readonly policy: Policy, readonly host: HostConfig, private readonly opts: SandboxOptions) {}
@@ -95,7 +100,7 @@ export class Sandbox {
     try {
       await sb.prepareAndSpawn();
     } catch (e) {
-      await sb.cleanup().catch(() => {});
+      await sb.cleanupOrRecord();
       throw e;
     }
     return sb;
@@ -107,7 +112,7 @@ export class Sandbox {
     void collectGarbageOnce(host);
     const driver = await driverFor(host);
     this.cgroupVersion = driver.version;
-    const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded)]);
+    const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded), assertHostIds(host)]);
     const hostId = (this.hostId = pickHostId(host));
     this.scratch = await createScratch(host.runDir, this.id, hostId, host.cgroupParent);
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
@@ -126,10 +131,11 @@ export class Sandbox {
     if (seccompR.status === 'fulfilled' && seccompR.value !== null && (ociR.status === 'rejected' || cgroupR.status === 'rejected')) closeSync(seccompR.value);
     for (const r of [seccompR, ociR, cgroupR]) if (r.status === 'rejected') throw r.reason;
     const seccomp = (seccompR as PromiseFulfilledResult<number | null>).value;
+    if (policy.runtime === 'bwrap') this.readyFd = this.readyFile();
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
-      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci, shimTag: this.shimTag,
+      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
     });
 
     const r = policy.resources;
@@ -138,7 +144,7 @@ export class Sandbox {
     const taskFds = opts.mode === 'task' ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
     this.t.spawned = performance.now();
     try {
-      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore'], cgroup: this.cgroup });
+      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd, 'pipe' as const])], cgroup: this.cgroup });
     } finally {
       if (seccomp !== null) closeSync(seccomp);
     }
@@ -169,6 +175,37 @@ export class Sandbox {
     const path = join(this.scratch.dir, 'seccomp.bpf');
     writeFileSync(path, this.seccomp.bpf, { mode: 0o600 });
     return openSync(path, 'r');
+  }
+
+  /** bwrap's set-up record: a one-byte file it reads (--block-fd) once the sandbox is set up. */
+  private readyFile(): number {
+    const path = join(this.scratch.dir, 'ready');
+    writeFileSync(path, '.', { mode: 0o600 });
+    return openSync(path, 'r');
+  }
+
+  /** Did the runtime finish setting up? bwrap: it consumed the ready byte (our fd shares the offset). */
+  private setupFinished(): boolean {
+    if (this.readyFd === null) return true; // OCI: a failed create never gets this far (start() throws)
+    return readSync(this.readyFd, Buffer.alloc(1), 0, 1, null) === 0;
+  }
+
+  /**
+   * Every seccomp kill of the run's processes, from the kernel's audit records (root, with the
+   * run's audit session or init pid). kauditd prints asynchronously: when the exit looks like a
+   * kill, wait briefly for its record.
+   */
+  private async seccompKills(exitLooksKilled: boolean): Promise<{ syscall: string | null }[]> {
+    if (!this.seccomp || (this.auditSession === null && this.run.initPid === null)) return [];
+    const key = { ...(this.auditSession !== null ? { session: this.auditSession } : {}), ...(this.run.initPid !== null ? { pids: [this.run.initPid] } : {}) };
+    for (let i = 0; ; i++) {
+      const found = runRecords(key, readSeccompRecords());
+      // A death that looks like a kill waits up to 200 ms for its record; under a filter that
+      // kills, a child's kill may have been printed just now (one short second look).
+      const tries = exitLooksKilled ? 20 : this.seccomp.killsOnViolation ? 1 : 0;
+      if (found.length || i >= tries) return found.map((r) => ({ syscall: recordSyscallName(r) }));
+      await new Promise((r) => setTimeout(r, exitLooksKilled ? 10 : 5));
+    }
   }
 
   /**
@@ -211,13 +248,17 @@ export class Sandbox {
    */
   async kill(reason: KillReason): Promise<void> {
     this.killReason ??= reason;
+    this.onKilled();
     await this.run.kill();
     await this.cgroup.kill().catch(() => this.child.kill('SIGKILL'));
   }
 
   /** Wait for the end, reap and report. `outputErrors` validates a task's output (host side). */
   async result(validateOutput: (output: unknown) => string[] = () => []): Promise<RunResult> {
-    const { code, signal } = await this.exited;
+    // A process asleep in uninterruptible I/O cannot die until the I/O ends: once the supervisor
+    // has killed the run, its verdict does not wait for that past a grace period (the group
+    // then stays, on the leftover list, for gc).
+    const { code, signal } = await Promise.race([this.exited, this.killed.then(() => sleep(KILL_GRACE_MS)).then(() => ({ code: null, signal: null }))]);
     this.t.ended = performance.now();
     this.watch.stop();
     const reapStart = performance.now();
@@ -226,6 +267,8 @@ export class Sandbox {
     let workspaceBytes: number;
     let reply: HarnessReply | null;
     let stderr = '';
+    let seccompKills: { syscall: string | null }[] = [];
+    let cleanupError: string | null = null;
     try {
       // Anything the program left behind dies with the group, which also closes its pipes.
       await this.killGroupIfPopulated();
@@ -235,33 +278,38 @@ export class Sandbox {
       stats = this.watch.last;
       workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace, { live: false }));
       reply = this.opts.mode === 'task' ? this.parseReply() : null;
+      seccompKills = await this.seccompKills(signal === 'SIGSYS' || code === 128 + 31);
       verdict = classify({
         mode: this.opts.mode,
         policy: this.policy,
         killReason: this.killReason,
         exitCode: code,
-        signal,
-        shimFailed: code === SHIM_FAILED && stderr.includes(`${this.shimTag}: `),
+        // bwrap's exit is its own; only an OCI init's status is the program's (waitpid by pid).
+        signal: this.policy.runtime === 'bwrap' ? null : signal,
+        setupFailed: !this.setupFinished(),
         oomKills: stats?.oomKills ?? 0,
         pidsLimitHits: stats?.pidsLimitHits ?? 0,
         stderr,
         reply,
         replyProblem: this.replyProblem,
         outputErrors: reply?.ok ? validateOutput(reply.output) : [],
-        seccomp: seccompViolation({ signal, exitCode: code }, this.seccomp, {
-          ...(this.auditSession !== null ? { session: this.auditSession } : {}),
-          ...(this.run.initPid !== null ? { pids: [this.run.initPid] } : {}),
-        }),
+        seccompKills,
+        refusesWithEperm: this.seccomp ? this.seccomp.refusesWithEperm : null,
         cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,
         workspaceBytes,
       });
     } finally {
-      // On every path out, even when reading the end failed: nothing of the run survives it.
-      await this.cleanup();
+      // On every path out, even when reading the end failed: nothing of the run survives it. A
+      // cleanup that fails (a group stuck in D state) never replaces the verdict: what is left
+      // goes on the leftover list, which gc retries.
+      cleanupError = await this.cleanupOrRecord();
     }
     const cleanupMs = performance.now() - reapStart;
-    const violations = [...(reply?.violations ?? [])];
-    if (verdict.error?.kind === 'SecurityViolation') violations.push({ kind: 'syscall', detail: verdict.error.syscall ?? 'unknown system call (SIGSYS)' });
+    // What the task reported is its account; what the kernel recorded is the supervisor's.
+    const violations = [
+      ...(reply?.violations ?? []).map((v) => ({ ...v, source: 'task' as const })),
+      ...seccompKills.map((k) => ({ kind: 'syscall' as const, detail: k.syscall ?? 'unknown system call (SIGSYS)', source: 'supervisor' as const })),
+    ];
     return {
       id: this.id,
       ...verdict,
@@ -286,6 +334,7 @@ export class Sandbox {
       cgroup: this.cgroupVersion,
       trust_level: this.policy.trustLevel,
       degraded: this.degraded,
+      ...(cleanupError ? { cleanup_error: cleanupError } : {}),
       timings_ms: {
         prepare: round(this.t.spawned - this.t.begin),
         start: round(this.t.started - this.t.spawned),
@@ -312,8 +361,24 @@ export class Sandbox {
     if (left.length) await this.cgroup.kill().catch(() => {});
   }
 
+  /** cleanup(), and on failure the leftover record for gc; returns the failure's message, or null. */
+  private async cleanupOrRecord(): Promise<string | null> {
+    try {
+      await this.cleanup();
+      return null;
+    } catch (e) {
+      const message = (e as Error).message;
+      await recordLeftover(this.host, {
+        id: this.id, runtime: this.policy.runtime, cgroup: this.cgroup ? this.cgroup.name : null, scratch: this.scratch ? this.scratch.dir : null, error: message,
+      }).catch(() => {});
+      return message;
+    }
+  }
+
   /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
   private async cleanup(): Promise<void> {
+    if (this.readyFd !== null) closeSync(this.readyFd);
+    this.readyFd = null;
     if (this.cgroup) await this.killGroupIfPopulated();
     try {
       // The runtime's own state (runc/crun delete --force), on every path out.
@@ -323,8 +388,9 @@ export class Sandbox {
       // run is left to race the removal. Otherwise it stays for gc, which checks the same.
       if (this.cgroup) await this.cgroup.remove();
       if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
-      releaseHostId(this.hostId);
     }
+    // Only now: a run whose group could not be removed may still hold processes of that id.
+    releaseHostId(this.hostId);
   }
 }
 
@@ -332,3 +398,8 @@ export class Sandbox {
 const SUPERVISOR_SESSION = auditSession(process.pid);
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** How long a killed run's end may take before its verdict is given without it. */
+const KILL_GRACE_MS = 10_000;
+/** A timer that never holds the process open. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

@@ -1,17 +1,20 @@
 // Per-run scratch dirs: <runDir>/<id>/workspace is the sandbox's /workspace. The sandbox can
 // write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
 // link, and removal only starts once every process of the run is provably dead.
-import { chown, lstat, mkdir, opendir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { chown, lstat, mkdir, opendir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { execa } from 'execa';
+import { selfRecord, type ProcessRecord } from './liveness.js';
+import { AT_FDCWD, AT_REMOVEDIR, errnoCode, loadLibc } from '../runtime/libc.js';
 
 export interface Scratch {
   dir: string;
   workspace: string;
 }
 
-export interface Owner {
-  pid: number;
+/** The run's supervisor (pid, start time, boot, pid namespace: liveness.ts) and where its cgroup lives. */
+export interface Owner extends ProcessRecord {
   cgroupParent: string;
 }
 
@@ -24,45 +27,97 @@ export async function createScratch(runDir: string, id: string, owner: number | 
   await mkdir(workspace, { mode: 0o700 });
   if (owner !== null) await chown(workspace, owner, owner);
   // Who owns this dir and where its cgroup lives, so gc can tell a live run from a dead one.
-  await writeFile(join(dir, 'owner'), JSON.stringify({ pid: process.pid, cgroupParent } satisfies Owner));
+  await writeFile(join(dir, 'owner'), JSON.stringify({ ...selfRecord(), cgroupParent } satisfies Owner));
   return { dir, workspace };
 }
 
 /** The owner record of a run dir (null when missing or unreadable: not pawl's, or half made). */
-export async function readOwner(dir: string): Promise<Owner | null> {
+export async function readOwner(dir: string): Promise<Owner | Pick<Owner, 'pid' | 'cgroupParent'> | null> {
   try {
     const o = JSON.parse(await readFile(join(dir, 'owner'), 'utf8')) as Owner;
-    return typeof o.pid === 'number' && typeof o.cgroupParent === 'string' ? o : null;
+    if (typeof o.pid !== 'number' || typeof o.cgroupParent !== 'string') return null;
+    // A record without start time, boot and namespace (an older pawl's) is judged by name in gc.
+    return typeof o.startTime === 'number' && typeof o.bootId === 'string' && typeof o.pidNs === 'string' ? o : { pid: o.pid, cgroupParent: o.cgroupParent };
   } catch {
     return null;
   }
 }
 
+/** Test hook: called after each directory is listed, before its entries are removed (to race the walk). */
+export type AfterList = (dirFd: number, names: string[]) => void;
+
 /**
- * Remove a tree the sandbox wrote. Only called once every process of the run is dead. The fast
- * path walks it here with lstat (links are unlinked, never followed); anything odd the sandbox
- * left (paths past PATH_MAX, dirs it made unwritable) falls back to GNU rm, whose fts walk is
- * fd-relative, never follows a link and stays on one file system.
+ * Remove a tree the sandbox wrote. Only called once every process of the run is dead, but a
+ * cooperating run (another sandbox holding a directory fd of this one) could still swap a
+ * directory for a link after it was listed. So the walk is fd-relative: each directory is
+ * opened with openat(O_NOFOLLOW | O_DIRECTORY) relative to its parent's fd and listed through
+ * that fd; an entry that is not a directory (a link included, whatever it points at) is
+ * unlinked, never followed. Anything odd (a tree deeper than the fd limit, dirs made unwritable
+ * without root) falls back to GNU rm, whose fts walk is fd-relative too, never follows a link
+ * and stays on one file system.
  */
-export async function removeTree(root: string, within: string): Promise<void> {
+export async function removeTree(root: string, within: string, afterList?: AfterList): Promise<void> {
   const rel = relative(within, root);
   if (!rel || rel.startsWith('..') || rel.includes(`..${sep}`) || isAbsolute(rel)) throw new Error(`refusing to remove ${root}: not inside ${within}`);
-  let st;
   try {
-    st = await lstat(root);
+    removeAt(within, rel.split(sep), afterList);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  if (!st.isDirectory()) return unlink(root);
-  try {
-    await removeDirContents(root);
-    await rmdir(root);
-  } catch {
     await chmodDirs(root);
     const r = await execa('/usr/bin/rm', ['-rf', '--one-file-system', '--', root], { reject: false });
-    if (r.exitCode !== 0) throw new Error(`cannot remove ${root}: ${r.stderr.trim()}`);
+    if (r.exitCode !== 0) throw new Error(`cannot remove ${root}: ${r.stderr.trim() || (e as Error).message}`);
   }
+}
+
+const O_DIRECTORY = 0o200000;
+const O_NOFOLLOW = 0o400000;
+const O_CLOEXEC = 0o2000000;
+const DIR_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC; // O_RDONLY is 0
+
+function fail(what: string): never {
+  const code = errnoCode();
+  throw Object.assign(new Error(`${what}: ${code}`), { code });
+}
+
+/** Remove <within>/<path...>, each component opened relative to the last, none followed. */
+function removeAt(within: string, path: string[], afterList?: AfterList): void {
+  const libc = loadLibc();
+  let fd = libc.openat(AT_FDCWD, within, DIR_FLAGS);
+  if (fd < 0) fail(`open ${within}`);
+  try {
+    for (const name of path.slice(0, -1)) {
+      const next = libc.openat(fd, name, DIR_FLAGS);
+      if (next < 0) fail(`open ${name}`);
+      libc.close(fd);
+      fd = next;
+    }
+    removeEntry(fd, path.at(-1)!, afterList);
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/** Remove entry `name` of the directory open as `parent`. */
+function removeEntry(parent: number, name: string, afterList?: AfterList): void {
+  const libc = loadLibc();
+  const fd = libc.openat(parent, name, DIR_FLAGS);
+  if (fd < 0) {
+    const code = errnoCode();
+    if (code === 'ENOENT') return;
+    // Not a directory (ENOTDIR), or a link (ELOOP): the entry itself goes.
+    if (code !== 'ENOTDIR' && code !== 'ELOOP') fail(`open ${name}`);
+    if (libc.unlinkat(parent, name, 0) !== 0 && errnoCode() !== 'ENOENT') fail(`unlink ${name}`);
+    return;
+  }
+  try {
+    // /proc/self/fd/N is the directory this fd holds, whatever its name now is.
+    const names = readdirSync(`/proc/self/fd/${fd}`);
+    afterList?.(fd, names);
+    for (const child of names) removeEntry(fd, child, afterList);
+  } finally {
+    libc.close(fd);
+  }
+  if (libc.unlinkat(parent, name, AT_REMOVEDIR) !== 0 && errnoCode() !== 'ENOENT') fail(`rmdir ${name}`);
 }
 
 // Without root, a dir the sandbox made read-only (chmod 555) cannot be emptied; it is ours: open
@@ -70,18 +125,6 @@ export async function removeTree(root: string, within: string): Promise<void> {
 async function chmodDirs(root: string): Promise<void> {
   if (process.geteuid?.() === 0) return;
   await execa('/usr/bin/chmod', ['-R', 'u+rwx', '--', root], { reject: false });
-}
-
-async function removeDirContents(dir: string): Promise<void> {
-  for await (const entry of await opendir(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      await removeDirContents(path);
-      await rmdir(path);
-    } else {
-      await unlink(path); // files, links (never followed), fifos, sockets
-    }
-  }
 }
 
 /**

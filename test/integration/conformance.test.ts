@@ -98,7 +98,7 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
   it('reports a write to a read-only path as FileSystemBlocked with the path', async () => {
     const r = await runTask(fixture('writeetc'), { host, policy: with_() });
     expect(r.error?.kind).toBe('FileSystemBlocked');
-    expect(r.violations).toContainEqual({ kind: 'filesystem', detail: expect.stringContaining('/etc/passwd') });
+    expect(r.violations).toContainEqual({ kind: 'filesystem', detail: expect.stringContaining('/etc/passwd'), source: 'task' });
   });
 
   it('blocks paths outside the sandbox and writes to /proc/sys', async () => {
@@ -179,7 +179,7 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
   it('kills an untrusted program at a blocked system call as SecurityViolation naming the call (seccomp)', async () => {
     const r = await execProgram(['/bin/busybox', 'unshare', '-U', 'true'], { trustLevel: 'untrusted', host, policy: with_({ filesystem: { binds: [BUSYBOX] } }) });
     expect(r).toMatchObject({ status: 'failed', signal: 'SIGSYS', error: { kind: 'SecurityViolation', syscall: 'unshare' } });
-    expect(r.violations).toContainEqual({ kind: 'syscall', detail: 'unshare' });
+    expect(r.violations).toContainEqual({ kind: 'syscall', detail: 'unshare', source: 'supervisor' });
   });
 
   it('refuses a blocked system call with EPERM at trust level limited (seccomp)', async () => {

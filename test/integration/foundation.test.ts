@@ -139,7 +139,7 @@ describe('the sandbox walls', () => {
   it('reports a write to a read-only path as FileSystemBlocked with the path', async () => {
     const r = await runTask(fixture('writeetc'), { host });
     expect(r.error?.kind).toBe('FileSystemBlocked');
-    expect(r.violations).toContainEqual({ kind: 'filesystem', detail: expect.stringContaining('/etc/passwd') });
+    expect(r.violations).toContainEqual({ kind: 'filesystem', detail: expect.stringContaining('/etc/passwd'), source: 'task' });
   });
 
   it('blocks fetch() while the network is off, as NetworkBlocked', async () => {

@@ -49,7 +49,7 @@ describe('policy resolution', () => {
     [{ network: { mode: 'full' } }, /network is for the operator/],
     [{ resources: { threadsPerProcess: 100 } }, /cannot set resources\.threadsPerProcess/],
     [{ resources: { memory: '12XB' } }, /invalid task's policy: resources\.memory: invalid size/],
-    [{ resources: { diskReadBps: 0, diskWriteBps: 0 } }, /diskReadBps: must be at least 4KB per second/],
+    [{ resources: { diskReadBps: 0, diskWriteBps: 0 } }, /diskReadBps: must be at least 1MB per second/],
   ])('refuses a task policy that reaches past its place: %j', (task, message) => {
     expect(() => resolvePolicy({ task: task as never })).toThrow(message);
   });
@@ -65,7 +65,8 @@ describe('policy resolution', () => {
     [{ filesystem: { binds: [{ src: '/data', dst: '/usr/lib/x' }] } }, /cannot bind over \/usr\/lib\/x/],
     [{ filesystem: { binds: [{ src: 'relative', dst: '/data' }] } }, /absolute path/],
     [{ env: { 'BAD NAME': 'x' } }, /invalid variable name/],
-    [{ resources: { diskReadBps: 0 } }, /diskReadBps: must be at least 4KB per second/],
+    [{ resources: { diskReadBps: 0 } }, /diskReadBps: must be at least 1MB per second/],
+    [{ resources: { diskWriteBps: '4KB' } }, /diskWriteBps: must be at least 1MB per second \(slower I\/O makes unkillable D-state sleeps\)/],
     [{ resources: { tmpSize: 0 } }, /tmpSize: must be at least 64KB/],
     [{ filesystem: { binds: [{ src: '/data', dst: '//usr' }] } }, /normalised absolute path/],
     [{ filesystem: { binds: [{ src: '/data', dst: '/./etc' }] } }, /normalised absolute path/],

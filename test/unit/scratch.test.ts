@@ -1,6 +1,6 @@
 // Host-side handling of what a sandbox wrote: links are never followed.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { removeTree, treeUsage } from '../../src/supervisor/scratch.js';
@@ -20,6 +20,27 @@ describe('removeTree', () => {
     await removeTree(run, join(root, 'runs'));
     expect(existsSync(run)).toBe(false);
     expect(existsSync(join(outside, 'precious'))).toBe(true);
+  });
+
+  it('a directory swapped for a link to an outside dir after it was listed is never followed (10.8)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pawl-scratch-'));
+    const canary = join(root, 'canary');
+    mkdirSync(canary);
+    writeFileSync(join(canary, 'precious'), 'keep me');
+    const run = join(root, 'runs', 'r1');
+    mkdirSync(join(run, 'workspace', 'a', 'sub'), { recursive: true });
+    writeFileSync(join(run, 'workspace', 'a', 'sub', 'f'), 'x');
+    let swapped = false;
+    // Right after workspace/a is listed (it saw "sub", a directory), sub becomes a link to the canary.
+    await removeTree(run, join(root, 'runs'), (_fd, names) => {
+      if (swapped || !names.includes('sub')) return;
+      renameSync(join(run, 'workspace', 'a', 'sub'), join(run, 'moved'));
+      symlinkSync(canary, join(run, 'workspace', 'a', 'sub'));
+      swapped = true;
+    });
+    expect(swapped).toBe(true);
+    expect(existsSync(run)).toBe(false);
+    expect(readdirSync(canary)).toEqual(['precious']);
   });
 
   it('refuses to remove anything outside the run dir', async () => {

@@ -7,7 +7,7 @@ import { syscallName } from '../../src/seccomp/syscalls.js';
 const LINE = '6,1234,701655502,-;audit: type=1326 audit(1795775549.012:4): auid=0 uid=0 gid=0 ses=3 pid=11813 comm="prober" exe="/probe/prober" sig=31 arch=c000003e syscall=101 compat=0 ip=0x431597 code=0x80000000';
 const NO_SESSION = 'audit: type=1326 audit(1795775539.408:2): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=11489 comm="prober" exe="/probe/prober" sig=31 arch=c000003e syscall=1073741863 compat=0 ip=0x432d79 code=0x80000000';
 
-const plan = { name: 'pawl-untrusted', hash: 'h', bpf: Buffer.alloc(0), oci: {} as SeccompPlan['oci'], killsOnViolation: true } satisfies SeccompPlan;
+const plan = { name: 'pawl-untrusted', hash: 'h', bpf: Buffer.alloc(0), oci: {} as SeccompPlan['oci'], killsOnViolation: true, refusesWithEperm: () => false } satisfies SeccompPlan;
 const records = (...lines: string[]) => () => lines.map(parseAuditRecord).filter((r): r is AuditRecord => r !== null);
 const killed = { signal: null, exitCode: 159 };
 

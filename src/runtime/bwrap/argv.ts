@@ -63,6 +63,8 @@ export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks())
   for (const b of policy.filesystem.binds) args.push(b.readOnly ? '--ro-bind' : '--bind', b.src, b.dst);
   args.push('--remount-ro', '/', '--chdir', '/workspace', '--clearenv');
   for (const [k, v] of Object.entries({ ...BASE_ENV, ...policy.env })) args.push('--setenv', k, v);
+  if (spec.readyFd != null) args.push('--block-fd', String(spec.readyFd));
+  if (spec.infoFd != null) args.push('--info-fd', String(spec.infoFd));
   if (spec.seccompFd !== null) args.push('--seccomp', String(spec.seccompFd));
   args.push('--', ...spec.command);
   return args;

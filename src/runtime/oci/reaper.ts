@@ -13,6 +13,7 @@
 // status, and reaping by pid here never steals one of its children. SIGCHLD tells when to look; a
 // slow poll covers a signal coalesced with another.
 import koffi from 'koffi';
+import { loadLibc } from '../libc.js';
 import { constants } from 'node:os';
 import { PawlError } from '../../errors.js';
 import type { SandboxExit } from '../types.js';
@@ -22,22 +23,7 @@ const WNOHANG = 1;
 const ECHILD = 10;
 const POLL_MS = 100;
 
-interface Libc {
-  prctl(option: number, a: number, b: number, c: number, d: number): number;
-  waitpid(pid: number, status: number[], options: number): number;
-}
-
-let libc: Libc | null = null;
-function load(): Libc {
-  if (!libc) {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      prctl: lib.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)'),
-      waitpid: lib.func('int waitpid(int, _Out_ int *, int)'),
-    };
-  }
-  return libc;
-}
+const load = loadLibc;
 
 function setSubreaper(on: boolean): void {
   if (load().prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) !== 0) {

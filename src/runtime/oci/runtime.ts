@@ -16,6 +16,7 @@ import type {
 import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, startCommand, stateCommand, UMOUNT, UNSHARE, type OciCli, type OciRuntimeName } from './cli.js';
 import { ociConfig } from './config.js';
 import { holdSubreaper, tryReap, waitForExit } from './reaper.js';
+import { spawnWithoutStrayFds } from '../fds.js';
 
 const KILL_WAIT_MS = 2000;
 
@@ -121,7 +122,7 @@ export class OciRuntime implements ContainerRuntime {
     const release = holdSubreaper();
     let child: ChildProcess;
     try {
-      child = spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false });
+      child = spawnWithoutStrayFds(() => spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false }));
     } catch (e) {
       release();
       throw e;

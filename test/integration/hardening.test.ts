@@ -1,0 +1,233 @@
+// A hostile task (or a careless caller) against the supervisor, on real sandboxes (issue 10.3,
+// 10.4, 10.7, 10.10, 10.11; issue 9.4). Each test is the attack; each failed on the code before
+// the defence.
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import koffi from 'koffi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execProgram, runTask } from '../../src/index.js';
+import { resolvePolicy } from '../../src/config/resolve.js';
+import { Sandbox } from '../../src/supervisor/sandbox.js';
+import { collectGarbage } from '../../src/supervisor/gc.js';
+import { listLeftovers } from '../../src/supervisor/leftovers.js';
+import { selfRecord } from '../../src/supervisor/liveness.js';
+import { probeCgroups } from '../../src/cgroup/probe.js';
+import { fixture, leftovers, testHost } from '../helpers/host.js';
+
+const host = testHost('hardening');
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const HEAP = 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory';
+const node = (code: string) => ['/usr/bin/node', '-e', code];
+
+afterAll(async () => {
+  await collectGarbage(host);
+  // (Processes are checked per run below: other checkouts' sandboxes share the host id range.)
+  const left = await leftovers(host);
+  expect({ cgroups: left.cgroups, scratch: left.scratch.filter((n) => n !== '.leftovers'), mounts: left.mounts }).toEqual({ cgroups: [], scratch: [], mounts: [] });
+});
+
+describe('the verdict comes from facts, not from what the task writes (10.3)', () => {
+  it('heap-limit text on stderr and a sleep past --timeout 1s is Timeout', async () => {
+    const r = await execProgram(node(`process.stderr.write(${JSON.stringify(HEAP + '\n')}); setTimeout(() => {}, 10000)`), { policy: { resources: { wallTime: '1s' } }, host });
+    expect(r.error).toMatchObject({ kind: 'Timeout', limit: 'wall' });
+  });
+
+  it.each([152, 153, 159])('exit status %i is TaskError (not CPU, disk or seccomp)', async (code) => {
+    const r = await execProgram(node(`process.exit(${code})`), { host });
+    expect(r.error?.kind).toBe('TaskError');
+  });
+
+  it('a "bwrap: ..." line with exit 1 is TaskError; a real set-up failure is RuntimeError', async () => {
+    const forged = await execProgram(node(`process.stderr.write("bwrap: Can't mount proc on /newroot/proc\\n"); process.exit(1)`), { host });
+    expect(forged.error?.kind).toBe('TaskError');
+    const real = await execProgram(node('0'), { policy: { filesystem: { binds: [{ src: '/nonexistent-pawl-src', dst: '/x' }] } }, host });
+    expect(real.error).toMatchObject({ kind: 'RuntimeError', message: expect.stringContaining('/nonexistent-pawl-src') });
+  });
+
+  it('a reply with a forged EPERM code and violations is not a SecurityViolation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-forge-'));
+    writeFileSync(join(dir, 'main.js'), `function main() {
+      const e = new Error('operation not permitted'); e.code = 'EPERM'; e.syscall = 'getpid';
+      throw e;
+    }`);
+    const r = await runTask(dir, { host });
+    expect(r.error?.kind).toBe('TaskError');
+    rmSync(dir, { recursive: true });
+  });
+});
+
+describe("the caller's fds never reach the sandbox (10.4)", () => {
+  it('a directory open as fd 42 in the process that starts `pawl exec` cannot be listed inside', async () => {
+    const secret = mkdtempSync(join(tmpdir(), 'pawl-fd42-'));
+    chmodSync(secret, 0o755); // readable by anyone, like /var/log: only the fd's absence protects it
+    writeFileSync(join(secret, 'canary-file'), 'x');
+    const dirFd = openSync(secret, 'r');
+    const out = join(secret, 'result.json');
+    const stdio: ('pipe' | 'ignore' | number)[] = ['ignore', 'pipe', 'pipe', ...Array(39).fill('ignore'), dirFd];
+    const list = `try { console.log(require('fs').readdirSync('/proc/self/fd/42').join(',')) } catch (e) { console.log('no fd 42: ' + e.code) }`;
+    const child = spawn('node', [CLI, 'exec', '--result', out, '--', ...node(list)], {
+      stdio, env: { ...process.env, PAWL_CGROUP_PARENT: host.cgroupParent, PAWL_STATE_DIR: '/var/lib/pawl' },
+    });
+    closeSync(dirFd);
+    let stdout = '';
+    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code, stdout).toBe(0);
+    expect(stdout).not.toContain('canary-file');
+    expect(stdout).toContain('no fd 42: ENOENT');
+    rmSync(secret, { recursive: true });
+  });
+});
+
+describe('every child is reaped before the result (9.4)', () => {
+  const PR_SET_CHILD_SUBREAPER = 36;
+  const libc = koffi.load('libc.so.6');
+  const prctl = libc.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)');
+  const waitpid = libc.func('int waitpid(int, _Out_ int *, int)');
+
+  /** Processes whose parent is this process (pawl's orphans come here: we are their subreaper). */
+  function children(): string[] {
+    const out: string[] = [];
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) === process.pid) out.push(`${p} ${stat.slice(stat.indexOf('('), stat.lastIndexOf(')') + 1)} ${f[0]}`);
+    }
+    return out;
+  }
+
+  it('50 `pawl run`s, timeouts among them: no process of theirs is left, zombies included', async () => {
+    expect(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)).toBe(0);
+    try {
+      const env = { ...process.env, PAWL_CGROUP_PARENT: host.cgroupParent, PAWL_STATE_DIR: '/var/lib/pawl' };
+      const found: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const args = i % 5 === 2 ? ['run', fixture('spin'), '--timeout', '300ms'] : ['run', join(ROOT, 'examples', 'add'), '--input', '{"num1":1,"num2":2}'];
+        let out = '';
+        try {
+          out = execFileSync('node', [CLI, ...args], { env, encoding: 'utf8' });
+        } catch (e) {
+          out = (e as { stdout: string }).stdout;
+        }
+        expect(JSON.parse(out).status).toBe(i % 5 === 2 ? 'failed' : 'succeeded');
+        const left = children();
+        found.push(...left.map((l) => `run ${i}: ${l}`));
+        // Reap what was found, so each run is judged on its own.
+        for (const l of left) if (l.endsWith(' Z')) waitpid(Number(l.split(' ')[0]), [0], 0);
+      }
+      expect(found).toEqual([]);
+    } finally {
+      prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    }
+  }, 240_000);
+});
+
+describe('a cleanup failure never replaces the verdict (10.7)', () => {
+  it('a run whose cgroup cannot be removed returns its result and goes on the leftover list, which gc clears', async () => {
+    const sb = await Sandbox.start({ policy: resolvePolicy(), host, mode: 'program', command: node('console.log("done")') });
+    // A child group inside the run's group makes its rmdir fail (EBUSY), as a D-state process would.
+    const { mounts } = await probeCgroups();
+    const blocker = join(mounts.pids!, host.cgroupParent, `run-${sb.id}`, 'blocker');
+    mkdirSync(blocker);
+    const r = await sb.result();
+    expect(r).toMatchObject({ status: 'succeeded', stdout: 'done\n', cleanup_error: expect.stringContaining('cannot remove cgroup') });
+    expect((await listLeftovers(host)).map((l) => l.id)).toContain(sb.id);
+    rmdirSync(blocker);
+    const report = await collectGarbage(host);
+    expect(report.cgroups).toContain(`run-${sb.id}`);
+    expect(report.scratch).toContain(sb.id);
+    expect((await listLeftovers(host)).map((l) => l.id)).not.toContain(sb.id);
+  });
+});
+
+describe('gc judges a supervisor by pid, start time, boot and pid namespace (10.10)', () => {
+  it('removes what a SIGKILLed bwrap supervisor left', async () => {
+    const script = `
+      import { runTask } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};
+      const host = ${JSON.stringify(host)};
+      process.stdout.write('started\\n');
+      await runTask(${JSON.stringify(fixture('spin'))}, { host, policy: { resources: { wallTime: '60s' } } });
+    `;
+    const before = new Set(readdirSync(host.runDir));
+    const child = spawn('node', ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    // Wait for its run to exist: a new scratch dir of this host whose owner is that child.
+    let id: string | undefined;
+    for (let i = 0; i < 300 && !id; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      id = readdirSync(host.runDir).find((n) => !before.has(n) && !n.startsWith('.'));
+    }
+    expect(id).toBeDefined();
+    const owner = JSON.parse(readFileSync(join(host.runDir, id!, 'owner'), 'utf8')) as { pid: number };
+    await new Promise((r) => setTimeout(r, 1000)); // its sandbox runs
+    process.kill(owner.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 500));
+    const report = await collectGarbage(host);
+    expect(report.cgroups).toContain(`run-${id}`);
+    expect(report.scratch).toContain(id);
+    child.kill('SIGKILL');
+  }, 60_000);
+
+  it('a record with a live pid but another start time is dead; another pid namespace is left alone unless forced', async () => {
+    mkdirSync(host.runDir, { recursive: true });
+    const me = selfRecord();
+    const make = (rec: object) => {
+      const id = `${Date.now().toString(36)}-1-${Math.random().toString(16).slice(2, 10).padEnd(8, '0')}`;
+      mkdirSync(join(host.runDir, id, 'workspace'), { recursive: true });
+      writeFileSync(join(host.runDir, id, 'owner'), JSON.stringify({ ...me, pid: 1, cgroupParent: host.cgroupParent, ...rec }));
+      return id;
+    };
+    const recycled = make({ startTime: 12345678 }); // pid 1 lives, but did not start then
+    const foreign = make({ pidNs: '1' });
+    const report = await collectGarbage(host);
+    expect(report.scratch).toContain(recycled);
+    expect(report.scratch).not.toContain(foreign);
+    expect(report.skipped).toContain(foreign);
+    expect(existsSync(join(host.runDir, foreign))).toBe(true);
+    expect((await collectGarbage(host, { force: true })).scratch).toContain(foreign);
+  });
+});
+
+describe('a seccomp kill of any process of the run (10.11)', () => {
+  let dir: string;
+  const hasGcc = (() => {
+    try {
+      execFileSync('gcc', ['--version'], { stdio: 'ignore' });
+      return existsSync('/usr/lib/x86_64-linux-gnu/libc.a');
+    } catch {
+      return false;
+    }
+  })();
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pawl-childkill-'));
+    chmodSync(dir, 0o755); // bwrap runs as the run's unprivileged host id
+    mkdirSync(join(dir, 'probe'));
+    if (hasGcc) execFileSync('gcc', ['-static', '-O2', '-o', join(dir, 'probe', 'prober'), join(ROOT, 'test', 'security', 'prober.c')]);
+    mkdirSync(join(dir, 'task'));
+    writeFileSync(join(dir, 'task', 'main.js'), `function main() {
+      const r = require('child_process').spawnSync('/probe/prober', ['--direct', 'ptrace']);
+      return { status: r.status, signal: r.signal };
+    }`);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.runIf(hasGcc && process.geteuid?.() === 0)('at untrusted, a child killed for a blocked call fails the run even though the parent returns', async () => {
+    const run = () => runTask(join(dir, 'task'), { trustLevel: 'untrusted', policy: { filesystem: { binds: [{ src: join(dir, 'probe'), dst: '/probe' }] } }, host });
+    let r = await run();
+    if (r.status === 'succeeded' && (r.output as { signal: string }).signal === 'SIGSYS') {
+      // The kernel prints at most 10 audit lines per 5 s (all of this host's): wait out the window once.
+      await new Promise((res) => setTimeout(res, 5500));
+      r = await run();
+    }
+    expect(r.error, JSON.stringify(r.error)).toMatchObject({ kind: 'SecurityViolation', syscall: 'ptrace' });
+    expect(r.violations).toContainEqual({ kind: 'syscall', detail: 'ptrace', source: 'supervisor' });
+  });
+});
