@@ -33,3 +33,19 @@ export function formatExplanation(e: Explanation): string {
   ];
   return lines.join('\n');
 }
+
+/**
+ * A result as JSON, which never throws: pretty-printed when it fits, compact when indentation would
+ * pass V8's maximum string length (a deeply nested output grows quadratically when indented).
+ */
+export function formatResult(result: unknown): string {
+  try {
+    return JSON.stringify(result, null, 2);
+  } catch {
+    try {
+      return JSON.stringify(result);
+    } catch (e) {
+      return JSON.stringify({ error: { kind: 'InvalidOutput', message: `the result cannot be printed as JSON (${(e as Error).name})` } });
+    }
+  }
+}

@@ -2,8 +2,10 @@
 import type { Writable } from 'node:stream';
 import type { HostConfig } from '../config/host.js';
 import type { Policy, PolicyInput } from '../config/policy.js';
-import { resolvePolicy } from '../config/resolve.js';
+import { mergeInputs, resolvePolicy } from '../config/resolve.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
+import type { TaskRequest } from '../task/protocol.js';
+import type { HttpMock } from '../task/testcase.js';
 import { schemaErrors } from '../task/validate.js';
 import { assertSupported } from './host.js';
 import { newRunId } from './ids.js';
@@ -19,6 +21,8 @@ export interface RunTaskOptions {
   signal?: AbortSignal;
   /** Extra fields for the task's context (executionId is always set). */
   context?: Record<string, unknown>;
+  /** A test case's mock.http: fetch is answered from these only, and the run gets no network. */
+  mocks?: HttpMock[];
 }
 
 /** The effective policy of a task run: defaults <- trust level <- task policy <- overrides. */
@@ -29,20 +33,52 @@ export function taskPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLe
 /** Run a task (a directory or .js file, or an already loaded task). Throws PawlError when pawl cannot run it. */
 export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
   const loaded = typeof task === 'string' ? await loadTask(task) : task;
-  const policy = taskPolicy(loaded, opts);
+  // A mocked run never opens a socket, whatever the caller's network mode.
+  const overrides = opts.mocks ? mergeInputs(opts.policy, { network: { mode: 'none', allow: [] } }) : opts.policy;
+  const policy = taskPolicy(loaded, { trustLevel: opts.trustLevel, policy: overrides });
   assertSupported(policy);
   const input = opts.input ?? {};
-  const inputErrors = schemaErrors(loaded.inputSchema, input, 'input');
-  if (inputErrors.length) return invalidInput(policy, inputErrors);
+  const inputErrors = await schemaErrors(loaded.inputSchema, input, loaded.limits.validation);
+  if (inputErrors.length) return invalidInput(policy, `the input does not match ${loaded.inputSchema!.source}`, inputErrors);
   const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
-  sandbox.send({
+  sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context: opts.context, network: policy.network.mode, mocks: opts.mocks }));
+  return checkOutput(await sandbox.result(), loaded);
+}
+
+/** What the harness is handed for one run of a loaded task. */
+export function taskRequest(
+  loaded: LoadedTask,
+  run: { input: unknown; executionId: string; context?: Record<string, unknown>; network: TaskRequest['network']; mocks?: HttpMock[] },
+): TaskRequest {
+  return {
     source: loaded.source,
     filename: loaded.filename,
-    input,
-    context: { ...opts.context, executionId: sandbox.id },
-    network: policy.network.mode,
-  });
-  return sandbox.result((output) => schemaErrors(loaded.outputSchema, output, 'output'));
+    input: run.input,
+    context: { ...run.context, executionId: run.executionId },
+    network: run.mocks ? 'none' : run.network,
+    ...(loaded.entry !== undefined ? { entry: loaded.entry } : {}),
+    ...(run.mocks ? { mocks: run.mocks.map(({ url, method, response }) => ({ url, method, response })) } : {}),
+  };
+}
+
+/**
+ * A succeeded task's output, checked off the event loop against output.schema.json (validate.ts),
+ * and checked to be serialisable at all: a reply parses iteratively, but JSON.stringify recurses,
+ * so an output nested deeply enough would make every printer of the result throw.
+ */
+async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
+  if (result.status !== 'succeeded') return result;
+  const invalid = (message: string, details?: string[]): RunResult => {
+    const { output: _dropped, ...rest } = result;
+    return { ...rest, status: 'failed', error: { kind: 'InvalidOutput', message, ...(details ? { details } : {}) } };
+  };
+  try {
+    JSON.stringify(result.output);
+  } catch {
+    return invalid('the task output is nested too deeply to be serialised');
+  }
+  const errors = await schemaErrors(loaded.outputSchema, result.output, loaded.limits.validation);
+  return errors.length ? invalid(`the task output does not match ${loaded.outputSchema!.source}`, errors) : result;
 }
 
 export interface ExecOptions {
@@ -66,11 +102,11 @@ export async function execProgram(argv: string[], opts: ExecOptions = {}): Promi
 }
 
 /** Input rejected before any sandbox starts: a result of its own kind, not a crash. */
-function invalidInput(policy: Policy, details: string[]): RunResult {
+function invalidInput(policy: Policy, message: string, details: string[]): RunResult {
   return {
     id: newRunId(),
     status: 'failed',
-    error: { kind: 'InvalidInput', message: 'the input does not match input.schema.json', details },
+    error: { kind: 'InvalidInput', message, details },
     exit_code: null,
     signal: null,
     usage: { wall_ms: 0, cpu_ms: 0, peak_memory_bytes: 0, peak_pids: 0, disk_read_bytes: 0, disk_write_bytes: 0, net_rx_bytes: 0, net_tx_bytes: 0, peak_fds: 0, workspace_bytes: 0 },
