@@ -30,12 +30,17 @@ export function taskPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLe
   return resolvePolicy({ trustLevel: opts.trustLevel, task: task.policy, overrides: opts.policy });
 }
 
+/** The policy of one run: the task's, and no network at all when fetch is answered from mocks. */
+export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy' | 'mocks'>): Policy {
+  // A mocked run never opens a socket, whatever the caller's network mode.
+  const overrides = opts.mocks ? mergeInputs(opts.policy, { network: { mode: 'none', allow: [] } }) : opts.policy;
+  return taskPolicy(task, { trustLevel: opts.trustLevel, policy: overrides });
+}
+
 /** Run a task (a directory or .js file, or an already loaded task). Throws PawlError when pawl cannot run it. */
 export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
   const loaded = typeof task === 'string' ? await loadTask(task) : task;
-  // A mocked run never opens a socket, whatever the caller's network mode.
-  const overrides = opts.mocks ? mergeInputs(opts.policy, { network: { mode: 'none', allow: [] } }) : opts.policy;
-  const policy = taskPolicy(loaded, { trustLevel: opts.trustLevel, policy: overrides });
+  const policy = runPolicy(loaded, opts);
   assertSupported(policy);
   const input = opts.input ?? {};
   const inputErrors = await schemaErrors(loaded.inputSchema, input, loaded.limits.validation);
