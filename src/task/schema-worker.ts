@@ -24,7 +24,7 @@ function compiled(hash, text) {
   if (!v) {
     // One Ajv per schema: two tasks with the same $id do not collide, and an evicted schema
     // leaves nothing behind in a shared instance.
-    const ajv = new Ajv({ allErrors: false, strict: false, code: { regExp: re2 } });
+    const ajv = new Ajv({ allErrors: false, strict: false, logger: false, code: { regExp: re2 } });
     v = ajv.compile(JSON.parse(text));
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value);
     cache.set(hash, v);

@@ -62,6 +62,7 @@ class SchemaWorker {
       eval: true,
       workerData: MODULES,
       resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      // Never the supervisor's own stdout/stderr, which carry the result.
       stdout: true,
       stderr: true,
     });
