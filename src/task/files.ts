@@ -93,7 +93,7 @@ export class TaskFiles {
       const st = await fh.stat();
       if (!st.isFile()) refuse(name, kindOf(st));
       if (st.dev !== seen.dev || st.ino !== seen.ino) refuse(name, 'changed while it was being opened');
-      const actual = await readlink(`/proc/self/fd/${fh.fd}`);
+      const actual = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => refuse(name, 'cannot be checked (is /proc mounted?)'));
       if (actual !== path) refuse(name, 'reached through a symbolic link (pawl follows no links in a task)');
       // Read at most maxBytes + 1: a file that grew past the cap after fstat is refused too.
       const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);

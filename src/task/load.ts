@@ -46,7 +46,8 @@ const fail = (msg: string): never => {
 function parseYamlFile(text: string, name: string): unknown {
   try {
     // The yaml package bounds alias expansion (maxAliasCount), so a "billion laughs" file is refused.
-    return parseYaml(text) ?? {};
+    // logLevel 'error': errors throw, and warnings (which quote the text) are not printed.
+    return parseYaml(text, { logLevel: 'error' }) ?? {};
   } catch (e) {
     const line = e instanceof YAMLParseError && e.linePos ? ` (line ${e.linePos[0].line})` : '';
     return fail(`${name}: not valid YAML${line}`);

@@ -1,7 +1,7 @@
 // Issue 10.1, written as the attacks: a task directory whose files are links to a root-only file,
 // a linked directory, /dev/zero, a FIFO or a huge file. pawl (usually root) must refuse each as
 // InvalidTask, naming the file and the reason, without blocking and without quoting a byte of it.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,6 +115,16 @@ describe('task files are hostile (issue 10.1)', () => {
     if (name !== 'meta.yaml') files['main.js'] = 'function(i) { return i }';
     else files['task.js'] = 'function main() {}';
     await refused(taskDir(files), reason);
+  });
+
+  it('YAML warnings, which quote the text, are not printed', async () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    try {
+      await loadTask(taskDir({ 'meta.yaml': `label: !strange ${CANARY.split(':')[0]}\n`, 'task.js': 'function main() {}' }));
+      expect(warn.mock.calls.flat().join(' ')).not.toContain('CANARY');
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('a single-file task given by a link is the operator\'s choice, but a FIFO is still refused', async () => {
