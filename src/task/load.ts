@@ -108,8 +108,15 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
     const given = [text !== null && file, inline !== undefined && `${metaFile} ${what}_schema`, list !== undefined && `${metaFile} ${what}s`].filter(Boolean);
     if (given.length > 1) fail(`task ${ref} gives its ${what} schema twice (${given.join(' and ')}): keep one`);
     if (text !== null) return compileSchema(parseJsonFile(text, files.show(file)), what, file, limits.validation);
-    if (inline !== undefined) return compileSchema(inline, what, `${metaFile} ${what}_schema`, limits.validation);
-    if (list !== undefined) return compileSchema(fieldListSchema(list), what, `${metaFile} ${what}s`, limits.validation);
+    if (inline !== undefined) {
+      readings.push({ field: `${what}_schema`, raw: 'a JSON Schema', source: metaFile, read: `the ${what} schema` });
+      return compileSchema(inline, what, `${metaFile} ${what}_schema`, limits.validation);
+    }
+    if (list !== undefined) {
+      const schema = fieldListSchema(list) as { required?: string[] };
+      readings.push({ field: `${what}s`, raw: `${Object.keys(list).length} field(s)`, source: metaFile, read: `an object schema${schema.required ? ` requiring ${schema.required.join(', ')}` : ''}` });
+      return compileSchema(schema, what, `${metaFile} ${what}s`, limits.validation);
+    }
     return null;
   };
 
@@ -120,6 +127,9 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
     if (text !== null) tests.push(readTestCase(parseJsonFile(text, files.show(rel)), rel));
   }
   (metadata.test_cases ?? []).forEach((t, i) => tests.push(readTestCase(t, `${metaFile} test_cases[${i}]`)));
+  if (metadata.test_cases) readings.push({ field: 'test_cases', raw: `${metadata.test_cases.length} case(s)`, source: metaFile, read: 'test cases, run after tests/*.json' });
+  const inputSchema = await schema('input');
+  const outputSchema = await schema('output');
 
   return {
     name: metadata.label ?? metadata.name ?? basename(ref),
@@ -128,8 +138,8 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
     filename,
     ...(entrypoint && 'entry' in entrypoint ? { entry: entrypoint.entry } : {}),
     metadata,
-    inputSchema: await schema('input'),
-    outputSchema: await schema('output'),
+    inputSchema,
+    outputSchema,
     tests,
     policy: security ? mergeTaskPolicy(policy, security as PolicyInput) : policy,
     readings,
