@@ -60,13 +60,14 @@ class SchemaWorker {
   private spawn(heapMb: number): Worker {
     const w = new Worker(SCHEMA_WORKER_SOURCE, {
       eval: true,
+      // Not the parent's flags: --input-type=module would make this CommonJS source ESM.
+      execArgv: [],
       workerData: MODULES,
       resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
       // Never the supervisor's own stdout/stderr, which carry the result.
       stdout: true,
       stderr: true,
     });
-    w.unref();
     this.worker = w;
     this.heapMb = heapMb;
     this.ready = new Promise((resolve) => {
@@ -111,6 +112,9 @@ class SchemaWorker {
     this.busy = null;
     job.done(o);
     this.next();
+    // Idle, the worker must not keep the process alive. (unref only after every listener is on:
+    // adding a 'message' listener refs the worker's port again.)
+    if (!this.busy) this.worker?.unref();
   }
 
   private next(): void {
@@ -120,6 +124,7 @@ class SchemaWorker {
     this.busy = job;
     if (this.worker && this.heapMb !== job.limits.heapMb) this.drop();
     const w = this.worker ?? this.spawn(job.limits.heapMb);
+    w.ref(); // a job is waiting on it
     // The clock starts once the worker runs (starting one under load is not the schema's cost).
     void this.ready!.then(() => {
       if (this.busy !== job || w !== this.worker) return;

@@ -69,6 +69,19 @@ describe('pawl test with Ratchet test formats (issue 11.3)', () => {
   });
 });
 
+describe('the schema worker as a library sees it', () => {
+  it('waits for validations to finish, then lets the process exit by itself', async () => {
+    const script = `
+      import { loadTask } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'index.js'))};
+      import { schemaErrors } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'task', 'validate.js'))};
+      const t = await loadTask(${JSON.stringify(join(RATCHET, 'yaml-complete'))});
+      console.log(JSON.stringify(await schemaErrors(t.inputSchema, { text: 1 }, t.limits.validation)));`;
+    const r = await execa('node', ['--input-type=module', '-e', script], { reject: false, timeout: 30_000 });
+    expect(r.stdout).toBe('["input/text must be string"]');
+    expect(r.exitCode).toBe(0);
+  });
+});
+
 describe('host-side attacks through the CLI (issue 10)', () => {
   it('a main.js linked to a root-only file is refused, quoting nothing of it', async () => {
     const secret = mkdtempSync(join(tmpdir(), 'pawl-canary-'));
