@@ -6,7 +6,7 @@ import { mergeInputs, resolvePolicy } from '../config/resolve.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
 import type { TaskRequest } from '../task/protocol.js';
 import type { HttpMock } from '../task/testcase.js';
-import { schemaErrors } from '../task/validate.js';
+import { schemaCheck, type CompiledSchema } from '../task/validate.js';
 import { assertSupported } from './host.js';
 import { newRunId } from './ids.js';
 import type { RunResult } from './result.js';
@@ -43,8 +43,8 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
   const policy = runPolicy(loaded, opts);
   assertSupported(policy);
   const input = opts.input ?? {};
-  const inputErrors = await schemaErrors(loaded.inputSchema, input, loaded.limits.validation);
-  if (inputErrors.length) return invalidInput(policy, `the input does not match ${loaded.inputSchema!.source}`, inputErrors);
+  const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
+  if (inputCheck.errors.length) return invalidInput(policy, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors);
   const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
   sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context: opts.context, network: policy.network.mode, mocks: opts.mocks }));
   return checkOutput(await sandbox.result(), loaded);
@@ -82,8 +82,13 @@ async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunRe
   } catch {
     return invalid('the task output is nested too deeply to be serialised');
   }
-  const errors = await schemaErrors(loaded.outputSchema, result.output, loaded.limits.validation);
-  return errors.length ? invalid(`the task output does not match ${loaded.outputSchema!.source}`, errors) : result;
+  const { errors, bound } = await schemaCheck(loaded.outputSchema, result.output, loaded.limits.validation);
+  return errors.length ? invalid(checkMessage(loaded.outputSchema!, bound), errors) : result;
+}
+
+function checkMessage(schema: CompiledSchema, bound: string | null): string {
+  const what = schema.what === 'input' ? 'the input' : 'the task output';
+  return bound ? `${what} could not be checked against ${schema.source}: validation exceeded ${bound}` : `${what} does not match ${schema.source}`;
 }
 
 export interface ExecOptions {

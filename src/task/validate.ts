@@ -162,11 +162,14 @@ export async function compileSchema(schema: unknown, what: CompiledSchema['what'
   return compiled;
 }
 
-/** Problems, one line each; empty when valid or when there is no schema. */
-export async function schemaErrors(schema: CompiledSchema | null, value: unknown, limits: ValidationLimits): Promise<string[]> {
-  if (!schema) return [];
+/**
+ * Problems, one line each (empty when valid or when there is no schema), and which bound stopped
+ * the validation, if one did.
+ */
+export async function schemaCheck(schema: CompiledSchema | null, value: unknown, limits: ValidationLimits): Promise<{ errors: string[]; bound: string | null }> {
+  if (!schema) return { errors: [], bound: null };
   const o = await worker.run('validate', schema, limits, value);
-  if ('bound' in o) return [`${schema.what}: validation against ${schema.source} stopped: it exceeded ${o.bound}`];
-  if ('compileError' in o) return [`${schema.what}: ${schema.source} could not be compiled: ${o.compileError}`];
-  return o.errors.map((e) => `${schema.what}${e}`);
+  if ('bound' in o) return { errors: [`${schema.what}: validation against ${schema.source} stopped: it exceeded ${o.bound}`], bound: o.bound };
+  if ('compileError' in o) return { errors: [`${schema.what}: ${schema.source} could not be compiled: ${o.compileError}`], bound: null };
+  return { errors: o.errors.map((e) => `${schema.what}${e}`), bound: null };
 }

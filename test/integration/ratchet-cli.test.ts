@@ -6,6 +6,9 @@ import { execa } from 'execa';
 import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadTask } from '../../src/task/load.js';
+import { runTask } from '../../src/supervisor/run.js';
+import { testHost } from '../helpers/host.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const RATCHET = join(import.meta.dirname, '..', 'fixtures', 'ratchet');
@@ -73,9 +76,9 @@ describe('the schema worker as a library sees it', () => {
   it('waits for validations to finish, then lets the process exit by itself', async () => {
     const script = `
       import { loadTask } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'index.js'))};
-      import { schemaErrors } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'task', 'validate.js'))};
+      import { schemaCheck } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'task', 'validate.js'))};
       const t = await loadTask(${JSON.stringify(join(RATCHET, 'yaml-complete'))});
-      console.log(JSON.stringify(await schemaErrors(t.inputSchema, { text: 1 }, t.limits.validation)));`;
+      console.log(JSON.stringify((await schemaCheck(t.inputSchema, { text: 1 }, t.limits.validation)).errors));`;
     const r = await execa('node', ['--input-type=module', '-e', script], { reject: false, timeout: 30_000 });
     expect(r.stdout).toBe('["input/text must be string"]');
     expect(r.exitCode).toBe(0);
@@ -83,6 +86,20 @@ describe('the schema worker as a library sees it', () => {
 });
 
 describe('host-side attacks through the CLI (issue 10)', () => {
+  it('an output too costly to validate is InvalidOutput saying which bound, and the run is reported', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));
+    made.push(dir);
+    writeFileSync(join(dir, 'main.js'), 'function main() { return Array.from({ length: 40000 }, (_, i) => ({ k: [i, { v: i }] })); }');
+    writeFileSync(join(dir, 'output.schema.json'), '{"type": "array", "uniqueItems": true}');
+    const task = await loadTask(dir, { limits: { validation: { timeMs: 300 } } });
+    const r = await runTask(task, { host: testHost('ratchet') });
+    expect(r.error).toEqual({
+      kind: 'InvalidOutput',
+      message: 'the task output could not be checked against output.schema.json: validation exceeded its time bound of 300 ms',
+      details: ['output: validation against output.schema.json stopped: it exceeded its time bound of 300 ms'],
+    });
+  });
+
   it('a main.js linked to a root-only file is refused, quoting nothing of it', async () => {
     const secret = mkdtempSync(join(tmpdir(), 'pawl-canary-'));
     const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));

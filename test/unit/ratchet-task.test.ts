@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { loadTask } from '../../src/task/load.js';
 import { runPolicy, taskPolicy, taskRequest } from '../../src/supervisor/run.js';
 import { judge } from '../../src/task/tests.js';
-import { schemaErrors } from '../../src/task/validate.js';
+import { schemaCheck } from '../../src/task/validate.js';
 import type { RunResult } from '../../src/supervisor/result.js';
+
+const schemaErrors = async (...a: Parameters<typeof schemaCheck>) => (await schemaCheck(...a)).errors;
 
 const RATCHET = join(import.meta.dirname, '..', 'fixtures', 'ratchet');
 const task = (name: string) => loadTask(join(RATCHET, name));

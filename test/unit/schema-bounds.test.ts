@@ -2,9 +2,11 @@
 // the supervisor (exponential `pattern`, costly keywords), must not collect errors without bound,
 // and printing a result must never throw.
 import { describe, expect, it } from 'vitest';
-import { compileSchema, schemaErrors, ValidationLimits } from '../../src/task/validate.js';
+import { compileSchema, schemaCheck, ValidationLimits } from '../../src/task/validate.js';
 import { formatResult } from '../../src/cli/format.js';
 import { PawlError } from '../../src/errors.js';
+
+const schemaErrors = async (...a: Parameters<typeof schemaCheck>) => (await schemaCheck(...a)).errors;
 
 const limits = (over: Partial<ValidationLimits> = {}) => ValidationLimits.parse(over);
 
@@ -35,8 +37,9 @@ describe('task schemas are hostile (issue 10.2)', () => {
     const big = Array.from({ length: 40_000 }, (_, i) => ({ k: [i, { v: i }] }));
     let ticks = 0;
     const timer = setInterval(() => ticks++, 20);
-    const errors = await schemaErrors(schema, big, limits({ timeMs: 1000 }));
+    const { errors, bound } = await schemaCheck(schema, big, limits({ timeMs: 1000 }));
     clearInterval(timer);
+    expect(bound).toBe('its time bound of 1000 ms');
     expect(errors).toEqual(['output: validation against output.schema.json stopped: it exceeded its time bound of 1000 ms']);
     expect(ticks).toBeGreaterThanOrEqual(10);
     // The terminated worker is replaced: the next validation works.

@@ -3,8 +3,10 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadTask } from '../../src/task/load.js';
-import { compileSchema, schemaErrors, ValidationLimits } from '../../src/task/validate.js';
+import { compileSchema, schemaCheck, ValidationLimits } from '../../src/task/validate.js';
 import { subsetMatch } from '../../src/task/testcase.js';
+
+const schemaErrors = async (...a: Parameters<typeof schemaCheck>) => (await schemaCheck(...a)).errors;
 
 function taskDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));
