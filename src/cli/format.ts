@@ -33,3 +33,39 @@ export function formatExplanation(e: Explanation): string {
   ];
   return lines.join('\n');
 }
+
+/** Past this size a result is printed compact: indentation grows with depth, and V8 strings end at ~512 MiB. */
+const PRETTY_MAX = 64 * 1024 * 1024;
+
+/** The deepest nesting in a JSON value, without recursion (a task's output may nest deeply). */
+function depthOf(value: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > max) max = d;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
+/**
+ * A result as JSON, which never throws: indented when that stays small, compact otherwise. Each
+ * compact character gains at most 2*depth+3 when indented, which bounds the pretty size up front
+ * (building a 500 MB indented string only to have V8 refuse it takes a minute).
+ */
+export function formatResult(result: unknown): string {
+  let compact: string;
+  try {
+    compact = JSON.stringify(result);
+  } catch (e) {
+    return JSON.stringify({ error: { kind: 'InvalidOutput', message: `the result cannot be printed as JSON (${(e as Error).name})` } });
+  }
+  if (compact.length * (2 * depthOf(result) + 3) > PRETTY_MAX) return compact;
+  try {
+    return JSON.stringify(result, null, 2);
+  } catch {
+    return compact;
+  }
+}

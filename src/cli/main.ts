@@ -16,13 +16,14 @@ import { loadTask } from '../task/load.js';
 import { runTaskTests } from '../task/tests.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LIMIT_OPTIONS, parseJsonInput, policyFromFlags, takeBinds, UsageError } from './args.js';
-import { formatExplanation } from './format.js';
+import { formatExplanation, formatResult } from './format.js';
+import { formatReading } from '../task/metadata.js';
 import { parseDuration } from '../config/units.js';
 
 const USAGE = `usage:
   pawl run TASK [--input JSON | --input-file FILE] [limits]   run a Ratchet task, print the result JSON
   pawl exec [limits] [--ro-bind SRC DST] [--bind SRC DST] [--result FILE] -- PROGRAM ARGS...
-  pawl test TASK [limits]                                      run the task's tests/*.json
+  pawl test TASK [limits] [--json]                             run the task's tests (tests/*.json, meta.yaml test_cases)
   pawl explain [TASK] [limits] [--json]                        print the plan: cgroup files, rlimits, argv, mounts
   pawl rootfs build | info                                     build or describe the read-only rootfs
   pawl gc [--older-than DURATION] [--force]                    remove what dead runs left behind
@@ -69,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
       const task = oneTask(positionals, 'run');
       const input = await readInput(values);
       const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values) });
-      out(JSON.stringify(result, null, 2));
+      out(formatResult(result));
       return result.status === 'succeeded' ? 0 : 1;
     }
     case 'exec': {
@@ -91,21 +92,25 @@ async function main(argv: string[]): Promise<number> {
       return result.status === 'succeeded' ? 0 : 1;
     }
     case 'test': {
-      const { values, positionals } = parse(args, LIMIT_OPTIONS);
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
       const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
-      for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
-      out(`${report.passed} passed, ${report.failed} failed`);
+      if (values.json) out(formatResult(report));
+      else {
+        for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
+        out(`${report.passed} passed, ${report.failed} failed`);
+      }
       return report.failed === 0 && report.cases.length > 0 ? 0 : 1;
     }
     case 'explain': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
       if (positionals.length > 1) throw new UsageError('pawl explain takes at most one TASK');
       const overrides = policyFromFlags(values);
-      const policy = positionals[0]
-        ? taskPolicy(await loadTask(positionals[0]), { trustLevel: values.trust, policy: overrides })
-        : resolvePolicy({ trustLevel: values.trust, overrides });
+      const task = positionals[0] ? await loadTask(positionals[0]) : null;
+      const policy = task ? taskPolicy(task, { trustLevel: values.trust, policy: overrides }) : resolvePolicy({ trustLevel: values.trust, overrides });
       const plan = await explain(policy);
-      out(values.json ? JSON.stringify(plan, null, 2) : formatExplanation(plan));
+      // How the task's own metadata fields were read (before the trust level clamps them).
+      if (values.json) out(JSON.stringify(task ? { ...plan, task: { readings: task.readings } } : plan, null, 2));
+      else out(`${task?.readings.length ? `task metadata:\n${task.readings.map((r) => `  ${formatReading(r)}`).join('\n')}\n\n` : ''}${formatExplanation(plan)}`);
       // runc/crun: the bundle's config.json, as written for each run (ID: the run's id).
       if (!values.json && plan.ociConfig) out(`\nconfig.json (${policy.runtime}):\n${JSON.stringify(plan.ociConfig, null, 2)}`);
       return 0;

@@ -2,9 +2,11 @@
 import type { Writable } from 'node:stream';
 import type { HostConfig } from '../config/host.js';
 import type { Policy, PolicyInput } from '../config/policy.js';
-import { resolvePolicy } from '../config/resolve.js';
+import { mergeInputs, resolvePolicy } from '../config/resolve.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
-import { schemaErrors } from '../task/validate.js';
+import type { TaskRequest } from '../task/protocol.js';
+import type { HttpMock } from '../task/testcase.js';
+import { schemaCheck, type CompiledSchema } from '../task/validate.js';
 import { assertSupported } from './host.js';
 import { newRunId } from './ids.js';
 import type { RunResult } from './result.js';
@@ -19,6 +21,8 @@ export interface RunTaskOptions {
   signal?: AbortSignal;
   /** Extra fields for the task's context (executionId is always set). */
   context?: Record<string, unknown>;
+  /** A test case's mock.http: fetch is answered from these only, and the run gets no network. */
+  mocks?: HttpMock[];
 }
 
 /** The effective policy of a task run: defaults <- trust level <- task policy <- overrides. */
@@ -26,23 +30,65 @@ export function taskPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLe
   return resolvePolicy({ trustLevel: opts.trustLevel, task: task.policy, overrides: opts.policy });
 }
 
+/** The policy of one run: the task's, and no network at all when fetch is answered from mocks. */
+export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy' | 'mocks'>): Policy {
+  // A mocked run never opens a socket, whatever the caller's network mode.
+  const overrides = opts.mocks ? mergeInputs(opts.policy, { network: { mode: 'none', allow: [] } }) : opts.policy;
+  return taskPolicy(task, { trustLevel: opts.trustLevel, policy: overrides });
+}
+
 /** Run a task (a directory or .js file, or an already loaded task). Throws PawlError when pawl cannot run it. */
 export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
   const loaded = typeof task === 'string' ? await loadTask(task) : task;
-  const policy = taskPolicy(loaded, opts);
+  const policy = runPolicy(loaded, opts);
   assertSupported(policy);
   const input = opts.input ?? {};
-  const inputErrors = schemaErrors(loaded.inputSchema, input, 'input');
-  if (inputErrors.length) return invalidInput(policy, inputErrors);
+  const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
+  if (inputCheck.errors.length) return invalidInput(policy, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors);
   const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
-  sandbox.send({
+  sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context: opts.context, network: policy.network.mode, mocks: opts.mocks }));
+  return checkOutput(await sandbox.result(), loaded);
+}
+
+/** What the harness is handed for one run of a loaded task. */
+export function taskRequest(
+  loaded: LoadedTask,
+  run: { input: unknown; executionId: string; context?: Record<string, unknown>; network: TaskRequest['network']; mocks?: HttpMock[] },
+): TaskRequest {
+  return {
     source: loaded.source,
     filename: loaded.filename,
-    input,
-    context: { ...opts.context, executionId: sandbox.id },
-    network: policy.network.mode,
-  });
-  return sandbox.result((output) => schemaErrors(loaded.outputSchema, output, 'output'));
+    input: run.input,
+    context: { ...run.context, executionId: run.executionId },
+    network: run.mocks ? 'none' : run.network,
+    ...(loaded.entry !== undefined ? { entry: loaded.entry } : {}),
+    ...(run.mocks ? { mocks: run.mocks.map(({ url, method, response }) => ({ url, method, response })) } : {}),
+  };
+}
+
+/**
+ * A succeeded task's output, checked off the event loop against output.schema.json (validate.ts),
+ * and checked to be serialisable at all: a reply parses iteratively, but JSON.stringify recurses,
+ * so an output nested deeply enough would make every printer of the result throw.
+ */
+async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
+  if (result.status !== 'succeeded') return result;
+  const invalid = (message: string, details?: string[]): RunResult => {
+    const { output: _dropped, ...rest } = result;
+    return { ...rest, status: 'failed', error: { kind: 'InvalidOutput', message, ...(details ? { details } : {}) } };
+  };
+  try {
+    JSON.stringify(result.output);
+  } catch {
+    return invalid('the task output is nested too deeply to be serialised');
+  }
+  const { errors, bound } = await schemaCheck(loaded.outputSchema, result.output, loaded.limits.validation);
+  return errors.length ? invalid(checkMessage(loaded.outputSchema!, bound), errors) : result;
+}
+
+function checkMessage(schema: CompiledSchema, bound: string | null): string {
+  const what = schema.what === 'input' ? 'the input' : 'the task output';
+  return bound ? `${what} could not be checked against ${schema.source}: validation exceeded ${bound}` : `${what} does not match ${schema.source}`;
 }
 
 export interface ExecOptions {
@@ -66,11 +112,11 @@ export async function execProgram(argv: string[], opts: ExecOptions = {}): Promi
 }
 
 /** Input rejected before any sandbox starts: a result of its own kind, not a crash. */
-function invalidInput(policy: Policy, details: string[]): RunResult {
+function invalidInput(policy: Policy, message: string, details: string[]): RunResult {
   return {
     id: newRunId(),
     status: 'failed',
-    error: { kind: 'InvalidInput', message: 'the input does not match input.schema.json', details },
+    error: { kind: 'InvalidInput', message, details },
     exit_code: null,
     signal: null,
     usage: { wall_ms: 0, cpu_ms: 0, peak_memory_bytes: 0, peak_pids: 0, disk_read_bytes: 0, disk_write_bytes: 0, net_rx_bytes: 0, net_tx_bytes: 0, peak_fds: 0, workspace_bytes: 0 },

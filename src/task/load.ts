@@ -1,34 +1,24 @@
 // Loads a Ratchet task: a directory (metadata.json + main.js, or meta.yaml + task.js, with
 // optional input/output JSON Schemas, tests/*.json and security.yaml) or a single .js file.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+// Every file is read through TaskFiles (files.ts): no links, regular files only, size caps.
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { formatZodError, loadPolicyFile } from '../config/resolve.js';
+import { formatZodError } from '../config/resolve.js';
 import type { PolicyInput } from '../config/policy.js';
 import { PawlError } from '../errors.js';
+import { parseJsonFile, TaskFileLimits, TaskFiles } from './files.js';
+import { fieldListSchema, metadataPolicy, readEntrypoint, TaskMetadata, type FieldReading } from './metadata.js';
+import { readTestCase, type TestCase } from './testcase.js';
+import { compileSchema, ValidationLimits, type CompiledSchema } from './validate.js';
 
-export const TaskMetadata = z.looseObject({
-  uuid: z.string().optional(),
-  version: z.string().optional(),
-  label: z.string().optional(),
-  description: z.string().optional(),
-  author: z.string().optional(),
-  tags: z.array(z.string()).optional(),
-  /** Milliseconds. */
-  timeout: z.number().int().positive().optional(),
-  /** e.g. "128MB". */
-  memory_limit: z.string().optional(),
+/** Bounds on loading a task and on validating against its schemas. */
+export const TaskLimits = z.strictObject({
+  files: TaskFileLimits.prefault({}),
+  validation: ValidationLimits.prefault({}),
 });
-export type TaskMetadata = z.infer<typeof TaskMetadata>;
-
-export const TaskTestCase = z.looseObject({
-  name: z.string().optional(),
-  description: z.string().optional(),
-  input: z.unknown(),
-  expected_output: z.unknown(),
-});
-export type TaskTestCase = z.infer<typeof TaskTestCase> & { file: string };
+export type TaskLimits = z.infer<typeof TaskLimits>;
 
 export interface LoadedTask {
   name: string;
@@ -36,104 +26,127 @@ export interface LoadedTask {
   dir: string | null;
   source: string;
   filename: string;
+  /** The function to call, when meta.yaml's entrypoint names one (TaskRequest.entry). */
+  entry?: string;
   metadata: TaskMetadata;
-  inputSchema: object | null;
-  outputSchema: object | null;
-  tests: TaskTestCase[];
-  /** The task's own limits: metadata.timeout/memory_limit, then security.yaml on top. */
+  inputSchema: CompiledSchema | null;
+  outputSchema: CompiledSchema | null;
+  tests: TestCase[];
+  /** The task's own limits: metadata timeout/memory_limit/cpu_limit, then security.yaml on top. */
   policy: PolicyInput;
+  /** How each metadata field was read (for `pawl explain`). */
+  readings: FieldReading[];
+  limits: TaskLimits;
 }
 
 const fail = (msg: string): never => {
   throw new PawlError('InvalidTask', msg);
 };
 
-async function readOptional(path: string): Promise<string | null> {
+function parseYamlFile(text: string, name: string): unknown {
   try {
-    return await readFile(path, 'utf8');
+    // The yaml package bounds alias expansion (maxAliasCount), so a "billion laughs" file is refused.
+    // logLevel 'error': errors throw, and warnings (which quote the text) are not printed.
+    return parseYaml(text, { logLevel: 'error' }) ?? {};
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    return fail(`cannot read ${path}: ${(e as Error).message}`);
+    const line = e instanceof YAMLParseError && e.linePos ? ` (line ${e.linePos[0].line})` : '';
+    return fail(`${name}: not valid YAML${line}`);
   }
 }
 
-function parseJson(text: string, path: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    return fail(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-async function jsonSchema(path: string): Promise<object | null> {
-  const text = await readOptional(path);
-  if (text === null) return null;
-  const doc = parseJson(text, path);
-  if (typeof doc !== 'object' || doc === null) fail(`${path} must hold a JSON Schema object`);
-  return doc as object;
-}
-
-export async function loadTask(ref: string): Promise<LoadedTask> {
+export async function loadTask(ref: string, opts: { limits?: z.input<typeof TaskLimits> } = {}): Promise<LoadedTask> {
+  const parsedLimits = TaskLimits.safeParse(opts.limits ?? {});
+  if (!parsedLimits.success) throw new PawlError('InvalidPolicy', formatZodError(parsedLimits.error, 'task limits'));
+  const limits = parsedLimits.data;
+  const caps = limits.files;
   const info = await stat(ref).catch(() => fail(`task not found: ${ref}`));
+
   if (info.isFile()) {
-    const source = await readFile(ref, 'utf8');
-    return { name: basename(ref), dir: null, source, filename: ref, metadata: {}, inputSchema: null, outputSchema: null, tests: [], policy: {} };
+    const { files, name } = await TaskFiles.forFile(ref);
+    const source = await files.read(name, caps.sourceBytes);
+    if (source === null) fail(`task not found: ${ref}`);
+    return { name: basename(ref), dir: null, source: source!, filename: ref, metadata: {}, inputSchema: null, outputSchema: null, tests: [], policy: {}, readings: [], limits };
   }
   if (!info.isDirectory()) fail(`task must be a directory or a .js file: ${ref}`);
+  const files = await TaskFiles.at(ref);
 
-  const metaJson = await readOptional(join(ref, 'metadata.json'));
-  const metaYaml = metaJson === null ? await readOptional(join(ref, 'meta.yaml')) : null;
-  let rawMeta: unknown = {};
-  if (metaJson !== null) rawMeta = parseJson(metaJson, join(ref, 'metadata.json'));
-  else if (metaYaml !== null) {
-    try {
-      rawMeta = parseYaml(metaYaml) ?? {};
-    } catch (e) {
-      fail(`${join(ref, 'meta.yaml')} is not valid YAML: ${(e as Error).message}`);
-    }
-  }
+  const metaJson = await files.read('metadata.json', caps.dataBytes);
+  const metaYaml = await files.read('meta.yaml', caps.dataBytes);
+  if (metaJson !== null && metaYaml !== null) fail(`task ${ref} has both metadata.json and meta.yaml: keep one`);
+  const metaFile = metaJson !== null ? 'metadata.json' : 'meta.yaml';
+  const rawMeta = metaJson !== null ? parseJsonFile(metaJson, files.show(metaFile)) : metaYaml !== null ? parseYamlFile(metaYaml, files.show(metaFile)) : {};
   const meta = TaskMetadata.safeParse(rawMeta);
-  if (!meta.success) fail(formatZodError(meta.error, `task metadata in ${ref}`));
+  if (!meta.success) fail(formatZodError(meta.error, `task metadata in ${files.show(metaFile)}`));
   const metadata = meta.data!;
 
-  let filename = join(ref, 'main.js');
-  let source = await readOptional(filename);
-  if (source === null) {
-    filename = join(ref, 'task.js');
-    source = await readOptional(filename);
+  // The source: meta.yaml's entrypoint when it names a file, else main.js, else task.js.
+  const entrypoint = metadata.entrypoint === undefined ? null : readEntrypoint(metadata.entrypoint, files.show(metaFile));
+  const candidates = entrypoint && 'file' in entrypoint ? [entrypoint.file] : ['main.js', 'task.js'];
+  let filename = '';
+  let source: string | null = null;
+  for (const c of candidates) {
+    source = await files.read(c, caps.sourceBytes);
+    filename = files.show(c);
+    if (source !== null) break;
   }
-  if (source === null) fail(`task ${ref} has no main.js (or task.js)`);
+  if (source === null) fail(entrypoint && 'file' in entrypoint ? `task ${ref}: its entrypoint ${entrypoint.file} does not exist` : `task ${ref} has no main.js (or task.js)`);
 
-  const policy: PolicyInput = { resources: {} };
-  if (metadata.timeout !== undefined) policy.resources!.wallTime = metadata.timeout;
-  if (metadata.memory_limit !== undefined) policy.resources!.memory = metadata.memory_limit;
-  const security = await loadPolicyFile(join(ref, 'security.yaml'));
+  const { resources, readings } = metadataPolicy(metadata, metaFile);
+  if (entrypoint) readings.push({ field: 'entrypoint', raw: JSON.stringify(metadata.entrypoint), source: metaFile, read: 'file' in entrypoint ? `the file to load` : `the function to call` });
+  const policy: PolicyInput = { resources };
+  const securityText = await files.read('security.yaml', caps.dataBytes);
+  const security = securityText === null ? undefined : parseYamlFile(securityText, files.show('security.yaml'));
+  if (security !== undefined && (typeof security !== 'object' || Array.isArray(security))) {
+    throw new PawlError('InvalidPolicy', `${files.show('security.yaml')} must hold a mapping of policy fields`);
+  }
+
+  const schema = async (what: 'input' | 'output'): Promise<CompiledSchema | null> => {
+    const file = `${what}.schema.json`;
+    const text = await files.read(file, caps.dataBytes);
+    const inline = metadata[`${what}_schema`];
+    const list = metadata[`${what}s`];
+    const given = [text !== null && file, inline !== undefined && `${metaFile} ${what}_schema`, list !== undefined && `${metaFile} ${what}s`].filter(Boolean);
+    if (given.length > 1) fail(`task ${ref} gives its ${what} schema twice (${given.join(' and ')}): keep one`);
+    if (text !== null) return compileSchema(parseJsonFile(text, files.show(file)), what, file, limits.validation);
+    if (inline !== undefined) {
+      readings.push({ field: `${what}_schema`, raw: 'a JSON Schema', source: metaFile, read: `the ${what} schema` });
+      return compileSchema(inline, what, `${metaFile} ${what}_schema`, limits.validation);
+    }
+    if (list !== undefined) {
+      const schema = fieldListSchema(list) as { required?: string[] };
+      readings.push({ field: `${what}s`, raw: `${Object.keys(list).length} field(s)`, source: metaFile, read: `an object schema${schema.required ? ` requiring ${schema.required.join(', ')}` : ''}` });
+      return compileSchema(schema, what, `${metaFile} ${what}s`, limits.validation);
+    }
+    return null;
+  };
+
+  const tests: TestCase[] = [];
+  for (const name of await files.list('tests', '.json', caps.testFiles)) {
+    const rel = `tests/${name}`;
+    const text = await files.read(rel, caps.testBytes);
+    if (text !== null) tests.push(readTestCase(parseJsonFile(text, files.show(rel)), rel));
+  }
+  (metadata.test_cases ?? []).forEach((t, i) => tests.push(readTestCase(t, `${metaFile} test_cases[${i}]`)));
+  if (metadata.test_cases) readings.push({ field: 'test_cases', raw: `${metadata.test_cases.length} case(s)`, source: metaFile, read: 'test cases, run after tests/*.json' });
+  const inputSchema = await schema('input');
+  const outputSchema = await schema('output');
 
   return {
-    name: metadata.label ?? basename(ref),
+    name: metadata.label ?? metadata.name ?? basename(ref),
     dir: ref,
     source: source!,
     filename,
+    ...(entrypoint && 'entry' in entrypoint ? { entry: entrypoint.entry } : {}),
     metadata,
-    inputSchema: await jsonSchema(join(ref, 'input.schema.json')),
-    outputSchema: await jsonSchema(join(ref, 'output.schema.json')),
-    tests: await loadTests(join(ref, 'tests')),
-    policy: security ? mergeTaskPolicy(policy, security) : policy,
+    inputSchema,
+    outputSchema,
+    tests,
+    policy: security ? mergeTaskPolicy(policy, security as PolicyInput) : policy,
+    readings,
+    limits,
   };
 }
 
 function mergeTaskPolicy(meta: PolicyInput, security: PolicyInput): PolicyInput {
   return { ...meta, ...security, resources: { ...meta.resources, ...security.resources } };
-}
-
-async function loadTests(dir: string): Promise<TaskTestCase[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  const tests: TaskTestCase[] = [];
-  for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
-    const path = join(dir, name);
-    const parsed = TaskTestCase.safeParse(parseJson(await readFile(path, 'utf8'), path));
-    if (!parsed.success) fail(formatZodError(parsed.error, `test case ${path}`));
-    tests.push({ ...parsed.data!, file: path });
-  }
-  return tests;
 }

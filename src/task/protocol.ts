@@ -16,6 +16,15 @@ export interface TaskRequest {
   context: { executionId: string; [k: string]: unknown };
   /** Network mode, so a blocked fetch can say why. */
   network: 'none' | 'restricted' | 'full';
+  /** The function to call, when the task's metadata names one (meta.yaml `entrypoint`). */
+  entry?: string;
+  /**
+   * A test case's `mock.http`: fetch is then answered ONLY from these (URL contains `url`, method
+   * equal, case-insensitive); an unmatched call is a NetworkError; a mocked run never opens a socket.
+   */
+  mocks?: { url: string; method: string; response: unknown }[];
+  /** Network mode 'restricted': path inside the sandbox of a unix socket speaking HTTP CONNECT. */
+  egressProxy?: string;
 }
 
 export interface Violation {

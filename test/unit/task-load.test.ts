@@ -3,7 +3,10 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadTask } from '../../src/task/load.js';
-import { schemaErrors, subsetMatch } from '../../src/task/validate.js';
+import { compileSchema, schemaCheck, ValidationLimits } from '../../src/task/validate.js';
+import { subsetMatch } from '../../src/task/testcase.js';
+
+const schemaErrors = async (...a: Parameters<typeof schemaCheck>) => (await schemaCheck(...a)).errors;
 
 function taskDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));
@@ -25,9 +28,9 @@ describe('loading tasks', () => {
     });
     const t = await loadTask(dir);
     expect(t.name).toBe('adder');
-    expect(t.inputSchema).toEqual({ type: 'object' });
+    expect(JSON.parse(t.inputSchema!.text)).toEqual({ type: 'object' });
     expect(t.tests).toHaveLength(1);
-    expect(t.policy).toEqual({ resources: { wallTime: 1234, memory: '96MB', processes: 3 } });
+    expect(t.policy).toEqual({ resources: { wallTime: 1234, memory: 96 * 1024 * 1024, processes: 3 } });
   });
 
   it('reads the newer meta.yaml + task.js shape', async () => {
@@ -38,7 +41,7 @@ describe('loading tasks', () => {
 
   it.each([
     [{}, /has no main\.js/],
-    [{ 'metadata.json': '{oops', 'main.js': 'x' }, /metadata\.json is not valid JSON/],
+    [{ 'metadata.json': '{oops', 'main.js': 'x' }, /metadata\.json: not valid JSON/],
     [{ 'metadata.json': '{"timeout": "soon"}', 'main.js': 'x' }, /timeout/],
     [{ 'main.js': 'x', 'tests/t.json': '[1]' }, /test case/],
     [{ 'main.js': 'x', 'security.yaml': '- a\n- b' }, /security\.yaml must hold a mapping/],
@@ -52,10 +55,12 @@ describe('loading tasks', () => {
 });
 
 describe('schemas and test matching', () => {
-  it('lists every schema problem', () => {
-    const schema = { type: 'object', properties: { a: { type: 'number' } }, required: ['a', 'b'] };
-    expect(schemaErrors(schema, { a: 'x' }, 'input')).toEqual(expect.arrayContaining(['input/a must be number', "input must have required property 'b'"]));
-    expect(schemaErrors(null, 'anything', 'input')).toEqual([]);
+  it('names the first schema problem (validation stops there: a hostile schema cannot multiply errors)', async () => {
+    const limits = ValidationLimits.parse({});
+    const schema = await compileSchema({ type: 'object', properties: { a: { type: 'number' } }, required: ['a', 'b'] }, 'input', 'input.schema.json', limits);
+    expect(await schemaErrors(schema, { a: 'x' }, limits)).toEqual(["input must have required property 'b'"]);
+    expect(await schemaErrors(schema, { a: 'x', b: 1 }, limits)).toEqual(['input/a must be number']);
+    expect(await schemaErrors(null, 'anything', limits)).toEqual([]);
   });
 
   it('matches expected_output as a subset, as Ratchet does', () => {
