@@ -9,13 +9,20 @@ export const enum Fd {
 }
 
 export interface TaskRequest {
-  /** main.js source: an anonymous function expression or a declaration named main. */
+  /** The task file's source, in any shape the harness accepts (README: Ratchet tasks). */
   source: string;
   filename: string;
   input: unknown;
   context: { executionId: string; [k: string]: unknown };
   /** Network mode, so a blocked fetch can say why. */
   network: 'none' | 'restricted' | 'full';
+  /** Name of the function to call, when the task's metadata names one; otherwise the harness picks by shape. */
+  entry?: string;
+  /** Present only for a test case with `mock.http`: fetch is answered ONLY from these (URL contains
+   * mock.url, method equal, case-insensitive); an unmatched call is a NetworkError; no socket is opened. */
+  mocks?: { url: string; method: string; response: unknown }[];
+  /** Network mode 'restricted': path inside the sandbox of a unix socket speaking HTTP/1.1 CONNECT host:port. */
+  egressProxy?: string;
 }
 
 export interface Violation {
