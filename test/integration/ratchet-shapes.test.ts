@@ -1,33 +1,16 @@
 // Every shape a Ratchet task file comes in runs unmodified, in a real sandbox; a file whose task
 // function cannot be told is InvalidTask naming the candidates. The shape is found by the
 // harness inside the sandbox, never by parsing task code on the host.
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadTask, resolvePolicy, Sandbox, type PolicyInput, type RunResult } from '../../src/index.js';
-import type { TaskRequest } from '../../src/task/protocol.js';
 import { leftovers, testHost } from '../helpers/host.js';
+import { runFixture } from '../helpers/ratchet.js';
 
 const host = testHost('shapes');
-export const RATCHET = join(import.meta.dirname, '..', 'fixtures', 'ratchet');
+const run = (name: string, opts: Parameters<typeof runFixture>[2] = {}) => runFixture(host, name, opts);
 
 afterAll(async () => {
   expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
 });
-
-/** One task run with the request fields the runner fills from metadata and test cases (entry, mocks). */
-export async function runFixture(
-  name: string,
-  opts: { input?: unknown; policy?: PolicyInput; request?: Partial<TaskRequest>; host?: ReturnType<typeof testHost> } = {},
-): Promise<RunResult> {
-  const task = await loadTask(join(RATCHET, name));
-  const policy = resolvePolicy({ task: task.policy, overrides: opts.policy });
-  const sandbox = await Sandbox.start({ policy, host: opts.host ?? host, mode: 'task' });
-  sandbox.send({
-    source: task.source, filename: task.filename, input: opts.input ?? {}, context: { executionId: sandbox.id },
-    network: policy.network.mode, ...opts.request,
-  });
-  return sandbox.result();
-}
 
 describe('task shapes', () => {
   it.each([
@@ -37,49 +20,49 @@ describe('task shapes', () => {
     ['shape-async', 'async'],
     ['shape-promise', 'promise'],
   ])('%s runs and returns its output', async (name, shape) => {
-    const r = await runFixture(name, { input: { n: 21 } });
+    const r = await run(name, { input: { n: 21 } });
     expect(r.error).toBeUndefined();
     expect(r.output).toEqual({ shape, doubled: 42 });
   });
 
   it('a declaration named main is the task, not the helper beside it, and gets the context', async () => {
-    const r = await runFixture('shape-main', { input: { n: 21 } });
+    const r = await run('shape-main', { input: { n: 21 } });
     expect(r.output).toEqual({ shape: 'main', doubled: 42, hasExecutionId: true });
   });
 
   it('a file with exactly one top-level function of another name runs it (was: refused)', async () => {
-    const r = await runFixture('shape-single-named', { input: { n: 9 } });
+    const r = await run('shape-single-named', { input: { n: 9 } });
     expect(r.output).toEqual({ shape: 'single-named', half: 4.5 });
     // ... and its Ratchet error classes work as they do in Ratchet.
-    const bad = await runFixture('shape-single-named', { input: { n: 'nine' } });
+    const bad = await run('shape-single-named', { input: { n: 'nine' } });
     expect(bad.error).toMatchObject({ kind: 'TaskError', name: 'ValidationError', message: 'n must be a number' });
   });
 
   it('an exports object naming its one function (not main) runs it', async () => {
-    const r = await runFixture('shape-exports-guard-named', { input: { a: 6, b: 7 } });
+    const r = await run('shape-exports-guard-named', { input: { a: 6, b: 7 } });
     expect(r.output).toEqual({ shape: 'exports-guard-named', product: 42 });
   });
 
   it('module.exports = { main } in a meta.yaml + task.js task runs main (was: "module is not defined")', async () => {
-    const r = await runFixture('shape-module-exports-object', { input: { n: 21 } });
+    const r = await run('shape-module-exports-object', { input: { n: 21 } });
     expect(r.error).toBeUndefined();
     expect(r.output).toEqual({ shape: 'module-exports-object', doubled: 42 });
   });
 
   it('exports.main is the task even with another function exported beside it', async () => {
-    const r = await runFixture('shape-exports-main', { input: { n: 21 } });
+    const r = await run('shape-exports-main', { input: { n: 21 } });
     expect(r.output).toEqual({ shape: 'exports-main', doubled: 42, label: 'n=21' });
   });
 
   it('an async main with an exports guard (a heartbeat) runs, its console output captured', async () => {
-    const r = await runFixture('heartbeat-like', { policy: { env: { APP_VERSION: '1.2.3' } } });
+    const r = await run('heartbeat-like', { policy: { env: { APP_VERSION: '1.2.3' } } });
     expect(r.error).toBeUndefined();
     expect(r.output).toMatchObject({ status: 'ok', version: '1.2.3', uptimeSeconds: expect.any(Number) });
     expect(r.stdout).toBe('heartbeat: checking\n');
   });
 
   it('two top-level functions, none named main, nothing exported: InvalidTask naming both', async () => {
-    const r = await runFixture('shape-ambiguous', { input: { a: 1, b: 2 } });
+    const r = await run('shape-ambiguous', { input: { a: 1, b: 2 } });
     expect(r.status).toBe('failed');
     expect(r.error?.kind).toBe('InvalidTask');
     expect(r.error?.message).toContain('add');
@@ -87,22 +70,22 @@ describe('task shapes', () => {
   });
 
   it('the metadata\'s entry point picks among them; a missing one is InvalidTask', async () => {
-    const r = await runFixture('shape-entry', { input: { a: 5, b: 2 }, request: { entry: 'subtract' } });
+    const r = await run('shape-entry', { input: { a: 5, b: 2 }, request: { entry: 'subtract' } });
     expect(r.output).toEqual({ difference: 3 });
-    const missing = await runFixture('shape-entry', { input: { a: 5, b: 2 }, request: { entry: 'multiply' } });
+    const missing = await run('shape-entry', { input: { a: 5, b: 2 }, request: { entry: 'multiply' } });
     expect(missing.error?.kind).toBe('InvalidTask');
     expect(missing.error?.message).toMatch(/multiply.*add.*subtract/s);
   });
 
   it('the shape does not depend on the backend: module.exports under runc', async () => {
-    const r = await runFixture('shape-module-exports-object', { input: { n: 21 }, policy: { runtime: 'runc' } });
+    const r = await run('shape-module-exports-object', { input: { n: 21 }, policy: { runtime: 'runc' } });
     expect(r).toMatchObject({ runtime: 'runc', status: 'succeeded', output: { shape: 'module-exports-object', doubled: 42 } });
   });
 });
 
 describe('the environment a task sees', () => {
   it('console to stdout/stderr, process.env only what the policy passes, the error classes, no supervisor pipes', async () => {
-    const r = await runFixture('environment', { policy: { env: { GREETING: 'hi' } } });
+    const r = await run('environment', { policy: { env: { GREETING: 'hi' } } });
     expect(r.error).toBeUndefined();
     expect(r.stdout).toBe('to stdout\n');
     expect(r.stderr).toBe('to stderr\n');
