@@ -3,7 +3,7 @@
 // the egress proxy's unix socket in restricted mode, and answers only from mocks when a test
 // case brings them. The server is a real HTTP server this test starts on 127.0.0.1 (a sandbox
 // with network full shares the host's loopback).
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,6 +86,15 @@ describe('fetch with --network full reaches a real server', () => {
     expect(r.violations).toEqual([]);
   });
 
+  it('resolves names as the host does: the host\'s /etc/resolv.conf, on both backends', async () => {
+    for (const runtime of ['bwrap', 'runc'] as const) {
+      const r = await run('resolver', { policy: { ...FULL, runtime } });
+      expect(r.output).toEqual({ resolvConf: readFileSync('/etc/resolv.conf', 'utf8') });
+    }
+    const none = await run('resolver');
+    expect((none.output as { resolvConf: string }).resolvConf).not.toContain('nameserver');
+  });
+
   it('fits the untrusted level\'s limits (its thread is counted by the pids controller)', async () => {
     const r = await run('fetch-sync', { input: { url: base }, trustLevel: 'untrusted', policy: FULL });
     expect(r.error).toBeUndefined();
@@ -142,6 +151,7 @@ describe('mocked fetch (a test case with mock.http)', () => {
   it('an unmatched call is a NetworkError naming the URL (the method counts)', async () => {
     const r = await run('fetch-sync', { input: { url: base }, policy: FULL, request: { mocks: [{ url: '/hello', method: 'POST', response: {} }] } });
     expect(r.error).toMatchObject({ name: 'NetworkError', message: expect.stringContaining(`${base}/hello`) });
+    expect(r.error?.message).toContain('no mock matches');
   });
 });
 
@@ -194,5 +204,6 @@ describe('network mode restricted: through the egress proxy\'s unix socket (HTTP
     const r = await run('fetch-sync', { input: { url: 'http://10.0.0.1:8080' }, ...restricted() });
     expect(r.error).toMatchObject({ kind: 'NetworkBlocked', name: 'NetworkError' });
     expect(r.violations).toContainEqual({ kind: 'network', detail: expect.stringContaining('10.0.0.1:8080') });
+    expect(connects).toContain('10.0.0.1:8080'); // asked, and refused by the proxy: not blocked before it
   });
 });
