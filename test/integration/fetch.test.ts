@@ -3,9 +3,11 @@
 // the egress proxy's unix socket in restricted mode, and answers only from mocks when a test
 // case brings them. The server is a real HTTP server this test starts on 127.0.0.1 (a sandbox
 // with network full shares the host's loopback).
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +18,15 @@ const host = testHost('fetch');
 const run = (name: string, opts: Parameters<typeof runFixture>[2] = {}) => runFixture(host, name, opts);
 
 let server: Server;
+let tlsServer: Server;
 let base = '';
+let tlsBase = '';
 const seen: string[] = [];
+// A self-signed certificate for 127.0.0.1, trusted inside the sandbox through NODE_EXTRA_CA_CERTS.
+const certDir = mkdtempSync(join(tmpdir(), 'pawl-fetch-tls-'));
+const TLS = {
+  policy: { env: { NODE_EXTRA_CA_CERTS: '/run/pawl-tls/cert.pem' }, filesystem: { binds: [{ src: certDir, dst: '/run/pawl-tls' }] } },
+};
 
 async function readBody(req: IncomingMessage): Promise<string> {
   let s = '';
@@ -26,7 +35,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 beforeAll(async () => {
-  server = createServer(async (req, res) => {
+  const handler: RequestListener = async (req, res) => {
     seen.push(`${req.method} ${req.url}`);
     const body = await readBody(req);
     const json = (status: number, doc: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(doc));
@@ -34,15 +43,28 @@ beforeAll(async () => {
     if (req.url === '/echo') return json(200, { received: JSON.parse(body), contentType: req.headers['content-type'] });
     if (req.url === '/plain') return res.writeHead(200, { 'content-type': 'text/plain' }).end('just text');
     if (req.url === '/moved') return res.writeHead(302, { location: '/hello' }).end();
+    if (req.url === '/slow') return; // never answers
     const status = /^\/status\/(\d+)$/.exec(req.url ?? '')?.[1];
     if (status) return res.writeHead(Number(status)).end('no');
     res.writeHead(404).end();
-  });
+  };
+  server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
+  chmodSync(certDir, 0o755);
+  chmodSync(join(certDir, 'cert.pem'), 0o644);
+  tlsServer = createTlsServer({ key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) }, handler);
+  await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+  tlsBase = `https://127.0.0.1:${(tlsServer.address() as { port: number }).port}`;
 });
 afterAll(async () => {
-  await new Promise<void>((r) => server.close(() => r()));
+  for (const s of [server, tlsServer]) {
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+  rmSync(certDir, { recursive: true, force: true });
   expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
 });
 
@@ -64,7 +86,7 @@ describe('fetch with --network full reaches a real server', () => {
     expect(r.output).toEqual({ status: 200, greeting: 'hello', sawHeader: 'async', plain: 'just text', echoed: { via: 'options' } });
   });
 
-  it('maps non-2xx answers to Ratchet\'s error classes, as Ratchet does', async () => {
+  it('maps non-2xx answers to Ratchet\'s error classes as Ratchet does, follows redirects, times out', async () => {
     const r = await run('fetch-errors', { input: { url: base }, policy: FULL });
     expect(r.output).toEqual({
       401: { name: 'AuthenticationError', status: 401, isError: true, message: 'HTTP 401: Unauthorized' },
@@ -72,7 +94,15 @@ describe('fetch with --network full reaches a real server', () => {
       404: { name: 'HttpError', status: 404, isError: true, message: 'HTTP 404: Not Found' },
       429: { name: 'RateLimitError', status: 429, isError: true, message: 'HTTP 429: Too Many Requests' },
       503: { name: 'ServiceUnavailableError', status: 503, isError: true, message: 'HTTP 503: Service Unavailable' },
+      redirected: 'hello',
+      slow: { name: 'TimeoutError', isTimeoutError: true },
     });
+  });
+
+  it('https too (TLS verified against the CA the sandbox is given)', async () => {
+    const r = await run('fetch-async', { input: { url: tlsBase }, policy: { ...FULL, ...TLS.policy } });
+    expect(r.error).toBeUndefined();
+    expect(r.output).toMatchObject({ status: 200, greeting: 'hello', sawHeader: 'async' });
   });
 
   it('node\'s own http module works too', async () => {
@@ -162,19 +192,26 @@ describe('network mode restricted: through the egress proxy\'s unix socket (HTTP
   let proxy: NetServer;
   let dir = '';
   const connects: string[] = [];
+  const open = new Set<Socket>();
+  const track = (sock: Socket) => {
+    open.add(sock);
+    sock.on('close', () => open.delete(sock));
+  };
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pawl-egress-'));
     chmodSync(dir, 0o755);
     proxy = createNetServer((client) => {
+      track(client);
       client.once('data', (d) => {
         const target = /^CONNECT (\S+) HTTP\/1\.1\r\n/.exec(d.toString('latin1'))?.[1] ?? '';
         connects.push(target);
-        if (target !== base.replace('http://', '')) return client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+        if (target !== base.replace('http://', '') && target !== tlsBase.replace('https://', '')) return client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
         const [host, port] = target.split(':');
         const up = connect(Number(port), host, () => {
           client.write('HTTP/1.1 200 Connection established\r\n\r\n');
           client.pipe(up).pipe(client);
         });
+        track(up);
         up.on('error', () => client.destroy());
       });
     });
@@ -182,12 +219,13 @@ describe('network mode restricted: through the egress proxy\'s unix socket (HTTP
     chmodSync(join(dir, 'proxy.sock'), 0o777);
   });
   afterAll(async () => {
+    for (const sock of open) sock.destroy();
     await new Promise<void>((r) => proxy.close(() => r()));
     rmSync(dir, { recursive: true, force: true });
   });
 
   const restricted = () => ({
-    policy: { filesystem: { binds: [{ src: dir, dst: '/run/pawl-egress' }] } },
+    policy: { ...TLS.policy, filesystem: { binds: [...TLS.policy.filesystem.binds, { src: dir, dst: '/run/pawl-egress' }] } },
     request: { network: 'restricted' as const, egressProxy: '/run/pawl-egress/proxy.sock' },
   });
 
@@ -198,6 +236,13 @@ describe('network mode restricted: through the egress proxy\'s unix socket (HTTP
       expect(r.output).toMatchObject(name === 'node-http' ? { status: 200 } : { greeting: 'hello' });
     }
     expect(connects).toContain(base.replace('http://', ''));
+  });
+
+  it('https runs TLS inside the tunnel, verified end to end', async () => {
+    const r = await run('fetch-sync', { input: { url: tlsBase }, ...restricted() });
+    expect(r.error).toBeUndefined();
+    expect(r.output).toMatchObject({ greeting: 'hello', echoed: { city: 'Delft', n: 3 } });
+    expect(connects).toContain(tlsBase.replace('https://', ''));
   });
 
   it('a host the proxy refuses is NetworkBlocked with the violation', async () => {
