@@ -4,15 +4,23 @@
 // runs it and writes one reply to fd 4. Input/output schema validation happens on the host,
 // where the task cannot tamper with it. The same file is also the fetch worker thread (bottom).
 import { closeSync, readFileSync, writeSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
 import { createRequire } from 'node:module';
-import net from 'node:net';
+import type * as Net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
+import type * as Tls from 'node:tls';
 import { Script } from 'node:vm';
 import { isMainThread, MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
 import { Fd, type HarnessReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
+
+// node's HTTP and TLS stacks load on first use: a task that makes no request does not pay for
+// them at start-up (they cost milliseconds against a start of a few tens).
+const load = createRequire(import.meta.url);
+const http = () => load('node:http') as typeof Http;
+const https = () => load('node:https') as typeof Https;
+const net = () => load('node:net') as typeof Net;
+const tls = () => load('node:tls') as typeof Tls;
 
 const violations: Violation[] = [];
 let network: TaskRequest['network'] = 'none';
@@ -164,7 +172,10 @@ function normalize(url: unknown, options: unknown, body: unknown): WireRequest {
   if (target === null) throw new TypeError('fetch: the URL must be a string');
   const o = (options ?? {}) as { method?: unknown; headers?: unknown; body?: unknown; timeout?: unknown };
   const headers: Record<string, string> = {};
-  const given = o.headers instanceof Headers || Array.isArray(o.headers) ? Object.fromEntries(o.headers as Iterable<[string, string]>) : (o.headers ?? {});
+  // A Headers or Map instance, an array of pairs, or a plain object (Headers itself is not touched:
+  // the global loads undici).
+  const h = o.headers as { entries?: () => Iterable<[string, string]> } | [string, string][] | undefined;
+  const given = Array.isArray(h) ? Object.fromEntries(h) : typeof h?.entries === 'function' ? Object.fromEntries(h.entries()) : (h ?? {});
   for (const [k, v] of Object.entries(given as Record<string, unknown>)) if (v !== undefined && v !== null) headers[k.toLowerCase()] = String(v);
   // Ratchet passes the body as the third argument; standard code puts it in options.body.
   const raw = body ?? o.body ?? null;
@@ -242,7 +253,7 @@ function mockedResponse(req: WireRequest): ReturnType<typeof makeResponse> {
   const status = full ? (r.status as number) : 200;
   const body = full ? r.body : r;
   const headers = full && typeof r.headers === 'object' && r.headers !== null ? Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), String(v)])) : {};
-  return makeResponse(status, full && typeof r.statusText === 'string' ? r.statusText : (http.STATUS_CODES[status] ?? ''), headers, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body ?? null)), req.url);
+  return makeResponse(status, full && typeof r.statusText === 'string' ? r.statusText : (http().STATUS_CODES[status] ?? ''), headers, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body ?? null)), req.url);
 }
 
 /** Ratchet's fetch(url, options?, body?): synchronous; awaiting it (or .then) works as well. */
@@ -295,9 +306,9 @@ function transport(req: WireRequest): WireReply {
 
 // ---- The egress tunnel (network mode restricted): HTTP CONNECT over the proxy's unix socket ----
 
-function tunnel(proxy: string, host: string, port: number, cb: (err: Error | null, socket?: net.Socket) => void): void {
+function tunnel(proxy: string, host: string, port: number, cb: (err: Error | null, socket?: Net.Socket) => void): void {
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const sock = net.connect(proxy);
+  const sock = net().connect(proxy);
   let head = Buffer.alloc(0);
   const fail = (e: Error) => {
     sock.destroy();
@@ -326,25 +337,25 @@ function tunnel(proxy: string, host: string, port: number, cb: (err: Error | nul
   sock.once('connect', () => sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
 }
 
-type Agents = { http: http.Agent; https: https.Agent };
+type Agents = { http: Http.Agent; https: Https.Agent };
 type OnCreate = (err: Error | null, socket: Duplex) => void;
 /** How an agent gets its connection: (host, port, tls?) to a socket, through the callback. */
-type Connector = (host: string, port: number, secure: boolean, o: http.ClientRequestArgs, cb: (err: Error | null, socket?: Duplex) => void) => void;
+type Connector = (host: string, port: number, secure: boolean, o: Http.ClientRequestArgs, cb: (err: Error | null, socket?: Duplex) => void) => void;
 
 /** An http and an https agent whose connections come from `connect` (node's Agent accepts a
  * createConnection that answers through its callback). */
 function agentsFrom(connect: Connector): Agents {
-  const make = (o: http.ClientRequestArgs, cb: OnCreate | undefined, secure: boolean): undefined => {
+  const make = (o: Http.ClientRequestArgs, cb: OnCreate | undefined, secure: boolean): undefined => {
     connect(o.host ?? 'localhost', Number(o.port ?? (secure ? 443 : 80)), secure, o, (err, socket) => cb?.(err, socket as Duplex));
     return undefined;
   };
-  class HttpAgent extends http.Agent {
-    override createConnection(o: http.ClientRequestArgs, cb?: OnCreate): undefined {
+  class HttpAgent extends http().Agent {
+    override createConnection(o: Http.ClientRequestArgs, cb?: OnCreate): undefined {
       return make(o, cb, false);
     }
   }
-  class HttpsAgent extends https.Agent {
-    override createConnection(o: http.ClientRequestArgs, cb?: OnCreate): undefined {
+  class HttpsAgent extends https().Agent {
+    override createConnection(o: Http.ClientRequestArgs, cb?: OnCreate): undefined {
       return make(o, cb, true);
     }
   }
@@ -356,8 +367,8 @@ function tunnelAgents(proxy: string): Agents {
   return agentsFrom((host, port, secure, o, cb) =>
     tunnel(proxy, host, port, (err, socket) => {
       if (err || !secure) return cb(err, socket);
-      const servername = (o as tls.ConnectionOptions).servername ?? (net.isIP(host) ? undefined : host);
-      cb(null, tls.connect({ ...(o as tls.ConnectionOptions), socket, ...(servername ? { servername } : {}) }));
+      const servername = (o as Tls.ConnectionOptions).servername ?? (net().isIP(host) ? undefined : host);
+      cb(null, tls().connect({ ...(o as Tls.ConnectionOptions), socket, ...(servername ? { servername } : {}) }));
     }),
   );
 }
@@ -393,10 +404,10 @@ async function perform(req: WireRequest, agents: Agents | null): Promise<WireRep
   let { method, body } = req;
   for (let redirects = 0; ; redirects++) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('network', `unsupported protocol ${url.protocol}`);
-    const mod = url.protocol === 'https:' ? https : http;
+    const mod = url.protocol === 'https:' ? https() : http();
     const agent = agents ? (url.protocol === 'https:' ? agents.https : agents.http) : undefined;
     const headers = { ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
-    let res: http.IncomingMessage & { bytes?: Buffer };
+    let res: Http.IncomingMessage & { bytes?: Buffer };
     try {
       res = await new Promise((resolve, reject) => {
         const r = mod.request(url, { method, headers, ...(agent ? { agent } : {}) }, (m) => {
@@ -427,23 +438,36 @@ async function perform(req: WireRequest, agents: Agents | null): Promise<WireRep
     }
     const headersOut: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headersOut[k] = Array.isArray(v) ? v.join(', ') : v;
-    return { id: req.id, ok: true, status, statusText: res.statusMessage || http.STATUS_CODES[status] || '', headers: headersOut, body: res.bytes!, url: url.href };
+    return { id: req.id, ok: true, status, statusText: res.statusMessage || http().STATUS_CODES[status] || '', headers: headersOut, body: res.bytes!, url: url.href };
   }
 }
 
 // ---- Node's own networking follows the same policy ----------------------------------------------
 
-function installNetworkPolicy(): void {
-  const agents = request.mocks ? refusingAgents('a mocked run never opens a socket')
-    : network === 'none' ? refusingAgents('network mode none')
-    : network === 'restricted' ? (request.egressProxy ? tunnelAgents(request.egressProxy) : refusingAgents('network mode restricted, but no egress proxy was given'))
-    : null;
-  if (agents) {
-    http.globalAgent = agents.http;
-    https.globalAgent = agents.https;
-  }
-  // The global fetch is the harness's: node's own (undici) would bypass the agents above.
+/**
+ * The global fetch is the harness's (node's own, undici, would bypass everything here). node's
+ * http/https get agents that refuse or tunnel as the mode says, installed when the task first
+ * requires either (the only way in: the task's code has no dynamic import). The walls themselves
+ * are the network namespace and the egress proxy; this makes node's modules fail fast and clearly.
+ */
+function installNetworkPolicy(): (id: string) => unknown {
   Object.defineProperty(globalThis, 'fetch', { value: fetch, writable: true, configurable: true, enumerable: true });
+  const why = request.mocks ? 'a mocked run never opens a socket'
+    : network === 'none' ? 'network mode none'
+    : network === 'restricted' && !request.egressProxy ? 'network mode restricted, but no egress proxy was given'
+    : null;
+  let installed = network === 'full' && !request.mocks;
+  const taskRequire = createRequire('/opt/pawl/');
+  const wrapped = (id: string) => {
+    if (!installed && /^(node:)?https?$/.test(id)) {
+      installed = true;
+      const agents = why ? refusingAgents(why) : tunnelAgents(request.egressProxy!);
+      http().globalAgent = agents.http;
+      https().globalAgent = agents.https;
+    }
+    return taskRequire(id);
+  };
+  return Object.assign(wrapped, taskRequire);
 }
 
 // ---- Replies --------------------------------------------------------------------------------
@@ -512,9 +536,8 @@ function readRequest(): TaskRequest {
 async function main(): Promise<void> {
   request = readRequest();
   network = request.network;
-  installNetworkPolicy();
   // `require` gives other JavaScript the node builtins (the rootfs holds no other modules).
-  Object.assign(globalThis, ratchetGlobals, { require: createRequire('/opt/pawl/') });
+  Object.assign(globalThis, ratchetGlobals, { require: installNetworkPolicy() });
   let fn: TaskFn;
   try {
     fn = taskFunction(request.source, request.filename, request.entry);
