@@ -11,7 +11,7 @@ import type * as Net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { Script } from 'node:vm';
-import { isMainThread, MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
 import { Fd, type HarnessReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
 
 // node's HTTP and TLS stacks load on first use: a task that makes no request does not pay for
@@ -21,6 +21,9 @@ const http = () => load('node:http') as typeof Http;
 const https = () => load('node:https') as typeof Https;
 const net = () => load('node:net') as typeof Net;
 const tls = () => load('node:tls') as typeof Tls;
+const threads = () => load('node:worker_threads') as typeof WorkerThreads;
+/** The fetch worker is this file again, told apart by this argument. */
+const WORKER_ARG = '--pawl-fetch-worker';
 
 const violations: Violation[] = [];
 let network: TaskRequest['network'] = 'none';
@@ -278,13 +281,14 @@ function fetch(url: unknown, options?: unknown, body?: unknown) {
 
 // The synchronous call: a worker thread does the request on its own event loop while this thread
 // sleeps in Atomics.wait; the answer comes back through a MessagePort read synchronously.
-let worker: { port: MessagePort; flag: Int32Array } | null = null;
+let worker: { port: WorkerThreads.MessagePort; flag: Int32Array } | null = null;
 
 function transport(req: WireRequest): WireReply {
+  const { MessageChannel, receiveMessageOnPort, Worker } = threads();
   if (!worker) {
     const { port1, port2 } = new MessageChannel();
     const flag = new Int32Array(new SharedArrayBuffer(4));
-    const w = new Worker(new URL(import.meta.url), { workerData: { port: port2, flag }, transferList: [port2], stdout: false, stderr: false });
+    const w = new Worker(new URL(import.meta.url), { argv: [WORKER_ARG], workerData: { port: port2, flag }, transferList: [port2], stdout: false, stderr: false });
     w.unref();
     port1.unref();
     worker = { port: port1, flag };
@@ -380,7 +384,7 @@ function refusingAgents(why: string): Agents {
 
 // ---- The fetch worker thread: this same file, started by transport() -------------------------
 
-function fetchWorker(port: MessagePort, flag: Int32Array): void {
+function fetchWorker(port: WorkerThreads.MessagePort, flag: Int32Array): void {
   let agents: Agents | null = null;
   port.on('message', (req: WireRequest) => {
     if (req.proxy) agents ??= tunnelAgents(req.proxy);
@@ -552,12 +556,12 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMainThread) {
+if (!process.argv.includes(WORKER_ARG)) {
   // A rejection nobody awaited, or a throw in a timer callback, still ends the task as its error.
   process.on('unhandledRejection', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
   process.on('uncaughtException', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
   void main();
 } else {
-  const { port, flag } = workerData as { port: MessagePort; flag: Int32Array };
+  const { port, flag } = threads().workerData as { port: WorkerThreads.MessagePort; flag: Int32Array };
   fetchWorker(port, flag);
 }
