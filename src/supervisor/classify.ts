@@ -131,6 +131,8 @@ function taskError(stage: 'load' | 'run' | 'output', e: SerializedError, f: RunF
   const { policy } = f;
   const base = { name: e.name, ...(e.stack ? { stack: e.stack } : {}) };
   if (stage === 'output') return { kind: 'InvalidOutput', message: e.message };
+  // The harness could not tell which function of the file is the task (ambiguous or none).
+  if (stage === 'load' && e.name === 'InvalidTask') return { kind: 'InvalidTask', message: e.message };
   if (e.code === 'EMFILE' || e.code === 'ENFILE') {
     return { ...base, kind: 'ResourceExhausted', resource: 'fds', limit_value: policy.resources.fileDescriptors, message: `file descriptor limit of ${policy.resources.fileDescriptors} reached: ${e.message}` };
   }

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
-import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
+import { FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../rootfs/layout.js';
 import { driverFor, ioDeviceFor } from './host.js';
 import { ociRunFacts, type OciSpec } from '../runtime/index.js';
 import { HARNESS_COMMAND, planRun, INFO_FD, READY_FD, SECCOMP_FD, type RunPlan } from './plan.js';
@@ -48,6 +48,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
   const mounts = [
     { dst: '/', src: oci ? `${oci.bundle}/root, an empty dir, read-only after set-up` : 'tmpfs, remounted read-only after set-up', mode: 'ro' },
     ...ROOTFS_MOUNTS.map((dir) => ({ dst: dir, src: `${rootfs}${dir}`, mode: 'ro' })),
+    ...(policy.network.mode === 'full' ? FULL_NETWORK_FILES.map((f) => ({ dst: f, src: `${f} (the host's)`, mode: 'ro' })) : []),
     { dst: '/proc', src: 'proc (new pid namespace)', mode: 'rw' },
     { dst: '/dev', src: 'minimal devtmpfs (null, zero, full, random, urandom, tty)', mode: 'rw' },
     { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },

@@ -10,6 +10,7 @@ export const ErrorKind = z.enum([
   'NetworkBlocked',
   'FileSystemBlocked',
   'TaskError',
+  'InvalidTask',
   'InvalidInput',
   'InvalidOutput',
   'Cancelled',

@@ -1,16 +1,35 @@
 // The in-sandbox harness: node /opt/pawl/harness.mjs. It is copied alone into the rootfs, so it
 // imports only node builtins (the protocol's const enum is inlined by tsc).
-// It reads one TaskRequest from fd 3, runs the Ratchet task function and writes one reply to
-// fd 4. Input/output schema validation happens on the host, where the task cannot tamper with it.
-import { readFileSync, writeSync } from 'node:fs';
+// It reads one TaskRequest from fd 3, finds the task function in whatever shape the file has,
+// runs it and writes one reply to fd 4. Input/output schema validation happens on the host,
+// where the task cannot tamper with it. The same file is also the fetch worker thread (bottom).
+import { closeSync, readFileSync, writeSync } from 'node:fs';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
 import { createRequire } from 'node:module';
-import { runInThisContext } from 'node:vm';
+import type * as Net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type * as Tls from 'node:tls';
+import { Script } from 'node:vm';
+import type * as WorkerThreads from 'node:worker_threads';
 import { Fd, type HarnessReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
+
+// node's HTTP and TLS stacks load on first use: a task that makes no request does not pay for
+// them at start-up (they cost milliseconds against a start of a few tens).
+const load = createRequire(import.meta.url);
+const http = () => load('node:http') as typeof Http;
+const https = () => load('node:https') as typeof Https;
+const net = () => load('node:net') as typeof Net;
+const tls = () => load('node:tls') as typeof Tls;
+const threads = () => load('node:worker_threads') as typeof WorkerThreads;
+/** The fetch worker is this file again, told apart by this argument. */
+const WORKER_ARG = '--pawl-fetch-worker';
 
 const violations: Violation[] = [];
 let network: TaskRequest['network'] = 'none';
 
-// Ratchet's error constructors: each sets name and message; HttpError also status.
+// ---- Ratchet's error constructors: each sets name and message; HttpError also status. --------
+
 function defineError(name: string) {
   const E = class extends Error {
     constructor(message?: string) {
@@ -28,46 +47,434 @@ class HttpError extends Error {
   }
 }
 const NetworkError = defineError('NetworkError');
+const TimeoutError = defineError('TimeoutError');
+const AuthenticationError = defineError('AuthenticationError');
+const AuthorizationError = defineError('AuthorizationError');
+const RateLimitError = defineError('RateLimitError');
+const ServiceUnavailableError = defineError('ServiceUnavailableError');
 const ratchetGlobals: Record<string, unknown> = {
-  AuthenticationError: defineError('AuthenticationError'),
-  AuthorizationError: defineError('AuthorizationError'),
-  NetworkError,
-  HttpError,
-  ValidationError: defineError('ValidationError'),
-  ConfigurationError: defineError('ConfigurationError'),
-  RateLimitError: defineError('RateLimitError'),
-  ServiceUnavailableError: defineError('ServiceUnavailableError'),
-  TimeoutError: defineError('TimeoutError'),
-  DataError: defineError('DataError'),
+  AuthenticationError, AuthorizationError, NetworkError, HttpError, ValidationError: defineError('ValidationError'),
+  ConfigurationError: defineError('ConfigurationError'), RateLimitError, ServiceUnavailableError, TimeoutError, DataError: defineError('DataError'),
 };
+/** A file whose task function cannot be found: the reply's error name, which the host maps to InvalidTask. */
+const InvalidTask = defineError('InvalidTask');
 
-function installGlobals(req: TaskRequest): void {
-  // Ratchet's fetch is synchronous. Until the network layer provides an egress path, every call
-  // is refused here, recorded as a violation, and surfaces as a NetworkError the task can catch.
-  const fetch = (url: unknown) => {
-    const detail = `fetch ${String(url)} (network mode ${req.network})`;
-    violations.push({ kind: 'network', detail });
-    throw new NetworkError(`network access is blocked by policy: ${detail}`);
-  };
-  // Ratchet tasks need no modules; `require` gives other JavaScript the node builtins (the
-  // rootfs holds no other modules).
-  Object.assign(globalThis, ratchetGlobals, { fetch, require: createRequire('/opt/pawl/') });
-}
+// ---- Task shapes ------------------------------------------------------------------------------
 
-/** Both Ratchet shapes: `function(input) {...}` and `function main(input, context) {...}`. */
-function compile(source: string, filename: string): (input: unknown, context: unknown) => unknown {
-  const expr = source.trim().replace(/;\s*$/, '');
+type TaskFn = (input: unknown, context: unknown) => unknown;
+const isFn = (v: unknown): v is TaskFn => typeof v === 'function' && !/^class\b/.test(Function.prototype.toString.call(v));
+
+/**
+ * Compile the file as a script (declarations, CommonJS exports, a parenthesised expression), or,
+ * when that is a syntax error, as one expression (`function(input) {...}` is not a statement).
+ * Compiling runs nothing, so the task's top-level code runs exactly once, in the chosen form.
+ */
+function compile(source: string, filename: string): { expression: boolean; script: Script } {
+  let scriptError: SyntaxError;
   try {
-    const fn: unknown = runInThisContext(`(${expr}\n)`, { filename });
-    if (typeof fn === 'function') return fn as never;
+    return { expression: false, script: new Script(source, { filename }) };
   } catch (e) {
     if (!(e instanceof SyntaxError)) throw e;
+    scriptError = e;
   }
-  runInThisContext(source, { filename });
-  const main = (globalThis as { main?: unknown }).main;
-  if (typeof main !== 'function') throw new TypeError(`${filename} defines no task function: expected "function(input) {...}" or "function main(input, context) {...}"`);
-  return main as never;
+  try {
+    return { expression: true, script: new Script(`(${source.trim().replace(/;\s*$/, '')}\n)`, { filename }) };
+  } catch (e) {
+    // An anonymous function with a typo inside reads as a script error about the missing name.
+    throw /require a function name/.test(scriptError.message) ? e : scriptError;
+  }
 }
+
+/**
+ * The top-level functions the script defined: new global properties (function declarations,
+ * var, implicit globals), and const/let bindings, which live in the global lexical scope and are
+ * only reachable by name: a name the source declares is looked up there, and counts only if it
+ * holds a function the globals did not hold before.
+ */
+function topLevelFunctions(source: string, before: Map<string, unknown>): Map<string, TaskFn> {
+  const found = new Map<string, TaskFn>();
+  for (const name of Object.getOwnPropertyNames(globalThis)) {
+    const v = Object.getOwnPropertyDescriptor(globalThis, name)?.value;
+    if (isFn(v) && before.get(name) !== v && !['module', 'exports', 'require'].includes(name)) found.set(name, v);
+  }
+  const declared = new Set([...source.matchAll(/\b(?:const|let)\s+([A-Za-z_$][\w$]*)/g)].map((m) => m[1]!).filter((n) => !RESERVED.has(n) && !found.has(n)));
+  if (declared.size === 0) return found;
+  const probe = [...declared].map((n) => `try { if (typeof ${n} === 'function') o[${JSON.stringify(n)}] = ${n}; } catch {}`).join('\n');
+  let values: Record<string, unknown> = {};
+  try {
+    values = new Script(`(() => { const o = Object.create(null);\n${probe}\nreturn o; })()`).runInThisContext() as Record<string, unknown>;
+  } catch {
+    /* a name that is no binding anywhere: nothing found through it */
+  }
+  for (const [name, v] of Object.entries(values)) if (isFn(v) && before.get(name) !== v) found.set(name, v);
+  return found;
+}
+const RESERVED = new Set('await break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof let new null return static super switch this throw true try typeof var void while with yield'.split(' '));
+
+/** The task function, picked by shape (README: "Task shapes"); InvalidTask when it cannot be told. */
+function taskFunction(source: string, filename: string, entry: string | undefined): TaskFn {
+  const g = globalThis as Record<string, unknown>;
+  const module = { exports: {} as unknown };
+  g.module = module;
+  g.exports = module.exports;
+  const before = new Map(Object.getOwnPropertyNames(g).map((n) => [n, Object.getOwnPropertyDescriptor(g, n)?.value]));
+  const { expression, script } = compile(source, filename);
+  const completion: unknown = script.runInThisContext();
+
+  if (expression) {
+    if (!isFn(completion)) throw new InvalidTask(`${filename} is an expression, not a function`);
+    if (entry && completion.name && completion.name !== entry) throw new InvalidTask(`entry point "${entry}" not found: ${filename} is one function, named ${completion.name}`);
+    return completion;
+  }
+  const exported = module.exports;
+  const exportedFns = typeof exported === 'object' && exported !== null ? Object.entries(exported).filter((e): e is [string, TaskFn] => isFn(e[1])) : [];
+  const top = topLevelFunctions(source, before);
+  if (entry) {
+    const fn = exportedFns.find(([n]) => n === entry)?.[1] ?? top.get(entry) ?? (isFn(exported) && exported.name === entry ? exported : undefined);
+    if (fn) return fn;
+    const names = [...new Set([...exportedFns.map(([n]) => n), ...top.keys()])];
+    throw new InvalidTask(`entry point "${entry}" not found in ${filename}; its functions: ${names.join(', ') || 'none'}`);
+  }
+  if (isFn(exported)) return exported;
+  if (exportedFns.length) {
+    const fn = exportedFns.find(([n]) => n === 'main')?.[1] ?? (exportedFns.length === 1 ? exportedFns[0]![1] : undefined);
+    if (fn) return fn;
+    throw new InvalidTask(`${filename} exports several functions (${exportedFns.map(([n]) => n).join(', ')}), none named main: name the task with the metadata's entrypoint, or call it main`);
+  }
+  const main = top.get('main');
+  if (main) return main;
+  if (isFn(completion)) return completion;
+  if (top.size === 1) return [...top.values()][0]!;
+  if (top.size > 1) throw new InvalidTask(`${filename} has ${top.size} top-level functions (${[...top.keys()].join(', ')}), none named main and none exported: name the task with the metadata's entrypoint, call it main, or export it`);
+  throw new InvalidTask(`${filename} defines no task function: expected "function(input) {...}", a function declaration (main, or the only one), or module.exports`);
+}
+
+// ---- fetch: one function for Ratchet's synchronous style and the awaited standard style -------
+
+interface WireRequest {
+  id: number;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Uint8Array | null;
+  timeoutMs: number;
+  proxy: string | null;
+}
+type WireReply =
+  | { id: number; ok: true; status: number; statusText: string; headers: Record<string, string>; body: Uint8Array; url: string }
+  | { id: number; ok: false; kind: 'network' | 'timeout' | 'blocked'; message: string; code?: string };
+
+const DEFAULT_TIMEOUT_MS = 30_000; // Ratchet's HTTP client default
+const MAX_REDIRECTS = 10; // likewise
+
+let request: TaskRequest;
+let nextId = 1;
+
+function normalize(url: unknown, options: unknown, body: unknown): WireRequest {
+  const target = typeof url === 'string' ? url : url instanceof URL ? url.href : typeof (url as { url?: unknown })?.url === 'string' ? (url as { url: string }).url : null;
+  if (target === null) throw new TypeError('fetch: the URL must be a string');
+  const o = (options ?? {}) as { method?: unknown; headers?: unknown; body?: unknown; timeout?: unknown };
+  const headers: Record<string, string> = {};
+  // A Headers or Map instance, an array of pairs, or a plain object (Headers itself is not touched:
+  // the global loads undici).
+  const h = o.headers as { entries?: () => Iterable<[string, string]> } | [string, string][] | undefined;
+  const given = Array.isArray(h) ? Object.fromEntries(h) : typeof h?.entries === 'function' ? Object.fromEntries(h.entries()) : (h ?? {});
+  for (const [k, v] of Object.entries(given as Record<string, unknown>)) if (v !== undefined && v !== null) headers[k.toLowerCase()] = String(v);
+  // Ratchet passes the body as the third argument; standard code puts it in options.body.
+  const raw = body ?? o.body ?? null;
+  let bytes: Uint8Array | null = null;
+  if (typeof raw === 'string') bytes = Buffer.from(raw);
+  else if (raw instanceof Uint8Array) bytes = raw;
+  else if (raw instanceof ArrayBuffer) bytes = new Uint8Array(raw);
+  else if (raw instanceof URLSearchParams) {
+    bytes = Buffer.from(raw.toString());
+    headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
+  } else if (raw !== null) {
+    bytes = Buffer.from(JSON.stringify(raw));
+    headers['content-type'] ??= 'application/json';
+  }
+  const timeoutMs = typeof o.timeout === 'number' && o.timeout > 0 ? o.timeout : DEFAULT_TIMEOUT_MS;
+  return { id: nextId++, url: target, method: typeof o.method === 'string' ? o.method.toUpperCase() : 'GET', headers, body: bytes, timeoutMs, proxy: request.egressProxy ?? null };
+}
+
+/** A response with Ratchet's fields (body parsed as JSON when it is JSON) and the standard methods. */
+function makeResponse(status: number, statusText: string, headers: Record<string, string>, bytes: Uint8Array, url: string) {
+  const text = Buffer.from(bytes).toString('utf8');
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON: the text */
+  }
+  const h = { ...headers };
+  Object.defineProperties(h, {
+    get: { value: (name: string) => h[String(name).toLowerCase()] ?? null },
+    has: { value: (name: string) => String(name).toLowerCase() in h },
+  });
+  const fields = { ok: status >= 200 && status < 300, status, statusText, headers: h, body };
+  const methods = {
+    url: { value: url },
+    json: { value: () => Promise.resolve().then(() => JSON.parse(text) as unknown) },
+    text: { value: () => Promise.resolve(text) },
+    arrayBuffer: { value: () => Promise.resolve(Uint8Array.from(bytes).buffer) },
+  };
+  const plain = Object.defineProperties({ ...fields }, methods);
+  // `fetch(url).then(r => r.json())` chains too: the returned object is a thenable whose value is
+  // the same response without `then` (so `await` yields an object, not a loop).
+  const promised = () => Promise.resolve(plain);
+  return Object.defineProperties({ ...fields }, {
+    ...methods,
+    then: { value: (a?: (v: unknown) => unknown, b?: (e: unknown) => unknown) => promised().then(a, b) },
+    catch: { value: (b?: (e: unknown) => unknown) => promised().catch(b) },
+    finally: { value: (f?: () => void) => promised().finally(f) },
+  });
+}
+
+/** Non-2xx answers as Ratchet maps them to its error classes; each also carries the status. */
+function statusError(status: number, statusText: string): Error {
+  const message = `HTTP ${status}: ${statusText}`;
+  const e =
+    status === 401 ? new AuthenticationError(message)
+    : status === 403 ? new AuthorizationError(message)
+    : status === 429 ? new RateLimitError(message)
+    : status >= 500 && status < 600 ? new ServiceUnavailableError(message)
+    : status >= 400 && status < 500 ? new HttpError(status, message)
+    : new NetworkError(message);
+  return Object.assign(e, { status });
+}
+
+function blocked(what: string, why: string): Error {
+  violations.push({ kind: 'network', detail: `${what} (${why})` });
+  return new NetworkError(`network access is blocked by policy: ${what} (${why})`);
+}
+
+function mockedResponse(req: WireRequest): ReturnType<typeof makeResponse> {
+  const mock = request.mocks!.find((m) => req.url.includes(m.url) && String(m.method ?? 'GET').toUpperCase() === req.method);
+  if (!mock) throw blocked(`fetch ${req.method} ${req.url}`, 'no mock matches it; a mocked run never opens a socket');
+  const r = mock.response as { status?: unknown; ok?: unknown; statusText?: unknown; headers?: unknown; body?: unknown } | null;
+  const full = typeof r === 'object' && r !== null && !Array.isArray(r) && typeof r.status === 'number' && ('body' in r || 'ok' in r);
+  const status = full ? (r.status as number) : 200;
+  const body = full ? r.body : r;
+  const headers = full && typeof r.headers === 'object' && r.headers !== null ? Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), String(v)])) : {};
+  return makeResponse(status, full && typeof r.statusText === 'string' ? r.statusText : (http().STATUS_CODES[status] ?? ''), headers, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body ?? null)), req.url);
+}
+
+/** Ratchet's fetch(url, options?, body?): synchronous; awaiting it (or .then) works as well. */
+function fetch(url: unknown, options?: unknown, body?: unknown) {
+  const req = normalize(url, options, body);
+  let res: ReturnType<typeof makeResponse>;
+  if (request.mocks) res = mockedResponse(req);
+  else if (network === 'none') throw blocked(`fetch ${req.url}`, 'network mode none');
+  else if (network === 'restricted' && !req.proxy) throw blocked(`fetch ${req.url}`, 'network mode restricted, but no egress proxy was given');
+  else {
+    const r = transport(req);
+    if (!r.ok) {
+      if (r.kind === 'blocked') throw blocked(`fetch ${req.url}`, r.message);
+      if (r.kind === 'timeout') throw new TimeoutError(`fetch ${req.method} ${req.url} timed out after ${req.timeoutMs} ms`);
+      throw Object.assign(new NetworkError(`fetch ${req.method} ${req.url} failed: ${r.message}`), r.code ? { code: r.code } : {});
+    }
+    res = makeResponse(r.status, r.statusText, r.headers, r.body, r.url);
+  }
+  if (!res.ok) throw statusError(res.status, res.statusText);
+  return res;
+}
+
+// The synchronous call: a worker thread does the request on its own event loop while this thread
+// sleeps in Atomics.wait; the answer comes back through a MessagePort read synchronously.
+let worker: { port: WorkerThreads.MessagePort; flag: Int32Array } | null = null;
+
+function transport(req: WireRequest): WireReply {
+  const { MessageChannel, receiveMessageOnPort, Worker } = threads();
+  if (!worker) {
+    const { port1, port2 } = new MessageChannel();
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const w = new Worker(new URL(import.meta.url), { argv: [WORKER_ARG], workerData: { port: port2, flag }, transferList: [port2], stdout: false, stderr: false });
+    w.unref();
+    port1.unref();
+    worker = { port: port1, flag };
+  }
+  Atomics.store(worker.flag, 0, 0);
+  worker.port.postMessage(req);
+  // The worker enforces the timeout; the grace covers its start-up (a few ms) and a stuck thread.
+  const deadline = Date.now() + req.timeoutMs + 5000;
+  for (;;) {
+    const msg = receiveMessageOnPort(worker.port)?.message as WireReply | undefined;
+    if (msg?.id === req.id) return msg;
+    if (msg) continue; // a late answer to a request that already timed out here
+    const left = deadline - Date.now();
+    if (left <= 0) return { id: req.id, ok: false, kind: 'timeout', message: 'no answer' };
+    Atomics.wait(worker.flag, 0, 0, left);
+    Atomics.store(worker.flag, 0, 0);
+  }
+}
+
+// ---- The egress tunnel (network mode restricted): HTTP CONNECT over the proxy's unix socket ----
+
+function tunnel(proxy: string, host: string, port: number, cb: (err: Error | null, socket?: Net.Socket) => void): void {
+  const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const sock = net().connect(proxy);
+  let head = Buffer.alloc(0);
+  const fail = (e: Error) => {
+    sock.destroy();
+    cb(e);
+  };
+  const onData = (d: Buffer) => {
+    head = Buffer.concat([head, d]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (head.length > 16384) fail(new Error('the egress proxy sent an oversized answer'));
+      return;
+    }
+    sock.removeListener('data', onData);
+    sock.removeListener('error', fail);
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1'))?.[1] ?? 0);
+    if (status >= 200 && status < 300) {
+      const rest = head.subarray(end + 4);
+      if (rest.length) sock.unshift(rest);
+      return cb(null, sock);
+    }
+    const line = head.toString('latin1', 0, head.indexOf('\r\n'));
+    fail(Object.assign(new Error(`the egress proxy refused ${authority}: ${line}`), { code: status === 403 || status === 407 ? 'EPOLICY' : 'EPROXY' }));
+  };
+  sock.on('data', onData);
+  sock.on('error', fail);
+  sock.once('connect', () => sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+}
+
+type Agents = { http: Http.Agent; https: Https.Agent };
+type OnCreate = (err: Error | null, socket: Duplex) => void;
+/** How an agent gets its connection: (host, port, tls?) to a socket, through the callback. */
+type Connector = (host: string, port: number, secure: boolean, o: Http.ClientRequestArgs, cb: (err: Error | null, socket?: Duplex) => void) => void;
+
+/** An http and an https agent whose connections come from `connect` (node's Agent accepts a
+ * createConnection that answers through its callback). */
+function agentsFrom(connect: Connector): Agents {
+  const make = (o: Http.ClientRequestArgs, cb: OnCreate | undefined, secure: boolean): undefined => {
+    connect(o.host ?? 'localhost', Number(o.port ?? (secure ? 443 : 80)), secure, o, (err, socket) => cb?.(err, socket as Duplex));
+    return undefined;
+  };
+  class HttpAgent extends http().Agent {
+    override createConnection(o: Http.ClientRequestArgs, cb?: OnCreate): undefined {
+      return make(o, cb, false);
+    }
+  }
+  class HttpsAgent extends https().Agent {
+    override createConnection(o: Http.ClientRequestArgs, cb?: OnCreate): undefined {
+      return make(o, cb, true);
+    }
+  }
+  return { http: new HttpAgent(), https: new HttpsAgent() };
+}
+
+/** Connections through the tunnel; for https, TLS runs inside it. */
+function tunnelAgents(proxy: string): Agents {
+  return agentsFrom((host, port, secure, o, cb) =>
+    tunnel(proxy, host, port, (err, socket) => {
+      if (err || !secure) return cb(err, socket);
+      const servername = (o as Tls.ConnectionOptions).servername ?? (net().isIP(host) ? undefined : host);
+      cb(null, tls().connect({ ...(o as Tls.ConnectionOptions), socket, ...(servername ? { servername } : {}) }));
+    }),
+  );
+}
+
+/** Every connection refused at once (network none, and mocked runs). */
+function refusingAgents(why: string): Agents {
+  return agentsFrom((host, port, _secure, _o, cb) => cb(blocked(`connect ${host}:${port}`, why)));
+}
+
+// ---- The fetch worker thread: this same file, started by transport() -------------------------
+
+function fetchWorker(port: WorkerThreads.MessagePort, flag: Int32Array): void {
+  let agents: Agents | null = null;
+  port.on('message', (req: WireRequest) => {
+    if (req.proxy) agents ??= tunnelAgents(req.proxy);
+    void perform(req, agents).then((reply) => {
+      port.postMessage(reply);
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+    });
+  });
+}
+
+async function perform(req: WireRequest, agents: Agents | null): Promise<WireReply> {
+  const fail = (kind: 'network' | 'timeout' | 'blocked', message: string, code?: string): WireReply => ({ id: req.id, ok: false, kind, message, ...(code ? { code } : {}) });
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return fail('network', `invalid URL: ${req.url}`);
+  }
+  const deadline = Date.now() + req.timeoutMs;
+  let { method, body } = req;
+  for (let redirects = 0; ; redirects++) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail('network', `unsupported protocol ${url.protocol}`);
+    const mod = url.protocol === 'https:' ? https() : http();
+    const agent = agents ? (url.protocol === 'https:' ? agents.https : agents.http) : undefined;
+    const headers = { ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) };
+    let res: Http.IncomingMessage & { bytes?: Buffer };
+    try {
+      res = await new Promise((resolve, reject) => {
+        const r = mod.request(url, { method, headers, ...(agent ? { agent } : {}) }, (m) => {
+          const chunks: Buffer[] = [];
+          m.on('data', (c: Buffer) => chunks.push(c));
+          m.on('end', () => resolve(Object.assign(m, { bytes: Buffer.concat(chunks) })));
+          m.on('error', reject);
+        });
+        r.setTimeout(Math.max(1, deadline - Date.now()), () => r.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT_FETCH' })));
+        r.on('error', reject);
+        r.end(body ?? undefined);
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ETIMEDOUT_FETCH') return fail('timeout', 'timed out');
+      if (err.code === 'EPOLICY') return fail('blocked', err.message);
+      return fail('network', `${err.code ? `${err.code} ` : ''}${err.message}`, err.code);
+    }
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if ([301, 302, 303, 307, 308].includes(status) && location && redirects < MAX_REDIRECTS) {
+      url = new URL(location, url);
+      if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
+        method = 'GET';
+        body = null;
+      }
+      continue;
+    }
+    const headersOut: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headersOut[k] = Array.isArray(v) ? v.join(', ') : v;
+    return { id: req.id, ok: true, status, statusText: res.statusMessage || http().STATUS_CODES[status] || '', headers: headersOut, body: res.bytes!, url: url.href };
+  }
+}
+
+// ---- Node's own networking follows the same policy ----------------------------------------------
+
+/**
+ * The global fetch is the harness's (node's own, undici, would bypass everything here). node's
+ * http/https get agents that refuse or tunnel as the mode says, installed when the task first
+ * requires either (the only way in: the task's code has no dynamic import). The walls themselves
+ * are the network namespace and the egress proxy; this makes node's modules fail fast and clearly.
+ */
+function installNetworkPolicy(): (id: string) => unknown {
+  Object.defineProperty(globalThis, 'fetch', { value: fetch, writable: true, configurable: true, enumerable: true });
+  const why = request.mocks ? 'a mocked run never opens a socket'
+    : network === 'none' ? 'network mode none'
+    : network === 'restricted' && !request.egressProxy ? 'network mode restricted, but no egress proxy was given'
+    : null;
+  let installed = network === 'full' && !request.mocks;
+  const taskRequire = createRequire('/opt/pawl/');
+  const wrapped = (id: string) => {
+    if (!installed && /^(node:)?https?$/.test(id)) {
+      installed = true;
+      const agents = why ? refusingAgents(why) : tunnelAgents(request.egressProxy!);
+      http().globalAgent = agents.http;
+      https().globalAgent = agents.https;
+    }
+    return taskRequire(id);
+  };
+  return Object.assign(wrapped, taskRequire);
+}
+
+// ---- Replies --------------------------------------------------------------------------------
 
 const NETWORK_CODES = new Set(['ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNREFUSED', 'EHOSTUNREACH']);
 const FS_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -117,25 +524,44 @@ function reply(r: HarnessReply): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(0)));
 }
 
-async function main(): Promise<void> {
+/**
+ * Nothing of the supervisor stays within the task's reach but what it cannot avoid: the request
+ * channel is closed once read. The reply channel (fd 4, a socket) is close-on-exec already
+ * (measured), so programs the task spawns do not inherit it; the task runs in this process and can
+ * still write it, but the host checks the reply's shape (reply.ts), so all it can forge is its own
+ * result.
+ */
+function readRequest(): TaskRequest {
   const req = JSON.parse(readFileSync(Fd.Request, 'utf8')) as TaskRequest;
-  network = req.network;
-  installGlobals(req);
-  let fn;
+  closeSync(Fd.Request);
+  return req;
+}
+
+async function main(): Promise<void> {
+  request = readRequest();
+  network = request.network;
+  // `require` gives other JavaScript the node builtins (the rootfs holds no other modules).
+  Object.assign(globalThis, ratchetGlobals, { require: installNetworkPolicy() });
+  let fn: TaskFn;
   try {
-    fn = compile(req.source, req.filename);
+    fn = taskFunction(request.source, request.filename, request.entry);
   } catch (e) {
     return reply({ ok: false, stage: 'load', error: serialize(e), violations });
   }
   try {
-    const output = await fn(req.input, req.context);
+    const output = await fn(request.input, request.context);
     reply({ ok: true, output: output === undefined ? null : output, violations });
   } catch (e) {
     reply({ ok: false, stage: 'run', error: serialize(e), violations });
   }
 }
 
-// A rejection nobody awaited, or a throw in a timer callback, still ends the task as its error.
-process.on('unhandledRejection', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
-process.on('uncaughtException', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
-void main();
+if (!process.argv.includes(WORKER_ARG)) {
+  // A rejection nobody awaited, or a throw in a timer callback, still ends the task as its error.
+  process.on('unhandledRejection', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
+  process.on('uncaughtException', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
+  void main();
+} else {
+  const { port, flag } = threads().workerData as { port: WorkerThreads.MessagePort; flag: Int32Array };
+  fetchWorker(port, flag);
+}

@@ -9,7 +9,7 @@ export const enum Fd {
 }
 
 export interface TaskRequest {
-  /** main.js source: an anonymous function expression or a declaration named main. */
+  /** The task file's source, in any shape the harness accepts (README: Ratchet tasks). */
   source: string;
   filename: string;
   input: unknown;

@@ -64,6 +64,9 @@ describe('bwrap argv', () => {
 
   it('shares the host network only in mode full', () => {
     expect(bwrapArgs(spec({ network: { mode: 'full' } }))).not.toContain('--unshare-net');
+    // ... and then its resolver configuration, so names resolve as on the host.
+    expect(bwrapArgs(spec({ network: { mode: 'full' } })).join(' ')).toContain('--ro-bind-try /etc/resolv.conf /etc/resolv.conf');
+    expect(bwrapArgs(spec({})).join(' ')).not.toContain('resolv.conf');
   });
 
   it('passes the seccomp filter fd when there is one', () => {

@@ -77,6 +77,8 @@ describe('OCI config.json', () => {
 
   it('shares the host network only in mode full', () => {
     expect(ociConfig(input('limited', { network: { mode: 'full' } })).linux.namespaces.map((n) => n.type)).not.toContain('network');
+    expect(ociConfig(input('limited', { network: { mode: 'full' } })).mounts).toContainEqual(expect.objectContaining({ destination: '/etc/resolv.conf', source: '/etc/resolv.conf' }));
+    expect(ociConfig(input('limited')).mounts.map((m) => m.destination)).not.toContain('/etc/resolv.conf');
   });
 
   it('builds a read-only root from the rootfs dirs, with proc, a minimal dev, a size-capped /tmp and /workspace', () => {

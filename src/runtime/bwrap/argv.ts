@@ -1,6 +1,6 @@
 // bubblewrap's argv as a pure function of the sandbox spec (snapshot-tested, shown by explain).
 import { statSync } from 'node:fs';
-import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
+import { FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
 import { MASKED_PATHS } from '../oci/config.js';
 import type { Launch, SandboxSpec } from '../types.js';
 
@@ -51,6 +51,7 @@ export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks())
     // bwrap's / is a fresh tmpfs: the rootfs dirs are bound into it read-only, and / itself is
     // remounted read-only last, after every mount point exists.
     ...ROOTFS_MOUNTS.flatMap((dir) => ['--ro-bind', `${spec.rootfs}${dir}`, dir]),
+    ...(network.mode === 'full' ? FULL_NETWORK_FILES.flatMap((f) => ['--ro-bind-try', f, f]) : []),
     ...Object.entries(ROOTFS_SYMLINKS).flatMap(([link, target]) => ['--symlink', target, link]),
     '--proc', '/proc',
     // The same /proc entries runc and crun mask (kernel memory, keys, timers, hardware), read-only.

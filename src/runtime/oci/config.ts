@@ -5,7 +5,7 @@
 import type { Policy } from '../../config/policy.js';
 import type { CgroupLimits, IoLimit } from '../../cgroup/types.js';
 import type { OciSeccomp } from '../../seccomp/index.js';
-import { ROOTFS_MOUNTS } from '../../rootfs/layout.js';
+import { FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../../rootfs/layout.js';
 import type { Rlimits } from '../../supervisor/shim.js';
 import { BASE_ENV } from '../bwrap/argv.js';
 import { PawlError } from '../../errors.js';
@@ -103,6 +103,7 @@ export function ociConfig(i: OciConfigInput): OciSpec {
   const { security, resources, network } = policy;
   const mounts: OciMount[] = [
     ...ROOTFS_MOUNTS.map((dir) => ({ destination: dir, type: 'bind', source: `${i.rootfs}${dir}`, options: bindOptions(true) })),
+    ...(network.mode === 'full' ? FULL_NETWORK_FILES.map((f) => ({ destination: f, type: 'bind', source: f, options: bindOptions(true) })) : []),
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     // The runtime fills it with null, zero, full, random, urandom, tty and the fd links.
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'strictatime', 'mode=755', 'size=65536'] },
