@@ -5,3 +5,6 @@ export const ROOTFS_MOUNTS = ['/usr', '/etc', '/opt/pawl'] as const;
 
 /** Debian's merged /usr: the dynamic loader is looked up as /lib64/ld-linux-x86-64.so.2. */
 export const ROOTFS_SYMLINKS: Record<string, string> = { '/lib': 'usr/lib', '/lib64': 'usr/lib64' };
+
+/** Restricted network: where the run's egress proxy socket appears inside the sandbox. */
+export const EGRESS_SOCKET = '/run/pawl/egress.sock';

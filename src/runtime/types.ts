@@ -21,6 +21,8 @@ export interface SandboxSpec {
   command: string[];
   /** The fd number, in the spawned process, holding the compiled seccomp BPF (null: no filter). */
   seccompFd: number | null;
+  /** Restricted network: host path of the run's egress proxy socket, bound at EGRESS_SOCKET. */
+  egressSocket?: string | null;
 }
 
 export interface Launch {

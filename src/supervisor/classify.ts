@@ -29,6 +29,8 @@ export interface RunFacts {
   cpuMs: number;
   /** Infinity when the workspace could not be measured (that counts as over the limit). */
   workspaceBytes: number;
+  /** Restricted network: requests the supervisor's egress proxy refused ("host:port (reason)"). */
+  proxyDenials?: string[];
 }
 
 type Verdict = Pick<RunResult, 'status' | 'output' | 'error' | 'exit_code' | 'signal'>;
@@ -73,6 +75,7 @@ export function classify(f: RunFacts): Verdict {
   if (f.mode === 'program') {
     if (isRuntimeFailure(f)) return failed({ kind: 'RuntimeError', message: lastLines(f.stderr) });
     if (exit.exit_code === 0) return { status: 'succeeded', ...exit };
+    if (f.proxyDenials?.length) return failed({ kind: 'NetworkBlocked', message: `the program failed after the egress proxy denied ${f.proxyDenials[0]}` });
     return failed({ kind: 'TaskError', message: exit.signal ? `the program was killed by ${exit.signal}` : `the program exited with status ${exit.exit_code}` });
   }
   if (f.replyProblem) return failed({ kind: 'InvalidOutput', message: f.replyProblem });
@@ -85,7 +88,12 @@ export function classify(f: RunFacts): Verdict {
     if (f.outputErrors.length) return failed({ kind: 'InvalidOutput', message: 'the task output does not match output.schema.json', details: f.outputErrors });
     return { status: 'succeeded', output: f.reply.output, ...exit };
   }
-  return failed(taskError(f.reply.stage, f.reply.error, f.policy, f.reply.violations.some((v) => v.kind === 'network')));
+  const verdict = taskError(f.reply.stage, f.reply.error, f.policy, f.reply.violations.some((v) => v.kind === 'network') || !!f.proxyDenials?.length);
+  // A task that failed after the proxy refused it failed on the network (the proxy's word, not the task's).
+  if (verdict.kind === 'TaskError' && f.reply.stage === 'run' && f.proxyDenials?.length) {
+    return failed({ ...verdict, kind: 'NetworkBlocked', message: `${verdict.message} (the egress proxy denied ${f.proxyDenials[0]})` });
+  }
+  return failed(verdict);
 }
 
 function taskError(stage: 'load' | 'run' | 'output', e: SerializedError, policy: Policy, networkBlocked: boolean): RunError {

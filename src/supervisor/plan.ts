@@ -25,6 +25,8 @@ export interface PlanInput {
   ioDevice: string | null;
   hostId: number | null;
   seccompFd: number | null;
+  /** Restricted network: host path of the run's egress proxy socket. */
+  egressSocket?: string | null;
   /** The shim's per-run name in its error messages. */
   shimTag?: string;
   /** runc/crun: the run's OCI facts (runtime/index.ts ociRunFacts); null or absent for bwrap. */
@@ -54,7 +56,7 @@ export function limitsFor(policy: Policy, ioDevice: string | null): CgroupLimits
 export function planRun(i: PlanInput): RunPlan {
   const limits = limitsFor(i.policy, i.ioDevice);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
-  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd };
+  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd, ...(i.egressSocket ? { egressSocket: i.egressSocket } : {}) };
   const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, shimTag: i.shimTag, oci: i.oci ?? null });
   return {
     limits,

@@ -25,6 +25,8 @@ import { SHIM_FAILED } from './shim.js';
 import { Watch } from './watch.js';
 import { collectGarbageOnce } from './gc.js';
 import { auditSession, seccompPlan, seccompViolation, type SeccompPlan } from '../seccomp/index.js';
+import { EgressProxy, type EgressStats } from '../network/index.js';
+import { EGRESS_SOCKET } from '../rootfs/layout.js';
 
 export interface SandboxOptions {
   policy: Policy;
@@ -84,6 +86,9 @@ export class Sandbox {
   private seccomp: SeccompPlan | null = null;
   private auditSession: number | null = null;
   private hostId: number | null = null;
+  /** Restricted network: the run's egress proxy (outside the sandbox), and its final figures. */
+  private egress: EgressProxy | null = null;
+  private egressStats: EgressStats | null = null;
   /** The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it. */
   private readonly shimTag = `pawl-shim-${randomBytes(6).toString('hex')}`;
 
@@ -113,6 +118,9 @@ export class Sandbox {
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
     if (command.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
     const cgroupName = `run-${this.id}`;
+    if (policy.network.mode === 'restricted') {
+      this.egress = await EgressProxy.start({ policy: policy.network, socketPath: join(this.scratch.dir, 'egress.sock'), owner: hostId });
+    }
     // Independent steps side by side; whatever was created is recorded before any error
     // propagates, so the cleanup on the way out removes it.
     const [seccompR, ociR, cgroupR] = await Promise.allSettled([
@@ -130,6 +138,7 @@ export class Sandbox {
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci, shimTag: this.shimTag,
+      egressSocket: this.egress ? join(this.scratch.dir, 'egress.sock') : null,
     });
 
     const r = policy.resources;
@@ -202,7 +211,8 @@ export class Sandbox {
   send(req: TaskRequest): void {
     if (this.sent) throw new Error('a sandbox runs one task');
     this.sent = true;
-    (this.child.stdio[3] as Writable).end(JSON.stringify(req));
+    const egress = this.egress ? { egressProxy: EGRESS_SOCKET } : {};
+    (this.child.stdio[3] as Writable).end(JSON.stringify({ ...req, ...egress }));
   }
 
   /**
@@ -231,6 +241,8 @@ export class Sandbox {
       await this.killGroupIfPopulated();
       await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
       stderr = this.stderr.text(); // only now is everything the program wrote in
+      // The sandbox is gone: the proxy's counts and denials are final.
+      this.egressStats = await this.closeEgress();
       await this.watch.poll(true);
       stats = this.watch.last;
       workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace, { live: false }));
@@ -254,6 +266,7 @@ export class Sandbox {
         }),
         cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,
         workspaceBytes,
+        proxyDenials: (this.egressStats?.denials ?? []).map((d) => `${d.target} (${d.reason})`),
       });
     } finally {
       // On every path out, even when reading the end failed: nothing of the run survives it.
@@ -261,6 +274,9 @@ export class Sandbox {
     }
     const cleanupMs = performance.now() - reapStart;
     const violations = [...(reply?.violations ?? [])];
+    for (const d of this.egressStats?.denials ?? []) violations.push({ kind: 'network', detail: `egress proxy denied ${d.target}: ${d.reason}` });
+    const moreDenials = (this.egressStats?.deniedTotal ?? 0) - (this.egressStats?.denials.length ?? 0);
+    if (moreDenials > 0) violations.push({ kind: 'network', detail: `egress proxy denied ${moreDenials} more request(s)` });
     if (verdict.error?.kind === 'SecurityViolation') violations.push({ kind: 'syscall', detail: verdict.error.syscall ?? 'unknown system call (SIGSYS)' });
     return {
       id: this.id,
@@ -272,8 +288,9 @@ export class Sandbox {
         peak_pids: this.watch.peaks.pids,
         disk_read_bytes: stats?.ioReadBytes ?? 0,
         disk_write_bytes: stats?.ioWriteBytes ?? 0,
-        net_rx_bytes: this.policy.network.mode === 'full' ? null : 0,
-        net_tx_bytes: this.policy.network.mode === 'full' ? null : 0,
+        // full: the host's namespace has no per-run counters (null); restricted: the proxy's counts.
+        net_rx_bytes: this.policy.network.mode === 'full' ? null : this.egressStats?.rxBytes ?? 0,
+        net_tx_bytes: this.policy.network.mode === 'full' ? null : this.egressStats?.txBytes ?? 0,
         peak_fds: this.watch.peaks.fds,
         workspace_bytes: Number.isFinite(workspaceBytes) ? workspaceBytes : null,
       },
@@ -313,7 +330,14 @@ export class Sandbox {
   }
 
   /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
+  private async closeEgress(): Promise<EgressStats | null> {
+    if (!this.egress) return null;
+    await this.egress.close();
+    return this.egress.stats();
+  }
+
   private async cleanup(): Promise<void> {
+    await this.closeEgress().catch(() => {});
     if (this.cgroup) await this.killGroupIfPopulated();
     try {
       // The runtime's own state (runc/crun delete --force), on every path out.

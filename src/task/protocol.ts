@@ -16,6 +16,12 @@ export interface TaskRequest {
   context: { executionId: string; [k: string]: unknown };
   /** Network mode, so a blocked fetch can say why. */
   network: 'none' | 'restricted' | 'full';
+  /**
+   * Network mode 'restricted': path INSIDE the sandbox of a unix socket speaking HTTP/1.1
+   * CONNECT host:port (for http and https alike); the harness's fetch and node's
+   * http/https/global fetch tunnel through it.
+   */
+  egressProxy?: string;
 }
 
 export interface Violation {

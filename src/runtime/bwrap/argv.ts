@@ -1,5 +1,5 @@
 // bubblewrap's argv as a pure function of the sandbox spec (snapshot-tested, shown by explain).
-import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
+import { EGRESS_SOCKET, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
 import type { Launch, SandboxSpec } from '../types.js';
 
 export const BWRAP = '/usr/bin/bwrap';
@@ -32,6 +32,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     '--dev', '/dev',
     '--perms', '1777', '--size', String(resources.tmpSize), '--tmpfs', '/tmp',
     '--bind', spec.workspace, '/workspace',
+    ...(spec.egressSocket ? ['--ro-bind', spec.egressSocket, EGRESS_SOCKET] : []),
   ];
   for (const b of policy.filesystem.binds) args.push(b.readOnly ? '--ro-bind' : '--bind', b.src, b.dst);
   args.push('--remount-ro', '/', '--chdir', '/workspace', '--clearenv');
