@@ -36,7 +36,9 @@ export async function httpServer(host: string, port = 0): Promise<TestHttp> {
       return write();
     }
     if (url.pathname === '/hold') return void setTimeout(() => res.end('held'), Number(url.searchParams.get('ms') ?? 1000));
-    res.end(`hello from ${host}`);
+    // Read the whole request body before answering (an upload is measured by its end).
+    req.resume();
+    req.on('end', () => res.end(`hello from ${host}`));
   });
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {

@@ -281,6 +281,8 @@ function respond(client: Socket, status: number, message: string): void {
   const reason = { 400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' }[status] ?? 'Error';
   const body = `${message}\n`;
   client.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Pawl-Denied: ${status === 403 ? '1' : '0'}\r\n\r\n${body}`);
-  // A client that never reads its answer must not hold the socket open.
+  // Read (and drop) what else it sends, so its close is seen at once; a client that never
+  // reads its answer must not hold the socket open either.
+  client.resume();
   setTimeout(() => client.destroy(), 1000).unref();
 }
