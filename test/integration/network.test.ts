@@ -1,9 +1,9 @@
 // Network modes on real sandboxes. Every server here is one this test starts on a loopback
 // address of this machine (127.0.0.2, 127.0.0.3, 127.0.0.1 for DNS); no other address is used.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTask } from '../../src/index.js';
+import { execProgram, runTask } from '../../src/index.js';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import type { PolicyInput } from '../../src/config/policy.js';
 import { checkAddress, compileRules } from '../../src/network/index.js';
@@ -39,22 +39,21 @@ const probe = (steps: unknown[], policy: PolicyInput, trustLevel = 'limited') =>
   runTask(fixture('netprobe'), { input: { proxy: EGRESS_SOCKET, steps }, policy, trustLevel, host });
 
 describe('network none', () => {
+  // (The host's own resolver is never asked: were the namespace broken, that would leave the machine.)
   it('TCP, UDP and DNS from inside fail fast, though the servers are up on the host', async () => {
     const r = await probe([
       { kind: 'raw', host: '127.0.0.2', port: web.port },
       { kind: 'udp', host: '127.0.0.2', port: udp.port },
       { kind: 'dns', server: `127.0.0.1:${dns.port}`, name: 'good.test' },
-      { kind: 'dns', name: 'good.test' },
       { kind: 'proxy', target: `127.0.0.2:${web.port}` },
     ], { network: { mode: 'none' } });
     expect(r.status).toBe('succeeded');
-    const [tcp, u, viaServer, viaLookup, proxy] = (r.output as { results: { error?: string; ms: number }[] }).results;
+    const [tcp, u, viaServer, proxy] = (r.output as { results: { error?: string; ms: number }[] }).results;
     expect(tcp!.error).toMatch(/ECONNREFUSED|ENETUNREACH/);
     expect(u!.error).toMatch(/ECONNREFUSED|ENETUNREACH/);
     expect(viaServer!.error).toMatch(/ECONNREFUSED|ETIMEOUT|ENETUNREACH/);
-    expect(viaLookup!.error).toMatch(/ENOTFOUND|EAI_AGAIN/);
     expect(proxy!.error).toBe('ENOENT'); // no proxy socket in mode none
-    for (const step of [tcp, u, viaServer, viaLookup]) expect(step!.ms).toBeLessThan(3000); // no 30 s hangs
+    for (const step of [tcp, u, viaServer]) expect(step!.ms).toBeLessThan(3000); // no 30 s hangs
     expect(udp.received()).toBe(0);
     expect(dns.queries).not.toContain('good.test');
     expect(r.usage.net_rx_bytes).toBe(0);
@@ -139,9 +138,10 @@ describe('network restricted', () => {
     expect(r.status).toBe('succeeded');
     const tunnels = (r.output as { results: { proxy: string; tunnelAt: number }[][] }).results[0]!;
     expect(tunnels.every((t) => t.proxy === 'HTTP/1.1 200 Connection Established')).toBe(true);
-    const late = tunnels.filter((t) => t.tunnelAt >= 900);
-    console.log(`[net] tunnel established at (ms): ${tunnels.map((t) => t.tunnelAt).join(', ')}`);
-    expect(late).toHaveLength(1);
+    const at = tunnels.map((t) => t.tunnelAt).sort((a, b) => a - b);
+    console.log(`[net] tunnels established at (ms): ${at.join(', ')}`);
+    // The last one got its slot only when a held response (1 s) had ended.
+    expect(at[10]! - at[0]!).toBeGreaterThanOrEqual(900);
     expect(Math.max(before, web.peak())).toBeLessThanOrEqual(10);
   });
 
@@ -178,7 +178,39 @@ describe('network restricted', () => {
     expect(r.violations.map((v) => v.detail)).toContainEqual(expect.stringContaining(`127.0.0.3:${web.port}`));
   });
 
-  it('leaves no socket file behind', () => {
-    expect(existsSync(host.runDir) ? readFileSync('/proc/self/mountinfo', 'utf8').includes('egress.sock') : false).toBe(false);
+  it.each(['runc', 'crun'] as const)('%s binds the proxy socket too, with the same rules', async (runtime) => {
+    const r = await probe([
+      { kind: 'proxy', target: `127.0.0.2:${web.port}` },
+      { kind: 'proxy', target: `127.0.0.3:${web.port}` },
+    ], { ...restricted(), runtime });
+    const [ok, denied] = (r.output as { results: { proxy: string }[] }).results;
+    expect(ok!.proxy).toBe('HTTP/1.1 200 Connection Established');
+    expect(denied!.proxy).toMatch(/^HTTP\/1\.1 403/);
+    expect(r.violations.map((v) => v.detail)).toEqual([`egress proxy denied 127.0.0.3:${web.port}: 127.0.0.3 is not an allowed host`]);
+  });
+
+  it('a program under exec reaches the proxy at the same path; failing after a denial is NetworkBlocked', async () => {
+    const script = (target: string) => `const s = require('net').connect('${EGRESS_SOCKET}', () => s.write('CONNECT ${target} HTTP/1.1\\r\\n\\r\\n'));
+      s.on('data', (b) => { const line = b.toString().split('\\r\\n')[0]; console.log(line); process.exit(/ 200 /.test(line) ? 0 : 3); });`;
+    const ok = await execProgram(['/usr/bin/node', '-e', script(`127.0.0.2:${web.port}`)], { policy: restricted(), host });
+    expect(ok.status).toBe('succeeded');
+    expect(ok.stdout).toContain('HTTP/1.1 200 Connection Established');
+    const denied = await execProgram(['/usr/bin/node', '-e', script(`127.0.0.3:${web.port}`)], { policy: restricted(), host });
+    expect(denied.error).toMatchObject({ kind: 'NetworkBlocked' });
+    expect(denied.error!.message).toContain(`127.0.0.3:${web.port} (127.0.0.3 is not an allowed host)`);
+  });
+
+  it('leaves no socket file or mount behind', async () => {
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('egress.sock');
+    expect(await leftovers(host)).toMatchObject({ scratch: [] });
+  });
+});
+
+describe('network full', () => {
+  it("uses the host's network (here: the loopback test server); bytes are not counted (null)", async () => {
+    const r = await probe([{ kind: 'raw', host: '127.0.0.2', port: web.port }], { network: { mode: 'full' } });
+    expect((r.output as { results: { connected?: boolean }[] }).results[0]).toMatchObject({ connected: true });
+    expect(r.usage.net_rx_bytes).toBeNull();
+    expect(r.usage.net_tx_bytes).toBeNull();
   });
 });
