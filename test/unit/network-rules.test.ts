@@ -3,6 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { canonicalIp, checkAddress, checkName, compileRules, parseHostPattern, specialRange } from '../../src/network/index.js';
 import { networkFromFlags } from '../../src/cli/network-args.js';
+import { bwrapArgs } from '../../src/runtime/bwrap/argv.js';
+import { ociConfig } from '../../src/runtime/oci/config.js';
+import { cgroupLimits } from '../../src/cgroup/limits.js';
+import { rlimitsFor } from '../../src/supervisor/rlimits.js';
+import { EGRESS_SOCKET } from '../../src/rootfs/layout.js';
 
 const rules = (allowedHosts: string[], extra: Record<string, unknown> = {}) =>
   compileRules(resolvePolicy({ overrides: { network: { mode: 'restricted', allowedHosts, ...extra } } }).network);
@@ -153,5 +158,28 @@ describe('network policy', () => {
     });
     expect(p.blockedHosts).toEqual(['169.254.169.254', 'metadata.google.internal', 'localhost', '127.0.0.1', '::1', 'bad.a.com']);
     expect(() => networkFromFlags({ 'net-connections': 'many' })).toThrow(/--net-connections expects a whole number/);
+  });
+});
+
+describe('the proxy socket in the sandbox', () => {
+  const policy = resolvePolicy({ overrides: { network: { mode: 'restricted', allowedHosts: ['a.com'] } } });
+  const spec = { policy, rootfs: '/r', workspace: '/w', command: ['/usr/bin/true'], seccompFd: null };
+
+  it('bwrap: bound read-only at /run/pawl/egress.sock, in an empty network namespace', () => {
+    const a = bwrapArgs({ ...spec, egressSocket: '/var/lib/pawl/runs/ID/egress.sock' });
+    expect(a).toContain('--unshare-net');
+    const i = a.indexOf('/var/lib/pawl/runs/ID/egress.sock');
+    expect(a.slice(i - 1, i + 2)).toEqual(['--ro-bind', '/var/lib/pawl/runs/ID/egress.sock', EGRESS_SOCKET]);
+    expect(bwrapArgs(spec)).not.toContain(EGRESS_SOCKET);
+  });
+
+  it('OCI: the same bind, and a network namespace', () => {
+    const limits = cgroupLimits(policy.resources, null);
+    const c = ociConfig({
+      policy, rootfs: '/r', root: '/b/root', workspace: '/w', command: ['/usr/bin/true'], limits, rlimits: rlimitsFor(policy, limits.pidsMax),
+      cgroupsPath: '/pawl/run-ID', cgroupVersion: 'v1', hostIds: { user: 600_000, root: 600_001 }, userns: true, seccomp: null, egressSocket: '/b/egress.sock',
+    });
+    expect(c.mounts).toContainEqual({ destination: EGRESS_SOCKET, type: 'bind', source: '/b/egress.sock', options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+    expect(c.linux.namespaces).toContainEqual({ type: 'network' });
   });
 });
