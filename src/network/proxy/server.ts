@@ -23,7 +23,7 @@ export interface EgressOptions {
   headTimeoutMs?: number;
   connectTimeoutMs?: number;
   maxHeadBytes?: number;
-  /** Connections still sending their head; more are closed at once. */
+  /** Connections still sending their head or being resolved; more are closed at once. */
   maxPendingHeads?: number;
   /** Connections waiting for a slot (overLimit "wait"); more are refused. */
   maxWaiting?: number;
@@ -122,14 +122,14 @@ export class EgressProxy {
       rest = h.rest;
       req = parseHead(h.head);
     } catch (e) {
+      this.pendingHeads--;
       this.s.badRequests++;
       const status = e instanceof HeadError ? e.status : 400;
       return status ? respond(client, status, (e as Error).message) : void client.destroy();
-    } finally {
-      this.pendingHeads--;
     }
     const target = `${req.host.includes(':') ? `[${req.host}]` : req.host}:${req.port}`;
-    const address = await this.decide(req.host, req.port);
+    // The name's resolution counts against the same bound as reading heads.
+    const address = await this.decide(req.host, req.port).finally(() => this.pendingHeads--);
     if ('denied' in address) {
       this.deny(target, address.denied);
       return respond(client, 403, `pawl egress proxy: ${target} denied: ${address.denied}`);
