@@ -32,7 +32,13 @@ afterAll(async () => {
   await Promise.all([web, otherPort, otherHost].map((s) => s?.close()));
   udp?.close();
   dns?.close();
-  expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+  // Processes: only ours (other checkouts' sandboxes on this machine use the same id range).
+  const left = await leftovers(host);
+  const ours = left.processes.filter((pid) => {
+    const text = ['cgroup', 'cmdline'].map((f) => { try { return readFileSync(`/proc/${pid}/${f}`, 'utf8'); } catch { return ''; } }).join(' ');
+    return text.includes(host.cgroupParent) || text.includes(host.runDir);
+  });
+  expect({ ...left, processes: ours }).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
 });
 
 const probe = (steps: unknown[], policy: PolicyInput, trustLevel = 'limited') =>
@@ -212,5 +218,21 @@ describe('network full', () => {
     expect((r.output as { results: { connected?: boolean }[] }).results[0]).toMatchObject({ connected: true });
     expect(r.usage.net_rx_bytes).toBeNull();
     expect(r.usage.net_tx_bytes).toBeNull();
+  });
+});
+
+describe('pawl explain', () => {
+  it('prints the effective network rules and the socket bind', async () => {
+    const { execa } = await import('execa');
+    const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+    const r = await execa('node', [cli, 'explain', '--network', 'restricted', '--allow-host', '*.example.com', '--allow-host', '10.1.2.3:8080',
+      '--block-host', 'bad.example.com', '--dns', '127.0.0.1:5353', '--net-down', '2MB/s', '--net-connections', '3', '--net-over-limit', 'refuse'], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('allowed hosts   *.example.com (ports 80, 443), 10.1.2.3:8080');
+    expect(r.stdout).toContain('blocked hosts   169.254.169.254, metadata.google.internal, localhost, 127.0.0.1, ::1, bad.example.com');
+    expect(r.stdout).toContain('dns             127.0.0.1:5353');
+    expect(r.stdout).toContain('bandwidth       down 2MB/s, up 1MB/s');
+    expect(r.stdout).toContain('connections     at most 3 at once; more are refused (503)');
+    expect(r.stdout).toMatch(/--ro-bind \S+\/ID\/egress\.sock \/run\/pawl\/egress\.sock/);
   });
 });
