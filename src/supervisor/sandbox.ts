@@ -118,9 +118,8 @@ export class Sandbox {
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
     if (command.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
     const cgroupName = `run-${this.id}`;
-    if (policy.network.mode === 'restricted') {
-      this.egress = await EgressProxy.start({ policy: policy.network, socketPath: join(this.scratch.dir, 'egress.sock'), owner: hostId });
-    }
+    const egressSocket = join(this.scratch.dir, 'egress.sock');
+    if (policy.network.mode === 'restricted') this.egress = await EgressProxy.start({ policy: policy.network, socketPath: egressSocket, owner: hostId });
     // Independent steps side by side; whatever was created is recorded before any error
     // propagates, so the cleanup on the way out removes it.
     const [seccompR, ociR, cgroupR] = await Promise.allSettled([
@@ -138,7 +137,7 @@ export class Sandbox {
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci, shimTag: this.shimTag,
-      egressSocket: this.egress ? join(this.scratch.dir, 'egress.sock') : null,
+      egressSocket: this.egress ? egressSocket : null,
     });
 
     const r = policy.resources;
@@ -329,13 +328,14 @@ export class Sandbox {
     if (left.length) await this.cgroup.kill().catch(() => {});
   }
 
-  /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
+  /** Stop the run's egress proxy (idempotent) and take its final figures. */
   private async closeEgress(): Promise<EgressStats | null> {
     if (!this.egress) return null;
     await this.egress.close();
     return this.egress.stats();
   }
 
+  /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
   private async cleanup(): Promise<void> {
     await this.closeEgress().catch(() => {});
     if (this.cgroup) await this.killGroupIfPopulated();

@@ -8,6 +8,7 @@
 import { chmod, chown, unlink } from 'node:fs/promises';
 import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
 import type { NetworkPolicy } from '../schema.js';
+import { PawlError } from '../../errors.js';
 import { checkAddress, checkName, compileRules, type Rules } from '../hosts.js';
 import { resolverFor, type Resolve } from '../resolve.js';
 import { bucketFor, SLICE, type TokenBucket } from './bucket.js';
@@ -75,6 +76,10 @@ export class EgressProxy {
   }
 
   static async start(opts: EgressOptions): Promise<EgressProxy> {
+    // sockaddr_un holds 108 bytes: a longer path would fail (or be cut) in listen().
+    if (Buffer.byteLength(opts.socketPath) > 107) {
+      throw new PawlError('HostUnsupported', `the egress proxy socket path ${opts.socketPath} is longer than a unix socket allows (107 bytes): use a shorter runDir`);
+    }
     const p = new EgressProxy({ headTimeoutMs: 10_000, connectTimeoutMs: 10_000, maxHeadBytes: 16 * 1024, maxPendingHeads: 64, maxWaiting: 64, ...opts });
     await new Promise<void>((resolve, reject) => {
       p.server.once('error', reject);
