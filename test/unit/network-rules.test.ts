@@ -8,6 +8,7 @@ import { ociConfig } from '../../src/runtime/oci/config.js';
 import { cgroupLimits } from '../../src/cgroup/limits.js';
 import { rlimitsFor } from '../../src/supervisor/rlimits.js';
 import { EGRESS_SOCKET } from '../../src/rootfs/layout.js';
+import { classify, type RunFacts } from '../../src/supervisor/classify.js';
 
 const rules = (allowedHosts: string[], extra: Record<string, unknown> = {}) =>
   compileRules(resolvePolicy({ overrides: { network: { mode: 'restricted', allowedHosts, ...extra } } }).network);
@@ -181,5 +182,27 @@ describe('the proxy socket in the sandbox', () => {
     });
     expect(c.mounts).toContainEqual({ destination: EGRESS_SOCKET, type: 'bind', source: '/b/egress.sock', options: ['rbind', 'ro', 'nosuid', 'nodev'] });
     expect(c.linux.namespaces).toContainEqual({ type: 'network' });
+  });
+});
+
+describe('verdicts from the proxy denials the supervisor observed', () => {
+  const base: RunFacts = {
+    mode: 'task', policy: resolvePolicy({ overrides: { network: { mode: 'restricted' } } }), killReason: null, exitCode: 0, signal: null, shimFailed: false,
+    oomKills: 0, pidsLimitHits: 0, stderr: '', reply: { ok: false, stage: 'run', error: { name: 'Error', message: 'no data' }, violations: [] },
+    replyProblem: null, outputErrors: [], seccomp: null, cpuMs: 30, workspaceBytes: 0,
+  };
+  const denied = ['api.example.com:443 (api.example.com is not an allowed host)'];
+
+  it('a task failing after a denial is NetworkBlocked naming the target; without one it is TaskError', () => {
+    expect(classify({ ...base, proxyDenials: denied }).error).toMatchObject({ kind: 'NetworkBlocked', message: 'no data (the egress proxy denied api.example.com:443 (api.example.com is not an allowed host))' });
+    expect(classify(base).error?.kind).toBe('TaskError');
+  });
+  it('a program exiting non-zero after a denial is NetworkBlocked; exiting 0 still succeeds', () => {
+    const program = { ...base, mode: 'program' as const, reply: null, exitCode: 1, proxyDenials: denied };
+    expect(classify(program).error).toMatchObject({ kind: 'NetworkBlocked', message: expect.stringContaining('api.example.com:443') });
+    expect(classify({ ...program, exitCode: 0 }).status).toBe('succeeded');
+  });
+  it('a limit outranks a denial', () => {
+    expect(classify({ ...base, proxyDenials: denied, killReason: 'wall', reply: null, exitCode: 137 }).error?.kind).toBe('Timeout');
   });
 });
