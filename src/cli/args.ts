@@ -3,6 +3,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { PolicyInput } from '../config/policy.js';
 import { PawlError } from '../errors.js';
+import { NETWORK_OPTIONS, networkFromFlags } from './network-args.js';
 
 export class UsageError extends PawlError {
   constructor(message: string) {
@@ -17,12 +18,12 @@ export const LIMIT_OPTIONS = {
   'cpu-time': { type: 'string' },
   cpu: { type: 'string' },
   pids: { type: 'string' },
-  network: { type: 'string' },
   runtime: { type: 'string' },
   env: { type: 'string', multiple: true },
+  ...NETWORK_OPTIONS,
 } as const satisfies ParseArgsConfig['options'];
 
-type Values = { [K in keyof typeof LIMIT_OPTIONS]?: (typeof LIMIT_OPTIONS)[K] extends { multiple: true } ? string[] : string };
+type Values = { [K in keyof typeof LIMIT_OPTIONS]?: (typeof LIMIT_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof LIMIT_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
 
 function integer(flag: string, v: string): number {
   if (!/^\d+$/.test(v.trim())) throw new UsageError(`--${flag} expects a whole number, got "${v}"`);
@@ -38,7 +39,8 @@ export function policyFromFlags(v: Values, binds: PolicyInput['filesystem'] = un
   if (v.pids !== undefined) resources.processes = integer('pids', v.pids);
   if (v.cpu !== undefined) resources.cpuPercent = integer('cpu', v.cpu.replace(/%$/, ''));
   const out: PolicyInput = { resources };
-  if (v.network !== undefined) out.network = { mode: v.network as 'none' };
+  const network = networkFromFlags(v);
+  if (network) out.network = network;
   if (v.runtime !== undefined) out.runtime = v.runtime as 'bwrap';
   if (v.env?.length) {
     out.env = {};

@@ -31,8 +31,10 @@ const USAGE = `usage:
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
-        --cpu-time DURATION --cpu PERCENT --pids N --network none|full --env NAME=VALUE
-        --runtime bwrap|runc|crun`;
+        --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
+network: --network none|restricted|full --allow-host HOST[:PORT] --allow-port N --block-host HOST
+        --dns IP[:PORT] --net-down RATE --net-up RATE --net-connections N --net-over-limit wait|refuse
+        --force-full-network (full at trust level untrusted)`;
 
 /** parseArgs with errors turned into one-line usage errors. */
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, allowPositionals = true) {

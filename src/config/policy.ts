@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { Duration, Size } from './units.js';
 import { SeccompPolicy } from '../seccomp/schema.js';
+import { NetworkPolicy } from '../network/schema.js';
 
 const MiB = 1024 ** 2;
 
@@ -64,13 +65,8 @@ export const FilesystemPolicy = z.strictObject({
 });
 export type FilesystemPolicy = z.infer<typeof FilesystemPolicy>;
 
-export const NetworkPolicy = z.strictObject({
-  /** none: a private network namespace with only loopback. full: the host's network. */
-  mode: z.enum(['none', 'restricted', 'full']).default('none'),
-  /** Hosts reachable in restricted mode. */
-  allow: z.array(z.string()).default([]),
-});
-export type NetworkPolicy = z.infer<typeof NetworkPolicy>;
+// The network policy's schema lives with the code that enforces it (src/network).
+export { NetworkPolicy } from '../network/schema.js';
 
 export const SecurityPolicy = z.strictObject({
   /** The uid/gid the program sees inside the sandbox. */
@@ -99,8 +95,11 @@ export const Policy = z
     allowDegraded: z.array(Degradation).default([]),
   })
   .superRefine((p, ctx) => {
-    if (p.network.mode !== 'restricted' && p.network.allow.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['network', 'allow'], message: `an allow list needs network.mode "restricted" (mode is "${p.network.mode}")` });
+    if (p.network.mode !== 'restricted' && p.network.allowedHosts.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['network', 'allowedHosts'], message: `an allow list needs network.mode "restricted" (mode is "${p.network.mode}")` });
+    }
+    if (p.network.mode === 'full' && p.trustLevel === 'untrusted' && !p.network.forceFull) {
+      ctx.addIssue({ code: 'custom', path: ['network', 'mode'], message: 'the host\'s network ("full") is refused at trust level untrusted unless the operator forces it (network.forceFull, --force-full-network)' });
     }
     for (const name of Object.keys(p.env)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: ['env'], message: `invalid variable name "${name}"` });

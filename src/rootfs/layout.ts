@@ -9,3 +9,5 @@ export const ROOTFS_SYMLINKS: Record<string, string> = { '/lib': 'usr/lib', '/li
 /** Network mode full: host files bound read-only over the rootfs's (empty) ones, so names resolve
  * as on the host. The rootfs holds each as the mount point (its /etc is read-only). */
 export const FULL_NETWORK_FILES = ['/etc/resolv.conf'] as const;
+/** Restricted network: where the run's egress proxy socket appears inside the sandbox. */
+export const EGRESS_SOCKET = '/run/pawl/egress.sock';

@@ -30,6 +30,8 @@ export interface SandboxSpec {
   readyFd?: number | null;
   /** bwrap --info-fd: where bwrap tells the host pid of the sandbox's init, so the supervisor can reap it. */
   infoFd?: number | null;
+  /** Restricted network: host path of the run's egress proxy socket, bound at EGRESS_SOCKET. */
+  egressSocket?: string | null;
 }
 
 export interface Launch {

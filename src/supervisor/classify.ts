@@ -40,6 +40,8 @@ export interface RunFacts {
   cpuMs: number;
   /** Infinity when the workspace could not be measured (that counts as over the limit). */
   workspaceBytes: number;
+  /** Restricted network: requests the supervisor's egress proxy refused ("host:port (reason)"). */
+  proxyDenials?: string[];
 }
 
 type Verdict = Pick<RunResult, 'status' | 'output' | 'error' | 'exit_code' | 'signal'>;
@@ -93,6 +95,7 @@ export function classify(f: RunFacts): Verdict {
   if (f.mode === 'program' || !f.reply) {
     if (f.replyProblem) return failed({ kind: 'InvalidOutput', message: f.replyProblem });
     if (f.mode === 'program' && exit.exit_code === 0 && !f.signal) return { status: 'succeeded', ...exit };
+    if (f.mode === 'program' && f.proxyDenials?.length) return failed({ kind: 'NetworkBlocked', message: `the program failed after the egress proxy denied ${f.proxyDenials[0]}` });
     if (heapExhausted(f)) {
       return failed({ kind: 'ResourceExhausted', resource: 'memory', limit_value: r.memory, message: `memory limit of ${r.memory} bytes reached (JavaScript heap exhausted, as node reported)` });
     }
@@ -106,7 +109,12 @@ export function classify(f: RunFacts): Verdict {
     if (f.outputErrors.length) return failed({ kind: 'InvalidOutput', message: 'the task output does not match output.schema.json', details: f.outputErrors });
     return { status: 'succeeded', output: f.reply.output, ...exit };
   }
-  return failed(taskError(f.reply.stage, f.reply.error, f));
+  const verdict = taskError(f.reply.stage, f.reply.error, f);
+  // A task that failed after the proxy refused it failed on the network (the proxy's word, not the task's).
+  if (verdict.kind === 'TaskError' && f.reply.stage === 'run' && f.proxyDenials?.length) {
+    return failed({ ...verdict, kind: 'NetworkBlocked', message: `${verdict.message} (the egress proxy denied ${f.proxyDenials[0]})` });
+  }
+  return failed(verdict);
 }
 
 /**
@@ -144,9 +152,9 @@ function taskError(stage: 'load' | 'run' | 'output', e: SerializedError, f: RunF
   }
   if (e.code && FS_CODES.has(e.code) && (e.code !== 'EPERM' || e.path)) return { ...base, kind: 'FileSystemBlocked', message: e.message };
   // With no network at all any network failure was the sandbox's doing; in restricted mode a
-  // NetworkError may be an allowed host's own failure, so it needs a recorded refusal.
+  // NetworkError may be an allowed host's own failure, so it needs the proxy's own refusal.
   const mode = policy.network.mode;
-  const refused = mode === 'none' || (mode === 'restricted' && f.reply?.violations.some((v) => v.kind === 'network'));
+  const refused = mode === 'none' || (mode === 'restricted' && !!f.proxyDenials?.length);
   if (mode !== 'full' && ((e.name === 'NetworkError' && refused) || (e.code && NET_CODES.has(e.code)))) {
     return { ...base, kind: 'NetworkBlocked', message: e.message };
   }

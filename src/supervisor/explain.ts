@@ -8,6 +8,8 @@ import { driverFor, ioDeviceFor } from './host.js';
 import { ociRunFacts, type OciSpec } from '../runtime/index.js';
 import { HARNESS_COMMAND, planRun, INFO_FD, READY_FD, SECCOMP_FD, type RunPlan } from './plan.js';
 import { explainSeccomp } from '../seccomp/index.js';
+import { explainNetwork } from '../network/index.js';
+import { EGRESS_SOCKET } from '../rootfs/layout.js';
 
 export interface Explanation {
   policy: Policy;
@@ -21,6 +23,8 @@ export interface Explanation {
   seccomp: { name: string; hash: string | null; lines: string[] };
   /** runc/crun: the bundle's config.json (null for bwrap). */
   ociConfig: OciSpec | null;
+  /** The effective network rules, one line each. */
+  network: string[];
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -44,6 +48,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     readyFd: policy.runtime === 'bwrap' ? READY_FD : null,
     infoFd: policy.runtime === 'bwrap' ? INFO_FD : null,
     oci,
+    egressSocket: policy.network.mode === 'restricted' ? join(host.runDir, 'ID', 'egress.sock') : null,
   });
   const mounts = [
     { dst: '/', src: oci ? `${oci.bundle}/root, an empty dir, read-only after set-up` : 'tmpfs, remounted read-only after set-up', mode: 'ro' },
@@ -53,6 +58,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     { dst: '/dev', src: 'minimal devtmpfs (null, zero, full, random, urandom, tty)', mode: 'rw' },
     { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },
     { dst: '/workspace', src: workspace, mode: 'rw' },
+    ...(policy.network.mode === 'restricted' ? [{ dst: EGRESS_SOCKET, src: `${join(host.runDir, 'ID', 'egress.sock')} (the run's egress proxy)`, mode: 'ro' }] : []),
     ...policy.filesystem.binds.map((b) => ({ dst: b.dst, src: b.src, mode: b.readOnly ? 'ro' : 'rw' })),
   ];
   return {
@@ -64,5 +70,6 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     runtime: [plan.runtime.file, ...plan.runtime.args],
     seccomp,
     ociConfig: plan.config,
+    network: explainNetwork(policy.network),
   };
 }

@@ -50,9 +50,6 @@ export function assertSupported(policy: Policy): void {
     if (!apparmorEnabled()) throw new PawlError('HostUnsupported', 'security.apparmorProfile is set but AppArmor is not enabled in this kernel (/sys/module/apparmor/parameters/enabled)');
   }
   runtimeFor(policy.runtime).assertAvailable();
-  if (policy.network.mode === 'restricted') {
-    throw new PawlError('HostUnsupported', 'network mode "restricted" (egress allowlist) is not implemented yet; use "none" or "full"');
-  }
 }
 
 function apparmorEnabled(): boolean {

@@ -32,6 +32,8 @@ export interface PlanInput {
   /** bwrap: the set-up record's fd (READY_FD), or null. */
   readyFd?: number | null;
   infoFd?: number | null;
+  /** Restricted network: host path of the run's egress proxy socket. */
+  egressSocket?: string | null;
   /** The shim's per-run name in its error messages. */
   shimTag?: string;
   /** runc/crun: the run's OCI facts (runtime/index.ts ociRunFacts); null or absent for bwrap. */
@@ -61,7 +63,7 @@ export function limitsFor(policy: Policy, ioDevice: string | null): CgroupLimits
 export function planRun(i: PlanInput): RunPlan {
   const limits = limitsFor(i.policy, i.ioDevice);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
-  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd, readyFd: i.readyFd ?? null, infoFd: i.infoFd ?? null };
+  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd, readyFd: i.readyFd ?? null, infoFd: i.infoFd ?? null, ...(i.egressSocket ? { egressSocket: i.egressSocket } : {}) };
   const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, shimTag: i.shimTag, oci: i.oci ?? null });
   return {
     limits,

@@ -33,7 +33,7 @@ export function taskPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLe
 /** The policy of one run: the task's, and no network at all when fetch is answered from mocks. */
 export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy' | 'mocks'>): Policy {
   // A mocked run never opens a socket, whatever the caller's network mode.
-  const overrides = opts.mocks ? mergeInputs(opts.policy, { network: { mode: 'none', allow: [] } }) : opts.policy;
+  const overrides = opts.mocks ? mergeInputs(opts.policy, { network: { mode: 'none', allowedHosts: [] } }) : opts.policy;
   return taskPolicy(task, { trustLevel: opts.trustLevel, policy: overrides });
 }
 

@@ -26,6 +26,8 @@ import { Watch } from './watch.js';
 import { collectGarbageOnce } from './gc.js';
 import { auditSession, seccompPlan, type SeccompPlan } from '../seccomp/index.js';
 import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
+import { EgressProxy, type EgressStats } from '../network/index.js';
+import { EGRESS_SOCKET } from '../rootfs/layout.js';
 
 export interface SandboxOptions {
   policy: Policy;
@@ -87,6 +89,9 @@ export class Sandbox {
   private hostId: number | null = null;
   /** bwrap: our fd on the run's set-up record (plan.ts READY_FD); its offset says whether set-up finished. */
   private readyFd: number | null = null;
+  /** Restricted network: the run's egress proxy (outside the sandbox), and its final figures. */
+  private egress: EgressProxy | null = null;
+  private egressStats: EgressStats | null = null;
   /** The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it. */
   private onKilled!: () => void;
   private readonly killed = new Promise<void>((resolve) => (this.onKilled = resolve));
@@ -118,6 +123,8 @@ export class Sandbox {
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
     if (command.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
     const cgroupName = `run-${this.id}`;
+    const egressSocket = join(this.scratch.dir, 'egress.sock');
+    if (policy.network.mode === 'restricted') this.egress = await EgressProxy.start({ policy: policy.network, socketPath: egressSocket, owner: hostId });
     // Independent steps side by side; whatever was created is recorded before any error
     // propagates, so the cleanup on the way out removes it.
     const [seccompR, ociR, cgroupR] = await Promise.allSettled([
@@ -136,6 +143,7 @@ export class Sandbox {
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
+      egressSocket: this.egress ? egressSocket : null,
     });
 
     const r = policy.resources;
@@ -239,7 +247,8 @@ export class Sandbox {
   send(req: TaskRequest): void {
     if (this.sent) throw new Error('a sandbox runs one task');
     this.sent = true;
-    (this.child.stdio[3] as Writable).end(JSON.stringify(req));
+    const egress = this.egress ? { egressProxy: EGRESS_SOCKET } : {};
+    (this.child.stdio[3] as Writable).end(JSON.stringify({ ...req, ...egress }));
   }
 
   /**
@@ -274,6 +283,8 @@ export class Sandbox {
       await this.killGroupIfPopulated();
       await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
       stderr = this.stderr.text(); // only now is everything the program wrote in
+      // The sandbox is gone: the proxy's counts and denials are final.
+      this.egressStats = await this.closeEgress();
       await this.watch.poll(true);
       stats = this.watch.last;
       workspaceBytes = Math.max(this.watch.peaks.workspaceBytes, await treeUsage(this.scratch.workspace, { live: false }));
@@ -297,6 +308,7 @@ export class Sandbox {
         refusesWithEperm: this.seccomp ? this.seccomp.refusesWithEperm : null,
         cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,
         workspaceBytes,
+        proxyDenials: (this.egressStats?.denials ?? []).map((d) => `${d.target} (${d.reason})`),
       });
     } finally {
       // On every path out, even when reading the end failed: nothing of the run survives it. A
@@ -309,7 +321,10 @@ export class Sandbox {
     const violations = [
       ...(reply?.violations ?? []).map((v) => ({ ...v, source: 'task' as const })),
       ...seccompKills.map((k) => ({ kind: 'syscall' as const, detail: k.syscall ?? 'unknown system call (SIGSYS)', source: 'supervisor' as const })),
+      ...(this.egressStats?.denials ?? []).map((d) => ({ kind: 'network' as const, detail: `egress proxy denied ${d.target}: ${d.reason}`, source: 'supervisor' as const })),
     ];
+    const moreDenials = (this.egressStats?.deniedTotal ?? 0) - (this.egressStats?.denials.length ?? 0);
+    if (moreDenials > 0) violations.push({ kind: 'network', detail: `egress proxy denied ${moreDenials} more request(s)`, source: 'supervisor' });
     return {
       id: this.id,
       ...verdict,
@@ -320,8 +335,9 @@ export class Sandbox {
         peak_pids: this.watch.peaks.pids,
         disk_read_bytes: stats?.ioReadBytes ?? 0,
         disk_write_bytes: stats?.ioWriteBytes ?? 0,
-        net_rx_bytes: this.policy.network.mode === 'full' ? null : 0,
-        net_tx_bytes: this.policy.network.mode === 'full' ? null : 0,
+        // full: the host's namespace has no per-run counters (null); restricted: the proxy's counts.
+        net_rx_bytes: this.policy.network.mode === 'full' ? null : this.egressStats?.rxBytes ?? 0,
+        net_tx_bytes: this.policy.network.mode === 'full' ? null : this.egressStats?.txBytes ?? 0,
         peak_fds: this.watch.peaks.fds,
         workspace_bytes: Number.isFinite(workspaceBytes) ? workspaceBytes : null,
       },
@@ -375,10 +391,18 @@ export class Sandbox {
     }
   }
 
+  /** Stop the run's egress proxy (idempotent) and take its final figures. */
+  private async closeEgress(): Promise<EgressStats | null> {
+    if (!this.egress) return null;
+    await this.egress.close();
+    return this.egress.stats();
+  }
+
   /** Remove the cgroup and scratch dir. Only after every process of the run is dead. */
   private async cleanup(): Promise<void> {
     if (this.readyFd !== null) closeSync(this.readyFd);
     this.readyFd = null;
+    await this.closeEgress().catch(() => {});
     if (this.cgroup) await this.killGroupIfPopulated();
     try {
       // The runtime's own state (runc/crun delete --force), on every path out.

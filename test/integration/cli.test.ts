@@ -47,7 +47,8 @@ describe('pawl run', () => {
     [['frobnicate'], /unknown command "frobnicate"/],
     [['exec', '--memory', '64MB'], /needs the program after "--"/],
     [['exec', '--ro-bind', '/x', '--', 'true'], /--ro-bind expects two paths/],
-    [['run', ADD, '--network', 'restricted'], /restricted.*not implemented/],
+    [['run', ADD, '--network', 'full', '--trust', 'untrusted'], /"full"\) is refused at trust level untrusted unless the operator forces it/],
+    [['run', ADD, '--network', 'restricted', '--allow-host', 'a*b.com'], /network\.allowedHosts\.0: "a\*b\.com" is not a host name/],
   ])('refuses %j with exit 2 and a one-line reason', async (args, message) => {
     const r = await pawl(...(args as string[]));
     expect(r.exitCode).toBe(2);

@@ -59,7 +59,7 @@ describe('policy resolution', () => {
     [{ resources: { wallTime: '-1s' } }, /resources\.wallTime: .*must not be negative/],
     [{ resources: { tmpSize: '200MB' } }, /tmpSize: must be smaller than resources\.memory/],
     [{ resources: { memory: '8MB', tmpSize: '1MB' } }, /memory: must be at least 16MB/],
-    [{ network: { mode: 'none', allow: ['example.com'] } }, /network\.allow: an allow list needs network\.mode "restricted"/],
+    [{ network: { mode: 'none', allowedHosts: ['example.com'] } }, /network\.allowedHosts: an allow list needs network\.mode "restricted"/],
     [{ network: { mode: 'wifi' } }, /network\.mode/],
     [{ resources: { memroy: '1GB' } }, /memroy/],
     [{ filesystem: { binds: [{ src: '/data', dst: '/usr/lib/x' }] } }, /cannot bind over \/usr\/lib\/x/],

@@ -1,6 +1,6 @@
 // bubblewrap's argv as a pure function of the sandbox spec (snapshot-tested, shown by explain).
 import { statSync } from 'node:fs';
-import { FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
+import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
 import { MASKED_PATHS } from '../oci/config.js';
 import type { Launch, SandboxSpec } from '../types.js';
 
@@ -60,6 +60,7 @@ export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks())
     '--dev', '/dev',
     '--perms', '1777', '--size', String(resources.tmpSize), '--tmpfs', '/tmp',
     '--bind', spec.workspace, '/workspace',
+    ...(spec.egressSocket ? ['--ro-bind', spec.egressSocket, EGRESS_SOCKET] : []),
   ];
   for (const b of policy.filesystem.binds) args.push(b.readOnly ? '--ro-bind' : '--bind', b.src, b.dst);
   args.push('--remount-ro', '/', '--chdir', '/workspace', '--clearenv');

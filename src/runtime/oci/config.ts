@@ -5,7 +5,7 @@
 import type { Policy } from '../../config/policy.js';
 import type { CgroupLimits, IoLimit } from '../../cgroup/types.js';
 import type { OciSeccomp } from '../../seccomp/index.js';
-import { FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../../rootfs/layout.js';
+import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../../rootfs/layout.js';
 import type { Rlimits } from '../../supervisor/shim.js';
 import { BASE_ENV } from '../bwrap/argv.js';
 import { PawlError } from '../../errors.js';
@@ -86,6 +86,8 @@ export interface OciConfigInput {
   /** A user namespace maps the ids; false where the host forbids user namespaces. */
   userns: boolean;
   seccomp: OciSeccomp | null;
+  /** Restricted network: host path of the egress proxy socket. */
+  egressSocket?: string | null;
 }
 
 /** /proc entries that leak host facts or allow host-wide writes: Docker's defaults (no /sys is mounted). */
@@ -109,6 +111,7 @@ export function ociConfig(i: OciConfigInput): OciSpec {
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'strictatime', 'mode=755', 'size=65536'] },
     { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${resources.tmpSize}`] },
     { destination: '/workspace', type: 'bind', source: i.workspace, options: bindOptions(false) },
+    ...(i.egressSocket ? [{ destination: EGRESS_SOCKET, type: 'bind', source: i.egressSocket, options: bindOptions(true) }] : []),
     ...policy.filesystem.binds.map((b) => ({ destination: b.dst, type: 'bind', source: b.src, options: bindOptions(b.readOnly) })),
   ];
   const idMap = (inside: number): IdMapping[] => [

@@ -1,0 +1,106 @@
+// Host patterns of a network policy ("api.example.com", "*.example.com:8443", "10.1.2.3",
+// "[2001:db8::1]:443") and the two checks the egress proxy makes: on the name the sandbox asked
+// for, then on every address that name resolved to (the one connected to is one that passed).
+import type { NetworkPolicy } from './schema.js';
+import { canonicalIp, specialRange } from './address.js';
+
+export interface HostPattern {
+  /** Lower-case name without a trailing dot, the suffix after "*." for a wildcard, or a canonical IP. */
+  host: string;
+  wildcard: boolean;
+  ip: boolean;
+  /** null: the policy's allowedPorts apply. */
+  port: number | null;
+}
+
+const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+
+/** Parse "NAME[:PORT]", "*.NAME[:PORT]", "IPV4[:PORT]", "IPV6" or "[IPV6][:PORT]"; throws with the reason. */
+export function parseHostPattern(text: string): HostPattern {
+  let host = text.trim().toLowerCase();
+  let port: number | null = null;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(host);
+  if (bracketed) {
+    host = bracketed[1]!;
+    if (bracketed[2] !== undefined) port = parsePort(bracketed[2], text);
+  } else if ((host.match(/:/g) ?? []).length === 1) {
+    const i = host.lastIndexOf(':');
+    port = parsePort(host.slice(i + 1), text);
+    host = host.slice(0, i);
+  }
+  const ip = canonicalIp(host);
+  if (ip) return { host: ip, wildcard: false, ip: true, port };
+  if (host.includes(':')) throw new Error(`"${text}" is not a host: write an IPv6 address as [ADDR]:PORT`);
+  host = host.replace(/\.$/, '');
+  const wildcard = host.startsWith('*.');
+  if (wildcard) host = host.slice(2);
+  const labels = host.split('.');
+  if (!host || host.length > 253 || !labels.every((l) => LABEL.test(l))) {
+    throw new Error(`"${text}" is not a host name${text.includes('*') ? ' (a wildcard is only "*." in front: *.example.com)' : ''}`);
+  }
+  return { host, wildcard, ip: false, port };
+}
+
+function parsePort(text: string, whole: string): number {
+  const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw new Error(`"${whole}" has an invalid port "${text}" (1-65535)`);
+  return n;
+}
+
+/** A target host as the sandbox named it: an IP literal in canonical form, or a lower-case name. */
+export function normaliseHost(host: string): { host: string; ip: boolean } {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  const ip = canonicalIp(bare);
+  return ip ? { host: ip, ip: true } : { host: bare.toLowerCase().replace(/\.$/, ''), ip: false };
+}
+
+/** Host match only (ports are judged separately). A wildcard matches subdomains, not the bare name. */
+function hostMatches(p: HostPattern, host: string, ip: boolean): boolean {
+  if (p.ip || ip) return p.ip === ip && p.host === host;
+  return p.wildcard ? host.endsWith(`.${p.host}`) : p.host === host;
+}
+
+export interface Rules {
+  allowed: HostPattern[];
+  blocked: HostPattern[];
+  ports: Set<number>;
+}
+
+export function compileRules(n: Pick<NetworkPolicy, 'allowedHosts' | 'blockedHosts' | 'allowedPorts'>): Rules {
+  return { allowed: n.allowedHosts.map(parseHostPattern), blocked: n.blockedHosts.map(parseHostPattern), ports: new Set(n.allowedPorts) };
+}
+
+export type Decision = { ok: true } | { ok: false; reason: string };
+
+const portOk = (rules: Rules, p: HostPattern, port: number) => (p.port === null ? rules.ports.has(port) : p.port === port);
+
+/**
+ * Named exactly (not by a wildcard), with the port allowed: the operator's explicit word, which
+ * lets a host or address through the blocked list and the special-address ranges.
+ */
+function namedExactly(rules: Rules, host: string, ip: boolean, port: number): boolean {
+  return rules.allowed.some((p) => !p.wildcard && hostMatches(p, host, ip) && portOk(rules, p, port));
+}
+
+/** The name (or IP literal) the sandbox asked for, before any resolution. */
+export function checkName(rules: Rules, rawHost: string, port: number): Decision {
+  const { host, ip } = normaliseHost(rawHost);
+  const blocked = rules.blocked.find((p) => hostMatches(p, host, ip) && (p.port === null || p.port === port));
+  if (blocked && !namedExactly(rules, host, ip, port)) return { ok: false, reason: `${host} is a blocked host` };
+  const byHost = rules.allowed.filter((p) => hostMatches(p, host, ip));
+  if (byHost.length === 0) return { ok: false, reason: `${host} is not an allowed host` };
+  if (!byHost.some((p) => portOk(rules, p, port))) return { ok: false, reason: `port ${port} is not allowed for ${host}` };
+  if (ip) return checkAddress(rules, host, port);
+  return { ok: true };
+}
+
+/** An address the name resolved to (or the literal itself): blocked or special unless named. */
+export function checkAddress(rules: Rules, addr: string, port: number): Decision {
+  const canonical = canonicalIp(addr);
+  if (!canonical) return { ok: false, reason: `${addr} is not an IP address` };
+  if (namedExactly(rules, canonical, true, port)) return { ok: true };
+  if (rules.blocked.some((p) => p.ip && p.host === canonical && (p.port === null || p.port === port))) return { ok: false, reason: `${canonical} is a blocked address` };
+  const special = specialRange(canonical);
+  if (special) return { ok: false, reason: `${canonical} is a ${special} address` };
+  return { ok: true };
+}
