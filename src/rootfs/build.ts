@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { execa } from 'execa';
+import { runTool as execa } from '../util/tool.js';
 import { z } from 'zod';
 import { PACKAGE_ROOT } from '../config/host.js';
 import { PawlError } from '../errors.js';

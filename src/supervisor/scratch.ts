@@ -3,7 +3,7 @@
 // link, and removal only starts once every process of the run is provably dead.
 import { chown, lstat, mkdir, opendir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { execa } from 'execa';
+import { runTool as execa } from '../util/tool.js';
 
 export interface Scratch {
   dir: string;
