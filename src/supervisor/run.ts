@@ -35,11 +35,16 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
   const inputErrors = schemaErrors(loaded.inputSchema, input, 'input');
   if (inputErrors.length) return invalidInput(policy, inputErrors);
   const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
+  return dispatchTask(sandbox, loaded, policy, input, opts.context);
+}
+
+/** Hand a loaded task to a started task sandbox and wait for its result (also the pool's way in). */
+export function dispatchTask(sandbox: Sandbox, loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>): Promise<RunResult> {
   sandbox.send({
     source: loaded.source,
     filename: loaded.filename,
     input,
-    context: { ...opts.context, executionId: sandbox.id },
+    context: { ...context, executionId: sandbox.id },
     network: policy.network.mode,
   });
   return sandbox.result((output) => schemaErrors(loaded.outputSchema, output, 'output'));
@@ -66,7 +71,7 @@ export async function execProgram(argv: string[], opts: ExecOptions = {}): Promi
 }
 
 /** Input rejected before any sandbox starts: a result of its own kind, not a crash. */
-function invalidInput(policy: Policy, details: string[]): RunResult {
+export function invalidInput(policy: Policy, details: string[]): RunResult {
   return {
     id: newRunId(),
     status: 'failed',

@@ -77,7 +77,7 @@ export class Sandbox {
   private replyProblem: string | null = null;
   private exited!: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private closed!: Promise<void>;
-  private t = { begin: performance.now(), spawned: 0, started: 0, ended: 0 };
+  private t = { begin: performance.now(), spawned: 0, started: 0, sent: 0, ended: 0 };
   private degraded: string[] = [];
   private sent = false;
   private cgroupVersion: 'v1' | 'v2' = 'v1';
@@ -157,7 +157,8 @@ export class Sandbox {
     this.t.started = performance.now();
     void this.watchAuditSession();
     this.watch = new Watch(this.cgroup, policy, this.scratch.workspace, (reason) => void this.kill(reason));
-    this.watch.start(host.pollIntervalMs);
+    // A task sandbox may wait in a pool before its task comes: its wall clock starts at send().
+    this.watch.start(host.pollIntervalMs, { clock: opts.mode !== 'task' || this.sent });
     opts.signal?.addEventListener('abort', () => void this.kill('cancelled'), { once: true });
     if (opts.signal?.aborted) void this.kill('cancelled');
   }
@@ -202,7 +203,19 @@ export class Sandbox {
   send(req: TaskRequest): void {
     if (this.sent) throw new Error('a sandbox runs one task');
     this.sent = true;
+    this.t.sent = performance.now();
+    this.watch?.startClock();
     (this.child.stdio[3] as Writable).end(JSON.stringify(req));
+  }
+
+  /** The spawned process (the shim's pid, which execs into the runtime). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Settles when that process has exited: a pool drops a sandbox that died while idle. */
+  get ended(): Promise<unknown> {
+    return this.exited;
   }
 
   /**
@@ -266,7 +279,7 @@ export class Sandbox {
       id: this.id,
       ...verdict,
       usage: {
-        wall_ms: round(this.t.ended - this.t.started),
+        wall_ms: round(this.t.ended - Math.max(this.t.started, this.t.sent)),
         cpu_ms: round((stats?.cpuUsageUs ?? 0) / 1000),
         peak_memory_bytes: this.watch.peaks.memoryBytes,
         peak_pids: this.watch.peaks.pids,
@@ -289,7 +302,7 @@ export class Sandbox {
       timings_ms: {
         prepare: round(this.t.spawned - this.t.begin),
         start: round(this.t.started - this.t.spawned),
-        run: round(this.t.ended - this.t.started),
+        run: round(this.t.ended - Math.max(this.t.started, this.t.sent)),
         cleanup: round(cleanupMs),
       },
     };
