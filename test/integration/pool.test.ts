@@ -2,7 +2,7 @@
 // queue, and nothing left once a supervisor holding a pool is killed.
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from '../../src/pool/index.js';
@@ -10,6 +10,7 @@ import { resolvePolicy } from '../../src/config/resolve.js';
 import { probeCgroups } from '../../src/cgroup/probe.js';
 import { collectGarbage } from '../../src/supervisor/gc.js';
 import { leftovers, testHost } from '../helpers/host.js';
+import { loadTask } from '../../src/task/load.js';
 
 const host = testHost('pool');
 
@@ -91,9 +92,12 @@ describe('warm pool', () => {
     try {
       pool.warm(resolvePolicy({ trustLevel: 'limited' }));
       const idle = await waitFor(() => idleSandboxes(pool)[0]);
+      const loaded = await loadTask(MARKER);
       process.kill(idle.pid!, 'SIGKILL');
-      // No wait: the exit may not have been noticed yet; the pool checks the process itself.
-      const r = await pool.run(MARKER, { input: { i: 2 } });
+      // Spin (never yielding to the event loop, so node has not seen the exit) until the kernel
+      // shows it dead, then dispatch in the same tick: only the pool's own check can catch it.
+      while (!/\) [ZX] /.test(readFileSync(`/proc/${idle.pid}/stat`, 'utf8')));
+      const r = await pool.run(loaded, { input: { i: 2 } });
       expect(r.status).toBe('succeeded');
       expect(r.id).not.toBe(idle.id);
     } finally {
