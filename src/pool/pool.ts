@@ -28,6 +28,8 @@ interface Key {
   policy: Policy;
   idle: Slot[];
   starting: number;
+  /** Started, node still booting: parked once the harness waits on fd 3. */
+  booting: number;
   lastUsed: number;
   failedAt: number;
 }
@@ -37,6 +39,8 @@ interface Waiter {
   resolve: (slot: Slot) => void;
   reject: (e: unknown) => void;
 }
+
+const READY_MS = 30_000;
 
 export interface PoolStats {
   /** Sandboxes that exist now (starting, idle, running or being destroyed). */
@@ -57,6 +61,33 @@ export interface PoolStats {
 /** The pool key of a policy: equal keys mean interchangeable sandboxes. */
 export function policyKey(policy: Policy): string {
   return createHash('sha256').update(JSON.stringify(policy)).digest('hex').slice(0, 32);
+}
+
+/**
+ * The harness has booted and sits in read(3, ...) waiting for its task: /proc/<pid>/syscall of
+ * one of the run's processes reads "0 0x3 ..." (x86_64 read; aarch64's is 63). Only such a
+ * sandbox is parked as idle, so a dispatch never waits for node to boot.
+ */
+const READ_NR = process.arch === 'arm64' ? '63' : '0';
+async function waitingOnRequest(sb: Sandbox): Promise<boolean> {
+  for (const pid of await sb.pids().catch(() => [] as number[])) {
+    try {
+      if (readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${READ_NR} 0x3 `)) return true;
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return false;
+}
+
+async function whenReady(sb: Sandbox, limitMs: number): Promise<boolean> {
+  const end = Date.now() + limitMs;
+  while (Date.now() < end) {
+    if (!processAlive(sb.pid)) return false;
+    if (await waitingOnRequest(sb)) return true;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return false;
 }
 
 /** A process that has exited but not been reaped yet still answers kill(pid, 0): read its state. */
@@ -128,7 +159,7 @@ export class Pool {
   private keyFor(policy: Policy): Key {
     const id = policyKey(policy);
     let key = this.keys.get(id);
-    if (!key) this.keys.set(id, (key = { id, policy, idle: [], starting: 0, lastUsed: Date.now(), failedAt: 0 }));
+    if (!key) this.keys.set(id, (key = { id, policy, idle: [], starting: 0, booting: 0, lastUsed: Date.now(), failedAt: 0 }));
     return key;
   }
 
@@ -220,8 +251,16 @@ export class Pool {
     const now = Date.now();
     for (const key of this.keys.values()) {
       if (now - key.lastUsed > this.config.idleMs || now - key.failedAt < this.config.retryMs) continue;
-      while (key.idle.length + key.starting < this.config.size && this.live < this.config.maxConcurrent) {
-        this.start(key).then((slot) => this.park(slot), () => {});
+      while (key.idle.length + key.starting + key.booting < this.config.size && this.live < this.config.maxConcurrent) {
+        this.start(key).then(async (slot) => {
+          key.booting++;
+          const ready = await whenReady(slot.sb, READY_MS);
+          key.booting--;
+          if (ready) return this.park(slot);
+          // Not ready within the limit (or dead): destroyed, and the key rests like a failed start.
+          key.failedAt = Date.now();
+          this.destroy(slot);
+        }, () => {});
       }
     }
   }

@@ -213,6 +213,11 @@ export class Sandbox {
     return this.child?.pid;
   }
 
+  /** The host pids of every process in the run's cgroup. */
+  pids(): Promise<number[]> {
+    return this.cgroup.pids();
+  }
+
   /** Settles when that process has exited: a pool drops a sandbox that died while idle. */
   get ended(): Promise<unknown> {
     return this.exited;
