@@ -2,7 +2,9 @@
 // A plan is built once per resolved profile (and libseccomp version) and kept in memory by its
 // hash: compiling takes milliseconds, and the plan is a pure function of that input.
 import type { Policy, TrustLevel } from '../config/policy.js';
-import { compileBpf, filterHash } from './compile.js';
+import { compileBpf, COMPILER, filterHash } from './compile.js';
+import type { FactsCache } from '../hostfacts/cache.js';
+import { seccompKey } from '../hostfacts/facts.js';
 import { ociSeccomp, type OciSeccomp } from './oci.js';
 import { profileSource, readProfileFile, shippedProfile, type ProfileSource } from './profiles.js';
 import { hostTarget, resolveProfile, type ResolvedProfile } from './resolve.js';
@@ -36,23 +38,32 @@ const plans = new Map<string, Built>();
 // resolving and hashing on every run.
 const byProfile = new WeakMap<SeccompProfile, Built>();
 
-/** The plan for this host. */
-function planFor(source: ProfileSource): SeccompPlan {
+/** The plan for this host; with `facts`, compiled filters are also kept on disk by content hash. */
+function planFor(source: ProfileSource, facts?: FactsCache): SeccompPlan {
   let built = byProfile.get(source.profile);
   if (!built) {
-    const { profile } = resolveProfile(source.profile, hostTarget());
-    const hash = filterHash(profile);
-    built = plans.get(hash) ?? { hash, bpf: compileBpf(profile), oci: ociSeccomp(profile), killsOnViolation: killsOn(profile) };
-    plans.set(hash, built);
+    // On disk by content hash too: a fresh process (every CLI command) then skips resolving,
+    // hashing and compiling, and loading libseccomp at all.
+    const key = facts && seccompKey(COMPILER, JSON.stringify(source.profile));
+    const hit = key ? facts!.get<Omit<Built, 'bpf'> & { bpf: string }>(`seccomp-${key.slice(0, 32)}`, key) : undefined;
+    built = hit ? { ...hit, bpf: Buffer.from(hit.bpf, 'base64') } : compiled(source);
+    if (key && !hit) facts!.set(`seccomp-${key.slice(0, 32)}`, key, { ...built, bpf: built.bpf.toString('base64') });
+    plans.set(built.hash, built);
     byProfile.set(source.profile, built);
   }
   return { name: source.name, ...built };
 }
 
+function compiled(source: ProfileSource): Built {
+  const { profile } = resolveProfile(source.profile, hostTarget());
+  const hash = filterHash(profile);
+  return plans.get(hash) ?? { hash, bpf: compileBpf(profile), oci: ociSeccomp(profile), killsOnViolation: killsOn(profile) };
+}
+
 /** The filter of a run, or null when the policy says profile "none". Throws PawlError. */
-export async function seccompPlan(policy: Policy): Promise<SeccompPlan | null> {
+export async function seccompPlan(policy: Policy, facts?: FactsCache): Promise<SeccompPlan | null> {
   const source = await profileSource(policy);
-  return source && planFor(source);
+  return source && planFor(source, facts);
 }
 
 /** `pawl seccomp compile --profile FILE`: the BPF of a profile file, for this host. */

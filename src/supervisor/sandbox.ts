@@ -23,6 +23,7 @@ import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
 import { SHIM_FAILED } from './shim.js';
 import { Watch } from './watch.js';
+import { factsCache } from '../hostfacts/cache.js';
 import { collectGarbageOnce } from './gc.js';
 import { auditSession, seccompPlan, seccompViolation, type SeccompPlan } from '../seccomp/index.js';
 
@@ -165,7 +166,7 @@ export class Sandbox {
 
   /** bwrap: the compiled seccomp filter as an open fd for the child (OCI runtimes get the JSON). */
   private async seccompFile(): Promise<number | null> {
-    this.seccomp = await seccompPlan(this.policy);
+    this.seccomp = await seccompPlan(this.policy, factsCache(this.host.stateDir));
     if (!this.seccomp || this.policy.runtime !== 'bwrap') return null;
     const path = join(this.scratch.dir, 'seccomp.bpf');
     writeFileSync(path, this.seccomp.bpf, { mode: 0o600 });
