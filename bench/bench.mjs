@@ -18,7 +18,7 @@ import { latencyChart } from './svg.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const root = new URL('..', import.meta.url).pathname;
-const CLI = join(root, 'dist', 'cli', 'main.js');
+const CLI = join(root, "dist", "bundle", "pawl.mjs"); // the shipped bin
 const HARNESS = join(root, 'dist', 'task', 'harness.js');
 const host = hostConfig({ cgroupParent: 'pawl-bench' });
 const cliEnv = { ...process.env, PAWL_CGROUP_PARENT: 'pawl-bench' };

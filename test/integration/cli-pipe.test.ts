@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+// The shipped bin (the bundle: package.json's "bin").
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'bundle', 'pawl.mjs');
 const tag = process.env.PAWL_TEST_TAG ? `-${process.env.PAWL_TEST_TAG}` : '';
 const env = { ...process.env, PAWL_CGROUP_PARENT: `pawl-clipipe${tag}`, PAWL_STATE_DIR: '/var/lib/pawl' };
 const BUSYBOX = ['--ro-bind', '/usr/bin/busybox', '/bin/busybox'];
