@@ -140,20 +140,32 @@ describe('warm pool', () => {
       const { resolvePolicy } = await import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'config', 'resolve.js'))});
       const pool = new Pool({ size: 3, maxConcurrent: 3 }, ${JSON.stringify(host)});
       pool.warm(resolvePolicy({ trustLevel: 'limited' }));
-      const t = setInterval(() => { if (pool.stats().idle === 3) { console.log('ready'); clearInterval(t); } }, 20);
+      const t = setInterval(async () => {
+        if (pool.stats().idle !== 3) return;
+        clearInterval(t);
+        const sbs = [...pool.keys.values()].flatMap((k) => k.idle.map((s) => s.sb));
+        console.log('ready ' + JSON.stringify((await Promise.all(sbs.map((sb) => sb.pids()))).flat()));
+      }, 20);
       setInterval(() => {}, 1000);
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+    const pids = await new Promise<number[]>((resolve, reject) => {
+      child.stdout!.on('data', (b: Buffer) => {
+        const m = /ready (\[.*\])/.exec(b.toString());
+        if (m) resolve(JSON.parse(m[1]!));
+      });
       child.on('exit', (c) => reject(new Error(`supervisor exited ${c}`)));
     });
     expect(await runGroups()).toBe(3);
+    expect(pids.length).toBeGreaterThanOrEqual(3);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
     await collectGarbage(host);
     const left = await leftovers(host);
-    expect(left).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+    // Every process of the three sandboxes is gone (other checkouts' sandboxes share the host-id
+    // range on this machine, so leftovers().processes is not specific to this test).
+    expect(pids.filter((pid) => { try { return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } })).toEqual([]);
+    expect({ ...left, processes: [] }).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
   }, 120_000);
 });
 
