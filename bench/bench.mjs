@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { hostConfig, runTask, Pool, resolvePolicy, collectGarbage } from '../dist/index.js';
+import { hostConfig, runTask, Pool, collectGarbage } from '../dist/index.js';
 import { loadTask } from '../dist/task/load.js';
 import { pct, r1, summary, throughput, timeRuns } from './stats.mjs';
 import { latencyChart } from './svg.mjs';
@@ -93,14 +93,12 @@ for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { 
 }
 
 // 3. Warm pool: dispatch-to-result, one task at a time, each after the pool has refilled.
-const policy = resolvePolicy({});
 const pool = new Pool({ size: 2, maxConcurrent: 10 }, host);
-pool.warm(policy);
-const waitIdle = async () => { while (pool.stats().idle < 1) await new Promise((r) => setTimeout(r, 2)); };
 for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) {
+  const keyPolicy = await pool.warmTask(task);
   const ms = [];
   for (let i = 0; i <= RUNS; i++) {
-    await waitIdle();
+    await waitFor(() => pool.idleFor(keyPolicy) >= 1); // the pool keeps up: a warm sandbox is waiting
         const t0 = performance.now();
     const r = await pool.run(task, { input });
     if (r.status !== 'succeeded') throw new Error(`pool: ${JSON.stringify(r.error)}`);
@@ -119,8 +117,8 @@ const TOTAL = Math.max(16, RUNS);
 const tput = {};
 for (const c of [1, 2, 8]) {
   const p = new Pool({ size: c, maxConcurrent: c * 2 }, host);
-  p.warm(policy);
-  await waitFor(() => p.stats().idle >= c);
+  const keyPolicy = await p.warmTask(add);
+  await waitFor(() => p.idleFor(keyPolicy) >= c);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const poolTput = await throughput(TOTAL, c, () => p.run(add, { input: INPUT }));

@@ -127,6 +127,18 @@ export class Pool {
     this.refill();
   }
 
+  /** Warm sandboxes for a task as it will be run with these options (its own limits are part of the key). */
+  async warmTask(task: string | LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy'> = {}): Promise<Policy> {
+    const policy = taskPolicy(typeof task === 'string' ? await loadTask(task) : task, opts);
+    this.warm(policy);
+    return policy;
+  }
+
+  /** Idle sandboxes ready now for this policy. */
+  idleFor(policy: Policy): number {
+    return this.keys.get(policyKey(policy))?.idle.length ?? 0;
+  }
+
   /** Run a task in a pooled sandbox: the same result as runTask, minus the start-up wait. */
   async run(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
     if (this.closed) throw new PawlError('RuntimeError', 'the pool is closed');

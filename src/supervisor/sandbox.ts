@@ -209,9 +209,9 @@ export class Sandbox {
     (this.child.stdio[3] as Writable).end(JSON.stringify(req));
   }
 
-  /** The spawned process (the shim's pid, which execs into the runtime). */
+  /** The sandbox's own process: the OCI container's init, or for bwrap the spawned shim (which execs into bwrap). */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.run?.initPid ?? this.child?.pid;
   }
 
   /** The host pids of every process in the run's cgroup. */
