@@ -148,7 +148,7 @@ await collectGarbage(host);
 
 // Goals (issue 13), as ratios measured in this run.
 const get = (n) => rows.find((r) => r.name === n);
-const ratio = (a, b) => (a && b ? r1((a / b) * 100) / 100 : null);
+const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null);
 const cores = availableParallelism();
 const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const goals = [
