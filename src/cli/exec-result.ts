@@ -6,6 +6,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { PawlError } from '../errors.js';
 import { UsageError } from './args.js';
 import { drained, err } from './output.js';
 
@@ -35,7 +36,8 @@ export function resultTarget(values: { result?: string; 'result-fd'?: string }, 
     // Reopen it close-on-exec and drop the inheritable original, so no spawned process holds it
     // (not possible for a socket: then the original stays, and fd closing in the shim covers it).
     try {
-      const own = openSync(`/proc/self/fd/${fd}`, 'w');
+      // 'a', not 'w': reopening a file the caller redirected (3>>log) must not truncate it.
+      const own = openSync(`/proc/self/fd/${fd}`, 'a');
       closeSync(fd);
       return { kind: 'fd', fd: own };
     } catch {
@@ -71,9 +73,13 @@ export async function writeResult(target: ResultTarget, id: string, json: string
       closeSync(target.fd);
       return;
     case 'state': {
-      mkdirSync(target.dir, { recursive: true, mode: 0o700 });
       const path = join(target.dir, `${id}.json`);
-      writeFileSync(path, text, { mode: 0o600 });
+      try {
+        mkdirSync(target.dir, { recursive: true, mode: 0o700 });
+        writeFileSync(path, text, { mode: 0o600 });
+      } catch (e) {
+        throw new PawlError('RuntimeError', `cannot write the result to ${path} (${(e as NodeJS.ErrnoException).code}); give --result FILE or --result-fd N`);
+      }
       await drained(process.stderr); // after everything the program wrote
       err(`pawl: result in ${path}`);
     }

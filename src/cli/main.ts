@@ -21,6 +21,7 @@ const USAGE = `usage:
   pawl ps                                                      list the sandboxes pawl owns (any runtime)
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
+timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --network none|full --env NAME=VALUE
         --runtime bwrap|runc|crun`;
