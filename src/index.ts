@@ -13,3 +13,4 @@ export { loadTask, TaskLimits, type LoadedTask } from './task/load.js';
 export { runTaskTests } from './task/tests.js';
 export { ensureRootfs, rootfsInfo } from './rootfs/index.js';
 export { PawlError, type PawlErrorKind } from './errors.js';
+export { Pool, PoolConfig, policyKey, type PoolStats, type PoolConfigInput } from './pool/index.js';

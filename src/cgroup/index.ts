@@ -7,7 +7,7 @@ import { CgroupV2Driver } from './v2/manager.js';
 
 export type * from './types.js';
 export { cgroupLimits } from './limits.js';
-export { diskDeviceFor, parseCgroupMounts, probeCgroups, type CgroupMounts, type HostCgroups } from './probe.js';
+export { detectCgroups, diskDeviceFor, parseCgroupMounts, probeCgroups, type CgroupMounts, type HostCgroups } from './probe.js';
 export type { DriverOptions, HostOps } from './options.js';
 export type { PlannedWrite } from './files.js';
 export { CgroupV1Driver, type V1Options } from './v1/manager.js';
@@ -15,7 +15,7 @@ export { CgroupV2Driver } from './v2/manager.js';
 
 /** The driver for this host's cgroup version. opts.root points it at a fake tree instead of the probed mounts. */
 export async function cgroupDriver(opts: DriverOptions = {}): Promise<CgroupDriver> {
-  const host = await probeCgroups();
+  const host = opts.layout ?? (await probeCgroups());
   if (host.version === 'v2') return new CgroupV2Driver({ ...opts, root: opts.root ?? host.mounts.memory });
   return new CgroupV1Driver(opts.root ? opts : { ...opts, mounts: host.mounts });
 }

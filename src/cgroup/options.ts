@@ -20,6 +20,8 @@ export interface DriverOptions {
   /** pawl's subtree under each hierarchy. Default 'pawl'. */
   parent?: string;
   ops?: Partial<HostOps>;
+  /** The host's layout when already known (hostfacts' cache); probed otherwise. */
+  layout?: import('./probe.js').HostCgroups;
 }
 
 export const hostOps: HostOps = {

@@ -56,8 +56,9 @@ export function parseCgroupMounts(mountinfo: string): CgroupMounts {
   return { v1, unified };
 }
 
-async function detect(): Promise<HostCgroups> {
-  const { v1, unified } = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
+/** The layout a mount table describes (plus the cgroup2 root's controllers, read live). */
+export async function detectCgroups(mountinfo?: string): Promise<HostCgroups> {
+  const { v1, unified } = parseCgroupMounts(mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8')));
   if (unified !== null) {
     const controllers = (await readOptional(join(unified, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
     if (controllers.includes('memory')) {
@@ -75,7 +76,7 @@ let cached: Promise<HostCgroups> | undefined;
 
 /** The host's cgroup layout, probed once per process. */
 export function probeCgroups(): Promise<HostCgroups> {
-  cached ??= detect().catch((e: unknown) => {
+  cached ??= detectCgroups().catch((e: unknown) => {
     cached = undefined;
     throw e;
   });

@@ -1,28 +1,19 @@
 #!/usr/bin/env node
 // pawl's command line: parses arguments, calls the library, prints. Exit status: 0 the run
 // succeeded, 1 it failed, 2 pawl could not run it (usage, config or host problem; one line on stderr).
+// Each command imports only what it needs (a dynamic import per command): `pawl --help` loads
+// no library code at all, and `pawl run` skips seccomp compilation, the rootfs builder and gc's
+// runtimes until a run needs them. PAWL_TIMINGS=1 prints the phases.
 import { readFile, writeFile } from 'node:fs/promises';
-import { hostConfig } from '../config/host.js';
-import { resolvePolicy } from '../config/resolve.js';
-import { PawlError } from '../errors.js';
-import { TrustLevel } from '../config/policy.js';
-import { compileProfileFile, exportOci } from '../seccomp/index.js';
-import { ensureRootfs, rootfsInfo } from '../rootfs/index.js';
-import { explain } from '../supervisor/explain.js';
-import { collectGarbage } from '../supervisor/gc.js';
-import { listSandboxes } from '../runtime/index.js';
-import { execProgram, runTask, taskPolicy } from '../supervisor/run.js';
-import { loadTask } from '../task/load.js';
-import { runTaskTests } from '../task/tests.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { PawlError } from '../errors.js';
 import { LIMIT_OPTIONS, parseJsonInput, policyFromFlags, takeBinds, UsageError } from './args.js';
-import { formatExplanation, formatResult } from './format.js';
-import { formatReading } from '../task/metadata.js';
-import { parseDuration } from '../config/units.js';
+import { err, finish, out, quietOnEpipe } from './output.js';
+import { mark, timingsLine, timingsOn } from './timings.js';
 
 const USAGE = `usage:
   pawl run TASK [--input JSON | --input-file FILE] [limits]   run a Ratchet task, print the result JSON
-  pawl exec [limits] [--ro-bind SRC DST] [--bind SRC DST] [--result FILE] -- PROGRAM ARGS...
+  pawl exec [limits] [--ro-bind SRC DST] [--bind SRC DST] [--result FILE | --result-fd N] -- PROGRAM ARGS...
   pawl test TASK [limits] [--json]                             run the task's tests (tests/*.json, meta.yaml test_cases)
   pawl explain [TASK] [limits] [--json]                        print the plan: cgroup files, rlimits, argv, mounts
   pawl rootfs build | info                                     build or describe the read-only rootfs
@@ -30,6 +21,7 @@ const USAGE = `usage:
   pawl ps                                                      list the sandboxes pawl owns (any runtime)
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
+timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
 network: --network none|restricted|full --allow-host HOST[:PORT] --allow-port N --block-host HOST
@@ -44,8 +36,6 @@ function parse<O extends ParseArgsConfig['options']>(args: string[], options: O,
     throw new UsageError((e as Error).message.replace(/\s*\n\s*/g, ' '));
   }
 }
-
-const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 
 async function readInput(values: { input?: string; 'input-file'?: string }): Promise<unknown> {
   if (values.input !== undefined && values['input-file'] !== undefined) throw new UsageError('give --input or --input-file, not both');
@@ -71,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' } });
       const task = oneTask(positionals, 'run');
       const input = await readInput(values);
+      const [{ runTask }, { formatResult }] = await Promise.all([import('../supervisor/run.js'), import('./format.js')]);
+      mark('load');
       const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values) });
       out(formatResult(result));
       return result.status === 'succeeded' ? 0 : 1;
@@ -79,8 +71,13 @@ async function main(argv: string[]): Promise<number> {
       const { rest, binds } = takeBinds(args);
       const sep = rest.indexOf('--');
       if (sep < 0 || sep === rest.length - 1) throw new UsageError('pawl exec needs the program after "--": pawl exec [options] -- PROGRAM ARGS...');
-      const { values, positionals } = parse(rest.slice(0, sep), { ...LIMIT_OPTIONS, result: { type: 'string' } });
+      const { values, positionals } = parse(rest.slice(0, sep), { ...LIMIT_OPTIONS, result: { type: 'string' }, 'result-fd': { type: 'string' } });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" before "--"`);
+      const [{ execProgram }, { hostConfig }, { resultTarget, writeResult }] = await Promise.all([
+        import('../supervisor/run.js'), import('../config/host.js'), import('./exec-result.js'),
+      ]);
+      const target = resultTarget(values, hostConfig().stateDir);
+      mark('load');
       const result = await execProgram(rest.slice(sep + 1), {
         trustLevel: values.trust,
         policy: policyFromFlags(values, binds.length ? { binds } : undefined),
@@ -89,12 +86,12 @@ async function main(argv: string[]): Promise<number> {
         stderr: process.stderr,
       });
       const json = JSON.stringify({ ...result, stdout: undefined, stderr: undefined }, null, 2);
-      if (values.result) await writeFile(values.result, `${json}\n`);
-      else process.stderr.write(`${json}\n`);
+      await writeResult(target, result.id, json);
       return result.status === 'succeeded' ? 0 : 1;
     }
     case 'test': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
+      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../task/tests.js'), import('./format.js')]);
       const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
       if (values.json) out(formatResult(report));
       else {
@@ -107,6 +104,10 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
       if (positionals.length > 1) throw new UsageError('pawl explain takes at most one TASK');
       const overrides = policyFromFlags(values);
+      const [{ loadTask }, { taskPolicy }, { resolvePolicy }, { explain }, { formatExplanation }, { formatReading }] = await Promise.all([
+        import('../task/load.js'), import('../supervisor/run.js'), import('../config/resolve.js'), import('../supervisor/explain.js'), import('./format.js'),
+        import('../task/metadata.js'),
+      ]);
       const task = positionals[0] ? await loadTask(positionals[0]) : null;
       const policy = task ? taskPolicy(task, { trustLevel: values.trust, policy: overrides }) : resolvePolicy({ trustLevel: values.trust, overrides });
       const plan = await explain(policy);
@@ -120,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
     case 'rootfs': {
       const [sub, ...more] = args;
       if (more.length || (sub !== 'build' && sub !== 'info')) throw new UsageError('usage: pawl rootfs build | info');
+      const [{ hostConfig }, { ensureRootfs, rootfsInfo }] = await Promise.all([import('../config/host.js'), import('../rootfs/index.js')]);
       if (sub === 'build') {
         const r = await ensureRootfs(hostConfig(), { rebuild: true });
         out(`built ${r.path}`);
@@ -132,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'seccomp': {
       const [sub, ...more] = args;
+      const [{ compileProfileFile, exportOci }, { TrustLevel }] = await Promise.all([import('../seccomp/index.js'), import('../config/policy.js')]);
       if (sub === 'compile') {
         const { values, positionals } = parse(more, { profile: { type: 'string' }, out: { type: 'string' } });
         if (positionals.length || !values.profile || !values.out) throw new UsageError('usage: pawl seccomp compile --profile FILE --out FILE');
@@ -153,6 +156,9 @@ async function main(argv: string[]): Promise<number> {
     case 'gc': {
       const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, force: { type: 'boolean' } });
       if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than and --force');
+      const [{ parseDuration }, { hostConfig }, { collectGarbage }] = await Promise.all([
+        import('../config/units.js'), import('../config/host.js'), import('../supervisor/gc.js'),
+      ]);
       let olderThanMs: number | undefined;
       if (values['older-than'] !== undefined) {
         try {
@@ -164,13 +170,14 @@ async function main(argv: string[]): Promise<number> {
       const report = await collectGarbage(hostConfig(), { olderThanMs, force: values.force === true });
       out(`removed ${report.containers.length} container(s), ${report.cgroups.length} cgroup(s), ${report.scratch.length} scratch dir(s)`);
       for (const n of [...report.containers, ...report.cgroups, ...report.scratch]) out(`  ${n}`);
-      for (const id of report.skipped) process.stderr.write(`pawl gc: left ${id} alone: its supervisor runs in another pid namespace (--force takes it)\n`);
-      for (const e of report.errors) process.stderr.write(`pawl gc: could not remove ${e}\n`);
+      for (const id of report.skipped) err(`pawl gc: left ${id} alone: its supervisor runs in another pid namespace (--force takes it)`);
+      for (const e of report.errors) err(`pawl gc: could not remove ${e}`);
       return report.errors.length ? 1 : 0;
     }
     case 'ps': {
       const { positionals } = parse(args, {});
       if (positionals.length) throw new UsageError('pawl ps takes no arguments');
+      const [{ hostConfig }, { listSandboxes }] = await Promise.all([import('../config/host.js'), import('../runtime/index.js')]);
       out('ID  RUNTIME  STATE  AGE  OWNER');
       for (const s of await listSandboxes(hostConfig())) out(`${s.id}  ${s.runtime}  ${s.state}  ${Math.round(s.ageMs / 1000)}s  ${s.owner ?? '-'}`);
       return 0;
@@ -186,11 +193,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+quietOnEpipe(process.stdout);
+quietOnEpipe(process.stderr);
+const argv = process.argv.slice(2);
+if (argv[0] === '--timings') argv.shift();
+mark('main');
+main(argv).then(
+  (code) => done(code),
   (e: unknown) => {
-    if (e instanceof PawlError) process.stderr.write(`pawl: ${e.message}\n`);
-    else process.stderr.write(`pawl: internal error: ${(e as Error)?.message ?? String(e)}\n`);
-    process.exit(2);
+    if (e instanceof PawlError) err(`pawl: ${e.message}`);
+    else err(`pawl: internal error: ${(e as Error)?.message ?? String(e)}`);
+    return done(2);
   },
 );
+
+function done(code: number): Promise<never> {
+  mark('run');
+  if (timingsOn) err(timingsLine());
+  return finish(code);
+}

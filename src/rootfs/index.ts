@@ -4,7 +4,9 @@
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
-import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, type RootfsFile } from './build.js';
+import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, sha256File, type RootfsFile } from './build.js';
+import { factsCache, type FactsCache } from '../hostfacts/cache.js';
+import { sha256, statSig } from '../hostfacts/keys.js';
 
 export interface RootfsInfo {
   path: string;
@@ -26,6 +28,24 @@ async function signature(files: RootfsFile[]): Promise<string> {
 const memo = new Map<string, string>(); // signature -> path, per process
 
 /**
+ * The built tree is still what was built: every file's stat signature (inode, size, mtime, ctime)
+ * equals the one recorded when it was built or last checked. A file changed since, or a tree with
+ * no record, is compared by content with its source; any difference and the tree is not trusted.
+ */
+async function treeIntact(facts: FactsCache, hash: string, path: string, files: RootfsFile[]): Promise<boolean> {
+  const key = treeKey(hash, path, files);
+  if (facts.get(`rootfs-tree-${hash}`, key)) return true;
+  for (const f of files) {
+    const [a, b] = await Promise.all([sha256File(join(path, f.dest)).catch(() => 'missing'), sha256File(f.source)]);
+    if (a !== b) return false;
+  }
+  facts.set(`rootfs-tree-${hash}`, key, true);
+  return true;
+}
+
+const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash, ...files.map((f) => `${f.dest}=${statSig(join(path, f.dest))}`));
+
+/**
  * Read every file once so the rootfs sits in the page cache: a sandbox's disk reads are throttled
  * (io.max / blkio) and counted, and loading node from a cold disk at 10 MB/s would take seconds
  * and be billed to the task. Done once per process and after a build.
@@ -44,17 +64,21 @@ async function warm(path: string, files: RootfsFile[]): Promise<void> {
 
 /** Make sure the rootfs exists and return its path; builds it on first use. */
 export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean } = {}): Promise<{ path: string; hash: string; built: boolean }> {
+  const facts = factsCache(host.stateDir);
   const recipe = await loadRecipe();
-  const files = await rootfsFiles(recipe);
+  const files = await rootfsFiles(recipe, facts);
+  let rebuild = opts.rebuild ?? false;
   const sig = await signature(files);
   const root = join(host.stateDir, 'rootfs');
   const indexFile = join(root, 'index.json');
-  if (!opts.rebuild) {
+  if (!rebuild) {
     const known = memo.get(sig);
     if (known) return { path: known, hash: known.slice(root.length + 1), built: false };
     const index = await readIndex(indexFile);
     const hash = index[sig];
-    if (hash && (await exists(join(root, hash, '.pawl-rootfs')))) {
+    // A tree changed after it was built (by hand, a disk error, a hostile writer) is rebuilt.
+    if (hash && (await exists(join(root, hash, '.pawl-rootfs'))) && !(await treeIntact(facts, hash, join(root, hash), files))) rebuild = true;
+    else if (hash && (await exists(join(root, hash, '.pawl-rootfs')))) {
       await warm(join(root, hash), files);
       memo.set(sig, join(root, hash));
       return { path: join(root, hash), hash, built: false };
@@ -64,13 +88,14 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
   const hash = await rootfsHash(recipe, files);
   const path = join(root, hash);
   let built = false;
-  if (opts.rebuild || !(await exists(join(path, '.pawl-rootfs')))) {
-    if (opts.rebuild) await rm(path, { recursive: true, force: true });
+  if (rebuild || !(await exists(join(path, '.pawl-rootfs')))) {
+    if (rebuild) await rm(path, { recursive: true, force: true });
     const tmp = join(root, `.build-${process.pid}-${Date.now()}`);
     try {
       await buildTree(files, tmp);
       await replaceAtomically(tmp, path);
       built = true;
+      facts.set(`rootfs-tree-${hash}`, treeKey(hash, path, files), true);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -24,7 +24,7 @@ export type Optimize = 1 | 2;
 const BPF_MAXINSNS = 4096;
 
 // Bump when this file changes what it emits for the same resolved profile.
-const COMPILER = 'pawl-seccomp/1';
+export const COMPILER = 'pawl-seccomp/1';
 
 /** Identifies the BPF a resolved profile compiles to: the cache key of plans. */
 export function filterHash(p: ResolvedProfile): string {

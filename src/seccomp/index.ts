@@ -2,7 +2,9 @@
 // A plan is built once per resolved profile (and libseccomp version) and kept in memory by its
 // hash: compiling takes milliseconds, and the plan is a pure function of that input.
 import type { Policy, TrustLevel } from '../config/policy.js';
-import { compileBpf, filterHash } from './compile.js';
+import { compileBpf, COMPILER, filterHash } from './compile.js';
+import type { FactsCache } from '../hostfacts/cache.js';
+import { seccompKey } from '../hostfacts/facts.js';
 import { ociSeccomp, type OciSeccomp } from './oci.js';
 import { profileSource, readProfileFile, shippedProfile, type ProfileSource } from './profiles.js';
 import { hostTarget, resolveProfile, type ResolvedProfile } from './resolve.js';
@@ -33,37 +35,54 @@ export interface SeccompPlan {
 const killsOn = (p: ResolvedProfile) => KILL_ACTIONS.has(p.defaultAction) || p.rules.some((r) => KILL_ACTIONS.has(r.action));
 
 const EPERM = 1;
+/** What decides which calls the filter answers with EPERM: plain data, so it can be cached on disk. */
+interface EpermFacts { eperm: string[]; listed: string[]; byDefault: boolean }
 /** Calls some rule answers with EPERM (conditions aside), or every unlisted call when that is the default. */
-function epermCheck(p: ResolvedProfile): (name: string) => boolean {
-  const listed = new Set(p.rules.flatMap((r) => r.names));
-  const eperm = new Set(p.rules.filter((r) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === EPERM).flatMap((r) => r.names));
-  const byDefault = p.defaultAction === 'SCMP_ACT_ERRNO' && p.defaultErrnoRet === EPERM;
-  return (name) => eperm.has(name) || (byDefault && !listed.has(name));
+function epermFacts(p: ResolvedProfile): EpermFacts {
+  return {
+    listed: [...new Set(p.rules.flatMap((r) => r.names))],
+    eperm: [...new Set(p.rules.filter((r) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === EPERM).flatMap((r) => r.names))],
+    byDefault: p.defaultAction === 'SCMP_ACT_ERRNO' && p.defaultErrnoRet === EPERM,
+  };
+}
+function epermCheck(f: EpermFacts): (name: string) => boolean {
+  const listed = new Set(f.listed);
+  const eperm = new Set(f.eperm);
+  return (name) => eperm.has(name) || (f.byDefault && !listed.has(name));
 }
 
-type Built = Omit<SeccompPlan, 'name'>;
+type Built = Omit<SeccompPlan, 'name' | 'refusesWithEperm'> & { eperm: EpermFacts };
 const plans = new Map<string, Built>();
 // Shipped profiles are parsed once per process, so their object identity is a key that skips
 // resolving and hashing on every run.
 const byProfile = new WeakMap<SeccompProfile, Built>();
 
-/** The plan for this host. */
-function planFor(source: ProfileSource): SeccompPlan {
+/** The plan for this host; with `facts`, compiled filters are also kept on disk by content hash. */
+function planFor(source: ProfileSource, facts?: FactsCache): SeccompPlan {
   let built = byProfile.get(source.profile);
   if (!built) {
-    const { profile } = resolveProfile(source.profile, hostTarget());
-    const hash = filterHash(profile);
-    built = plans.get(hash) ?? { hash, bpf: compileBpf(profile), oci: ociSeccomp(profile), killsOnViolation: killsOn(profile), refusesWithEperm: epermCheck(profile) };
-    plans.set(hash, built);
+    // On disk by content hash too: a fresh process (every CLI command) then skips resolving,
+    // hashing and compiling, and loading libseccomp at all.
+    const key = facts && seccompKey(COMPILER, JSON.stringify(source.profile));
+    const hit = key ? facts!.get<Omit<Built, 'bpf'> & { bpf: string }>(`seccomp-${key.slice(0, 32)}`, key) : undefined;
+    built = hit ? { ...hit, bpf: Buffer.from(hit.bpf, 'base64') } : compiled(source);
+    if (key && !hit) facts!.set(`seccomp-${key.slice(0, 32)}`, key, { ...built, bpf: built.bpf.toString('base64') });
+    plans.set(built.hash, built);
     byProfile.set(source.profile, built);
   }
-  return { name: source.name, ...built };
+  return { name: source.name, ...built, refusesWithEperm: epermCheck(built.eperm) };
+}
+
+function compiled(source: ProfileSource): Built {
+  const { profile } = resolveProfile(source.profile, hostTarget());
+  const hash = filterHash(profile);
+  return plans.get(hash) ?? { hash, bpf: compileBpf(profile), oci: ociSeccomp(profile), killsOnViolation: killsOn(profile), eperm: epermFacts(profile) };
 }
 
 /** The filter of a run, or null when the policy says profile "none". Throws PawlError. */
-export async function seccompPlan(policy: Policy): Promise<SeccompPlan | null> {
+export async function seccompPlan(policy: Policy, facts?: FactsCache): Promise<SeccompPlan | null> {
   const source = await profileSource(policy);
-  return source && planFor(source);
+  return source && planFor(source, facts);
 }
 
 /** `pawl seccomp compile --profile FILE`: the BPF of a profile file, for this host. */

@@ -9,6 +9,8 @@ import { cgroupDriver, diskDeviceFor } from '../cgroup/index.js';
 import type { CgroupDriver } from '../cgroup/types.js';
 import { PawlError } from '../errors.js';
 import { runtimeFor } from '../runtime/index.js';
+import { factsCache } from '../hostfacts/cache.js';
+import { cachedCgroupLayout } from '../hostfacts/facts.js';
 
 const drivers = new Map<string, Promise<CgroupDriver>>();
 const devices = new Map<string, Promise<string | null>>();
@@ -16,7 +18,7 @@ const devices = new Map<string, Promise<string | null>>();
 export function driverFor(host: HostConfig): Promise<CgroupDriver> {
   let d = drivers.get(host.cgroupParent);
   if (!d) {
-    d = cgroupDriver({ parent: host.cgroupParent });
+    d = cachedCgroupLayout(factsCache(host.stateDir)).then((layout) => cgroupDriver({ parent: host.cgroupParent, layout }));
     drivers.set(host.cgroupParent, d);
     d.catch(() => drivers.delete(host.cgroupParent));
   }

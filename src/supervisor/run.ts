@@ -46,7 +46,12 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
   const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
   if (inputCheck.errors.length) return invalidInput(policy, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors);
   const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
-  sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context: opts.context, network: policy.network.mode, mocks: opts.mocks }));
+  return dispatchTask(sandbox, loaded, policy, input, opts.context, opts.mocks);
+}
+
+/** Hand a loaded task to a started task sandbox and wait for its result (also the pool's way in). */
+export async function dispatchTask(sandbox: Sandbox, loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>, mocks?: HttpMock[]): Promise<RunResult> {
+  sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context, network: policy.network.mode, mocks }));
   return checkOutput(await sandbox.result(), loaded);
 }
 
@@ -86,7 +91,7 @@ async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunRe
   return errors.length ? invalid(checkMessage(loaded.outputSchema!, bound), errors) : result;
 }
 
-function checkMessage(schema: CompiledSchema, bound: string | null): string {
+export function checkMessage(schema: CompiledSchema, bound: string | null): string {
   const what = schema.what === 'input' ? 'the input' : 'the task output';
   return bound ? `${what} could not be checked against ${schema.source}: validation exceeded ${bound}` : `${what} does not match ${schema.source}`;
 }
@@ -112,7 +117,7 @@ export async function execProgram(argv: string[], opts: ExecOptions = {}): Promi
 }
 
 /** Input rejected before any sandbox starts: a result of its own kind, not a crash. */
-function invalidInput(policy: Policy, message: string, details: string[]): RunResult {
+export function invalidInput(policy: Policy, message: string, details: string[]): RunResult {
   return {
     id: newRunId(),
     status: 'failed',

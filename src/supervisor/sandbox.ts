@@ -23,6 +23,7 @@ import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
 import { recordLeftover } from './leftovers.js';
 import { Watch } from './watch.js';
+import { factsCache } from '../hostfacts/cache.js';
 import { collectGarbageOnce } from './gc.js';
 import { auditSession, seccompPlan, type SeccompPlan } from '../seccomp/index.js';
 import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
@@ -80,7 +81,7 @@ export class Sandbox {
   private replyProblem: string | null = null;
   private exited!: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private closed!: Promise<void>;
-  private t = { begin: performance.now(), spawned: 0, started: 0, ended: 0 };
+  private t = { begin: performance.now(), spawned: 0, started: 0, sent: 0, ended: 0 };
   private degraded: string[] = [];
   private sent = false;
   private cgroupVersion: 'v1' | 'v2' = 'v1';
@@ -171,14 +172,15 @@ export class Sandbox {
     this.t.started = performance.now();
     void this.watchAuditSession();
     this.watch = new Watch(this.cgroup, policy, this.scratch.workspace, (reason) => void this.kill(reason));
-    this.watch.start(host.pollIntervalMs);
+    // A task sandbox may wait in a pool before its task comes: its wall clock starts at send().
+    this.watch.start(host.pollIntervalMs, { clock: opts.mode !== 'task' || this.sent });
     opts.signal?.addEventListener('abort', () => void this.kill('cancelled'), { once: true });
     if (opts.signal?.aborted) void this.kill('cancelled');
   }
 
   /** bwrap: the compiled seccomp filter as an open fd for the child (OCI runtimes get the JSON). */
   private async seccompFile(): Promise<number | null> {
-    this.seccomp = await seccompPlan(this.policy);
+    this.seccomp = await seccompPlan(this.policy, factsCache(this.host.stateDir));
     if (!this.seccomp || this.policy.runtime !== 'bwrap') return null;
     const path = join(this.scratch.dir, 'seccomp.bpf');
     writeFileSync(path, this.seccomp.bpf, { mode: 0o600 });
@@ -247,8 +249,25 @@ export class Sandbox {
   send(req: TaskRequest): void {
     if (this.sent) throw new Error('a sandbox runs one task');
     this.sent = true;
+    this.t.sent = performance.now();
+    this.watch?.startClock();
     const egress = this.egress ? { egressProxy: EGRESS_SOCKET } : {};
     (this.child.stdio[3] as Writable).end(JSON.stringify({ ...req, ...egress }));
+  }
+
+  /** The sandbox's own process: the OCI container's init, or for bwrap the spawned shim (which execs into bwrap). */
+  get pid(): number | undefined {
+    return this.run?.initPid ?? this.child?.pid;
+  }
+
+  /** The host pids of every process in the run's cgroup. */
+  pids(): Promise<number[]> {
+    return this.cgroup.pids();
+  }
+
+  /** Settles when that process has exited: a pool drops a sandbox that died while idle. */
+  get ended(): Promise<unknown> {
+    return this.exited;
   }
 
   /**
@@ -329,7 +348,7 @@ export class Sandbox {
       id: this.id,
       ...verdict,
       usage: {
-        wall_ms: round(this.t.ended - this.t.started),
+        wall_ms: round(this.t.ended - Math.max(this.t.started, this.t.sent)),
         cpu_ms: round((stats?.cpuUsageUs ?? 0) / 1000),
         peak_memory_bytes: this.watch.peaks.memoryBytes,
         peak_pids: this.watch.peaks.pids,
@@ -354,7 +373,7 @@ export class Sandbox {
       timings_ms: {
         prepare: round(this.t.spawned - this.t.begin),
         start: round(this.t.started - this.t.spawned),
-        run: round(this.t.ended - this.t.started),
+        run: round(this.t.ended - Math.max(this.t.started, this.t.sent)),
         cleanup: round(cleanupMs),
       },
     };

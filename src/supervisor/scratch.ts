@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { chown, lstat, mkdir, opendir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { execa } from 'execa';
+import { runTool as execa } from '../util/tool.js';
 import { selfRecord, type ProcessRecord } from './liveness.js';
 import { AT_FDCWD, AT_REMOVEDIR, errnoCode, loadLibc } from '../runtime/libc.js';
 

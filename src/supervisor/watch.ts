@@ -32,9 +32,14 @@ export class Watch {
     private readonly kill: (reason: KillReason) => void,
   ) {}
 
-  start(intervalMs: number): void {
-    this.timer = setTimeout(() => this.kill('wall'), this.policy.resources.wallTime);
+  /** Polls from now; the wall clock too unless `clock: false` (a pooled sandbox starts it at send). */
+  start(intervalMs: number, opts: { clock?: boolean } = {}): void {
+    if (opts.clock !== false) this.startClock();
     this.poller = setInterval(() => void this.poll(), intervalMs);
+  }
+
+  startClock(): void {
+    this.timer ??= setTimeout(() => this.kill('wall'), this.policy.resources.wallTime);
   }
 
   stop(): void {

@@ -1,0 +1,204 @@
+#!/usr/bin/env node
+// pawl's benchmark, all in ONE run on one machine so that ratios compare like with like:
+// node -e 0; bare node running the harness (no sandbox); in-process node:vm; the pawl CLI cold
+// (`pawl run`, `pawl --help`); the library cold through bwrap, runc and crun; the warm pool;
+// docker when an engine runs. Median/p95/p99, throughput at concurrency 1/2/8, supervisor CPU
+// and RSS, a trivial task's cgroup peak. Prints a table with each goal met or not, and writes
+// bench/results/bench.json and bench/results/bench.svg.
+//   npm run bench            (as root; BENCH_RUNS=N to change the sample count, default 20)
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import vm from 'node:vm';
+import { hostConfig, runTask, Pool, collectGarbage } from '../dist/index.js';
+import { loadTask } from '../dist/task/load.js';
+import { pct, r1, summary, throughput, timeRuns } from './stats.mjs';
+import { latencyChart } from './svg.mjs';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const root = new URL('..', import.meta.url).pathname;
+const CLI = join(root, "dist", "bundle", "pawl.mjs"); // the shipped bin
+const HARNESS = join(root, 'dist', 'task', 'harness.js');
+const host = hostConfig({ cgroupParent: 'pawl-bench' });
+const cliEnv = { ...process.env, PAWL_CGROUP_PARENT: 'pawl-bench' };
+const add = await loadTask(join(root, 'examples', 'add'));
+const cpu50 = await loadTask(join(root, 'bench', 'tasks', 'cpu50'));
+const INPUT = { num1: 1, num2: 2 };
+const load0 = loadavg();
+const log = (s) => process.stderr.write(`${s}\n`);
+
+function proc(argv, env = process.env, stdio = ['ignore', 'ignore', 'ignore']) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(argv[0], argv.slice(1), { env, stdio });
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited ${code}`))));
+  });
+}
+
+/** The harness and its protocol on fds 3 and 4, no sandbox, empty environment. */
+function bare(task, input) {
+  const request = JSON.stringify({ source: task.source, filename: task.filename, input, context: { executionId: 'bench' }, network: 'none' });
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [HARNESS], { env: {}, stdio: ['ignore', 'ignore', 'inherit', 'pipe', 'pipe'] });
+    let reply = '';
+    child.stdio[4].on('data', (b) => (reply += b));
+    child.stdio[3].end(request);
+    child.on('close', () => (JSON.parse(reply).ok ? resolve() : reject(new Error(reply))));
+  });
+}
+
+/** The plan's "current performance": the task's function in a fresh vm context in this process. */
+function inProcess(task, input) {
+  const fn = vm.runInNewContext(`(${task.source.trim().replace(/;\s*$/, '')})`, { console: { log() {} }, Date }, { filename: task.filename });
+  return Promise.resolve(fn(input, { executionId: 'bench' }));
+}
+
+async function sandboxed(task, input, runtime) {
+  const r = await runTask(task, { input, host, policy: { runtime } });
+  if (r.status !== 'succeeded') throw new Error(`${runtime}: ${JSON.stringify(r.error)}`);
+  return r;
+}
+
+const rows = [];
+const row = (name, label, ms, extra = {}) => {
+  const r = { name, label, ...(ms ? summary(ms) : { runs: 0, median_ms: null, p95_ms: null, p99_ms: null }), ...extra };
+  rows.push(r);
+  log(`${label}: ${r.median_ms ?? r.note} ms`);
+  return r;
+};
+
+// Warm-up: the rootfs in the page cache, cgroup parents, seccomp plans.
+for (const rt of ['bwrap', 'runc', 'crun']) await sandboxed(add, INPUT, rt).catch((e) => log(`warm-up ${rt}: ${e.message}`));
+
+// 1. Start-up from the shell.
+row('node', '`node -e 0`', await timeRuns(RUNS, () => proc([process.execPath, '-e', '0'])));
+row('cli-help', '`pawl --help`', await timeRuns(RUNS, () => proc([process.execPath, CLI, '--help'], cliEnv)));
+row('cli-run', '`pawl run examples/add` (CLI cold)', await timeRuns(RUNS, () => proc([process.execPath, CLI, 'run', join(root, 'examples', 'add'), '--input', JSON.stringify(INPUT)], cliEnv)));
+
+// 2. One task, trivial and 50 ms of CPU.
+for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) {
+  row(`bare-${tname}`, `bare node + harness, ${tname}`, await timeRuns(RUNS, () => bare(task, input)));
+  row(`vm-${tname}`, `in-process node:vm, ${tname}`, await timeRuns(RUNS, () => inProcess(task, input)));
+  for (const rt of tname === 'trivial' ? ['bwrap', 'runc', 'crun'] : ['bwrap']) {
+    let ms = null;
+    let note;
+    try {
+      ms = await timeRuns(RUNS, () => sandboxed(task, input, rt));
+    } catch (e) {
+      note = `failed: ${e.message.slice(0, 80)}`;
+    }
+    row(`lib-${rt}-${tname}`, `pawl library cold, ${rt}, ${tname}`, ms, note ? { note } : {});
+  }
+}
+
+// 3. Warm pool: dispatch-to-result, one task at a time, each after the pool has refilled.
+const pool = new Pool({ size: 2, maxConcurrent: 10 }, host);
+for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) {
+  const keyPolicy = await pool.warmTask(task);
+  const ms = [];
+  for (let i = 0; i <= RUNS; i++) {
+    await waitFor(() => pool.idleFor(keyPolicy) >= 1); // the pool keeps up: a warm sandbox is waiting
+        const t0 = performance.now();
+    const r = await pool.run(task, { input });
+    if (r.status !== 'succeeded') throw new Error(`pool: ${JSON.stringify(r.error)}`);
+    if (i > 0) ms.push(performance.now() - t0);
+  }
+  row(`pool-${tname}`, `pawl warm pool, dispatch to result, ${tname}`, ms);
+}
+await pool.close();
+
+// 4. docker (podman is not installed here): only when an engine is already running.
+const dockerUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+row('docker', 'docker run node -e 0', null, { note: dockerUp ? 'running but no node image measured' : 'not running' });
+
+// 5. Throughput (tasks/s) at concurrency 1, 2, 8: process per task, single-use pool, in-process.
+const TOTAL = Math.max(16, RUNS);
+const tput = {};
+for (const c of [1, 2, 8]) {
+  const p = new Pool({ size: c, maxConcurrent: c * 2 }, host);
+  const keyPolicy = await p.warmTask(add);
+  await waitFor(() => p.idleFor(keyPolicy) >= c);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const poolTput = await throughput(TOTAL, c, () => p.run(add, { input: INPUT }));
+  const cpu = process.cpuUsage(cpu0);
+  const wall = performance.now() - t0;
+  await p.close();
+  tput[c] = {
+    bare: await throughput(TOTAL, c, () => bare(add, INPUT)),
+    pool: poolTput,
+    cold_bwrap: await throughput(TOTAL, c, () => sandboxed(add, INPUT, 'bwrap')),
+    vm: await throughput(TOTAL * 10, c, () => inProcess(add, INPUT)),
+    supervisor_cpu_pct_pool: r1(((cpu.user + cpu.system) / 1000 / wall) * 100),
+  };
+  log(`throughput c=${c}: ${JSON.stringify(tput[c])}`);
+}
+
+// 6. Monitoring cost: supervisor CPU while one sandbox sleeps 3 s (polling cgroup stats every 100 ms).
+const sleeper = await loadTask(await sleepTask());
+// Sampled from 1 s to 2.5 s into the run: the steady watch, not start-up and reap.
+let cpuA, tA, monitorPct;
+setTimeout(() => { cpuA = process.cpuUsage(); tA = performance.now(); }, 1000);
+setTimeout(() => { const c = process.cpuUsage(cpuA); monitorPct = r1(((c.user + c.system) / 1000 / (performance.now() - tA)) * 100); }, 2500);
+const slept = await runTask(sleeper, { host, input: {} });
+const peak = (await sandboxed(add, INPUT, 'bwrap')).usage.peak_memory_bytes;
+const rss = process.memoryUsage().rss;
+await collectGarbage(host);
+
+// Goals (issue 13), as ratios measured in this run.
+const get = (n) => rows.find((r) => r.name === n);
+const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null);
+const cores = availableParallelism();
+const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
+const goals = [
+  ['`pawl run` median <= 2.5x `node -e 0`', ratio(get('cli-run').median_ms, get('node').median_ms), (v) => v <= 2.5, 'x'],
+  ['`pawl --help` median <= 1.3x `node -e 0`', ratio(get('cli-help').median_ms, get('node').median_ms), (v) => v <= 1.3, 'x'],
+  ['library cold bwrap median <= 1.25x bare harness', ratio(get('lib-bwrap-trivial').median_ms, get('bare-trivial').median_ms), (v) => v <= 1.25, 'x'],
+  ['library cold bwrap p95 <= 1.5x bare harness p95', ratio(get('lib-bwrap-trivial').p95_ms, get('bare-trivial').p95_ms), (v) => v <= 1.5, 'x'],
+  ['warm pool dispatch-to-result median <= 5 ms', get('pool-trivial').median_ms, (v) => v <= 5, 'ms'],
+  ['warm pool dispatch-to-result p95 <= 10 ms', get('pool-trivial').p95_ms, (v) => v <= 10, 'ms'],
+  [`single-use throughput at concurrency ${cc} >= 90% of bare process-per-task`, ratio(tput[cc].pool, tput[cc].bare), (v) => v >= 0.9, 'x'],
+  ['monitoring < 1% CPU (supervisor, one sandbox sleeping 3 s)', monitorPct, (v) => v < 1, '%'],
+  ['trivial task cgroup peak <= 40 MB', r1(peak / 2 ** 20), (v) => v <= 40, 'MB'],
+  ['pawl >= 5x faster than docker run', null, () => false, ''],
+].map(([goal, value, ok, unit]) => ({ goal, value, unit, met: value === null ? null : ok(value) }));
+
+const machine = { cpus: cpus().length, model: cpus()[0]?.model, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), node: process.version, loadavg_before: load0.map(r1), loadavg_after: loadavg().map(r1) };
+const lines = [
+  `machine: ${machine.cpus} x ${machine.model}, Linux ${machine.kernel}, node ${machine.node}; load average before ${machine.loadavg_before.join(' ')}, after ${machine.loadavg_after.join(' ')}`,
+  '',
+  '| what | median ms | p95 ms | p99 ms |',
+  '|---|---|---|---|',
+  ...rows.map((r) => `| ${r.label} | ${r.median_ms ?? r.note} | ${r.p95_ms ?? ''} | ${r.p99_ms ?? ''} |`),
+  '',
+  '| tasks/s (examples/add) | concurrency 1 | 2 | 8 |',
+  '|---|---|---|---|',
+  ...['bare', 'pool', 'cold_bwrap', 'vm'].map((k) => `| ${{ bare: 'bare node, process per task', pool: 'pawl warm pool (single use)', cold_bwrap: 'pawl library cold, bwrap', vm: 'in-process node:vm' }[k]} | ${tput[1][k]} | ${tput[2][k]} | ${tput[8][k]} |`),
+  `| supervisor CPU % during the pool runs | ${tput[1].supervisor_cpu_pct_pool} | ${tput[2].supervisor_cpu_pct_pool} | ${tput[8].supervisor_cpu_pct_pool} |`,
+  '',
+  `supervisor RSS ${r1(rss / 2 ** 20)} MB; trivial task cgroup peak ${r1(peak / 2 ** 20)} MB; monitoring CPU ${monitorPct}% (${slept.status})`,
+  '',
+  '| goal | measured | met |',
+  '|---|---|---|',
+  ...goals.map((g) => `| ${g.goal} | ${g.value === null ? 'not measured (docker not running)' : `${g.value}${g.unit === 'x' ? 'x' : ` ${g.unit}`}`} | ${g.met === null ? '-' : g.met ? 'met' : 'not met'} |`),
+];
+console.log(lines.join('\n'));
+const out = join(root, 'bench', 'results');
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));
+writeFileSync(join(out, 'bench.svg'), latencyChart(rows, `pawl bench ${new Date().toISOString().slice(0, 10)}: ${machine.cpus} cores, load ${machine.loadavg_before[0]}`));
+log(`wrote ${join(out, 'bench.json')} and bench.svg`);
+
+async function waitFor(f) {
+  while (!f()) await new Promise((r) => setTimeout(r, 5));
+}
+
+async function sleepTask() {
+  const { mkdtempSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/pawl-bench-sleep-');
+  writeFileSync(join(dir, 'main.js'), 'function() { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000); return {}; }');
+  writeFileSync(join(dir, 'metadata.json'), '{"name": "sleep"}');
+  return dir;
+}
+void pct;

@@ -1,0 +1,87 @@
+// Where `pawl exec` puts its result JSON: never where the program writes first (issue 10.5).
+// The program's stdout and stderr pass through to pawl's, so a result appended to either could
+// be preceded by a fake one. The caller names a file (--result) or an fd (--result-fd, not 0-2);
+// with neither, it goes to a file under the state dir, which no sandbox can reach, and one line
+// on stderr names it.
+import { closeSync, fstatSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { PawlError } from '../errors.js';
+import { UsageError } from './args.js';
+import { drained, err } from './output.js';
+
+export type ResultTarget = { kind: 'stream'; stream: Writable } | { kind: 'file'; path: string } | { kind: 'fd'; fd: number } | { kind: 'state'; dir: string };
+
+const SELF = /^\/(dev|proc\/self\/fd|dev\/fd)\/(stdout|stderr|1|2)$/;
+
+/** Decided before the run, so a bad fd is refused before anything starts. */
+export function resultTarget(values: { result?: string; 'result-fd'?: string }, stateDir: string): ResultTarget {
+  if (values.result !== undefined && values['result-fd'] !== undefined) throw new UsageError('give --result or --result-fd, not both');
+  if (values.result !== undefined) {
+    // The caller's own stdout/stderr (which may be a socket, where open() fails): write through
+    // the stream, after the program's forwarded output has drained.
+    const self = SELF.exec(values.result);
+    if (self) return { kind: 'stream', stream: self[2] === 'stdout' || self[2] === '1' ? process.stdout : process.stderr };
+    return { kind: 'file', path: values.result };
+  }
+  if (values['result-fd'] !== undefined) {
+    const v = values['result-fd'];
+    if (!/^\d+$/.test(v) || Number(v) < 3) throw new UsageError(`--result-fd expects an fd of 3 or more (0-2 are the program's own), got "${v}"`);
+    const fd = Number(v);
+    try {
+      fstatSync(fd);
+    } catch {
+      throw new UsageError(`--result-fd ${fd} is not open`);
+    }
+    // Reopen it close-on-exec and drop the inheritable original, so no spawned process holds it
+    // (not possible for a socket: then the original stays, and fd closing in the shim covers it).
+    try {
+      // 'a', not 'w': reopening a file the caller redirected (3>>log) must not truncate it.
+      const own = openSync(`/proc/self/fd/${fd}`, 'a');
+      closeSync(fd);
+      return { kind: 'fd', fd: own };
+    } catch {
+      return { kind: 'fd', fd };
+    }
+  }
+  return { kind: 'state', dir: join(stateDir, 'results') };
+}
+
+function writeFully(fd: number, data: Buffer): void {
+  for (let off = 0; off < data.length; ) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking reader is slow
+    }
+  }
+}
+
+export async function writeResult(target: ResultTarget, id: string, json: string): Promise<void> {
+  const text = `${json}\n`;
+  switch (target.kind) {
+    case 'stream':
+      await drained(process.stdout);
+      target.stream.write(text);
+      return;
+    case 'file':
+      writeFileSync(target.path, text);
+      return;
+    case 'fd':
+      writeFully(target.fd, Buffer.from(text));
+      closeSync(target.fd);
+      return;
+    case 'state': {
+      const path = join(target.dir, `${id}.json`);
+      try {
+        mkdirSync(target.dir, { recursive: true, mode: 0o700 });
+        writeFileSync(path, text, { mode: 0o600 });
+      } catch (e) {
+        throw new PawlError('RuntimeError', `cannot write the result to ${path} (${(e as NodeJS.ErrnoException).code}); give --result FILE or --result-fd N`);
+      }
+      await drained(process.stderr); // after everything the program wrote
+      err(`pawl: result in ${path}`);
+    }
+  }
+}

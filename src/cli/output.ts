@@ -1,0 +1,29 @@
+// Output that always arrives whole. A pipe holds 64 KiB; past that node queues the rest and
+// writes it as the reader drains, so exiting before the queue is empty cuts the JSON (issue 9.2).
+// Every CLI write goes through here, and the CLI ends only after both streams have drained.
+import type { Writable } from 'node:stream';
+
+/** Resolves when everything written to `stream` so far is in the kernel (writes are in order). */
+export function drained(stream: Writable): Promise<void> {
+  if (stream.destroyed || stream.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/** A reader that went away (`| head`) ends our output, not pawl with a stack trace. */
+export function quietOnEpipe(stream: Writable): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    stream.destroy();
+  });
+}
+
+export const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+export const err = (s: string): void => void process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+
+/** Set the exit status, wait until stdout and stderr have drained, then end (never over pending output). */
+export async function finish(code: number): Promise<never> {
+  process.exitCode = code;
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  // Nothing is pending now; exiting explicitly keeps a stray timer or handle from holding the shell.
+  process.exit();
+}

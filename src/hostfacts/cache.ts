@@ -1,0 +1,47 @@
+// Host facts that cost time to find out (a library list from ldd, a compiled seccomp filter, the
+// cgroup layout) kept across processes in <stateDir>/cache, each with the key it was computed
+// under (hostfacts/keys.ts). A CLI invocation is a new process every time, so an in-memory memo
+// alone would redo this work on every command.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class FactsCache {
+  constructor(readonly dir: string) {}
+
+  private file(name: string): string {
+    return join(this.dir, `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+  }
+
+  /** The value stored under `name`, only if it was stored under this exact key. */
+  get<T>(name: string, key: string): T | undefined {
+    try {
+      const stored = JSON.parse(readFileSync(this.file(name), 'utf8')) as { key?: unknown; value?: T };
+      return stored.key === key ? stored.value : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Best effort: a state dir we cannot write (a read-only root's) only costs the recomputation. */
+  set(name: string, key: string, value: unknown): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      const file = this.file(name);
+      const tmp = `${file}.${process.pid}`;
+      writeFileSync(tmp, JSON.stringify({ key, value }), { mode: 0o600 });
+      renameSync(tmp, file); // readers see the old or the new fact, never half of one
+    } catch {
+      /* not cached */
+    }
+  }
+
+  async remember<T>(name: string, key: string, compute: () => Promise<T>): Promise<T> {
+    const hit = this.get<T>(name, key);
+    if (hit !== undefined) return hit;
+    const value = await compute();
+    this.set(name, key, value);
+    return value;
+  }
+}
+
+export const factsCache = (stateDir: string) => new FactsCache(join(stateDir, 'cache'));

@@ -1,0 +1,2 @@
+export { Pool, policyKey, type PoolStats } from './pool.js';
+export { PoolConfig, type PoolConfigInput } from './config.js';
