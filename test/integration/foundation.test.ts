@@ -125,9 +125,11 @@ describe('disk and cancellation', () => {
   it('honours cancellation', async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
-    const r = await runTask(fixture('spin'), { signal: ac.signal, host });
+    // Without cancellation only the 30 s wall limit would end it: well under that is the teeth, and
+    // a loaded host's slow kill and reap still fits.
+    const r = await runTask(fixture('spin'), { signal: ac.signal, policy: { resources: { wallTime: '30s' } }, host });
     expect(r.error?.kind).toBe('Cancelled');
-    expect(r.usage.wall_ms).toBeLessThan(2000);
+    expect(r.usage.wall_ms).toBeLessThan(10_000);
   });
 });
 
