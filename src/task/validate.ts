@@ -14,7 +14,7 @@ import { SCHEMA_WORKER_SOURCE } from './schema-worker.js';
 /** Bounds on validating against a task's schemas (loadTask's `limits.validation`). */
 export const ValidationLimits = z.strictObject({
   /** Compiling a schema, or validating one value, may take this long. */
-  timeMs: z.number().int().min(10).max(600_000).default(2000),
+  timeMs: z.number().int().min(10).max(600_000).default(5000),
   /** The worker's V8 heap (old generation), in MiB. */
   heapMb: z.number().int().min(16).max(8192).default(256),
   /** Schema errors reported per value, at most. */

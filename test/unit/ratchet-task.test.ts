@@ -1,7 +1,7 @@
 // Issue 11.2 and 11.3: Ratchet's metadata fields and test formats, read as Ratchet's authors write
 // them (fixtures of our own in test/fixtures/ratchet/), and the request handed to the harness.
-import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTask } from '../../src/task/load.js';
@@ -15,8 +15,12 @@ const schemaErrors = async (...a: Parameters<typeof schemaCheck>) => (await sche
 const RATCHET = join(import.meta.dirname, '..', 'fixtures', 'ratchet');
 const task = (name: string) => loadTask(join(RATCHET, name));
 
+const made: string[] = [];
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function taskDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'pawl-ratchet-'));
+  made.push(dir);
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), text);
