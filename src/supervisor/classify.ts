@@ -21,7 +21,7 @@ export interface RunFacts {
   /**
    * The runtime never finished setting the sandbox up, so none of the task's code ran: bwrap did
    * not consume its block file (supervisor/ready.ts), an OCI runtime did not start. Its stderr
-   * is then the runtime's own words. Null: set-up completed.
+   * is then the runtime's own words.
    */
   setupFailed: boolean;
   oomKills: number;
