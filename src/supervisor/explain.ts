@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
-import { driverFor, ioDeviceFor } from './host.js';
+import { driverFor, storagePlan, type StoragePlan } from './host.js';
 import { ociRunFacts, type OciSpec } from '../runtime/index.js';
 import { HARNESS_COMMAND, planRun, SECCOMP_FD, type RunPlan } from './plan.js';
 import { explainSeccomp } from '../seccomp/index.js';
@@ -21,6 +21,8 @@ export interface Explanation {
   seccomp: { name: string; hash: string | null; lines: string[] };
   /** runc/crun: the bundle's config.json (null for bwrap). */
   ociConfig: OciSpec | null;
+  /** Disk limits: the devices throttled, what needs none and why, and the gaps the policy allows. */
+  storage: StoragePlan;
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -33,12 +35,13 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     id: 'ID', bundle: join(host.runDir, 'ID'), cgroupName, cgroupVersion: driver.version, hostId: host.hostIdBase, preserveFds: opts.command ? 0 : 2,
   });
   const seccomp = await explainSeccomp(policy);
+  const storage = await storagePlan(host, policy, join(host.stateDir, 'rootfs'));
   // The same placement targets a real run gets (open() only names the group's files).
   const procsFiles = driver.open(cgroupName).procsFiles;
   const plan = planRun({
     policy, cgroupName, driver, procsFiles, rootfs, workspace,
     command: opts.command ?? HARNESS_COMMAND,
-    ioDevice: await ioDeviceFor(host),
+    ioDevices: storage.ioDevices,
     hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
     seccompFd: policy.runtime === 'bwrap' && seccomp.hash !== null ? SECCOMP_FD : null,
     oci,
@@ -49,7 +52,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     { dst: '/proc', src: 'proc (new pid namespace)', mode: 'rw' },
     { dst: '/dev', src: 'minimal devtmpfs (null, zero, full, random, urandom, tty)', mode: 'rw' },
     { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },
-    { dst: '/workspace', src: workspace, mode: 'rw' },
+    { dst: '/workspace', src: storage.workspaceFs ? `${workspace}: ext4 image of ${policy.resources.diskSpace} bytes, ${policy.resources.diskInodes} inodes (loop)` : workspace, mode: 'rw' },
     ...policy.filesystem.binds.map((b) => ({ dst: b.dst, src: b.src, mode: b.readOnly ? 'ro' : 'rw' })),
   ];
   return {
@@ -61,5 +64,6 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     runtime: [plan.runtime.file, ...plan.runtime.args],
     seccomp,
     ociConfig: plan.config,
+    storage,
   };
 }

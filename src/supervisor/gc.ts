@@ -8,6 +8,7 @@ import { ociRuntimes } from '../runtime/index.js';
 import { driverFor } from './host.js';
 import { idTime, ownerPid } from './ids.js';
 import { readOwner, removeTree } from './scratch.js';
+import { unmountWorkspace } from './workspace-fs.js';
 import { join } from 'node:path';
 
 export interface GcReport {
@@ -80,6 +81,7 @@ export async function collectGarbage(host: HostConfig, opts: { olderThanMs?: num
       if (!owner || owner.cgroupParent !== host.cgroupParent) return;
       const st = await stat(dir);
       if (!expired(name, st.mtimeMs) || groups.has(`run-${name}`)) return;
+      await unmountWorkspace(join(dir, 'workspace'));
       await removeTree(dir, host.runDir);
       report.scratch.push(name);
     });

@@ -79,6 +79,8 @@ export const RunResult = z.object({
   trust_level: z.enum(['untrusted', 'limited', 'trusted', 'system']),
   /** Protections this host could not apply that the policy allowed to skip. */
   degraded: z.array(z.string()),
+  /** Limits with nothing to act on, and why (e.g. disk rates for a run dir on tmpfs: its writes are memory). */
+  not_needed: z.array(z.string()),
   timings_ms: z.object({ prepare: z.number(), start: z.number(), run: z.number(), cleanup: z.number() }),
 });
 export type RunResult = z.infer<typeof RunResult>;

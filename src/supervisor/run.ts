@@ -83,6 +83,7 @@ function invalidInput(policy: Policy, details: string[]): RunResult {
     cgroup: 'v1',
     trust_level: policy.trustLevel,
     degraded: [],
+    not_needed: [],
     timings_ms: { prepare: 0, start: 0, run: 0, cleanup: 0 },
   };
 }

@@ -16,11 +16,12 @@ import { ociRunFacts, runtimeFor, type RuntimeSandbox } from '../runtime/index.j
 import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { parseReply } from '../task/reply.js';
 import { classify, type KillReason } from './classify.js';
-import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
+import { assertSupported, driverFor, storagePlan } from './host.js';
 import { newRunId, pickHostId, releaseHostId } from './ids.js';
 import { HARNESS_COMMAND, limitsFor, planRun, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
+import { mountWorkspace, unmountWorkspace, workspaceFull } from './workspace-fs.js';
 import { SHIM_FAILED } from './shim.js';
 import { Watch } from './watch.js';
 import { collectGarbageOnce } from './gc.js';
@@ -79,6 +80,7 @@ export class Sandbox {
   private closed!: Promise<void>;
   private t = { begin: performance.now(), spawned: 0, started: 0, ended: 0 };
   private degraded: string[] = [];
+  private notNeeded: string[] = [];
   private sent = false;
   private cgroupVersion: 'v1' | 'v2' = 'v1';
   private seccomp: SeccompPlan | null = null;
@@ -107,7 +109,11 @@ export class Sandbox {
     void collectGarbageOnce(host);
     const driver = await driverFor(host);
     this.cgroupVersion = driver.version;
-    const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded)]);
+    const rootfs = await ensureRootfs(host);
+    const storage = await storagePlan(host, policy, rootfs.path);
+    this.degraded.push(...storage.degraded);
+    this.notNeeded = storage.notNeeded;
+    const ioDevices = storage.ioDevices;
     const hostId = (this.hostId = pickHostId(host));
     this.scratch = await createScratch(host.runDir, this.id, hostId, host.cgroupParent);
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
@@ -115,21 +121,22 @@ export class Sandbox {
     const cgroupName = `run-${this.id}`;
     // Independent steps side by side; whatever was created is recorded before any error
     // propagates, so the cleanup on the way out removes it.
-    const [seccompR, ociR, cgroupR] = await Promise.allSettled([
+    const [seccompR, ociR, cgroupR, workspaceR] = await Promise.allSettled([
       this.seccompFile(),
       ociRunFacts(host, policy, {
         id: this.id, bundle: this.scratch.dir, cgroupName, cgroupVersion: driver.version, hostId, preserveFds: opts.mode === 'task' ? 2 : 0,
       }),
-      driver.create(cgroupName, limitsFor(policy, ioDevice)),
+      driver.create(cgroupName, limitsFor(policy, ioDevices)),
+      storage.workspaceFs ? mountWorkspace(this.scratch.dir, this.scratch.workspace, policy, hostId) : null,
     ]);
     if (cgroupR.status === 'fulfilled') this.cgroup = cgroupR.value;
-    if (seccompR.status === 'fulfilled' && seccompR.value !== null && (ociR.status === 'rejected' || cgroupR.status === 'rejected')) closeSync(seccompR.value);
-    for (const r of [seccompR, ociR, cgroupR]) if (r.status === 'rejected') throw r.reason;
+    if (seccompR.status === 'fulfilled' && seccompR.value !== null && [ociR, cgroupR, workspaceR].some((r) => r.status === 'rejected')) closeSync(seccompR.value);
+    for (const r of [seccompR, ociR, cgroupR, workspaceR]) if (r.status === 'rejected') throw r.reason;
     const seccomp = (seccompR as PromiseFulfilledResult<number | null>).value;
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
-      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci, shimTag: this.shimTag,
+      command, ioDevices, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci, shimTag: this.shimTag,
     });
 
     const r = policy.resources;
@@ -254,6 +261,7 @@ export class Sandbox {
         }),
         cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,
         workspaceBytes,
+        workspaceFull: await workspaceFull(this.scratch.workspace),
       });
     } finally {
       // On every path out, even when reading the end failed: nothing of the run survives it.
@@ -286,6 +294,7 @@ export class Sandbox {
       cgroup: this.cgroupVersion,
       trust_level: this.policy.trustLevel,
       degraded: this.degraded,
+      not_needed: this.notNeeded,
       timings_ms: {
         prepare: round(this.t.spawned - this.t.begin),
         start: round(this.t.started - this.t.spawned),
@@ -322,7 +331,10 @@ export class Sandbox {
       // The scratch dir only once the group is gone: rmdir succeeding proves no process of the
       // run is left to race the removal. Otherwise it stays for gc, which checks the same.
       if (this.cgroup) await this.cgroup.remove();
-      if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
+      if (this.scratch) {
+        await unmountWorkspace(this.scratch.workspace);
+        await removeTree(this.scratch.dir, this.host.runDir);
+      }
       releaseHostId(this.hostId);
     }
   }

@@ -1,0 +1,79 @@
+// /workspace as a filesystem of its own whose size and inode count the kernel enforces: a per-run
+// ext4 image (sparse, exactly diskSpace bytes, diskInodes inodes, no journal, no reserve) loop-
+// mounted on the scratch dir's workspace. Whatever the task does (fallocate KEEP_SIZE, files
+// unlinked but held open, write-and-delete between samples, millions of empty files) ends in
+// ENOSPC at the image's size, and the host's disk never loses more than that. Needs root and
+// loop devices; elsewhere the workspace stays a plain dir (RLIMIT_FSIZE and the sampled usage
+// watch only), which the policy may refuse (storage.requireWorkspaceFs).
+//
+// Why not the alternatives (measured on the build machines, see README "Storage"): a tmpfs
+// charges its pages to the run's memory cgroup, so /workspace's 100 MB would have to fit inside
+// the 64-128 MB memory limits of the trust levels; project quotas need a filesystem mounted with
+// prjquota, which hosts rarely have.
+import { existsSync } from 'node:fs';
+import { chmod, open, readFile, rmdir, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Policy } from '../config/policy.js';
+import { PawlError } from '../errors.js';
+
+export const WORKSPACE_IMAGE = 'workspace.img';
+
+const mkfsPath = () => ['/usr/sbin/mkfs.ext4', '/sbin/mkfs.ext4'].find((p) => existsSync(p));
+
+/** Why /workspace cannot get a filesystem of its own here, or null when it can. */
+export function workspaceFsUnavailable(): string | null {
+  if (process.geteuid?.() !== 0) return 'pawl is not root, so it cannot mount a filesystem for /workspace';
+  if (!existsSync('/dev/loop-control')) return 'this host has no loop devices (/dev/loop-control)';
+  if (!mkfsPath()) return 'mkfs.ext4 (e2fsprogs) is not installed';
+  return null;
+}
+
+/** Make and mount the workspace's filesystem, its root owned by the sandbox's host id. */
+export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null): Promise<void> {
+  const r = policy.resources;
+  const image = join(dir, WORKSPACE_IMAGE);
+  const f = await open(image, 'wx', 0o600);
+  await f.truncate(r.diskSpace); // sparse: the host's disk pays only for what is written
+  await f.close();
+  const id = owner ?? 0;
+  const mkfs = await execa(
+    mkfsPath() ?? 'mkfs.ext4',
+    ['-q', '-F', '-N', String(r.diskInodes), '-m', '0', '-O', '^has_journal,^resize_inode', '-E', `lazy_itable_init=1,nodiscard,root_owner=${id}:${id}`, image],
+    { reject: false, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false },
+  );
+  if (mkfs.exitCode !== 0) throw new PawlError('RuntimeError', `cannot make /workspace's filesystem: mkfs.ext4: ${mkfs.stderr.trim()}`);
+  // util-linux sets up the loop device with autoclear: it goes away with the last unmount.
+  const mount = await execa('/usr/bin/mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noatime', '--', image, workspace], { reject: false });
+  if (mount.exitCode !== 0) throw new PawlError('RuntimeError', `cannot mount /workspace's filesystem: ${mount.stderr.trim()}`);
+  await rmdir(join(workspace, 'lost+found')).catch(() => {});
+  await chmod(workspace, 0o700);
+}
+
+/**
+ * Read after the run, from the kernel (statfs), never from what the task said: its filesystem is
+ * full when no block or no inode is left for an unprivileged writer.
+ */
+export async function workspaceFull(workspace: string): Promise<boolean> {
+  try {
+    const s = await statfs(workspace);
+    return s.type === EXT4_MAGIC && (s.bavail * s.bsize < 64 * 1024 || s.ffree === 0);
+  } catch {
+    return false;
+  }
+}
+const EXT4_MAGIC = 0xef53;
+
+/** Unmount the workspace if it is a mount (lazily when still busy). Only after the run's processes are dead. */
+export async function unmountWorkspace(workspace: string): Promise<void> {
+  if (!(await isMountPoint(workspace))) return;
+  const r = await execa('/usr/bin/umount', ['--', workspace], { reject: false });
+  if (r.exitCode === 0) return;
+  const lazy = await execa('/usr/bin/umount', ['-l', '--', workspace], { reject: false });
+  if (lazy.exitCode !== 0) throw new Error(`cannot unmount ${workspace}: ${lazy.stderr.trim() || r.stderr.trim()}`);
+}
+
+async function isMountPoint(path: string): Promise<boolean> {
+  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[4] === escaped);
+}
