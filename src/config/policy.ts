@@ -33,7 +33,7 @@ export const ResourceLimits = z.strictObject({
   /** Bytes /workspace holds: the size of its own filesystem (supervisor/workspace-fs.ts), plus RLIMIT_FSIZE. */
   diskSpace: Size.pipe(z.number().min(1 * MiB, 'must be at least 1MB')).default(100 * MiB),
   /** Files and dirs /workspace holds (its filesystem's inode count). */
-  diskInodes: z.number().int().min(64).max(16_777_216).default(16_384),
+  diskInodes: z.number().int().min(64).max(16_777_216).default(8192),
   /** Size of the /tmp tmpfs (its pages count against the memory limit too). */
   tmpSize: Size.pipe(z.number().min(64 * 1024, 'must be at least 64KB (a tmpfs of size 0 is unlimited)')).default(50 * MiB),
   stdoutMax: Size.default(1 * MiB),

@@ -29,7 +29,10 @@ export interface RunFacts {
   cpuMs: number;
   /** Infinity when the workspace could not be measured (that counts as over the limit). */
   workspaceBytes: number;
-  /** /workspace's own filesystem was out of blocks or inodes after the run (statfs: the kernel's limit). */
+  /**
+   * /workspace's own filesystem was out of blocks or inodes (statfs at a poll or after the run:
+   * the kernel's limit). It decides only a run that failed: a task that met ENOSPC and coped, succeeded.
+   */
   workspaceFull?: boolean;
 }
 
@@ -62,7 +65,8 @@ export function classify(f: RunFacts): Verdict {
   if (f.killReason === 'pids' || f.pidsLimitHits > 0) {
     return failed({ kind: 'ResourceExhausted', resource: 'pids', limit_value: r.processes, message: `process limit reached (${r.processes} processes; fork/clone refused by the pids controller)` });
   }
-  if (f.killReason === 'disk' || exit.signal === 'SIGXFSZ' || f.workspaceBytes > r.diskSpace || f.workspaceFull) {
+  const gaveUp = f.mode === 'program' ? exit.exit_code !== 0 : !f.reply?.ok;
+  if (f.killReason === 'disk' || exit.signal === 'SIGXFSZ' || f.workspaceBytes > r.diskSpace || (f.workspaceFull && gaveUp)) {
     const how = Number.isFinite(f.workspaceBytes) ? 'reached' : 'could not be checked (the workspace could not be measured)';
     return failed({ kind: 'ResourceExhausted', resource: 'disk', limit_value: r.diskSpace, message: `disk space limit of ${r.diskSpace} bytes ${how} in /workspace` });
   }

@@ -261,7 +261,7 @@ export class Sandbox {
         }),
         cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,
         workspaceBytes,
-        workspaceFull: await workspaceFull(this.scratch.workspace),
+        workspaceFull: this.watch.peaks.workspaceFull || (await workspaceFull(this.scratch.workspace)),
       });
     } finally {
       // On every path out, even when reading the end failed: nothing of the run survives it.
