@@ -104,13 +104,16 @@ class Resolver {
     }
   }
 
-  /** The devices behind a path; returns whether any was found. */
-  path(path: string, depth = 0): boolean {
+  /** The devices behind a path; returns whether any was found. `via`: the overlays it was reached through. */
+  path(path: string, depth = 0, via: Mount[] = []): boolean {
     const m = mountOf(this.mounts, path);
     if (!m) {
       this.noDevice.push(`${path}: no mount found for it in mountinfo`);
       return false;
     }
+    // A layer that resolves back to its own overlay lives outside this mount namespace (a
+    // container's or a VM's root made before it switched root): what is under it is unknown here.
+    if (via.includes(m)) return this.unthrottled(`${path}: a layer of the overlay at ${m.mountPoint}, not visible in this mount namespace`);
     const on = `${path}: ${m.fstype}`;
     if (MEMORY_FS.has(m.fstype)) return this.none(`${on} (memory: its pages count against the run's memory limit)`);
     if (HOST_SHARED_FS.has(m.fstype)) return this.none(`${on} (the VM's host does the I/O, outside this kernel's block layer)`);
@@ -119,7 +122,7 @@ class Resolver {
       const layers = overlayLayers(m.superOptions);
       if (depth >= MAX_DEPTH || layers.length === 0) return this.unthrottled(`${on} with layers that cannot be followed`);
       let any = false;
-      for (const layer of layers) any = this.path(layer, depth + 1) || any;
+      for (const layer of layers) any = this.path(layer, depth + 1, [...via, m]) || any;
       return any;
     }
     if (m.fstype === 'btrfs') return this.btrfs(on, m, depth);

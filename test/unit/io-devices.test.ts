@@ -129,6 +129,18 @@ describe('io devices: overlay', () => {
     expect(r.noDevice).toEqual([]);
   });
 
+  it('says so when the layers are not visible here (a container\'s root overlay names host paths)', () => {
+    // Inside a container, / is an overlay whose layers are host paths: they resolve back to it.
+    const container = [
+      '100 90 0:51 / / rw - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/ABC,upperdir=/var/lib/docker/overlay2/x/diff,workdir=/var/lib/docker/overlay2/x/work',
+      '101 100 0:52 / /proc rw - proc proc rw',
+      '102 100 0:53 / /dev/shm rw - tmpfs shm rw',
+    ].join('\n');
+    const r = resolveIoDevices({ mountinfo: container, sys }, ['/var/lib/pawl/runs']);
+    expect(r.devices).toEqual([]);
+    expect(r.noDevice.join('\n')).toMatch(/not visible in this mount namespace/);
+  });
+
   it('parses lowerdir lists with escaped colons and the 6.5+ lowerdir+= form', () => {
     expect(overlayLayers('rw,lowerdir=/a\\:b:/c,upperdir=/u,workdir=/w')).toEqual(['/a:b', '/c', '/u']);
     expect(overlayLayers('rw,lowerdir+=/l1,lowerdir+=/l2,datadir+=/d,upperdir=/u\\054x')).toEqual(['/l1', '/l2', '/d', '/u,x']);
