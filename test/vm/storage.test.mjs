@@ -119,7 +119,8 @@ describe('cgroup v2: disk rate limits follow the storage', () => {
   });
 
   it('run dir on the guest\'s own overlay root, whose layers it cannot see: runs by default, degraded says so; requireIoDevice refuses', async (t) => {
-    const h = host('root-overlay', '/root/pawl-vm-storage-runs');
+    // Not under /root: it is 0700, and the sandbox's host id could not reach its workspace there.
+    const h = host('root-overlay', '/var/cache/pawl-vm-storage-runs');
     const { r, ioMax } = await observe(h, sh('true'));
     t.diagnostic(`io.max ${JSON.stringify(ioMax)}; degraded ${JSON.stringify(r.degraded)}`);
     assert.equal(r.status, 'succeeded', JSON.stringify(r.error));
