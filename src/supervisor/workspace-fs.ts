@@ -11,11 +11,12 @@
 // the 64-128 MB memory limits of the trust levels; project quotas need a filesystem mounted with
 // prjquota, which hosts rarely have.
 import { existsSync } from 'node:fs';
-import { chmod, open, readFile, rmdir, statfs } from 'node:fs/promises';
+import { chmod, open, rmdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
+import { loopMount, unmount } from './loop-mount.js';
 
 export const WORKSPACE_IMAGE = 'workspace.img';
 
@@ -43,9 +44,7 @@ export async function mountWorkspace(dir: string, workspace: string, policy: Pol
     { reject: false, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false },
   );
   if (mkfs.exitCode !== 0) throw new PawlError('RuntimeError', `cannot make /workspace's filesystem: mkfs.ext4: ${mkfs.stderr.trim()}`);
-  // util-linux sets up the loop device with autoclear: it goes away with the last unmount.
-  const mount = await execa('/usr/bin/mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noatime', '--', image, workspace], { reject: false });
-  if (mount.exitCode !== 0) throw new PawlError('RuntimeError', `cannot mount /workspace's filesystem: ${mount.stderr.trim()}`);
+  loopMount(image, workspace); // the loop device goes away by itself with the last unmount
   await rmdir(join(workspace, 'lost+found')).catch(() => {});
   await chmod(workspace, 0o700);
 }
@@ -66,16 +65,15 @@ export async function workspaceFull(workspace: string): Promise<boolean> {
 }
 const EXT4_MAGIC = 0xef53;
 
-/** Unmount the workspace if it is a mount (lazily when still busy). Only after the run's processes are dead. */
+/**
+ * Unmount the workspace if it is a mount (detached lazily when still busy). Only after the run's
+ * processes are dead. Without root nothing was mounted, and nothing is tried.
+ */
 export async function unmountWorkspace(workspace: string): Promise<void> {
-  if (!(await isMountPoint(workspace))) return;
-  const r = await execa('/usr/bin/umount', ['--', workspace], { reject: false });
-  if (r.exitCode === 0) return;
-  const lazy = await execa('/usr/bin/umount', ['-l', '--', workspace], { reject: false });
-  if (lazy.exitCode !== 0) throw new Error(`cannot unmount ${workspace}: ${lazy.stderr.trim() || r.stderr.trim()}`);
+  if (process.geteuid?.() !== 0) return;
+  const errno = unmount(workspace);
+  if (errno === 0 || errno === EINVAL || errno === ENOENT) return; // EINVAL: not a mount point
+  const lazy = unmount(workspace, true);
+  if (lazy !== 0 && lazy !== EINVAL) throw new Error(`cannot unmount ${workspace}: errno ${errno}, then ${lazy}`);
 }
-
-async function isMountPoint(path: string): Promise<boolean> {
-  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[4] === escaped);
-}
+const [ENOENT, EINVAL] = [2, 22];
