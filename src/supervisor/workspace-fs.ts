@@ -11,8 +11,8 @@
 // the 64-128 MB memory limits of the trust levels; project quotas need a filesystem mounted with
 // prjquota, which hosts rarely have.
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { chmod, chown, mkdir, open, rmdir, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
@@ -116,6 +116,8 @@ async function makeTemplate(path: string, size: number, inodes: number): Promise
  */
 export async function workspaceFull(workspace: string): Promise<boolean> {
   try {
+    // Only its own filesystem: a plain workspace dir (no root) must not report the host's disk.
+    if ((await stat(workspace)).dev === (await stat(dirname(workspace))).dev) return false;
     const s = await statfs(workspace);
     const slack = Math.max(256 * 1024, Math.min(1024 * 1024, 0.08 * s.blocks * s.bsize));
     return s.type === EXT4_MAGIC && (s.bavail * s.bsize < slack || s.ffree === 0);
