@@ -41,18 +41,21 @@ async function observe(h, argv, policy = {}) {
   const ioMax = (await readFile(join(CGROUP_ROOT, h.cgroupParent, `run-${sb.id}`, 'io.max'), 'utf8')).trim().split('\n').filter(Boolean);
   const mount = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === join(h.runDir, sb.id, 'workspace')) ?? '';
   const image = join(h.runDir, sb.id, 'workspace.img');
+  const ioStatFile = join(CGROUP_ROOT, h.cgroupParent, `run-${sb.id}`, 'io.stat');
   let imageBytes = 0;
+  let ioStat = '';
   let done = false;
   const result = sb.result().finally(() => (done = true));
   while (!done) {
     try {
       imageBytes = Math.max(imageBytes, statSync(image).blocks * 512);
+      ioStat = readFileSync(ioStatFile, 'utf8');
     } catch {
       /* not yet, or gone */
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { r: await result, ioMax: ioMax.map((l) => l.split(' ')[0]).sort(), ioLines: ioMax, mount, imageBytes };
+  return { r: await result, ioMax: ioMax.map((l) => l.split(' ')[0]).sort(), ioLines: ioMax, mount, imageBytes, ioStat };
 }
 
 before(async () => {
@@ -151,6 +154,17 @@ describe('cgroup v2: /workspace space is enforced by the kernel', () => {
     assert.equal(r.error?.kind, 'ResourceExhausted');
     assert.equal(r.error?.resource, 'disk');
     assert.ok(imageBytes <= 16 * MiB, `image ${imageBytes}`);
+  });
+
+  it('buffered writes to /workspace reach the disk charged to the run (io.stat on the disk, through the loop device)', async (t) => {
+    const h = host('ws', '/var/lib/pawl/vm-storage-ws');
+    const { r, ioStat } = await observe(h, sh('busybox dd if=/dev/zero of=/workspace/f bs=1M count=24 conv=fsync && sleep 1'), {
+      resources: { diskSpace: '64MB', diskWriteBps: '200MB' },
+    });
+    t.diagnostic(`io.stat: ${ioStat.trim().replace(/\n/g, ' | ')}`);
+    assert.equal(r.status, 'succeeded', JSON.stringify(r.error));
+    const disk = ioStat.split('\n').find((l) => l.startsWith(`${vda} `)) ?? '';
+    assert.ok(Number(/wbytes=(\d+)/.exec(disk)?.[1] ?? 0) >= 24 * MiB, `io.stat for ${vda}: ${disk}`);
   });
 
   it('files unlinked but held open stop at the limit (ResourceExhausted/disk)', async (t) => {
