@@ -52,7 +52,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     { dst: '/proc', src: 'proc (new pid namespace)', mode: 'rw' },
     { dst: '/dev', src: 'minimal devtmpfs (null, zero, full, random, urandom, tty)', mode: 'rw' },
     { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },
-    { dst: '/workspace', src: storage.workspaceFs ? `${workspace}: ext4 image of ${policy.resources.diskSpace} bytes, ${policy.resources.diskInodes} inodes (loop)` : workspace, mode: 'rw' },
+    { dst: '/workspace', src: storage.workspaceFs ? `${workspace}: ext4 image of ${policy.resources.diskSpace} bytes, ${policy.resources.diskInodes} inodes (its loop device is throttled too when the image is on a disk)` : workspace, mode: 'rw' },
     ...policy.filesystem.binds.map((b) => ({ dst: b.dst, src: b.src, mode: b.readOnly ? 'ro' : 'rw' })),
   ];
   return {

@@ -113,7 +113,6 @@ export class Sandbox {
     const storage = await storagePlan(host, policy, rootfs.path);
     this.degraded.push(...storage.degraded);
     this.notNeeded = storage.notNeeded;
-    const ioDevices = storage.ioDevices;
     const hostId = (this.hostId = pickHostId(host));
     this.scratch = await createScratch(host.runDir, this.id, hostId, host.cgroupParent);
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
@@ -121,19 +120,23 @@ export class Sandbox {
     const cgroupName = `run-${this.id}`;
     // Independent steps side by side; whatever was created is recorded before any error
     // propagates, so the cleanup on the way out removes it.
+    // The cgroup waits for /workspace's filesystem: its io limits name the loop device too.
+    const workspaceDevices = storage.workspaceFs ? mountWorkspace(this.scratch.dir, this.scratch.workspace, policy, hostId) : Promise.resolve([]);
+    const withWorkspace = (devs: string[]) => [...new Set([...storage.ioDevices, ...devs])];
     const [seccompR, ociR, cgroupR, workspaceR] = await Promise.allSettled([
       this.seccompFile(),
       ociRunFacts(host, policy, {
         id: this.id, bundle: this.scratch.dir, cgroupName, cgroupVersion: driver.version, hostId, preserveFds: opts.mode === 'task' ? 2 : 0,
       }),
-      driver.create(cgroupName, limitsFor(policy, ioDevices)),
-      storage.workspaceFs ? mountWorkspace(this.scratch.dir, this.scratch.workspace, policy, hostId) : null,
+      workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs)))),
+      workspaceDevices,
     ]);
     if (cgroupR.status === 'fulfilled') this.cgroup = cgroupR.value;
     if (seccompR.status === 'fulfilled' && seccompR.value !== null && [ociR, cgroupR, workspaceR].some((r) => r.status === 'rejected')) closeSync(seccompR.value);
     for (const r of [seccompR, ociR, cgroupR, workspaceR]) if (r.status === 'rejected') throw r.reason;
     const seccomp = (seccompR as PromiseFulfilledResult<number | null>).value;
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
+    const ioDevices = withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value);
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevices, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, oci, shimTag: this.shimTag,
