@@ -82,6 +82,7 @@ export type SecurityPolicy = z.infer<typeof SecurityPolicy>;
 
 /** Protections the operator allows to be skipped on a host that cannot apply them. */
 export const Degradation = z.enum(['swap-limit']);
+export type Degradation = z.infer<typeof Degradation>;
 
 /**
  * Storage gaps the default policy runs with (each reported in the result's `degraded`), and the
@@ -94,7 +95,6 @@ export const StoragePolicy = z.strictObject({
   requireWorkspaceFs: z.boolean().default(false),
 });
 export type StoragePolicy = z.infer<typeof StoragePolicy>;
-export type Degradation = z.infer<typeof Degradation>;
 
 export const Policy = z
   .strictObject({

@@ -109,8 +109,8 @@ export class Sandbox {
     void collectGarbageOnce(host);
     const driver = await driverFor(host);
     this.cgroupVersion = driver.version;
-    const rootfs = await ensureRootfs(host);
-    const storage = await storagePlan(host, policy, rootfs.path);
+    // The rootfs dir's storage is its parent's (both under stateDir): no need to wait for the build.
+    const [rootfs, storage] = await Promise.all([ensureRootfs(host), storagePlan(host, policy, join(host.stateDir, 'rootfs'))]);
     this.degraded.push(...storage.degraded);
     this.notNeeded = storage.notNeeded;
     const hostId = (this.hostId = pickHostId(host));
