@@ -1,9 +1,9 @@
 // Which cgroup version this host runs and where each controller is mounted, from the kernel's
-// own mount table; plus the block device behind a path, which io limits are keyed by.
-import { readFile, stat } from 'node:fs/promises';
+// own mount table.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PawlError } from '../errors.js';
-import { exists, readOptional } from './files.js';
+import { readOptional } from './files.js';
 
 export interface HostCgroups {
   /** v2 only when cgroup2 owns the memory controller; a hybrid host (v1 memory) is v1. */
@@ -81,26 +81,4 @@ export function probeCgroups(): Promise<HostCgroups> {
     throw e;
   });
   return cached;
-}
-
-/** Linux's dev_t encoding (include/linux/kdev_t.h new_encode_dev). */
-function majorMinor(dev: bigint): [number, number] {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return [Number(major), Number(minor)];
-}
-
-/**
- * "MAJ:MIN" of the whole disk backing path, or null when no block device does (tmpfs, overlay,
- * 9p, btrfs subvolumes: their st_dev is an anonymous device with major 0). Throttling is keyed
- * by whole disk: the kernel refuses a partition's numbers in blkio/io.max.
- */
-export async function diskDeviceFor(path: string): Promise<string | null> {
-  const [major, minor] = majorMinor((await stat(path, { bigint: true })).dev);
-  if (major === 0) return null;
-  const sys = `/sys/dev/block/${major}:${minor}`;
-  if (!(await exists(sys))) return null;
-  if (!(await exists(`${sys}/partition`))) return `${major}:${minor}`;
-  // sys is a symlink to .../block/<disk>/<partition>, so ".." (resolved by the kernel after the link) is the disk.
-  return (await readFile(`${sys}/../dev`, 'utf8')).trim();
 }

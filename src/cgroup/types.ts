@@ -2,8 +2,8 @@
 // with its limits, say where the shim must write its PID, read stats, kill, remove.
 
 export interface IoLimit {
-  /** "MAJ:MIN" of the whole disk (not a partition) backing the rootfs and the scratch dir. */
-  device: string;
+  /** "MAJ:MIN" of every whole disk (not a partition) behind the rootfs, /workspace and the binds (io-devices.ts). */
+  devices: string[];
   readBps: number;
   writeBps: number;
 }

@@ -9,7 +9,7 @@ import { PawlError } from '../errors.js';
 export const HostConfig = z.strictObject({
   /** Rootfs cache, compiled filters. */
   stateDir: z.string().default('/var/lib/pawl'),
-  /** Per-run scratch dirs. On a real disk (not tmpfs) so io limits have a device to apply to. */
+  /** Per-run scratch dirs (any storage: README "Storage" says how each kind is limited). */
   runDir: z.string().default('/var/lib/pawl/runs'),
   /**
    * pawl's own cgroup subtree, relative to the cgroup mount; per-run groups are created only

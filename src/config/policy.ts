@@ -35,8 +35,10 @@ export const ResourceLimits = z.strictObject({
   // throttled request of the kernel's largest size (a few MB) still ends within seconds.
   diskReadBps: Size.pipe(z.number().min(MiB, 'must be at least 1MB per second (slower I/O makes unkillable D-state sleeps)')).default(10 * MiB),
   diskWriteBps: Size.pipe(z.number().min(MiB, 'must be at least 1MB per second (slower I/O makes unkillable D-state sleeps)')).default(5 * MiB),
-  /** Bytes the task may write under /workspace (enforced by RLIMIT_FSIZE and a usage watch). */
-  diskSpace: Size.pipe(z.number().min(4096, 'must be at least 4KB')).default(100 * MiB),
+  /** Bytes /workspace holds: the size of its own filesystem (supervisor/workspace-fs.ts), plus RLIMIT_FSIZE. */
+  diskSpace: Size.pipe(z.number().min(1 * MiB, 'must be at least 1MB')).default(100 * MiB),
+  /** Files and dirs /workspace holds (its filesystem's inode count). */
+  diskInodes: z.number().int().min(64).max(16_777_216).default(8192),
   /** Size of the /tmp tmpfs (its pages count against the memory limit too). */
   tmpSize: Size.pipe(z.number().min(64 * 1024, 'must be at least 64KB (a tmpfs of size 0 is unlimited)')).default(50 * MiB),
   stdoutMax: Size.default(1 * MiB),
@@ -79,8 +81,20 @@ export const SecurityPolicy = z.strictObject({
 export type SecurityPolicy = z.infer<typeof SecurityPolicy>;
 
 /** Protections the operator allows to be skipped on a host that cannot apply them. */
-export const Degradation = z.enum(['io-limits', 'swap-limit']);
+export const Degradation = z.enum(['swap-limit']);
 export type Degradation = z.infer<typeof Degradation>;
+
+/**
+ * Storage gaps the default policy runs with (each reported in the result's `degraded`), and the
+ * operator's switches that make them fatal.
+ */
+export const StoragePolicy = z.strictObject({
+  /** Refuse a run when a path it uses is on a filesystem with no single block device to throttle (ZFS, NFS, multi-device btrfs, FUSE). */
+  requireIoDevice: z.boolean().default(false),
+  /** Refuse a run when /workspace cannot get a filesystem of its own with a hard size (no root, no loop devices). */
+  requireWorkspaceFs: z.boolean().default(false),
+});
+export type StoragePolicy = z.infer<typeof StoragePolicy>;
 
 export const Policy = z
   .strictObject({
@@ -93,6 +107,7 @@ export const Policy = z
     /** Environment of the sandboxed program; it starts from an empty one. */
     env: z.record(z.string(), z.string()).default({}),
     allowDegraded: z.array(Degradation).default([]),
+    storage: StoragePolicy.prefault({}),
   })
   .superRefine((p, ctx) => {
     if (p.network.mode !== 'restricted' && p.network.allowedHosts.length > 0) {

@@ -33,7 +33,7 @@ const TASK_FIELDS = new Set(['resources', 'env']);
 /** Limits where more is looser: a task may lower them below its trust level, never raise them. */
 const CEILINGS = [
   'memory', 'cpuPercent', 'processes', 'fileDescriptors', 'wallTime', 'cpuTime', 'diskReadBps',
-  'diskWriteBps', 'diskSpace', 'tmpSize', 'stdoutMax', 'stderrMax',
+  'diskWriteBps', 'diskSpace', 'diskInodes', 'tmpSize', 'stdoutMax', 'stderrMax',
 ] as const satisfies readonly (keyof ResourceLimits)[];
 
 function parsePolicy(input: PolicyInput, what: string): Policy {

@@ -71,8 +71,8 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
   const sig = await signature(files);
   const root = join(host.stateDir, 'rootfs');
   const indexFile = join(root, 'index.json');
-  if (!rebuild) {
-    const known = memo.get(sig);
+  if (!opts.rebuild) {
+    const known = memo.get(`${root}\0${sig}`); // per state dir: a process may use several
     if (known) return { path: known, hash: known.slice(root.length + 1), built: false };
     const index = await readIndex(indexFile);
     const hash = index[sig];
@@ -80,7 +80,7 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
     if (hash && (await exists(join(root, hash, '.pawl-rootfs'))) && !(await treeIntact(facts, hash, join(root, hash), files))) rebuild = true;
     else if (hash && (await exists(join(root, hash, '.pawl-rootfs')))) {
       await warm(join(root, hash), files);
-      memo.set(sig, join(root, hash));
+      memo.set(`${root}\0${sig}`, join(root, hash));
       return { path: join(root, hash), hash, built: false };
     }
   }
@@ -105,7 +105,7 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
   await writeFile(`${indexFile}.${process.pid}`, JSON.stringify(index));
   await replaceAtomically(`${indexFile}.${process.pid}`, indexFile);
   await warm(path, files);
-  memo.set(sig, path);
+  memo.set(`${root}\0${sig}`, path);
   return { path, hash, built };
 }
 

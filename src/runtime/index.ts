@@ -58,15 +58,19 @@ class BwrapSandbox implements RuntimeSandbox {
   async kill(): Promise<void> {
     const pid = this.child.pid;
     if (!pid || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    let killed = 0;
     for (const member of await this.cgroup.pids().catch(() => [] as number[])) {
       // Only processes of our own group, and only bwrap's direct child (its init).
       if ((await parentPid(member)) !== pid) continue;
       try {
         process.kill(member, 'SIGKILL');
+        killed++;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // bwrap reaped it meanwhile
       }
     }
+    // Killed right after spawn, before bwrap forked its init: nothing to wait for, the group kill follows.
+    if (killed === 0) return;
     // Dying takes a while for a big group held to a small CPU quota.
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
   }

@@ -42,6 +42,11 @@ export interface RunFacts {
   workspaceBytes: number;
   /** Restricted network: requests the supervisor's egress proxy refused ("host:port (reason)"). */
   proxyDenials?: string[];
+  /**
+   * /workspace's own filesystem was out of blocks or inodes (statfs at a poll or after the run:
+   * the kernel's limit). It decides only a run that failed: a task that met ENOSPC and coped, succeeded.
+   */
+  workspaceFull?: boolean;
 }
 
 type Verdict = Pick<RunResult, 'status' | 'output' | 'error' | 'exit_code' | 'signal'>;
@@ -77,7 +82,8 @@ export function classify(f: RunFacts): Verdict {
   if (f.killReason === 'pids' || f.pidsLimitHits > 0) {
     return failed({ kind: 'ResourceExhausted', resource: 'pids', limit_value: r.processes, message: `process limit reached (${r.processes} processes; fork/clone refused by the pids controller)` });
   }
-  if (f.killReason === 'disk' || f.workspaceBytes > r.diskSpace) {
+  const gaveUp = f.mode === 'program' ? exit.exit_code !== 0 : !f.reply?.ok;
+  if (f.killReason === 'disk' || f.workspaceBytes > r.diskSpace || (f.workspaceFull && gaveUp)) {
     const how = Number.isFinite(f.workspaceBytes) ? 'reached' : 'could not be checked (the workspace could not be measured)';
     return failed({ kind: 'ResourceExhausted', resource: 'disk', limit_value: r.diskSpace, message: `disk space limit of ${r.diskSpace} bytes ${how} in /workspace` });
   }

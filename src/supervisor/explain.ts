@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../rootfs/layout.js';
-import { driverFor, ioDeviceFor } from './host.js';
+import { driverFor, storagePlan, type StoragePlan } from './host.js';
 import { ociRunFacts, type OciSpec } from '../runtime/index.js';
 import { HARNESS_COMMAND, planRun, INFO_FD, READY_FD, SECCOMP_FD, type RunPlan } from './plan.js';
 import { explainSeccomp } from '../seccomp/index.js';
@@ -25,6 +25,8 @@ export interface Explanation {
   ociConfig: OciSpec | null;
   /** The effective network rules, one line each. */
   network: string[];
+  /** Disk limits: the devices throttled, what needs none and why, and the gaps the policy allows. */
+  storage: StoragePlan;
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -37,12 +39,13 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     id: 'ID', bundle: join(host.runDir, 'ID'), cgroupName, cgroupVersion: driver.version, hostId: host.hostIdBase, preserveFds: opts.command ? 0 : 2,
   });
   const seccomp = await explainSeccomp(policy);
+  const storage = await storagePlan(host, policy, join(host.stateDir, 'rootfs'));
   // The same placement targets a real run gets (open() only names the group's files).
   const procsFiles = driver.open(cgroupName).procsFiles;
   const plan = planRun({
     policy, cgroupName, driver, procsFiles, rootfs, workspace,
     command: opts.command ?? HARNESS_COMMAND,
-    ioDevice: await ioDeviceFor(host),
+    ioDevices: storage.ioDevices,
     hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
     seccompFd: policy.runtime === 'bwrap' && seccomp.hash !== null ? SECCOMP_FD : null,
     readyFd: policy.runtime === 'bwrap' ? READY_FD : null,
@@ -71,5 +74,6 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     seccomp,
     ociConfig: plan.config,
     network: explainNetwork(policy.network),
+    storage,
   };
 }

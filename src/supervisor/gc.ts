@@ -13,6 +13,7 @@ import { idTime, ownerPid } from './ids.js';
 import { forgetLeftover, listLeftovers } from './leftovers.js';
 import { judge, judgeByName, type Liveness } from './liveness.js';
 import { readOwner, removeTree } from './scratch.js';
+import { unmountWorkspace } from './workspace-fs.js';
 
 export interface GcReport {
   /** runc/crun containers deleted, as "runtime:id". */
@@ -120,6 +121,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
       if (!owner || owner.cgroupParent !== host.cgroupParent) return;
       const st = await stat(dir);
       if (!(await expired(name, st.mtimeMs)) || groups.has(`run-${name}`)) return;
+      await unmountWorkspace(join(dir, 'workspace'));
       await removeTree(dir, host.runDir);
       report.scratch.push(name);
     });

@@ -1,19 +1,20 @@
-// Facts about this host, probed once per process: the cgroup driver and the disk under the
-// scratch dir. A protection the policy asks for and the host cannot apply is refused here
-// (fail closed) unless the policy allows that degradation.
+// Facts about this host: the cgroup driver (probed once per process) and the storage a run
+// uses (read per run: mounts come and go). A protection the policy asks for and the host cannot
+// apply is refused here (fail closed) unless the policy allows that degradation.
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
-import { cgroupDriver, diskDeviceFor } from '../cgroup/index.js';
+import { cgroupDriver } from '../cgroup/index.js';
+import { ioDevicesFor } from '../cgroup/io-devices.js';
 import type { CgroupDriver } from '../cgroup/types.js';
 import { PawlError } from '../errors.js';
 import { runtimeFor } from '../runtime/index.js';
 import { factsCache } from '../hostfacts/cache.js';
 import { cachedCgroupLayout } from '../hostfacts/facts.js';
+import { workspaceFsUnavailable } from './workspace-fs.js';
 
 const drivers = new Map<string, Promise<CgroupDriver>>();
-const devices = new Map<string, Promise<string | null>>();
 
 export function driverFor(host: HostConfig): Promise<CgroupDriver> {
   let d = drivers.get(host.cgroupParent);
@@ -25,24 +26,39 @@ export function driverFor(host: HostConfig): Promise<CgroupDriver> {
   return d;
 }
 
-export function ioDeviceFor(host: HostConfig): Promise<string | null> {
-  let d = devices.get(host.runDir);
-  if (!d) {
-    d = mkdir(host.runDir, { recursive: true, mode: 0o711 }).then(() => diskDeviceFor(host.runDir));
-    devices.set(host.runDir, d);
-  }
-  return d;
+export interface StoragePlan {
+  /** Whole disks the io limits name: behind the run dir (and so /workspace), the rootfs and every bind. */
+  ioDevices: string[];
+  /** What needed no limit, and why (the result's `not_needed`). */
+  notNeeded: string[];
+  /** Gaps the policy allows (the result's `degraded`). */
+  degraded: string[];
+  /** /workspace gets a filesystem of its own (workspace-fs.ts). */
+  workspaceFs: boolean;
 }
 
-/** The io device to throttle, or null with the degradation recorded; throws when not allowed. */
-export async function ioDeviceOrRefuse(host: HostConfig, policy: Policy, degraded: string[]): Promise<string | null> {
-  const dev = await ioDeviceFor(host);
-  if (dev) return dev;
-  if (policy.allowDegraded.includes('io-limits')) {
-    degraded.push(`io-limits: ${host.runDir} is not on a block device, so disk read/write rates are not limited`);
-    return null;
+/**
+ * How a run's storage is limited, from the mounts as they are now (cgroup/io-devices.ts). Throws
+ * HostUnsupported when a gap is one the policy makes fatal (policy.storage).
+ */
+export async function storagePlan(host: HostConfig, policy: Policy, rootfs: string): Promise<StoragePlan> {
+  await mkdir(host.runDir, { recursive: true, mode: 0o711 });
+  const placement = await ioDevicesFor(host.runDir, rootfs, ...policy.filesystem.binds.map((b) => b.src));
+  const degraded: string[] = [];
+  if (placement.noDevice.length) {
+    if (policy.storage.requireIoDevice) {
+      throw new PawlError('HostUnsupported', `cannot apply disk rate limits: ${placement.noDevice.join('; ')} (policy storage.requireIoDevice is set)`);
+    }
+    degraded.push(...placement.noDevice.map((n) => `io-limits: ${n}: disk rates there are not limited`));
   }
-  throw new PawlError('HostUnsupported', `cannot apply disk rate limits: ${host.runDir} is not on a block device (tmpfs/overlay?); put runDir on a disk or allow the "io-limits" degradation`);
+  const noWorkspaceFs = workspaceFsUnavailable();
+  if (noWorkspaceFs) {
+    if (policy.storage.requireWorkspaceFs) {
+      throw new PawlError('HostUnsupported', `cannot give /workspace a filesystem of its own: ${noWorkspaceFs} (policy storage.requireWorkspaceFs is set)`);
+    }
+    degraded.push(`workspace-fs: ${noWorkspaceFs}; /workspace is held only by RLIMIT_FSIZE and a sampled usage walk`);
+  }
+  return { ioDevices: placement.devices, notNeeded: placement.notNeeded.map((n) => `io-limits: ${n}`), degraded, workspaceFs: noWorkspaceFs === null };
 }
 
 /** Refuse what this version of pawl cannot enforce at all, before any work is done. */

@@ -25,8 +25,8 @@ export interface PlanInput {
   rootfs: string;
   workspace: string;
   command: string[];
-  /** Whole-disk "MAJ:MIN" under the scratch dir, or null when there is none (tmpfs...). */
-  ioDevice: string | null;
+  /** Whole-disk "MAJ:MIN"s behind the rootfs, /workspace and binds (none: nothing to throttle). */
+  ioDevices: string[];
   hostId: number | null;
   seccompFd: number | null;
   /** bwrap: the set-up record's fd (READY_FD), or null. */
@@ -54,14 +54,14 @@ export interface RunPlan {
 }
 
 /** Pure: what the run's cgroup enforces. */
-export function limitsFor(policy: Policy, ioDevice: string | null): CgroupLimits {
+export function limitsFor(policy: Policy, ioDevices: string[]): CgroupLimits {
   const r = policy.resources;
-  const io: IoLimit | null = ioDevice ? { device: ioDevice, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
+  const io: IoLimit | null = ioDevices.length ? { devices: ioDevices, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
   return cgroupLimits(r, io);
 }
 
 export function planRun(i: PlanInput): RunPlan {
-  const limits = limitsFor(i.policy, i.ioDevice);
+  const limits = limitsFor(i.policy, i.ioDevices);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
   const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd, readyFd: i.readyFd ?? null, infoFd: i.infoFd ?? null, ...(i.egressSocket ? { egressSocket: i.egressSocket } : {}) };
   const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, shimTag: i.shimTag, oci: i.oci ?? null });

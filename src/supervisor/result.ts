@@ -87,6 +87,8 @@ export const RunResult = z.object({
   degraded: z.array(z.string()),
   /** The run's cgroup or scratch dir could not be removed (it is on the leftover list gc retries). */
   cleanup_error: z.string().optional(),
+  /** Limits with nothing to act on, and why (e.g. disk rates for a run dir on tmpfs: its writes are memory). */
+  not_needed: z.array(z.string()),
   timings_ms: z.object({ prepare: z.number(), start: z.number(), run: z.number(), cleanup: z.number() }),
 });
 export type RunResult = z.infer<typeof RunResult>;

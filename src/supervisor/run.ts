@@ -134,6 +134,7 @@ export function invalidInput(policy: Policy, message: string, details: string[])
     cgroup: 'v1',
     trust_level: policy.trustLevel,
     degraded: [],
+    not_needed: [],
     timings_ms: { prepare: 0, start: 0, run: 0, cleanup: 0 },
   };
 }

@@ -16,12 +16,13 @@ import { ociRunFacts, runtimeFor, type RuntimeSandbox } from '../runtime/index.j
 import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { parseReply } from '../task/reply.js';
 import { classify, type KillReason } from './classify.js';
-import { assertSupported, driverFor, ioDeviceOrRefuse } from './host.js';
+import { assertSupported, driverFor, storagePlan } from './host.js';
 import { assertHostIds, newRunId, pickHostId, releaseHostId } from './ids.js';
 import { HARNESS_COMMAND, INFO_FD, limitsFor, planRun, READY_FD, SECCOMP_FD } from './plan.js';
 import type { RunResult } from './result.js';
 import { createScratch, removeTree, treeUsage, type Scratch } from './scratch.js';
 import { recordLeftover } from './leftovers.js';
+import { mountWorkspace, unmountWorkspace, workspaceFull } from './workspace-fs.js';
 import { Watch } from './watch.js';
 import { factsCache } from '../hostfacts/cache.js';
 import { collectGarbageOnce } from './gc.js';
@@ -83,6 +84,7 @@ export class Sandbox {
   private closed!: Promise<void>;
   private t = { begin: performance.now(), spawned: 0, started: 0, sent: 0, ended: 0 };
   private degraded: string[] = [];
+  private notNeeded: string[] = [];
   private sent = false;
   private cgroupVersion: 'v1' | 'v2' = 'v1';
   private seccomp: SeccompPlan | null = null;
@@ -118,7 +120,10 @@ export class Sandbox {
     void collectGarbageOnce(host);
     const driver = await driverFor(host);
     this.cgroupVersion = driver.version;
-    const [rootfs, ioDevice] = await Promise.all([ensureRootfs(host), ioDeviceOrRefuse(host, policy, this.degraded), assertHostIds(host)]);
+    // The rootfs dir's storage is its parent's (both under stateDir): no need to wait for the build.
+    const [rootfs, storage] = await Promise.all([ensureRootfs(host), storagePlan(host, policy, join(host.stateDir, 'rootfs')), assertHostIds(host)]);
+    this.degraded.push(...storage.degraded);
+    this.notNeeded = storage.notNeeded;
     const hostId = (this.hostId = pickHostId(host));
     this.scratch = await createScratch(host.runDir, this.id, hostId, host.cgroupParent);
     const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
@@ -128,22 +133,27 @@ export class Sandbox {
     if (policy.network.mode === 'restricted') this.egress = await EgressProxy.start({ policy: policy.network, socketPath: egressSocket, owner: hostId });
     // Independent steps side by side; whatever was created is recorded before any error
     // propagates, so the cleanup on the way out removes it.
-    const [seccompR, ociR, cgroupR] = await Promise.allSettled([
+    // The cgroup waits for /workspace's filesystem: its io limits name the loop device too.
+    const workspaceDevices = storage.workspaceFs ? mountWorkspace(this.scratch.dir, this.scratch.workspace, policy, hostId) : Promise.resolve([]);
+    const withWorkspace = (devs: string[]) => [...new Set([...storage.ioDevices, ...devs])];
+    const [seccompR, ociR, cgroupR, workspaceR] = await Promise.allSettled([
       this.seccompFile(),
       ociRunFacts(host, policy, {
         id: this.id, bundle: this.scratch.dir, cgroupName, cgroupVersion: driver.version, hostId, preserveFds: opts.mode === 'task' ? 2 : 0,
       }),
-      driver.create(cgroupName, limitsFor(policy, ioDevice)),
+      workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs)))),
+      workspaceDevices,
     ]);
     if (cgroupR.status === 'fulfilled') this.cgroup = cgroupR.value;
-    if (seccompR.status === 'fulfilled' && seccompR.value !== null && (ociR.status === 'rejected' || cgroupR.status === 'rejected')) closeSync(seccompR.value);
-    for (const r of [seccompR, ociR, cgroupR]) if (r.status === 'rejected') throw r.reason;
+    if (seccompR.status === 'fulfilled' && seccompR.value !== null && [ociR, cgroupR, workspaceR].some((r) => r.status === 'rejected')) closeSync(seccompR.value);
+    for (const r of [seccompR, ociR, cgroupR, workspaceR]) if (r.status === 'rejected') throw r.reason;
     const seccomp = (seccompR as PromiseFulfilledResult<number | null>).value;
     if (policy.runtime === 'bwrap') this.readyFd = this.readyFile();
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
+    const ioDevices = withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value);
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
-      command, ioDevice, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
+      command, ioDevices, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
       egressSocket: this.egress ? egressSocket : null,
     });
 
@@ -328,6 +338,7 @@ export class Sandbox {
         cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,
         workspaceBytes,
         proxyDenials: (this.egressStats?.denials ?? []).map((d) => `${d.target} (${d.reason})`),
+        workspaceFull: this.watch.peaks.workspaceFull || (await workspaceFull(this.scratch.workspace)),
       });
     } finally {
       // On every path out, even when reading the end failed: nothing of the run survives it. A
@@ -370,6 +381,7 @@ export class Sandbox {
       trust_level: this.policy.trustLevel,
       degraded: this.degraded,
       ...(cleanupError ? { cleanup_error: cleanupError } : {}),
+      not_needed: this.notNeeded,
       timings_ms: {
         prepare: round(this.t.spawned - this.t.begin),
         start: round(this.t.started - this.t.spawned),
@@ -430,7 +442,10 @@ export class Sandbox {
       // The scratch dir only once the group is gone: rmdir succeeding proves no process of the
       // run is left to race the removal. Otherwise it stays for gc, which checks the same.
       if (this.cgroup) await this.cgroup.remove();
-      if (this.scratch) await removeTree(this.scratch.dir, this.host.runDir);
+      if (this.scratch) {
+        await unmountWorkspace(this.scratch.workspace);
+        await removeTree(this.scratch.dir, this.host.runDir);
+      }
     }
     // Only now: a run whose group could not be removed may still hold processes of that id.
     releaseHostId(this.hostId);

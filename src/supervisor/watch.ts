@@ -6,18 +6,21 @@ import type { Policy } from '../config/policy.js';
 import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
 import type { KillReason } from './classify.js';
 import { treeUsage } from './scratch.js';
+import { workspaceFull } from './workspace-fs.js';
 
 export interface Peaks {
   memoryBytes: number;
   pids: number;
   fds: number;
   workspaceBytes: number;
+  /** /workspace's own filesystem was seen out of space or inodes (statfs) at some poll. */
+  workspaceFull: boolean;
 }
 
 const DISK_EVERY = 5; // polls between workspace walks: a walk costs more than a stats read
 
 export class Watch {
-  readonly peaks: Peaks = { memoryBytes: 0, pids: 0, fds: 0, workspaceBytes: 0 };
+  readonly peaks: Peaks = { memoryBytes: 0, pids: 0, fds: 0, workspaceBytes: 0, workspaceFull: false };
   last: CgroupStats | null = null;
   private timer: NodeJS.Timeout | null = null;
   private poller: NodeJS.Timeout | null = null;
@@ -75,6 +78,8 @@ export class Watch {
       if (s.cpuUsageUs / 1000 > r.cpuTime) return this.kill('cpu');
       if (s.pidsLimitHits > 0) return this.kill('pids');
       this.peaks.fds = Math.max(this.peaks.fds, await this.countFds());
+      // One statfs, every poll: it also sees files unlinked but held open, which no walk can.
+      if (await workspaceFull(this.workspace)) this.peaks.workspaceFull = true;
       if (++this.polls % DISK_EVERY === 0) {
         const used = await treeUsage(this.workspace, { live: true });
         this.peaks.workspaceBytes = Math.max(this.peaks.workspaceBytes, used);

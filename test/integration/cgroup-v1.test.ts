@@ -6,7 +6,7 @@ import { readFile, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cgroupDriver, diskDeviceFor, probeCgroups } from '../../src/cgroup/index.js';
+import { cgroupDriver, ioDevicesFor, probeCgroups } from '../../src/cgroup/index.js';
 import type { CgroupDriver, CgroupLimits, RunCgroup } from '../../src/cgroup/index.js';
 import { cgroupMounts } from '../helpers/host.js';
 
@@ -152,9 +152,9 @@ describe.skipIf(!isV1)(
     });
 
     it('applies blkio throttles to the root disk, kills a sleeping group and removes every dir', async () => {
-      const device = await diskDeviceFor('/');
+      const [device] = (await ioDevicesFor('/')).devices;
       expect(device).toMatch(/^\d+:\d+$/);
-      const run = await create({ ...base, io: { device: device!, readBps: 10 * MiB, writeBps: 5 * MiB } });
+      const run = await create({ ...base, io: { devices: [device!], readBps: 10 * MiB, writeBps: 5 * MiB } });
       const blkio = run.dirs.find((d) => d.startsWith(host!.mounts.blkio!))!;
       expect(await readFile(join(blkio, 'blkio.throttle.read_bps_device'), 'utf8')).toBe(`${device} ${10 * MiB}\n`);
       expect(await readFile(join(blkio, 'blkio.throttle.write_bps_device'), 'utf8')).toBe(`${device} ${5 * MiB}\n`);
@@ -175,11 +175,11 @@ describe.skipIf(!isV1)(
     });
 
     it('finds the whole disk behind a path, and none behind tmpfs or procfs', async () => {
-      const device = (await diskDeviceFor('/'))!;
+      const [device] = (await ioDevicesFor('/')).devices;
       expect(existsSync(`/sys/dev/block/${device}`)).toBe(true);
       expect(existsSync(`/sys/dev/block/${device}/partition`)).toBe(false);
-      expect(await diskDeviceFor('/dev/shm')).toBeNull();
-      expect(await diskDeviceFor('/proc/self')).toBeNull();
+      expect(await ioDevicesFor('/dev/shm')).toMatchObject({ devices: [], notNeeded: [expect.stringMatching(/^\/dev\/shm: tmpfs \(memory/)] });
+      expect(await ioDevicesFor('/proc/self')).toMatchObject({ devices: [], notNeeded: [expect.stringMatching(/: proc \(no storage/)] });
     });
 
     it('leaves no run group under pawl-test', async () => {

@@ -28,7 +28,7 @@ describe('cgroupLimits', () => {
   });
 
   it('passes the io limit through and takes memory from the policy', () => {
-    const io = { device: '254:0', readBps: 10 * MiB, writeBps: 5 * MiB };
+    const io = { devices: ['254:0'], readBps: 10 * MiB, writeBps: 5 * MiB };
     const limits = cgroupLimits(ResourceLimits.parse({ memory: '64MB' }), io);
     expect(limits.io).toEqual(io);
     expect(limits.memoryBytes).toBe(64 * MiB);

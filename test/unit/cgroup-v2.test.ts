@@ -104,7 +104,7 @@ const limits: CgroupLimits = {
   cpuQuotaUs: 20_000,
   cpuPeriodUs: 100_000,
   pidsMax: 120,
-  io: { device: '254:0', readBps: 10 * MiB, writeBps: 5 * MiB },
+  io: { devices: ['254:0'], readBps: 10 * MiB, writeBps: 5 * MiB },
 };
 const noIo = { ...limits, io: null };
 

@@ -17,7 +17,7 @@ const SECCOMP: OciSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 
 
 function input(trustLevel: string, overrides: PolicyInput = {}, facts: Partial<OciConfigInput> = {}): OciConfigInput {
   const policy = resolvePolicy({ trustLevel, overrides });
-  const limits = cgroupLimits(policy.resources, { device: '254:0', readBps: policy.resources.diskReadBps, writeBps: policy.resources.diskWriteBps });
+  const limits = cgroupLimits(policy.resources, { devices: ['254:0'], readBps: policy.resources.diskReadBps, writeBps: policy.resources.diskWriteBps });
   return {
     policy,
     rootfs: '/var/lib/pawl/rootfs/HASH',

@@ -21,7 +21,7 @@ before(async () => {
   await requireV2();
   driver = await cgroups.cgroupDriver({ parent: PARENT });
   mkdirSync(DATA, { recursive: true });
-  device = await cgroups.diskDeviceFor(DATA);
+  [device] = (await cgroups.ioDevicesFor(DATA)).devices;
 });
 
 after(async () => {
@@ -32,7 +32,7 @@ describe('cgroup v2 driver: the files it writes', () => {
   it('writes every limit and the kernel reads them back', async (t) => {
     assert.equal(driver.version, 'v2');
     assert.ok(device, 'the VM disk /dev/vda backs /var/lib/pawl');
-    const run = await driver.create(name(), limits({ memoryBytes: 64 * MiB, cpuQuotaUs: 25_000, pidsMax: 20, io: { device, readBps: 5 * MiB, writeBps: 2 * MiB } }));
+    const run = await driver.create(name(), limits({ memoryBytes: 64 * MiB, cpuQuotaUs: 25_000, pidsMax: 20, io: { devices: [device], readBps: 5 * MiB, writeBps: 2 * MiB } }));
     try {
       const dir = run.dirs[0];
       assert.equal(dir, join(CGROUP_ROOT, PARENT, run.name));
@@ -115,7 +115,7 @@ describe('cgroup v2 driver: the kernel enforces and accounts', () => {
 
   it('io.max holds a direct-I/O read on /dev/vda to rbps and io.stat counts its bytes', async (t) => {
     const file = scratchFile(DATA, 'driver-blob', 16 * MiB);
-    const run = await driver.create(name(), limits({ io: { device, readBps: 4 * MiB, writeBps: 4 * MiB } }));
+    const run = await driver.create(name(), limits({ io: { devices: [device], readBps: 4 * MiB, writeBps: 4 * MiB } }));
     try {
       const r = await runInGroup(run.procsFiles[0], [BUSYBOX, 'time', '-p', BUSYBOX, 'dd', `if=${file}`, 'of=/dev/null', 'bs=1M', 'iflag=direct']);
       const dd = ddRate(r.stderr);

@@ -4,10 +4,10 @@ import { readText, type PlannedWrite } from '../files.js';
 import type { CgroupStats, IoLimit } from '../types.js';
 
 export function blkioWrites(dir: string, io: IoLimit): PlannedWrite[] {
-  return [
-    { path: join(dir, 'blkio.throttle.read_bps_device'), value: `${io.device} ${io.readBps}` },
-    { path: join(dir, 'blkio.throttle.write_bps_device'), value: `${io.device} ${io.writeBps}` },
-  ];
+  return io.devices.flatMap((device) => [
+    { path: join(dir, 'blkio.throttle.read_bps_device'), value: `${device} ${io.readBps}` },
+    { path: join(dir, 'blkio.throttle.write_bps_device'), value: `${device} ${io.writeBps}` },
+  ]);
 }
 
 /** Sums the per-device "MAJ:MIN Read N" / "MAJ:MIN Write N" lines; "Total" lines would count twice. */

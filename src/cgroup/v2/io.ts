@@ -4,7 +4,7 @@ import { readOptional, type PlannedWrite } from '../files.js';
 import type { CgroupStats, IoLimit } from '../types.js';
 
 export function ioWrites(dir: string, io: IoLimit): PlannedWrite[] {
-  return [{ path: join(dir, 'io.max'), value: `${io.device} rbps=${io.readBps} wbps=${io.writeBps}` }];
+  return io.devices.map((device) => ({ path: join(dir, 'io.max'), value: `${device} rbps=${io.readBps} wbps=${io.writeBps}` }));
 }
 
 /** Sums rbytes/wbytes over the "MAJ:MIN rbytes=N wbytes=N rios=N ..." lines of io.stat. */

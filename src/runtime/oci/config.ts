@@ -173,8 +173,10 @@ export function ociConfig(i: OciConfigInput): OciSpec {
 }
 
 function blockIO(io: IoLimit): NonNullable<OciSpec['linux']['resources']['blockIO']> {
-  const m = /^(\d+):(\d+)$/.exec(io.device);
-  if (!m) throw new PawlError('RuntimeError', `io device "${io.device}" is not MAJ:MIN`);
-  const dev = { major: Number(m[1]), minor: Number(m[2]) };
-  return { throttleReadBpsDevice: [{ ...dev, rate: io.readBps }], throttleWriteBpsDevice: [{ ...dev, rate: io.writeBps }] };
+  const devs = io.devices.map((device) => {
+    const m = /^(\d+):(\d+)$/.exec(device);
+    if (!m) throw new PawlError('RuntimeError', `io device "${device}" is not MAJ:MIN`);
+    return { major: Number(m[1]), minor: Number(m[2]) };
+  });
+  return { throttleReadBpsDevice: devs.map((d) => ({ ...d, rate: io.readBps })), throttleWriteBpsDevice: devs.map((d) => ({ ...d, rate: io.writeBps })) };
 }

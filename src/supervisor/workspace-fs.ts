@@ -1,0 +1,149 @@
+// /workspace as a filesystem of its own whose size and inode count the kernel enforces: a per-run
+// ext4 image (sparse, exactly diskSpace bytes, diskInodes inodes, no journal, no reserve) loop-
+// mounted on the scratch dir's workspace. Whatever the task does (fallocate KEEP_SIZE, files
+// unlinked but held open, write-and-delete between samples, millions of empty files) ends in
+// ENOSPC at the image's size, and the host's disk never loses more than that. Needs root and
+// loop devices; elsewhere the workspace stays a plain dir (RLIMIT_FSIZE and the sampled usage
+// watch only), which the policy may refuse (storage.requireWorkspaceFs).
+//
+// Why not the alternatives (measured on the build machines, see README "Storage"): a tmpfs
+// charges its pages to the run's memory cgroup, so /workspace's 100 MB would have to fit inside
+// the 64-128 MB memory limits of the trust levels; project quotas need a filesystem mounted with
+// prjquota, which hosts rarely have.
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { chmod, chown, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import type { Policy } from '../config/policy.js';
+import { PawlError } from '../errors.js';
+import { dataRanges, loopMount, unmount } from './loop-mount.js';
+import { ioDevicesFor } from '../cgroup/io-devices.js';
+
+export const WORKSPACE_IMAGE = 'workspace.img';
+
+const mkfsPath = () => ['/usr/sbin/mkfs.ext4', '/sbin/mkfs.ext4'].find((p) => existsSync(p));
+
+/** Why /workspace cannot get a filesystem of its own here, or null when it can. */
+export function workspaceFsUnavailable(): string | null {
+  if (process.geteuid?.() !== 0) return 'pawl is not root, so it cannot mount a filesystem for /workspace';
+  if (!existsSync('/dev/loop-control')) return 'this host has no loop devices (/dev/loop-control)';
+  if (!mkfsPath()) return 'mkfs.ext4 (e2fsprogs) is not installed';
+  return null;
+}
+
+/**
+ * Make and mount the workspace's filesystem, its root owned by the sandbox's host id. Then the
+ * io devices behind it: its loop device (when the image is on a disk) must be in the run's io
+ * limits, since cgroup v2 charges the run's writes to the loop device, while the loop driver's
+ * own writes to the image file reach the disk as nobody's (measured in the VM: the run's
+ * io.stat showed 24 MB written on the loop device and nothing on the disk).
+ */
+export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null): Promise<string[]> {
+  const r = policy.resources;
+  const ranges = await template(dir, r.diskSpace, r.diskInodes);
+  const image = join(dir, WORKSPACE_IMAGE);
+  const f = await open(image, 'wx', 0o600);
+  try {
+    await f.truncate(r.diskSpace); // sparse: the host's disk pays only for what is written
+    for (const { offset, data } of ranges) await f.write(data, 0, data.length, offset);
+  } finally {
+    await f.close();
+  }
+  loopMount(image, workspace); // the loop device goes away by itself with the last unmount
+  const id = owner ?? 0;
+  await chown(workspace, id, id);
+  await chmod(workspace, 0o700);
+  return (await ioDevicesFor(workspace)).devices;
+}
+
+type Template = { offset: number; data: Buffer }[];
+const templates = new Map<string, Promise<Template>>();
+
+/**
+ * The data of a fresh filesystem of this size and inode count (a few hundred KB of a sparse
+ * image), made by mkfs.ext4 once per shape and process, then written into each run's image:
+ * mkfs as a process per run was the largest part of a run's set-up on a busy machine.
+ */
+function template(dir: string, size: number, inodes: number): Promise<Template> {
+  const key = `${size}:${inodes}`;
+  let t = templates.get(key);
+  if (!t) {
+    t = makeTemplate(join(dir, 'workspace.template'), size, inodes);
+    templates.set(key, t);
+    t.catch(() => templates.delete(key));
+  }
+  return t;
+}
+
+async function makeTemplate(path: string, size: number, inodes: number): Promise<Template> {
+  const f = await open(path, 'wx', 0o600);
+  try {
+    await f.truncate(size);
+  } finally {
+    await f.close();
+  }
+  try {
+    const mkfs = await execa(
+      mkfsPath() ?? 'mkfs.ext4',
+      ['-q', '-F', '-N', String(inodes), '-m', '0', '-O', '^has_journal,^resize_inode', '-E', 'lazy_itable_init=1,nodiscard', path],
+      { reject: false, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false },
+    );
+    if (mkfs.exitCode !== 0) throw new PawlError('RuntimeError', `cannot make /workspace's filesystem: mkfs.ext4: ${mkfs.stderr.trim()}`);
+    // Without lost+found: nothing of the host's is in the sandbox's view of /workspace.
+    const mnt = `${path}.mnt`;
+    await mkdir(mnt, { mode: 0o700 });
+    try {
+      loopMount(path, mnt);
+      try {
+        await rmdir(join(mnt, 'lost+found'));
+      } finally {
+        unmount(mnt);
+      }
+    } finally {
+      await rmdir(mnt);
+    }
+    const fd = openSync(path, 'r');
+    try {
+      return dataRanges(fd, size).map(([offset, length]) => {
+        const data = Buffer.alloc(length);
+        readSync(fd, data, 0, length, offset);
+        return { offset, data };
+      });
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    await unlink(path).catch(() => {});
+  }
+}
+
+/**
+ * Read from the kernel (statfs), never from what the task said: the filesystem is full when no
+ * inode is left, or less free space than ext4 keeps back when it starts refusing writes (measured:
+ * a 16 MB image refused a 1 MB write with 686 KB free; ext4 checks against a per-CPU watermark).
+ */
+export async function workspaceFull(workspace: string): Promise<boolean> {
+  try {
+    // Only its own filesystem: a plain workspace dir (no root) must not report the host's disk.
+    if ((await stat(workspace)).dev === (await stat(dirname(workspace))).dev) return false;
+    const s = await statfs(workspace);
+    const slack = Math.max(256 * 1024, Math.min(1024 * 1024, 0.08 * s.blocks * s.bsize));
+    return s.type === EXT4_MAGIC && (s.bavail * s.bsize < slack || s.ffree === 0);
+  } catch {
+    return false;
+  }
+}
+const EXT4_MAGIC = 0xef53;
+
+/**
+ * Unmount the workspace if it is a mount (detached lazily when still busy). Only after the run's
+ * processes are dead. Without root nothing was mounted, and nothing is tried.
+ */
+export async function unmountWorkspace(workspace: string): Promise<void> {
+  if (process.geteuid?.() !== 0) return;
+  const errno = unmount(workspace);
+  if (errno === 0 || errno === EINVAL || errno === ENOENT) return; // EINVAL: not a mount point
+  const lazy = unmount(workspace, true);
+  if (lazy !== 0 && lazy !== EINVAL) throw new Error(`cannot unmount ${workspace}: errno ${errno}, then ${lazy}`);
+}
+const [ENOENT, EINVAL] = [2, 22];

@@ -1,0 +1,160 @@
+// Storage on the real host: disk rate limits follow the device really used (a disk here, none
+// for a run dir on tmpfs), and /workspace is a filesystem of its own whose size and inode count
+// the kernel enforces, for bwrap and runc alike. Every attack runs inside a sandbox.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostConfig, type HostConfig } from '../../src/config/host.js';
+import { resolvePolicy } from '../../src/config/resolve.js';
+import type { PolicyInput } from '../../src/config/policy.js';
+import { probeCgroups } from '../../src/cgroup/probe.js';
+import { execProgram, Sandbox } from '../../src/index.js';
+import type { RunResult } from '../../src/supervisor/result.js';
+import { leftovers, testHost } from '../helpers/host.js';
+
+const MiB = 1024 * 1024;
+const host = testHost('storage');
+const BUSYBOX = { src: '/usr/bin/busybox', dst: '/bin/busybox' };
+const FALLOCATE = { src: '/usr/bin/fallocate', dst: '/bin/fallocate' };
+const tools = (policy: PolicyInput = {}): PolicyInput => ({ ...policy, filesystem: { binds: [BUSYBOX, FALLOCATE] } });
+
+/** The whole disk under a path, found without pawl's resolver: findmnt, then sysfs's partition link. */
+function diskOf(path: string): string {
+  const majMin = execFileSync('findmnt', ['-n', '-o', 'MAJ:MIN', '-T', path], { encoding: 'utf8' }).trim();
+  const sys = `/sys/dev/block/${majMin}`;
+  return existsSync(`${sys}/partition`) ? readFileSync(`${sys}/../dev`, 'utf8').trim() : majMin;
+}
+
+/**
+ * Start a program, and while it runs read the run's blkio throttle files and how many bytes its
+ * workspace image takes on the host's disk (the most it ever took). Then its result.
+ */
+async function observe(argv: string[], policy: PolicyInput, h: HostConfig = host, binds = true): Promise<{ r: RunResult; throttled: string[]; imageBytes: number; mounted: string }> {
+  const { mounts } = await probeCgroups();
+  const sb = await Sandbox.start({ policy: resolvePolicy({ overrides: binds ? tools(policy) : policy }), host: h, mode: 'program', command: argv });
+  const image = join(h.runDir, sb.id, 'workspace.img');
+  const blkio = join(mounts.blkio!, h.cgroupParent, `run-${sb.id}`, 'blkio.throttle.write_bps_device');
+  const throttled = (await readFile(blkio, 'utf8')).trim().split('\n').filter(Boolean);
+  const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((l) => l.split(' ')[4] === join(h.runDir, sb.id, 'workspace')) ?? '';
+  let imageBytes = 0;
+  let done = false;
+  const result = sb.result().finally(() => (done = true));
+  while (!done) {
+    try {
+      imageBytes = Math.max(imageBytes, statSync(image).blocks * 512);
+    } catch {
+      /* not there yet, or already removed */
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { r: await result, throttled, imageBytes, mounted };
+}
+
+const sh = (script: string) => ['/bin/busybox', 'sh', '-c', script];
+
+afterAll(async () => {
+  expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+});
+
+describe('disk rate limits follow the storage', () => {
+  it('run dir on a real disk: blkio throttles name that whole disk and /workspace\'s loop device, nothing is degraded', async () => {
+    const disk = diskOf('/var/lib/pawl');
+    const { r, throttled, mounted } = await observe(sh('true'), {});
+    expect(r.status).toBe('succeeded');
+    // /workspace was its own ext4 filesystem on a loop device while the run lived.
+    expect(mounted).toMatch(/ - ext4 \/dev\/loop\d+ /);
+    const loop = mounted.split(' ')[2];
+    expect(throttled.sort()).toEqual([`${disk} ${5 * MiB}`, `${loop} ${5 * MiB}`].sort());
+    expect(r.degraded).toEqual([]);
+    expect(r.not_needed).toEqual([]);
+  });
+
+  describe('run dir on tmpfs', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync('/tmp/pawl-storage-tmpfs-');
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0755', 'tmpfs', dir]);
+    });
+    afterAll(() => {
+      execFileSync('umount', [dir]);
+      rmSync(dir, { recursive: true });
+    });
+
+    it('runs at the default trust level, and says why the run dir needs no disk limit', async () => {
+      const h = hostConfig({ cgroupParent: host.cgroupParent, runDir: join(dir, 'runs') });
+      const { r, throttled } = await observe(sh('echo data > /workspace/f && cat /workspace/f'), {}, h);
+      expect(r.status).toBe('succeeded');
+      expect(r.stdout).toBe('data\n');
+      expect(r.not_needed).toEqual([expect.stringMatching(new RegExp(`^io-limits: ${dir}/runs: tmpfs \\(memory`))]);
+      expect(r.degraded).toEqual([]);
+      // Only the rootfs (on the disk) is left to throttle.
+      expect(throttled).toEqual([`${diskOf('/var/lib/pawl')} ${5 * MiB}`]);
+      expect(await leftovers(h)).toMatchObject({ scratch: [], mounts: [] });
+    });
+
+    it('with the whole state dir (rootfs too) on tmpfs nothing is throttled, and explain says why', async () => {
+      const h = hostConfig({ cgroupParent: host.cgroupParent, stateDir: join(dir, 'state'), runDir: join(dir, 'state', 'runs') });
+      mkdirSync(h.stateDir, { recursive: true });
+      // No binds either: busybox would be read from the disk, which is then rightly throttled.
+      const { r, throttled } = await observe(['/usr/bin/node', '-e', '0'], {}, h, false);
+      expect(r.status).toBe('succeeded');
+      expect(r.not_needed).toHaveLength(2);
+      expect(throttled).toEqual([]);
+      const out = execFileSync(process.execPath, ['dist/cli/main.js', 'explain'], { env: { ...process.env, PAWL_STATE_DIR: h.stateDir }, encoding: 'utf8' });
+      expect(out).toContain('io limits on no device');
+      expect(out).toMatch(/not needed: io-limits: .*\/state\/runs: tmpfs \(memory/);
+      expect(out).not.toMatch(/blkio\.throttle/);
+    }, 60_000);
+  });
+});
+
+describe('/workspace space is enforced by the kernel', () => {
+  // Each file stays under RLIMIT_FSIZE (= diskSpace), so only the filesystem's size can stop them.
+  const policy = { resources: { diskSpace: '16MB', diskWriteBps: '200MB' } };
+
+  it.each(['bwrap', 'runc'] as const)('%s: fallocate --keep-size past the limit stops at it (ResourceExhausted/disk)', async (runtime) => {
+    const { r, imageBytes } = await observe(sh(': > /workspace/big; /bin/fallocate -n -l 64MiB /workspace/big; s=$?; sleep 0.3; exit $s'), { ...policy, runtime });
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk', limit_value: 16 * MiB });
+    // The blocks were taken inside the image (only its bitmaps and extents reach the host's disk).
+    expect(imageBytes).toBeLessThanOrEqual(16 * MiB);
+  });
+
+  it('files unlinked but held open stop at the limit, and the held-full filesystem decides the verdict', async () => {
+    const { r, imageBytes } = await observe(
+      sh('cd /workspace; exec 3>a 4>b; rm a b; busybox dd if=/dev/zero bs=1M count=12 >&3 && busybox dd if=/dev/zero bs=1M count=12 >&4; s=$?; sleep 0.5; exit $s'),
+      policy,
+    );
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk' });
+    // Nothing is left to walk: the sampled du saw none of it.
+    expect(r.usage.workspace_bytes).toBeLessThan(MiB);
+    expect(imageBytes).toBeLessThanOrEqual(16 * MiB);
+  });
+
+  it('write-and-delete faster than any sample cannot hold more than the limit at once', async () => {
+    const { r, imageBytes } = await observe(
+      sh('cd /workspace; busybox dd if=/dev/zero of=a bs=1M count=12 2>/dev/null; busybox dd if=/dev/zero of=b bs=1M count=12; s=$?; rm -f a b; exit $s'),
+      policy,
+    );
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(r.exit_code).toBe(1);
+    expect(imageBytes).toBeLessThanOrEqual(16 * MiB);
+  });
+
+  it('inodes are limited: creating files stops at diskInodes (ResourceExhausted/disk)', async () => {
+    const { r } = await observe(sh('cd /workspace; i=0; while [ $i -lt 1000 ]; do : > f$i || exit 1; i=$((i+1)); done'), {
+      resources: { diskInodes: 64 },
+    });
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk' });
+  });
+
+  it('a workspace filled and cleaned up by a program that coped is not a failure', async () => {
+    const r = await execProgram(sh('cd /workspace; busybox dd if=/dev/zero of=a bs=1M count=20 2>/dev/null; rm a; echo coped'), { host, policy: tools(policy) });
+    expect(r.status).toBe('succeeded');
+    expect(r.stdout).toBe('coped\n');
+  });
+});
