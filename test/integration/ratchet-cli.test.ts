@@ -47,6 +47,17 @@ describe('pawl test with Ratchet test formats (issue 11.3)', () => {
     expect(r.exitCode).toBe(0);
   });
 
+  it('mock.http cases are answered from their mocks (a mocked 404 throws HttpError), even when the flags give the network', async () => {
+    const r = await pawl('test', join(RATCHET, 'mocked-http'), '--network', 'full');
+    expect(r.stdout.split('\n')).toEqual([
+      'PASS a list of mocks, the answer a bare body',
+      'PASS a mock giving a whole response',
+      'PASS a 404 from the mock throws HttpError, as a real one would',
+      '3 passed, 0 failed',
+    ]);
+    expect(r.exitCode).toBe(0);
+  });
+
   it('meta.yaml test_cases, its entrypoint file and inline schemas', async () => {
     const r = await pawl('test', join(RATCHET, 'yaml-complete'));
     expect(r.stdout.split('\n')).toEqual(['PASS three words', 'PASS empty text is refused by the task', '2 passed, 0 failed']);
