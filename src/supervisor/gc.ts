@@ -86,6 +86,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
         report.cgroups.push(l.cgroup);
       }
       if (l.scratch) {
+        await unmountWorkspace(join(l.scratch, 'workspace'));
         await removeTree(l.scratch, host.runDir);
         report.scratch.push(l.id);
       }
