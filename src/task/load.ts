@@ -72,7 +72,8 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
 
   const metaJson = await files.read('metadata.json', caps.dataBytes);
   const metaYaml = await files.read('meta.yaml', caps.dataBytes);
-  if (metaJson !== null && metaYaml !== null) fail(`task ${ref} has both metadata.json and meta.yaml: keep one`);
+  // Both: Ratchet's own task loader reads metadata.json (and main.js), so pawl does too, and says so.
+  const bothMeta = metaJson !== null && metaYaml !== null;
   const metaFile = metaJson !== null ? 'metadata.json' : 'meta.yaml';
   const rawMeta = metaJson !== null ? parseJsonFile(metaJson, files.show(metaFile)) : metaYaml !== null ? parseYamlFile(metaYaml, files.show(metaFile)) : {};
   const meta = TaskMetadata.safeParse(rawMeta);
@@ -92,6 +93,7 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
   if (source === null) fail(entrypoint && 'file' in entrypoint ? `task ${ref}: its entrypoint ${entrypoint.file} does not exist` : `task ${ref} has no main.js (or task.js)`);
 
   const { resources, readings } = metadataPolicy(metadata, metaFile);
+  if (bothMeta) readings.unshift({ field: 'meta.yaml', raw: 'present beside metadata.json', source: 'task directory', read: 'ignored: metadata.json and main.js are the task, as in Ratchet\'s own task loader' });
   if (entrypoint) readings.push({ field: 'entrypoint', raw: JSON.stringify(metadata.entrypoint), source: metaFile, read: 'file' in entrypoint ? `the file to load` : `the function to call` });
   const policy: PolicyInput = { resources };
   const securityText = await files.read('security.yaml', caps.dataBytes);

@@ -6,6 +6,10 @@
 export const SCHEMA_WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
 const Ajv = require(workerData.ajv).default;
+// Ratchet validates with a library that reads draft-04 schemas too (some of its samples declare
+// it); ajv needs its draft-04 build for them.
+const AjvDraft04 = require(workerData.ajvDraft04).default;
+const DRAFT_04 = /^https?:\/\/json-schema\.org\/draft-04\/schema#?$/;
 const { RE2JS } = require(workerData.re2js);
 
 // ajv's RegExpEngine: (pattern, flags) -> { test(s) }, with the same unanchored search semantics
@@ -24,8 +28,10 @@ function compiled(hash, text) {
   if (!v) {
     // One Ajv per schema: two tasks with the same $id do not collide, and an evicted schema
     // leaves nothing behind in a shared instance.
-    const ajv = new Ajv({ allErrors: false, strict: false, logger: false, code: { regExp: re2 } });
-    v = ajv.compile(JSON.parse(text));
+    const schema = JSON.parse(text);
+    const Engine = schema && typeof schema === 'object' && DRAFT_04.test(String(schema.$schema)) ? AjvDraft04 : Ajv;
+    const ajv = new Engine({ allErrors: false, strict: false, logger: false, code: { regExp: re2 } });
+    v = ajv.compile(schema);
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value);
     cache.set(hash, v);
   }

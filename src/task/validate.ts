@@ -39,7 +39,7 @@ interface Job {
 }
 
 const require = createRequire(import.meta.url);
-const MODULES = { ajv: require.resolve('ajv'), re2js: require.resolve('re2js') };
+const MODULES = { ajv: require.resolve('ajv'), ajvDraft04: require.resolve('ajv-draft-04'), re2js: require.resolve('re2js') };
 
 /** One worker, one job at a time; replaced after a bound is hit (which terminates it). */
 class SchemaWorker {

@@ -101,7 +101,6 @@ describe('Ratchet metadata (issue 11.2)', () => {
   });
 
   it.each([
-    [{ 'metadata.json': '{}', 'meta.yaml': 'name: x', 'main.js': 'x' }, /both metadata\.json and meta\.yaml/],
     [{ 'meta.yaml': 'entrypoint: ../elsewhere.js', 'task.js': 'x' }, /entrypoint is not a relative path inside the task directory/],
     [{ 'meta.yaml': 'entrypoint: "not a name!"', 'task.js': 'x' }, /entrypoint is not a file name ending in \.js or a function name/],
     [{ 'meta.yaml': 'entrypoint: missing.js', 'task.js': 'x' }, /its entrypoint missing\.js does not exist/],
@@ -154,5 +153,20 @@ describe('Ratchet tests (issue 11.3)', () => {
     expect(runPolicy(t, { trustLevel: 'trusted', policy: { network: { mode: 'full' } }, mocks: full!.mocks }).network.mode).toBe('none');
     expect(runPolicy(t, { trustLevel: 'trusted', policy: { network: { mode: 'full' } } }).network.mode).toBe('full');
     expect(taskRequest(t, { input: {}, executionId: 'run-3', network: 'full' })).not.toHaveProperty('mocks');
+  });
+});
+
+describe('a directory with both metadata.json and meta.yaml (as some Ratchet samples have)', () => {
+  it('is read as Ratchet\'s own loader reads it: metadata.json and main.js, and explain says meta.yaml was ignored', async () => {
+    const dir = taskDir({
+      'metadata.json': JSON.stringify({ label: 'both', timeout: 5 }),
+      'meta.yaml': 'name: other\ntimeout: 900\nentrypoint: task.js\n',
+      'main.js': 'function main(input) { return { from: "main.js" }; }',
+      'task.js': 'function main(input) { return { from: "task.js" }; }',
+    });
+    const t = await loadTask(dir);
+    expect(t.source).toContain('main.js');
+    expect(t.policy.resources?.wallTime).toBe(5000);
+    expect(t.readings[0]).toMatchObject({ field: 'meta.yaml', read: expect.stringMatching(/^ignored/) });
   });
 });

@@ -63,6 +63,14 @@ describe('schemas and test matching', () => {
     expect(await schemaErrors(null, 'anything', limits)).toEqual([]);
   });
 
+  it('reads draft-04 schemas as draft-04 (some Ratchet samples declare it): a boolean exclusiveMinimum', async () => {
+    const limits = ValidationLimits.parse({});
+    const draft04 = { $schema: 'http://json-schema.org/draft-04/schema#', type: 'object', properties: { n: { type: 'number', minimum: 0, exclusiveMinimum: true } } };
+    const schema = await compileSchema(draft04, 'input', 'input.schema.json', limits);
+    expect(await schemaErrors(schema, { n: 0 }, limits)).toEqual(['input/n must be > 0']);
+    expect(await schemaErrors(schema, { n: 1 }, limits)).toEqual([]);
+  });
+
   it('matches expected_output as a subset, as Ratchet does', () => {
     expect(subsetMatch({ a: 1 }, { a: 1, b: 2 })).toBe(true);
     expect(subsetMatch({ a: { b: 1 } }, { a: { b: 1, c: 2 } })).toBe(true);
