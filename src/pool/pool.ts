@@ -10,10 +10,9 @@ import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { assertSupported } from '../supervisor/host.js';
 import type { RunResult } from '../supervisor/result.js';
-import { checkMessage, dispatchTask, invalidInput, runPolicy, taskPolicy, type RunTaskOptions } from '../supervisor/run.js';
+import { dispatchTask, prepareTaskRun, taskPolicy, type RunTaskOptions } from '../supervisor/run.js';
 import { Sandbox } from '../supervisor/sandbox.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
-import { schemaCheck } from '../task/validate.js';
 import { PoolConfig, type PoolConfigInput } from './config.js';
 
 interface Slot {
@@ -142,12 +141,9 @@ export class Pool {
   /** Run a task in a pooled sandbox: the same result as runTask, minus the start-up wait. */
   async run(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
     if (this.closed) throw new PawlError('RuntimeError', 'the pool is closed');
-    const loaded = typeof task === 'string' ? await loadTask(task) : task;
-    const policy = runPolicy(loaded, opts);
-    assertSupported(policy);
-    const input = opts.input ?? {};
-    const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
-    if (inputCheck.errors.length) return invalidInput(policy, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors);
+    const prepared = await prepareTaskRun(task, opts);
+    if ('rejected' in prepared) return prepared.rejected;
+    const { loaded, policy, input } = prepared;
     const slot = await this.acquire(this.keyFor(policy), opts.signal);
     const cancel = () => void slot.sb.kill('cancelled');
     opts.signal?.addEventListener('abort', cancel, { once: true });

@@ -1,5 +1,6 @@
 // The few libc calls node has no API for, through koffi (already used for libseccomp): fd flags,
-// fd-relative open/unlink (removal that never follows a link), and the reaper's prctl/waitpid.
+// fd-relative open/unlink (removal that never follows a link), the reaper's prctl/waitpid, and
+// the loop device and mount calls of /workspace's filesystem (supervisor/loop-mount.ts).
 // Loaded on first use; errno is read right after the failing call.
 import koffi from 'koffi';
 import { constants } from 'node:os';
@@ -11,6 +12,10 @@ export interface Libc {
   close(fd: number): number;
   prctl(option: number, a: number, b: number, c: number, d: number): number;
   waitpid(pid: number, status: number[], options: number): number;
+  lseek(fd: number, offset: bigint, whence: number): bigint;
+  ioctl(fd: number, req: number, arg: Buffer | null): number;
+  mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
+  umount2(target: string, flags: number): number;
 }
 
 export const F_GETFD = 1;
@@ -32,6 +37,10 @@ export function loadLibc(): Libc {
       close: lib.func('int close(int)'),
       prctl: lib.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)'),
       waitpid: lib.func('int waitpid(int, _Out_ int *, int)'),
+      lseek: lib.func('int64_t lseek(int, int64_t, int)'),
+      ioctl: lib.func('int ioctl(int, unsigned long, void *)'),
+      mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
+      umount2: lib.func('int umount2(const char *, int)'),
     };
   }
   return libc;

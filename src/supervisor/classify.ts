@@ -30,8 +30,6 @@ export interface RunFacts {
   reply: HarnessReply | null;
   /** The reply could not be used (too large, not JSON). */
   replyProblem: string | null;
-  /** Output schema problems, when the task returned. */
-  outputErrors: string[];
   /** Seccomp kills of any process of the run, from the kernel's audit records (syscall null: unknown). */
   seccompKills: { syscall: string | null }[];
   /** The run's seccomp filter answers this call with EPERM (null: no filter). */
@@ -112,7 +110,6 @@ export function classify(f: RunFacts): Verdict {
   }
   if (f.replyProblem) return failed({ kind: 'InvalidOutput', message: f.replyProblem });
   if (f.reply.ok) {
-    if (f.outputErrors.length) return failed({ kind: 'InvalidOutput', message: 'the task output does not match output.schema.json', details: f.outputErrors });
     return { status: 'succeeded', output: f.reply.output, ...exit };
   }
   const verdict = taskError(f.reply.stage, f.reply.error, f);

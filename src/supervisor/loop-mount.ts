@@ -4,6 +4,7 @@
 import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
 import { PawlError } from '../errors.js';
+import { loadLibc } from '../runtime/libc.js';
 
 // <linux/loop.h>, <sys/mount.h>
 const LOOP_CTL_GET_FREE = 0x4c82;
@@ -17,26 +18,6 @@ const LOOP_CONFIG_SIZE = 4 + 4 + 232 + 64;
 const LO_FLAGS_OFFSET = 8 + 5 * 8 + 3 * 4; // config header, then loop_info64's five u64 and three u32
 const EBUSY = 16;
 
-interface Libc {
-  lseek(fd: number, offset: bigint, whence: number): bigint;
-  ioctl(fd: number, req: number, arg: Buffer | null): number;
-  mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
-  umount2(target: string, flags: number): number;
-}
-
-let libc: Libc | null = null;
-function load(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  libc = {
-    lseek: lib.func('int64_t lseek(int, int64_t, int)'),
-    ioctl: lib.func('int ioctl(int, unsigned long, void *)'),
-    mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
-    umount2: lib.func('int umount2(const char *, int)'),
-  };
-  return libc;
-}
-
 const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${koffi.errno()}`);
 
 /**
@@ -44,7 +25,7 @@ const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${k
  * and mount its ext4 on `target`, nosuid, nodev, noatime.
  */
 export function loopMount(image: string, target: string): void {
-  const c = load();
+  const c = loadLibc();
   const control = openSync('/dev/loop-control', 'r+');
   const file = openSync(image, 'r+');
   try {
@@ -78,14 +59,14 @@ export function loopMount(image: string, target: string): void {
 
 /** umount2(target, flags): 0 or the errno. MNT_DETACH = 2. */
 export function unmount(target: string, lazy = false): number {
-  return load().umount2(target, lazy ? 2 : 0) < 0 ? koffi.errno() : 0;
+  return loadLibc().umount2(target, lazy ? 2 : 0) < 0 ? koffi.errno() : 0;
 }
 
 const [SEEK_DATA, SEEK_HOLE] = [3, 4];
 
 /** The [offset, length] ranges of a sparse file that hold data (lseek SEEK_DATA/SEEK_HOLE). */
 export function dataRanges(fd: number, size: number): [number, number][] {
-  const c = load();
+  const c = loadLibc();
   const out: [number, number][] = [];
   for (let at = 0n; at < BigInt(size); ) {
     const data = c.lseek(fd, at, SEEK_DATA);

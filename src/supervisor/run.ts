@@ -39,14 +39,29 @@ export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLev
 
 /** Run a task (a directory or .js file, or an already loaded task). Throws PawlError when pawl cannot run it. */
 export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
+  const prepared = await prepareTaskRun(task, opts);
+  if ('rejected' in prepared) return prepared.rejected;
+  const { loaded, policy, input } = prepared;
+  const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
+  return dispatchTask(sandbox, loaded, policy, input, opts.context, opts.mocks);
+}
+
+/**
+ * What every way of running a task does before a sandbox is involved (runTask, the pool): load,
+ * resolve the run's policy, refuse what the host cannot enforce, check the input off the event
+ * loop. Input that does not match is a result of its own (`rejected`), not an error.
+ */
+export async function prepareTaskRun(
+  task: string | LoadedTask,
+  opts: RunTaskOptions,
+): Promise<{ loaded: LoadedTask; policy: Policy; input: unknown } | { rejected: RunResult }> {
   const loaded = typeof task === 'string' ? await loadTask(task) : task;
   const policy = runPolicy(loaded, opts);
   assertSupported(policy);
   const input = opts.input ?? {};
   const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
-  if (inputCheck.errors.length) return invalidInput(policy, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors);
-  const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
-  return dispatchTask(sandbox, loaded, policy, input, opts.context, opts.mocks);
+  if (inputCheck.errors.length) return { rejected: invalidInput(policy, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors) };
+  return { loaded, policy, input };
 }
 
 /** Hand a loaded task to a started task sandbox and wait for its result (also the pool's way in). */

@@ -291,8 +291,8 @@ export class Sandbox {
     await this.cgroup.kill().catch(() => this.child.kill('SIGKILL'));
   }
 
-  /** Wait for the end, reap and report. `outputErrors` validates a task's output (host side). */
-  async result(validateOutput: (output: unknown) => string[] = () => []): Promise<RunResult> {
+  /** Wait for the end, reap and report. (A task's output is checked against its schema by the caller, off the event loop: run.ts.) */
+  async result(): Promise<RunResult> {
     // A process asleep in uninterruptible I/O cannot die until the I/O ends: once the supervisor
     // has killed the run, its verdict does not wait for that past a grace period (the group
     // then stays, on the leftover list, for gc).
@@ -332,7 +332,6 @@ export class Sandbox {
         stderr,
         reply,
         replyProblem: this.replyProblem,
-        outputErrors: reply?.ok ? validateOutput(reply.output) : [],
         seccompKills,
         refusesWithEperm: this.seccomp ? this.seccomp.refusesWithEperm : null,
         cpuMs: (stats?.cpuUsageUs ?? 0) / 1000,

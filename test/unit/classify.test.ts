@@ -6,7 +6,7 @@ import { classify, programExit, type RunFacts } from '../../src/supervisor/class
 const base: RunFacts = {
   mode: 'task', policy: resolvePolicy(), killReason: null, exitCode: 0, signal: null, setupFailed: false,
   oomKills: 0, pidsLimitHits: 0, stderr: '', reply: { ok: true, output: { x: 1 }, violations: [] },
-  replyProblem: null, outputErrors: [], seccompKills: [], refusesWithEperm: (s) => s === 'mount', cpuMs: 30, workspaceBytes: 0,
+  replyProblem: null, seccompKills: [], refusesWithEperm: (s) => s === 'mount', cpuMs: 30, workspaceBytes: 0,
 };
 const f = (o: Partial<RunFacts>) => classify({ ...base, ...o });
 const noReply = { reply: null, exitCode: 137 };
@@ -50,7 +50,6 @@ describe('classify', () => {
     expect(f({ cpuMs: 31_000 }).error).toMatchObject({ kind: 'Timeout', limit: 'cpu' });
     expect(f({ pidsLimitHits: 1 }).error).toMatchObject({ resource: 'pids' }); // even if the task then returned
   });
-  it('output that fails its schema is InvalidOutput', () => expect(f({ outputErrors: ['output/sum must be number'] }).error?.kind).toBe('InvalidOutput'));
   it('a task process that dies without a reply is TaskError naming how', () => {
     expect(f({ reply: null, exitCode: 1, stderr: 'boom' }).error).toMatchObject({ kind: 'TaskError', message: expect.stringContaining('exited with status 1') });
   });

@@ -189,7 +189,7 @@ describe('verdicts from the proxy denials the supervisor observed', () => {
   const base: RunFacts = {
     mode: 'task', policy: resolvePolicy({ overrides: { network: { mode: 'restricted' } } }), killReason: null, exitCode: 0, signal: null, setupFailed: false,
     oomKills: 0, pidsLimitHits: 0, stderr: '', reply: { ok: false, stage: 'run', error: { name: 'Error', message: 'no data' }, violations: [] },
-    replyProblem: null, outputErrors: [], seccompKills: [], refusesWithEperm: null, cpuMs: 30, workspaceBytes: 0,
+    replyProblem: null, seccompKills: [], refusesWithEperm: null, cpuMs: 30, workspaceBytes: 0,
   };
   const denied = ['api.example.com:443 (api.example.com is not an allowed host)'];
 

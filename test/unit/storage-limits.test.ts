@@ -57,7 +57,7 @@ describe('storage policy', () => {
 describe('the workspace-full fact in the verdict', () => {
   const base: RunFacts = {
     mode: 'program', policy, killReason: null, exitCode: 1, signal: null, setupFailed: false, oomKills: 0, pidsLimitHits: 0,
-    stderr: '', reply: null, replyProblem: null, outputErrors: [], seccompKills: [], refusesWithEperm: null, cpuMs: 1, workspaceBytes: 4096,
+    stderr: '', reply: null, replyProblem: null, seccompKills: [], refusesWithEperm: null, cpuMs: 1, workspaceBytes: 4096,
   };
   it('a program that failed while its workspace filesystem was full ran out of disk', () => {
     expect(classify({ ...base, workspaceFull: true }).error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk', limit_value: 100 * MiB });
