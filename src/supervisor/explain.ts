@@ -29,7 +29,7 @@ export interface Explanation {
   /** Disk limits: the devices throttled, what needs none and why, and the gaps the policy allows. */
   storage: StoragePlan;
   /** The AppArmor profile generated for this policy, and why it is not applied. */
-  apparmor: { name: string; applied: false; note: string };
+  apparmor: { name: string | null; applied: false; note: string };
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -78,11 +78,17 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     ociConfig: plan.config,
     network: explainNetwork(policy.network),
     storage,
-    apparmor: {
-      name: apparmorProfile(policy).name,
-      applied: false,
-      note: `generated, not applied: pawl does not load profiles yet${apparmorEnabled() ? '' : ', and this kernel has no AppArmor'} (pawl apparmor profile prints it)${
-        policy.security.apparmorProfile ? `; the policy's own profile "${policy.security.apparmorProfile}" is what runc/crun apply` : ''}`,
-    },
+    apparmor: explainAppArmor(policy),
   };
+}
+
+/** The generated profile's name and why it is not applied (a run does not need it: explain never fails on it). */
+function explainAppArmor(policy: Policy): Explanation['apparmor'] {
+  const own = policy.security.apparmorProfile ? `; the policy's own profile "${policy.security.apparmorProfile}" is what runc/crun apply` : '';
+  try {
+    const { name } = apparmorProfile(policy);
+    return { name, applied: false, note: `generated, not applied: pawl does not load profiles yet${apparmorEnabled() ? '' : ', and this kernel has no AppArmor'} (pawl apparmor profile prints it)${own}` };
+  } catch (e) {
+    return { name: null, applied: false, note: `no profile can be generated: ${(e as Error).message}${own}` };
+  }
 }

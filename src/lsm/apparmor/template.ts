@@ -38,7 +38,14 @@ function read(name: string): string {
 
 export function template(): Template {
   if (loaded) return loaded;
-  const levels = Levels.safeParse(JSON.parse(read('levels.json')));
+  let doc: unknown;
+  try {
+    doc = JSON.parse(read('levels.json'));
+  } catch (e) {
+    if (e instanceof PawlError) throw e;
+    throw new PawlError('RuntimeError', `${join(TEMPLATE_DIR, 'levels.json')} is not JSON: ${(e as Error).message}`);
+  }
+  const levels = Levels.safeParse(doc);
   if (!levels.success) throw new PawlError('RuntimeError', `${join(TEMPLATE_DIR, 'levels.json')} is malformed: ${levels.error.message}`);
   return (loaded = { text: read('pawl.apparmor.in'), levels: levels.data.levels });
 }
