@@ -10,6 +10,7 @@ export function formatExplanation(e: Explanation): string {
     `runtime       ${e.policy.runtime}`,
     `network       ${e.policy.network.mode}`,
     `seccomp       ${e.seccomp.name}${e.seccomp.hash ? ` (${e.seccomp.hash.slice(0, 16)})` : ''}`,
+    `apparmor      ${e.apparmor.name ?? 'none'}: ${e.apparmor.note}`,
     `limits        memory=${r.memory} cpu=${r.cpuPercent}% processes=${r.processes} fds=${r.fileDescriptors} wall=${r.wallTime}ms cpu-time=${r.cpuTime}ms`,
     `              disk read=${r.diskReadBps}B/s write=${r.diskWriteBps}B/s space=${r.diskSpace} tmp=${r.tmpSize} stdout=${r.stdoutMax} stderr=${r.stderrMax}`,
     '',

@@ -21,6 +21,7 @@ const USAGE = `usage:
   pawl ps                                                      list the sandboxes pawl owns (any runtime)
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
+  pawl apparmor profile [limits] [--ro-bind|--bind SRC DST]    print the AppArmor profile generated for the policy
 timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
@@ -152,6 +153,15 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       throw new UsageError('usage: pawl seccomp compile --profile FILE --out FILE | pawl seccomp export --trust LEVEL');
+    }
+    case 'apparmor': {
+      const { rest, binds } = takeBinds(args);
+      const [sub, ...more] = rest;
+      const { values, positionals } = parse(more, LIMIT_OPTIONS);
+      if (sub !== 'profile' || positionals.length) throw new UsageError('usage: pawl apparmor profile [limits] [--ro-bind SRC DST] [--bind SRC DST]');
+      const [{ resolvePolicy }, { apparmorProfile }] = await Promise.all([import('../config/resolve.js'), import('../lsm/apparmor/index.js')]);
+      out(apparmorProfile(resolvePolicy({ trustLevel: values.trust, overrides: policyFromFlags(values, binds.length ? { binds } : undefined) })).text);
+      return 0;
     }
     case 'gc': {
       const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, force: { type: 'boolean' } });

@@ -10,6 +10,7 @@ import { HARNESS_COMMAND, planRun, INFO_FD, READY_FD, SECCOMP_FD, type RunPlan }
 import { explainSeccomp } from '../seccomp/index.js';
 import { explainNetwork } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
+import { apparmorEnabled, apparmorProfile } from '../lsm/apparmor/index.js';
 
 export interface Explanation {
   policy: Policy;
@@ -27,6 +28,8 @@ export interface Explanation {
   network: string[];
   /** Disk limits: the devices throttled, what needs none and why, and the gaps the policy allows. */
   storage: StoragePlan;
+  /** The AppArmor profile generated for this policy, and why it is not applied. */
+  apparmor: { name: string | null; applied: false; note: string };
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -75,5 +78,17 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     ociConfig: plan.config,
     network: explainNetwork(policy.network),
     storage,
+    apparmor: explainAppArmor(policy),
   };
+}
+
+/** The generated profile's name and why it is not applied (a run does not need it: explain never fails on it). */
+function explainAppArmor(policy: Policy): Explanation['apparmor'] {
+  const own = policy.security.apparmorProfile ? `; the policy's own profile "${policy.security.apparmorProfile}" is what runc/crun apply` : '';
+  try {
+    const { name } = apparmorProfile(policy);
+    return { name, applied: false, note: `generated, not applied: pawl does not load profiles yet${apparmorEnabled() ? '' : ', and this kernel has no AppArmor'} (pawl apparmor profile prints it)${own}` };
+  } catch (e) {
+    return { name: null, applied: false, note: `no profile can be generated: ${(e as Error).message}${own}` };
+  }
 }

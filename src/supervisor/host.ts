@@ -1,7 +1,6 @@
 // Facts about this host: the cgroup driver (probed once per process) and the storage a run
 // uses (read per run: mounts come and go). A protection the policy asks for and the host cannot
 // apply is refused here (fail closed) unless the policy allows that degradation.
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
@@ -13,6 +12,7 @@ import { runtimeFor } from '../runtime/index.js';
 import { factsCache } from '../hostfacts/cache.js';
 import { cachedCgroupLayout } from '../hostfacts/facts.js';
 import { workspaceFsUnavailable } from './workspace-fs.js';
+import { apparmorEnabled } from '../lsm/apparmor/host.js';
 
 const drivers = new Map<string, Promise<CgroupDriver>>();
 
@@ -68,12 +68,4 @@ export function assertSupported(policy: Policy): void {
     if (!apparmorEnabled()) throw new PawlError('HostUnsupported', 'security.apparmorProfile is set but AppArmor is not enabled in this kernel (/sys/module/apparmor/parameters/enabled)');
   }
   runtimeFor(policy.runtime).assertAvailable();
-}
-
-function apparmorEnabled(): boolean {
-  try {
-    return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y';
-  } catch {
-    return false;
-  }
 }
