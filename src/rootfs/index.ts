@@ -2,6 +2,7 @@
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { loadLibc } from '../runtime/libc.js';
 import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
 import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, sha256File, type RootfsFile } from './build.js';
@@ -46,19 +47,31 @@ async function treeIntact(facts: FactsCache, hash: string, path: string, files: 
 const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash, ...files.map((f) => `${f.dest}=${statSig(join(path, f.dest))}`));
 
 /**
- * Read every file once so the rootfs sits in the page cache: a sandbox's disk reads are throttled
- * (io.max / blkio) and counted, and loading node from a cold disk at 10 MB/s would take seconds
- * and be billed to the task. Done once per process and after a build.
+ * Bring every file into the page cache before a sandbox needs it: a sandbox's disk reads are
+ * throttled (io.max / blkio) and counted, and loading node from a cold disk at 10 MB/s would take
+ * seconds and be billed to the task. posix_fadvise(WILLNEED) asks the kernel to read ahead (the
+ * I/O is the supervisor's) and costs microseconds when the pages are already there; reading the
+ * files through (~100 MB, ~80 ms per CLI command, measured) is only the fallback.
  */
 async function warm(path: string, files: RootfsFile[]): Promise<void> {
-  const buf = Buffer.allocUnsafe(1 << 20);
   for (const f of files) {
     const fh = await open(join(path, f.dest), 'r');
     try {
+      if (fadviseWillNeed(fh.fd)) continue;
+      const buf = Buffer.allocUnsafe(1 << 20);
       while ((await fh.read(buf, 0, buf.length)).bytesRead > 0);
     } finally {
       await fh.close();
     }
+  }
+}
+
+const POSIX_FADV_WILLNEED = 3;
+function fadviseWillNeed(fd: number): boolean {
+  try {
+    return loadLibc().posix_fadvise(fd, 0n, 0n, POSIX_FADV_WILLNEED) === 0;
+  } catch {
+    return false;
   }
 }
 

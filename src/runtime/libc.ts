@@ -16,6 +16,7 @@ export interface Libc {
   ioctl(fd: number, req: number, arg: Buffer | null): number;
   mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
+  posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
 }
 
 export const F_GETFD = 1;
@@ -41,6 +42,7 @@ export function loadLibc(): Libc {
       ioctl: lib.func('int ioctl(int, unsigned long, void *)'),
       mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
       umount2: lib.func('int umount2(const char *, int)'),
+      posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
     };
   }
   return libc;

@@ -134,7 +134,7 @@ export class Sandbox {
     // Independent steps side by side; whatever was created is recorded before any error
     // propagates, so the cleanup on the way out removes it.
     // The cgroup waits for /workspace's filesystem: its io limits name the loop device too.
-    const workspaceDevices = storage.workspaceFs ? mountWorkspace(this.scratch.dir, this.scratch.workspace, policy, hostId) : Promise.resolve([]);
+    const workspaceDevices = storage.workspaceFs ? mountWorkspace(this.scratch.dir, this.scratch.workspace, policy, hostId, factsCache(host.stateDir)) : Promise.resolve([]);
     const withWorkspace = (devs: string[]) => [...new Set([...storage.ioDevices, ...devs])];
     const [seccompR, ociR, cgroupR, workspaceR] = await Promise.allSettled([
       this.seccompFile(),

@@ -18,6 +18,8 @@ import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { dataRanges, loopMount, unmount } from './loop-mount.js';
 import { ioDevicesFor } from '../cgroup/io-devices.js';
+import type { FactsCache } from '../hostfacts/cache.js';
+import { sha256, statSig } from '../hostfacts/keys.js';
 
 export const WORKSPACE_IMAGE = 'workspace.img';
 
@@ -38,9 +40,9 @@ export function workspaceFsUnavailable(): string | null {
  * own writes to the image file reach the disk as nobody's (measured in the VM: the run's
  * io.stat showed 24 MB written on the loop device and nothing on the disk).
  */
-export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null): Promise<string[]> {
+export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null, facts?: FactsCache): Promise<string[]> {
   const r = policy.resources;
-  const { size, ranges } = await template(dir, r.diskSpace, r.diskInodes);
+  const { size, ranges } = await template(dir, r.diskSpace, r.diskInodes, facts);
   const image = join(dir, WORKSPACE_IMAGE);
   const f = await open(image, 'wx', 0o600);
   try {
@@ -65,15 +67,29 @@ const templates = new Map<string, Promise<Template>>();
  * image), made by mkfs.ext4 once per shape and process, then written into each run's image:
  * mkfs as a process per run was the largest part of a run's set-up on a busy machine.
  */
-function template(dir: string, size: number, inodes: number): Promise<Template> {
+function template(dir: string, size: number, inodes: number, facts?: FactsCache): Promise<Template> {
   const key = `${size}:${inodes}`;
   let t = templates.get(key);
   if (!t) {
-    t = makeTemplate(join(dir, 'workspace.template'), size, inodes);
+    t = cachedTemplate(dir, size, inodes, facts);
     templates.set(key, t);
     t.catch(() => templates.delete(key));
   }
   return t;
+}
+
+/**
+ * Every CLI command is a new process: without a cache on disk each `pawl run` would pay mkfs
+ * (twice, sizing included: ~200 ms measured). Keyed on the shape and on mkfs.ext4 itself.
+ */
+async function cachedTemplate(dir: string, size: number, inodes: number, facts?: FactsCache): Promise<Template> {
+  const name = `workspace-fs-${size}-${inodes}`;
+  const key = sha256('workspace-fs-v1', String(size), String(inodes), statSig(mkfsPath() ?? 'mkfs.ext4'));
+  const hit = facts?.get<{ size: number; ranges: { offset: number; data: string }[] }>(name, key);
+  if (hit) return { size: hit.size, ranges: hit.ranges.map((r) => ({ offset: r.offset, data: Buffer.from(r.data, 'base64') })) };
+  const made = await makeTemplate(join(dir, 'workspace.template'), size, inodes);
+  facts?.set(name, key, { size: made.size, ranges: made.ranges.map((r) => ({ offset: r.offset, data: r.data.toString('base64') })) });
+  return made;
 }
 
 /**
