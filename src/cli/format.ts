@@ -1,5 +1,6 @@
 // Human-readable `pawl explain`.
 import type { Explanation } from '../supervisor/explain.js';
+import { jsonDepth } from '../util/json-depth.js';
 
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 
@@ -46,18 +47,6 @@ export function formatExplanation(e: Explanation): string {
 /** Past this size a result is printed compact: indentation grows with depth, and V8 strings end at ~512 MiB. */
 const PRETTY_MAX = 64 * 1024 * 1024;
 
-/** The deepest nesting in a JSON value, without recursion (a task's output may nest deeply). */
-function depthOf(value: unknown): number {
-  let max = 0;
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length) {
-    const [v, d] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (d > max) max = d;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
-  }
-  return max;
-}
 
 /**
  * A result as JSON, which never throws: indented when that stays small, compact otherwise. Each
@@ -71,7 +60,7 @@ export function formatResult(result: unknown): string {
   } catch (e) {
     return JSON.stringify({ error: { kind: 'InvalidOutput', message: `the result cannot be printed as JSON (${(e as Error).name})` } });
   }
-  if (compact.length * (2 * depthOf(result) + 3) > PRETTY_MAX) return compact;
+  if (compact.length * (2 * jsonDepth(result) + 3) > PRETTY_MAX) return compact;
   try {
     return JSON.stringify(result, null, 2);
   } catch {

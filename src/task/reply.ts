@@ -3,6 +3,7 @@
 // to serialise again is refused, rather than trusted to be what the harness would send.
 import { z } from 'zod';
 import type { HarnessReply } from './protocol.js';
+import { jsonDepth } from '../util/json-depth.js';
 
 const MAX_DEPTH = 100;
 
@@ -32,20 +33,7 @@ export function parseReply(text: string): { reply: HarnessReply } | { problem: s
   }
   const r = Reply.safeParse(doc);
   if (!r.success) return { problem: `the harness reply was malformed (did the task write to fd 4?): ${r.error.issues[0]?.path.join('.') || 'reply'} ${r.error.issues[0]?.message}` };
-  if (r.data.ok && depth(r.data.output) > MAX_DEPTH) return { problem: `the task's output nests deeper than ${MAX_DEPTH} levels` };
+  if (r.data.ok && jsonDepth(r.data.output, MAX_DEPTH) > MAX_DEPTH) return { problem: `the task's output nests deeper than ${MAX_DEPTH} levels` };
   return { reply: r.data as HarnessReply };
 }
 
-/** Nesting depth of a JSON value, without recursion (the value may be deep enough to overflow it). */
-function depth(value: unknown): number {
-  let max = 0;
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length) {
-    const [v, d] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    max = Math.max(max, d);
-    if (max > MAX_DEPTH) return max;
-    for (const child of Object.values(v)) stack.push([child, d + 1]);
-  }
-  return max;
-}
