@@ -7,7 +7,7 @@
 // bench/results/bench.json and bench/results/bench.svg.
 //   npm run bench            (as root; BENCH_RUNS=N to change the sample count, default 20)
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
@@ -136,7 +136,9 @@ for (const c of [1, 2, 8]) {
 }
 
 // 6. Monitoring cost: supervisor CPU while one sandbox sleeps 3 s (polling cgroup stats every 100 ms).
-const sleeper = await loadTask(await sleepTask());
+const sleepDir = await sleepTask();
+const sleeper = await loadTask(sleepDir);
+rmSync(sleepDir, { recursive: true, force: true }); // loaded: the source is in memory now
 // Sampled from 1 s to 2.5 s into the run: the steady watch, not start-up and reap.
 let cpuA, tA, monitorPct;
 setTimeout(() => { cpuA = process.cpuUsage(); tA = performance.now(); }, 1000);
