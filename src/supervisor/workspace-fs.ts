@@ -1,8 +1,9 @@
 // /workspace as a filesystem of its own whose size and inode count the kernel enforces: a per-run
-// ext4 image (sparse, exactly diskSpace bytes, diskInodes inodes, no journal, no reserve) loop-
-// mounted on the scratch dir's workspace. Whatever the task does (fallocate KEEP_SIZE, files
-// unlinked but held open, write-and-delete between samples, millions of empty files) ends in
-// ENOSPC at the image's size, and the host's disk never loses more than that. Needs root and
+// ext4 image (sparse, diskInodes inodes, no journal, no reserve, sized so that exactly diskSpace
+// bytes are free for the task) loop-mounted on the scratch dir's workspace. Whatever the task does
+// (fallocate KEEP_SIZE, files unlinked but held open, write-and-delete between samples, millions
+// of empty files) ends in ENOSPC there, and the host's disk never loses more than diskSpace plus
+// ext4's own metadata. Needs root and
 // loop devices; elsewhere the workspace stays a plain dir (RLIMIT_FSIZE and the sampled usage
 // watch only), which the policy may refuse (storage.requireWorkspaceFs).
 //

@@ -8,7 +8,7 @@ import { PawlError } from '../../errors.js';
 
 /** `glob` (e.g. "/**") is appended as a glob, unescaped. */
 export function quotePath(path: string, glob = ''): string {
-  // eslint-disable-next-line no-control-regex
+  // Control characters on purpose: a newline or NUL in a path would end or split the rule.
   if (/[\x00-\x1f\x7f\\]/.test(path)) throw new PawlError('InvalidPolicy', `path ${JSON.stringify(path)} holds a control character or a backslash: an AppArmor rule cannot name it`);
   return `"${path.replace(/["*?[\]{}^@#]/g, (c) => `\\${c}`)}${glob}"`;
 }
