@@ -1,97 +1,55 @@
-// One runtime interface (ContainerRuntime) over bubblewrap, runc and crun: plan a sandbox (pure),
-// create it, start it, wait for it, kill it, destroy it; list and collect the ones pawl owns.
-// The supervisor owns everything around it (cgroup, watch, classification, scratch dirs).
-import type { ChildProcess } from 'node:child_process';
-import type { CgroupLimits, RunCgroup } from '../cgroup/types.js';
+// One runtime interface over bubblewrap, runc and crun. A backend owns everything that is its
+// own: the facts it reads from the host, how it renders the plan (plan/), the fds and stdio of
+// what it spawns, and how it tells a set-up failure from the program's own end. The run code
+// (supervisor/) drives any backend through this interface and never names one.
+import type { Readable, Writable } from 'node:stream';
+import type { RunCgroup } from '../cgroup/types.js';
 import type { HostConfig } from '../config/host.js';
-import type { Policy } from '../config/policy.js';
-import type { OciSeccomp } from '../seccomp/index.js';
-import type { Rlimits } from '../supervisor/shim.js';
-import type { OciSpec } from './oci/config.js';
+import type { SandboxPlan } from '../plan/plan.js';
 
-export type RuntimeName = 'bwrap' | 'runc' | 'crun';
-
-export interface SandboxSpec {
-  policy: Policy;
-  /** Host path of pawl's read-only rootfs. */
-  rootfs: string;
-  /** Host dir bound read-write at /workspace. */
-  workspace: string;
-  /** argv inside the sandbox. */
-  command: string[];
-  /** The fd number, in the spawned process, holding the compiled seccomp BPF (null: no filter). */
-  seccompFd: number | null;
-  /**
-   * bwrap --block-fd: an fd holding a one-byte file, which bwrap reads only once the sandbox is
-   * fully set up (mounts, namespaces, chroot, privileges dropped), just before it loads the
-   * filter and runs the program. Its offset, shared with the supervisor's own fd, is the
-   * set-up record no program can forge: it never sees the fd (bwrap closes it). Absent: none.
-   */
-  readyFd?: number | null;
-  /** bwrap --info-fd: where bwrap tells the host pid of the sandbox's init, so the supervisor can reap it. */
-  infoFd?: number | null;
-  /** Restricted network: host path of the run's egress proxy socket, bound at EGRESS_SOCKET. */
-  egressSocket?: string | null;
-}
+export const RUNTIME_NAMES = ['bwrap', 'runc', 'crun'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 export interface Launch {
   file: string;
   args: string[];
 }
 
-export interface RuntimeBackend {
-  readonly name: RuntimeName;
-  /** Pure: the command that starts the sandbox (run after the shim has entered the cgroup). */
-  launch(spec: SandboxSpec): Launch;
-}
-
-/** What an OCI backend needs beyond the spec; facts of the host and the run, all plain data. */
-export interface OciRunFacts {
-  /** Container id (the run id). */
+/** Where one run lives on the host: made by the run's prepare phase, handed to the backend. */
+export interface RunSite {
+  /** The run id (and OCI container id). */
   id: string;
-  /** The bundle dir: config.json and the (empty) root the sandbox is built on. */
-  bundle: string;
-  /** The run's cgroup relative to each hierarchy root, e.g. "/pawl/run-ID". */
-  cgroupsPath: string;
-  cgroupVersion: 'v1' | 'v2';
-  /** Unprivileged host ids for the sandbox's uid/gid and for its root. */
-  hostIds: { user: number; root: number };
-  /** The host allows user namespaces. */
-  userns: boolean;
-  /** The seccomp layer's linux.seccomp, or null for no filter. */
-  seccomp: OciSeccomp | null;
-  /** The runtime's --root (its state dir for pawl's containers). */
-  stateRoot: string;
-  /** Hybrid host: the cgroup2 mount crun must not see (hidden in a private mount namespace). */
-  hideUnified: string | null;
-  /** fds 3.. of the spawned process passed into the container (task mode: 2, the harness protocol). */
-  preserveFds: number;
-}
-
-export interface RuntimePlanInput {
-  spec: SandboxSpec;
-  limits: CgroupLimits;
-  rlimits: Rlimits;
-  /** Where the sandbox's first process must write its pid (bwrap's shim). */
+  host: HostConfig;
+  /** The run's scratch dir (OCI: the bundle). */
+  dir: string;
+  cgroupName: string;
+  /** The run's cgroup.procs files (bwrap: the shim enters each before anything runs). */
   procsFiles: string[];
-  /** Host id bwrap drops to (null: no drop). */
+  /** The run's unprivileged host id (null: pawl is not root and keeps its own ids). */
   hostId: number | null;
-  /** The shim's per-run name in its error messages (bwrap). */
-  shimTag?: string;
-  /** runc/crun only. */
-  oci: OciRunFacts | null;
+  /** A per-run secret a backend may put in its own messages, which the sandbox never sees and so cannot forge (explain: "SECRET"). */
+  secret: string;
 }
 
-export interface RuntimePlan {
-  /** The runtime's own argv that creates the sandbox (bwrap: runs it). */
+/** A plan rendered for one backend, not yet running: what `pawl explain` prints, and create(). */
+export interface Prepared {
+  /** The runtime's own argv (bwrap's argv; runc/crun create). */
   runtime: Launch;
-  /** What pawl spawns: bwrap through the shim; runc/crun create as is (or in crun's mount namespace). */
+  /** What pawl spawns (bwrap through the shim; crun inside its mount namespace on hybrid hosts). */
   spawn: Launch;
-  /** runc/crun: the bundle's config.json, and the facts it was made from. */
-  config: OciSpec | null;
-  oci: OciRunFacts | null;
-  /** bwrap: the spawned process's fd of the --info-fd report (null: none). */
-  infoFd?: number | null;
+  /** The runtime's config file (runc/crun: config.json), or null. */
+  config: object | null;
+  /** How this backend makes the sandbox's `/` (explain's first mount line). */
+  root: string;
+  /** Create the sandbox; the program does not run before start(). */
+  create(io: CreateOptions): Promise<RuntimeSandbox>;
+}
+
+export interface CreateOptions {
+  /** The sandbox's stdin: nothing, or this process's. */
+  stdin: 'ignore' | 'inherit';
+  /** The run's cgroup (created and filled with limits by the run). */
+  cgroup: RunCgroup;
 }
 
 /** How the sandboxed program ended: an exit code, or the signal that killed it. */
@@ -100,28 +58,37 @@ export interface SandboxExit {
   signal: NodeJS.Signals | null;
 }
 
-export interface CreateOptions {
-  /** The spawned process's stdio: [stdin, stdout, stderr, ...fds 3+ passed into the sandbox]. */
-  stdio: ('ignore' | 'inherit' | 'pipe' | number)[];
-  /** The run's cgroup (created and filled with limits by the supervisor). */
-  cgroup: RunCgroup;
-}
-
 /** One sandbox of one run, as a backend holds it. */
 export interface RuntimeSandbox {
-  /** The process pawl spawned; its stdio pipes are the sandbox's. */
-  readonly child: ChildProcess;
-  /** Let the program run (bwrap: already running; OCI: `start`). */
+  /** The spawned process's pid (bwrap: the shim, which execs bwrap). */
+  readonly pid: number | undefined;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** Task mode: the harness's request (fd 3 inside) and reply (fd 4) pipes. */
+  readonly request: Writable | null;
+  readonly reply: Readable | null;
+  /**
+   * Let the program run (bwrap: already running; OCI: `start`). Never throws for a sandbox that
+   * could not be set up: setupFailure() says so after the end.
+   */
   start(): Promise<void>;
-  /** Resolves when the sandbox's program has ended. */
+  /** Resolves when the sandbox's program has ended (at once when set-up failed). */
   readonly exited: Promise<SandboxExit>;
   /** Resolves when every stdio pipe of the sandbox is closed. */
   readonly closed: Promise<void>;
   /** Host pid of the sandbox's program when the runtime knows it (OCI: the container init). */
   readonly initPid: number | null;
-  /** Kill the sandbox's init (its pid namespace goes with it); the supervisor then kills the group. */
+  /** A pid whose fresh audit session marks the run's processes (bwrap: the shim), or null. */
+  readonly auditPid: number | null;
+  /** An exit signal is the program's own, seen by waitpid (OCI init), not the runtime's. */
+  readonly signalIsProgram: boolean;
+  /** After the end: the sandbox was never fully set up, so no program of the task ran. */
+  setupFailed(): boolean;
+  /** The runtime's own account of a failed set-up where it is not on stderr (OCI: its log). */
+  readonly setupError: string | null;
+  /** Kill the sandbox's init (its pid namespace goes with it); the run then kills the group. */
   kill(): Promise<void>;
-  /** Release everything the runtime holds for it. Idempotent; called on every path. */
+  /** Release everything the runtime holds for it (fds, state). Idempotent; called on every path. */
   destroy(): Promise<void>;
 }
 
@@ -140,12 +107,12 @@ export interface SandboxInfo {
 
 export interface ContainerRuntime {
   readonly name: RuntimeName;
+  /** The runtime keeps state of its own (runc/crun containers) that gc must delete. */
+  readonly keepsState: boolean;
   /** Refuse (HostUnsupported, naming the package) when the backend cannot run on this host. */
   assertAvailable(): void;
-  /** Pure: the argv and artifacts of one run (what `pawl explain` prints). */
-  plan(i: RuntimePlanInput): RuntimePlan;
-  /** Create the sandbox from its plan; the program does not run before start(). */
-  create(plan: RuntimePlan, opts: CreateOptions): Promise<RuntimeSandbox>;
+  /** Read this backend's facts for the run and render the plan (no side effects: explain uses it). */
+  prepare(plan: SandboxPlan, site: RunSite): Promise<Prepared>;
   /** The sandboxes of this backend that pawl owns under this host config. */
   list(host: HostConfig): Promise<SandboxInfo[]>;
   /** Destroy one of them, whatever its state (gc decides which: supervisor/gc.ts). */

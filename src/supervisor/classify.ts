@@ -20,10 +20,12 @@ export interface RunFacts {
   signal: string | null;
   /**
    * The runtime never finished setting the sandbox up, so none of the task's code ran: bwrap did
-   * not consume its block file (supervisor/ready.ts), an OCI runtime did not start. Its stderr
+   * not consume its block file (runtime/bwrap/), an OCI runtime's create or start failed. Its stderr
    * is then the runtime's own words.
    */
   setupFailed: boolean;
+  /** The runtime's own account of a failed set-up where its stderr does not carry it (OCI: its log). */
+  setupError?: string | null;
   oomKills: number;
   pidsLimitHits: number;
   stderr: string;
@@ -70,7 +72,7 @@ export function classify(f: RunFacts): Verdict {
   // 1. The supervisor's own decisions and records.
   if (f.killReason === 'cancelled') return failed({ kind: 'Cancelled', message: 'the run was cancelled' });
   if (f.setupFailed && f.killReason === null && f.oomKills === 0) {
-    return failed({ kind: 'RuntimeError', message: lastLines(f.stderr) || 'the sandbox could not be set up' });
+    return failed({ kind: 'RuntimeError', message: f.setupError || lastLines(f.stderr) || 'the sandbox could not be set up' });
   }
   // 2. Kernel counters of the run's cgroup, and the supervisor's watch and clocks.
   if (f.oomKills > 0) {

@@ -1,29 +1,33 @@
-// `pawl explain`: the plan of a run without running it. Uses the same planRun() the sandbox
-// uses, with placeholders for per-run paths.
+// `pawl explain`: the plan of a run without running it. The same planRun() and the same backend
+// prepare() a run uses, with placeholders for per-run paths ("ID", "HASH"); what it prints is the
+// plan object the backend renders, and that rendering.
 import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
-import { FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../rootfs/layout.js';
-import { driverFor, storagePlan, type StoragePlan } from './host.js';
-import { ociRunFacts, type OciSpec } from '../runtime/index.js';
-import { HARNESS_COMMAND, planRun, INFO_FD, READY_FD, SECCOMP_FD, type RunPlan } from './plan.js';
-import { explainSeccomp } from '../seccomp/index.js';
+import { factsCache } from '../hostfacts/cache.js';
 import { explainNetwork } from '../network/index.js';
-import { EGRESS_SOCKET } from '../rootfs/layout.js';
+import { DEV_NODES, type Layout, type Mount } from '../plan/layout.js';
+import { planRun, type SandboxPlan } from '../plan/plan.js';
+import { runtimeFor } from '../runtime/index.js';
+import { explainSeccomp, seccompPlan } from '../seccomp/index.js';
 import { apparmorEnabled, apparmorProfile } from '../lsm/apparmor/index.js';
+import { driverFor, storagePlan, type StoragePlan } from './host.js';
 
 export interface Explanation {
   policy: Policy;
-  cgroup: { version: 'v1' | 'v2'; writes: RunPlan['cgroupWrites'] };
-  rlimits: RunPlan['rlimits'];
+  cgroup: { version: 'v1' | 'v2'; writes: SandboxPlan['cgroupWrites'] };
+  rlimits: SandboxPlan['rlimits'];
+  /** The plan's layout, exactly as every backend renders it. */
+  layout: Layout;
+  /** The layout's mounts, one line each, after the backend's `/`. */
   mounts: { dst: string; src: string; mode: string }[];
-  /** The full argv spawned: shim, prlimit, setpriv, runtime. */
+  /** The full argv spawned (bwrap: shim, prlimit, setpriv, runtime). */
   spawn: string[];
   runtime: string[];
   /** The filter that applies: its name, hash and what it does, one line each. */
   seccomp: { name: string; hash: string | null; lines: string[] };
-  /** runc/crun: the bundle's config.json (null for bwrap). */
-  ociConfig: OciSpec | null;
+  /** The backend's config file (runc/crun: config.json; null for bwrap). */
+  ociConfig: object | null;
   /** The effective network rules, one line each. */
   network: string[];
   /** Disk limits: the devices throttled, what needs none and why, and the gaps the policy allows. */
@@ -32,50 +36,48 @@ export interface Explanation {
   apparmor: { name: string | null; applied: false; note: string };
 }
 
+/** One mount as explain prints it. */
+export function describeMount(m: Mount): { dst: string; src: string; mode: string } {
+  switch (m.type) {
+    case 'bind':
+      return { dst: m.dst, src: `${m.src}${m.ifExists ? ' (if the host has it)' : ''}`, mode: m.readOnly ? 'ro' : 'rw' };
+    case 'proc':
+      return { dst: m.dst, src: 'proc (new pid namespace)', mode: 'rw' };
+    case 'dev':
+      return { dst: m.dst, src: `tmpfs with ${DEV_NODES.join(', ')} and the fd links`, mode: 'rw' };
+    case 'tmpfs':
+      return { dst: m.dst, src: `tmpfs size=${m.size} mode=${m.mode.toString(8)}`, mode: 'rw' };
+  }
+}
+
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
   const host = opts.host ?? hostConfig();
   const driver = await driverFor(host);
   const cgroupName = 'run-ID'; // each run's own id replaces ID
-  const rootfs = join(host.stateDir, 'rootfs', 'HASH');
-  const workspace = join(host.runDir, 'ID', 'workspace');
-  const oci = await ociRunFacts(host, policy, {
-    id: 'ID', bundle: join(host.runDir, 'ID'), cgroupName, cgroupVersion: driver.version, hostId: host.hostIdBase, preserveFds: opts.command ? 0 : 2,
-  });
-  const seccomp = await explainSeccomp(policy);
-  const storage = await storagePlan(host, policy, join(host.stateDir, 'rootfs'));
+  const dir = join(host.runDir, 'ID');
+  const [seccomp, storage, filter] = await Promise.all([
+    explainSeccomp(policy), storagePlan(host, policy, join(host.stateDir, 'rootfs')), seccompPlan(policy, factsCache(host.stateDir)),
+  ]);
+  const plan = planRun(
+    policy,
+    { cgroup: driver, ioDevices: storage.ioDevices, seccomp: filter },
+    { rootfs: join(host.stateDir, 'rootfs', 'HASH'), workspace: join(dir, 'workspace'), egressSocket: policy.network.mode === 'restricted' ? join(dir, 'egress.sock') : null, cgroupName },
+    opts.command ? { mode: 'program', command: opts.command } : { mode: 'task' },
+  );
   // The same placement targets a real run gets (open() only names the group's files).
-  const procsFiles = driver.open(cgroupName).procsFiles;
-  const plan = planRun({
-    policy, cgroupName, driver, procsFiles, rootfs, workspace,
-    command: opts.command ?? HARNESS_COMMAND,
-    ioDevices: storage.ioDevices,
-    hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
-    seccompFd: policy.runtime === 'bwrap' && seccomp.hash !== null ? SECCOMP_FD : null,
-    readyFd: policy.runtime === 'bwrap' ? READY_FD : null,
-    infoFd: policy.runtime === 'bwrap' ? INFO_FD : null,
-    oci,
-    egressSocket: policy.network.mode === 'restricted' ? join(host.runDir, 'ID', 'egress.sock') : null,
+  const prepared = await runtimeFor(policy.runtime).prepare(plan, {
+    id: 'ID', host, dir, cgroupName, procsFiles: driver.open(cgroupName).procsFiles, hostId: process.geteuid?.() === 0 ? host.hostIdBase : null, secret: 'SECRET',
   });
-  const mounts = [
-    { dst: '/', src: oci ? `${oci.bundle}/root, an empty dir, read-only after set-up` : 'tmpfs, remounted read-only after set-up', mode: 'ro' },
-    ...ROOTFS_MOUNTS.map((dir) => ({ dst: dir, src: `${rootfs}${dir}`, mode: 'ro' })),
-    ...(policy.network.mode === 'full' ? FULL_NETWORK_FILES.map((f) => ({ dst: f, src: `${f} (the host's)`, mode: 'ro' })) : []),
-    { dst: '/proc', src: 'proc (new pid namespace)', mode: 'rw' },
-    { dst: '/dev', src: 'minimal devtmpfs (null, zero, full, random, urandom, tty)', mode: 'rw' },
-    { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },
-    { dst: '/workspace', src: workspace, mode: 'rw' },
-    ...(policy.network.mode === 'restricted' ? [{ dst: EGRESS_SOCKET, src: `${join(host.runDir, 'ID', 'egress.sock')} (the run's egress proxy)`, mode: 'ro' }] : []),
-    ...policy.filesystem.binds.map((b) => ({ dst: b.dst, src: b.src, mode: b.readOnly ? 'ro' : 'rw' })),
-  ];
   return {
     policy,
-    cgroup: { version: driver.version, writes: plan.cgroupWrites },
+    cgroup: { version: plan.cgroupVersion, writes: plan.cgroupWrites },
     rlimits: plan.rlimits,
-    mounts,
-    spawn: [plan.spawn.file, ...plan.spawn.args],
-    runtime: [plan.runtime.file, ...plan.runtime.args],
+    layout: plan.layout,
+    mounts: [{ dst: '/', src: prepared.root, mode: 'ro' }, ...plan.layout.mounts.map(describeMount)],
+    spawn: [prepared.spawn.file, ...prepared.spawn.args],
+    runtime: [prepared.runtime.file, ...prepared.runtime.args],
     seccomp,
-    ociConfig: plan.config,
+    ociConfig: prepared.config,
     network: explainNetwork(policy.network),
     storage,
     apparmor: explainAppArmor(policy),

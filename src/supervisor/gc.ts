@@ -7,7 +7,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
-import { ociRuntimes, runtimeFor } from '../runtime/index.js';
+import { allRuntimes, runtimeFor } from '../runtime/index.js';
 import { driverFor } from './host.js';
 import { idTime, ownerPid } from './ids.js';
 import { forgetLeftover, listLeftovers } from './leftovers.js';
@@ -94,7 +94,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
     });
   }
   // The runtimes' own state first (delete --force kills the container and removes its cgroups).
-  for (const runtime of ociRuntimes()) {
+  for (const runtime of allRuntimes().filter((r) => r.keepsState)) {
     for (const s of await runtime.list(host)) {
       if (!(await expired(s.id, now - s.ageMs))) continue;
       await attempt(`${runtime.name} container ${s.id}`, async () => {

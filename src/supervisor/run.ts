@@ -7,8 +7,11 @@ import { loadTask, type LoadedTask } from '../task/load.js';
 import type { TaskRequest } from '../task/protocol.js';
 import type { HttpMock } from '../task/testcase.js';
 import { schemaCheck, type CompiledSchema } from '../task/validate.js';
-import { assertSupported } from './host.js';
+import { assertSupported, driverFor } from './host.js';
+import { hostConfig } from '../config/host.js';
 import { newRunId } from './ids.js';
+import { published } from './phases/observers.js';
+import { runResult } from './phases/report.js';
 import type { RunResult } from './result.js';
 import { Sandbox } from './sandbox.js';
 
@@ -60,14 +63,17 @@ export async function prepareTaskRun(
   assertSupported(policy);
   const input = opts.input ?? {};
   const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
-  if (inputCheck.errors.length) return { rejected: invalidInput(policy, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors) };
+  if (inputCheck.errors.length) {
+    const { version } = await driverFor(opts.host ?? hostConfig());
+    return { rejected: published(invalidInput(policy, version, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors)) };
+  }
   return { loaded, policy, input };
 }
 
 /** Hand a loaded task to a started task sandbox and wait for its result (also the pool's way in). */
 export async function dispatchTask(sandbox: Sandbox, loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>, mocks?: HttpMock[]): Promise<RunResult> {
   sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context, network: policy.network.mode, mocks }));
-  return checkOutput(await sandbox.result(), loaded);
+  return published(await checkOutput(await sandbox.result(), loaded));
 }
 
 /** What the harness is handed for one run of a loaded task. */
@@ -128,28 +134,10 @@ export async function execProgram(argv: string[], opts: ExecOptions = {}): Promi
     policy, host: opts.host, mode: 'program', command: argv, signal: opts.signal,
     stdin: opts.stdin, forwardStdout: opts.stdout, forwardStderr: opts.stderr,
   });
-  return sandbox.result();
+  return published(await sandbox.result());
 }
 
 /** Input rejected before any sandbox starts: a result of its own kind, not a crash. */
-export function invalidInput(policy: Policy, message: string, details: string[]): RunResult {
-  return {
-    id: newRunId(),
-    status: 'failed',
-    error: { kind: 'InvalidInput', message, details },
-    exit_code: null,
-    signal: null,
-    usage: { wall_ms: 0, cpu_ms: 0, peak_memory_bytes: 0, peak_pids: 0, disk_read_bytes: 0, disk_write_bytes: 0, net_rx_bytes: 0, net_tx_bytes: 0, peak_fds: 0, workspace_bytes: 0 },
-    violations: [],
-    stdout: '',
-    stderr: '',
-    stdout_dropped_bytes: 0,
-    stderr_dropped_bytes: 0,
-    runtime: policy.runtime,
-    cgroup: 'v1',
-    trust_level: policy.trustLevel,
-    degraded: [],
-    not_needed: [],
-    timings_ms: { prepare: 0, start: 0, run: 0, cleanup: 0 },
-  };
+export function invalidInput(policy: Policy, cgroup: RunResult['cgroup'], message: string, details: string[]): RunResult {
+  return runResult({ id: newRunId(), policy, cgroup, verdict: { status: 'failed', error: { kind: 'InvalidInput', message, details }, exit_code: null, signal: null } });
 }

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { collectGarbage, execProgram, runTask } from '../../src/index.js';
 import type { PolicyInput } from '../../src/config/policy.js';
 import { runtimeFor, type RuntimeName } from '../../src/runtime/index.js';
-import { MASKED_PATHS } from '../../src/runtime/oci/config.js';
+import { MASKED_PATHS } from '../../src/plan/layout.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { expectLockedDown } from '../helpers/probe.js';
 import { startSupervisor } from '../helpers/supervisor.js';

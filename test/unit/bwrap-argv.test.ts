@@ -1,18 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { existsSync } from 'node:fs';
-import { bwrapArgs } from '../../src/runtime/bwrap/argv.js';
-import { MASKED_PATHS } from '../../src/runtime/oci/config.js';
-import { shimCommand } from '../../src/supervisor/shim.js';
-import { rlimitsFor } from '../../src/supervisor/rlimits.js';
+import { bwrapArgs as render, type ProcMasks } from '../../src/runtime/bwrap/argv.js';
+import { MASKED_PATHS } from '../../src/plan/layout.js';
+import { shimCommand } from '../../src/runtime/bwrap/shim.js';
+import { rlimitsFor } from '../../src/plan/rlimits.js';
+import { testPlan } from '../helpers/plan.js';
 
 const spec = (overrides = {}, seccompFd: number | null = null) => ({
-  policy: resolvePolicy({ overrides }),
-  rootfs: '/var/lib/pawl/rootfs/HASH',
-  workspace: '/var/lib/pawl/runs/ID/workspace',
-  command: ['/usr/bin/node', '/opt/pawl/harness.mjs'],
-  seccompFd,
+  plan: testPlan(resolvePolicy({ overrides })),
+  fds: { seccomp: seccompFd, ready: null, info: null },
 });
+const bwrapArgs = (s: ReturnType<typeof spec>, masks?: ProcMasks) => render(s.plan, s.fds, masks);
 
 const pairs = (args: string[], flag: string) => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
 

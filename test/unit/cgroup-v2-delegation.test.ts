@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { commonAncestor, delegatedParent, ownCgroupPath } from '../../src/cgroup/v2/delegation.js';
 import { CgroupV2Driver } from '../../src/cgroup/v2/manager.js';
-import { shimCommand } from '../../src/supervisor/shim.js';
+import { shimCommand } from '../../src/runtime/bwrap/shim.js';
 
 describe('delegated subtree', () => {
   it('reads the own cgroup only on a pure v2 host', () => {

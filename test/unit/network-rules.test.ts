@@ -5,8 +5,7 @@ import { canonicalIp, checkAddress, checkName, compileRules, parseHostPattern, s
 import { networkFromFlags } from '../../src/cli/network-args.js';
 import { bwrapArgs } from '../../src/runtime/bwrap/argv.js';
 import { ociConfig } from '../../src/runtime/oci/config.js';
-import { cgroupLimits } from '../../src/cgroup/limits.js';
-import { rlimitsFor } from '../../src/supervisor/rlimits.js';
+import { testPlan } from '../helpers/plan.js';
 import { EGRESS_SOCKET } from '../../src/rootfs/layout.js';
 import { classify, type RunFacts } from '../../src/supervisor/classify.js';
 
@@ -164,21 +163,20 @@ describe('network policy', () => {
 
 describe('the proxy socket in the sandbox', () => {
   const policy = resolvePolicy({ overrides: { network: { mode: 'restricted', allowedHosts: ['a.com'] } } });
-  const spec = { policy, rootfs: '/r', workspace: '/w', command: ['/usr/bin/true'], seccompFd: null };
+  const plan = (egressSocket: string | null) => testPlan(policy, { rootfs: '/r', workspace: '/w', command: ['/usr/bin/true'], egressSocket });
+  const fds = { seccomp: null, ready: null, info: null };
 
   it('bwrap: bound read-only at /run/pawl/egress.sock, in an empty network namespace', () => {
-    const a = bwrapArgs({ ...spec, egressSocket: '/var/lib/pawl/runs/ID/egress.sock' });
+    const a = bwrapArgs(plan('/var/lib/pawl/runs/ID/egress.sock'), fds);
     expect(a).toContain('--unshare-net');
     const i = a.indexOf('/var/lib/pawl/runs/ID/egress.sock');
     expect(a.slice(i - 1, i + 2)).toEqual(['--ro-bind', '/var/lib/pawl/runs/ID/egress.sock', EGRESS_SOCKET]);
-    expect(bwrapArgs(spec)).not.toContain(EGRESS_SOCKET);
+    expect(bwrapArgs(plan(null), fds)).not.toContain(EGRESS_SOCKET);
   });
 
   it('OCI: the same bind, and a network namespace', () => {
-    const limits = cgroupLimits(policy.resources, null);
-    const c = ociConfig({
-      policy, rootfs: '/r', root: '/b/root', workspace: '/w', command: ['/usr/bin/true'], limits, rlimits: rlimitsFor(policy, limits.pidsMax),
-      cgroupsPath: '/pawl/run-ID', cgroupVersion: 'v1', hostIds: { user: 600_000, root: 600_001 }, userns: true, seccomp: null, egressSocket: '/b/egress.sock',
+    const c = ociConfig(testPlan(policy, { rootfs: '/r', workspace: '/w', command: ['/usr/bin/true'], egressSocket: '/b/egress.sock' }), {
+      root: '/b/root', cgroupsPath: '/pawl/run-ID', hostIds: { user: 600_000, root: 600_001 }, userns: true,
     });
     expect(c.mounts).toContainEqual({ destination: EGRESS_SOCKET, type: 'bind', source: '/b/egress.sock', options: ['rbind', 'ro', 'nosuid', 'nodev'] });
     expect(c.linux.namespaces).toContainEqual({ type: 'network' });

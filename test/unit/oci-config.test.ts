@@ -8,32 +8,28 @@ import type { PolicyInput } from '../../src/config/policy.js';
 import { rootHostId } from '../../src/runtime/index.js';
 import { BINARIES, createCommand, deleteCommand } from '../../src/runtime/oci/cli.js';
 import { OciRuntime } from '../../src/runtime/oci/runtime.js';
-import { MASKED_PATHS, ociConfig, READONLY_PATHS, type OciConfigInput } from '../../src/runtime/oci/config.js';
+import { ociConfig as render, type OciFacts } from '../../src/runtime/oci/config.js';
+import { MASKED_PATHS, READONLY_PATHS } from '../../src/plan/layout.js';
 import type { OciSeccomp } from '../../src/seccomp/index.js';
-import { rlimitsFor } from '../../src/supervisor/rlimits.js';
+import { rlimitsFor } from '../../src/plan/rlimits.js';
+import { testPlan, type TestPlanOptions } from '../helpers/plan.js';
 
 // A stand-in filter: the seccomp layer's own snapshots cover its rules; here only where it goes.
 const SECCOMP: OciSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 38, architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] };
 
-function input(trustLevel: string, overrides: PolicyInput = {}, facts: Partial<OciConfigInput> = {}): OciConfigInput {
+function input(trustLevel: string, overrides: PolicyInput = {}, facts: Partial<OciFacts> & TestPlanOptions = {}) {
   const policy = resolvePolicy({ trustLevel, overrides });
-  const limits = cgroupLimits(policy.resources, { devices: ['254:0'], readBps: policy.resources.diskReadBps, writeBps: policy.resources.diskWriteBps });
-  return {
-    policy,
-    rootfs: '/var/lib/pawl/rootfs/HASH',
+  const plan = testPlan(policy, { ioDevices: ['254:0'], seccomp: SECCOMP, ...facts });
+  const oci: OciFacts = {
     root: '/var/lib/pawl/runs/ID/root',
-    workspace: '/var/lib/pawl/runs/ID/workspace',
-    command: ['/usr/bin/node', '/opt/pawl/harness.mjs'],
-    limits,
-    rlimits: rlimitsFor(policy, limits.pidsMax),
     cgroupsPath: '/pawl/run-ID',
-    cgroupVersion: 'v1',
     hostIds: { user: 600_000, root: 600_001 },
     userns: true,
-    seccomp: SECCOMP,
     ...facts,
   };
+  return { plan, oci, limits: plan.limits };
 }
+const ociConfig = (i: ReturnType<typeof input>) => render(i.plan, i.oci);
 
 describe('OCI config.json', () => {
   it.each(['untrusted', 'limited', 'trusted', 'system'])('is a pure function of the policy at trust level %s (snapshot)', (level) => {
@@ -122,7 +118,7 @@ describe('OCI config.json', () => {
   });
 
   it('adds memory.oom.group on v2, leaves blockIO out without an io device, and swap out when its degradation is allowed', () => {
-    const v2 = ociConfig(input('limited', { allowDegraded: ['swap-limit'] }, { cgroupVersion: 'v2', limits: { ...input('limited').limits, io: null } })).linux.resources;
+    const v2 = ociConfig(input('limited', { allowDegraded: ['swap-limit'] }, { cgroupVersion: 'v2', ioDevices: [] })).linux.resources;
     expect(v2.unified).toEqual({ 'memory.oom.group': '1' });
     expect(v2.blockIO).toBeUndefined();
     expect(v2.memory.swap).toBeUndefined();

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { shimCommand, SHIM_FAILED } from '../../src/supervisor/shim.js';
+import { shimCommand, SHIM_FAILED } from '../../src/runtime/bwrap/shim.js';
 
 const rlimits = { nofile: 64, nproc: 100, fsize: 1 << 20, core: 0, cpu: 5 };
 

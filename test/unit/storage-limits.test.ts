@@ -6,8 +6,8 @@ import { ioWrites } from '../../src/cgroup/v2/io.js';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { ociConfig } from '../../src/runtime/oci/config.js';
 import { classify, type RunFacts } from '../../src/supervisor/classify.js';
-import { limitsFor } from '../../src/supervisor/plan.js';
-import { rlimitsFor } from '../../src/supervisor/rlimits.js';
+import { limitsFor } from '../../src/plan/plan.js';
+import { testPlan } from '../helpers/plan.js';
 
 const MiB = 1024 * 1024;
 const policy = resolvePolicy();
@@ -31,9 +31,9 @@ describe('io limits over several devices', () => {
 
   it('runc/crun get every device in linux.resources.blockIO', () => {
     const limits = limitsFor(policy, ['253:0', '254:0']);
-    const c = ociConfig({
-      policy, rootfs: '/r', root: '/b/root', workspace: '/b/workspace', command: ['x'], limits, rlimits: rlimitsFor(policy, limits.pidsMax),
-      cgroupsPath: '/pawl/run-ID', cgroupVersion: 'v2', hostIds: { user: 600001, root: 600000 }, userns: true, seccomp: null,
+    expect(testPlan(policy, { ioDevices: ['253:0', '254:0'] }).limits).toEqual(limits);
+    const c = ociConfig(testPlan(policy, { ioDevices: ['253:0', '254:0'], cgroupVersion: 'v2', command: ['x'] }), {
+      root: '/b/root', cgroupsPath: '/pawl/run-ID', hostIds: { user: 600001, root: 600000 }, userns: true,
     });
     expect(c.linux.resources.blockIO).toEqual({
       throttleReadBpsDevice: [{ major: 253, minor: 0, rate: 10 * MiB }, { major: 254, minor: 0, rate: 10 * MiB }],

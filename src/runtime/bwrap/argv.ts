@@ -1,18 +1,24 @@
-// bubblewrap's argv as a pure function of the sandbox spec (snapshot-tested, shown by explain).
+// bubblewrap's argv: a pure rendering of the run's plan (snapshot-tested, shown by explain).
 import { statSync } from 'node:fs';
-import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
-import { MASKED_PATHS } from '../oci/config.js';
-import type { Launch, SandboxSpec } from '../types.js';
+import type { Mount } from '../../plan/layout.js';
+import type { SandboxPlan } from '../../plan/plan.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
-/** Variables every sandbox gets; the policy's env is laid over them. Nothing is inherited. */
-export const BASE_ENV: Record<string, string> = {
-  PATH: '/usr/bin',
-  HOME: '/workspace',
-  TMPDIR: '/tmp',
-  LANG: 'C.UTF-8',
-};
+/** The fds of the spawned process that bwrap is told about (null: none). */
+export interface BwrapFds {
+  /** --seccomp: the compiled filter. */
+  seccomp: number | null;
+  /**
+   * --block-fd: an fd holding a one-byte file, which bwrap reads only once the sandbox is fully
+   * set up (mounts, namespaces, chroot, privileges dropped), just before it loads the filter and
+   * runs the program. Its offset, shared with the supervisor's own fd, is the set-up record no
+   * program can forge: it never sees the fd (bwrap closes it).
+   */
+  ready: number | null;
+  /** --info-fd: where bwrap tells the host pid of the sandbox's init, so it can be reaped. */
+  info: number | null;
+}
 
 /** The /proc entries to mask, split by kind: a file is covered by /dev/null, a dir by an empty tmpfs. */
 export interface ProcMasks {
@@ -20,61 +26,70 @@ export interface ProcMasks {
   dirs: string[];
 }
 
-let hostMasks: ProcMasks | null = null;
+const hostMasks = new Map<string, ProcMasks>();
 
 /**
- * OCI's maskedPaths that exist in this kernel's /proc (the sandbox's /proc is a new procfs of the
- * same kernel). bwrap cannot mount over a path procfs does not have, so absent ones are left out.
+ * The masked paths that exist in this kernel's /proc (the sandbox's /proc is a new procfs of the
+ * same kernel). bwrap cannot mount over a path procfs does not have, so absent ones are left out
+ * (runc and crun skip them the same way).
  */
-export function hostProcMasks(): ProcMasks {
-  if (hostMasks) return hostMasks;
-  const masks: ProcMasks = { files: [], dirs: [] };
-  for (const path of MASKED_PATHS) {
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (st) (st.isDirectory() ? masks.dirs : masks.files).push(path);
+export function hostProcMasks(paths: string[]): ProcMasks {
+  const key = paths.join('\0');
+  let masks = hostMasks.get(key);
+  if (!masks) {
+    masks = { files: [], dirs: [] };
+    for (const path of paths) {
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st) (st.isDirectory() ? masks.dirs : masks.files).push(path);
+    }
+    hostMasks.set(key, masks);
   }
-  return (hostMasks = masks);
+  return masks;
 }
 
-export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks()): string[] {
-  const { policy } = spec;
-  const { security, resources, network } = policy;
+function mountArgs(m: Mount, plan: SandboxPlan, masks: ProcMasks): string[] {
+  switch (m.type) {
+    case 'bind':
+      return [`${m.readOnly ? '--ro-bind' : '--bind'}${m.ifExists ? '-try' : ''}`, m.src, m.dst];
+    case 'proc':
+      return [
+        // The rootfs links go in before the kernel filesystems (they only need the empty root).
+        ...Object.entries(plan.layout.symlinks).flatMap(([link, target]) => ['--symlink', target, link]),
+        '--proc', m.dst,
+        ...masks.files.flatMap((f) => ['--ro-bind', '/dev/null', f]),
+        ...masks.dirs.flatMap((d) => ['--perms', '0555', '--tmpfs', d, '--remount-ro', d]),
+      ];
+    case 'dev':
+      // bwrap's --dev: the plan's DEV_NODES bound from the host, the fd links, and (bwrap's own
+      // additions) a new devpts instance at /dev/pts and an empty /dev/shm dir.
+      return ['--dev', m.dst];
+    case 'tmpfs':
+      return ['--perms', m.mode.toString(8).padStart(4, '0'), '--size', String(m.size), '--tmpfs', m.dst];
+  }
+}
+
+export function bwrapArgs(plan: SandboxPlan, fds: BwrapFds, masks: ProcMasks = hostProcMasks(plan.layout.proc.masked)): string[] {
+  const { layout } = plan;
   const args = [
     // A new user namespace maps the sandbox's uid to the (unprivileged) host id bwrap runs as;
     // every other namespace is new too, and network unless the policy shares the host's.
     '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup',
-    ...(network.mode === 'full' ? [] : ['--unshare-net']),
-    '--uid', String(security.uid), '--gid', String(security.gid),
+    ...(plan.namespaces.network ? ['--unshare-net'] : []),
+    '--uid', String(layout.user.uid), '--gid', String(layout.user.gid),
     '--cap-drop', 'ALL',
     '--die-with-parent', '--new-session',
-    '--hostname', 'pawl',
-    // bwrap's / is a fresh tmpfs: the rootfs dirs are bound into it read-only, and / itself is
-    // remounted read-only last, after every mount point exists.
-    ...ROOTFS_MOUNTS.flatMap((dir) => ['--ro-bind', `${spec.rootfs}${dir}`, dir]),
-    ...(network.mode === 'full' ? FULL_NETWORK_FILES.flatMap((f) => ['--ro-bind-try', f, f]) : []),
-    ...Object.entries(ROOTFS_SYMLINKS).flatMap(([link, target]) => ['--symlink', target, link]),
-    '--proc', '/proc',
-    // The same /proc entries runc and crun mask (kernel memory, keys, timers, hardware), read-only.
-    ...masks.files.flatMap((f) => ['--ro-bind', '/dev/null', f]),
-    ...masks.dirs.flatMap((d) => ['--perms', '0555', '--tmpfs', d, '--remount-ro', d]),
-    '--dev', '/dev',
-    '--perms', '1777', '--size', String(resources.tmpSize), '--tmpfs', '/tmp',
-    '--bind', spec.workspace, '/workspace',
-    ...(spec.egressSocket ? ['--ro-bind', spec.egressSocket, EGRESS_SOCKET] : []),
+    '--hostname', layout.hostname,
+    // bwrap's / is a fresh tmpfs: the mounts land in it, and / itself is remounted read-only
+    // last, after every mount point exists.
+    ...layout.mounts.flatMap((m) => mountArgs(m, plan, masks)),
+    // (layout.proc.readOnly needs nothing here: those files belong to the host's root, and the
+    // sandbox's user namespace has no rights over them.)
+    '--remount-ro', '/', '--chdir', layout.cwd, '--clearenv',
   ];
-  for (const b of policy.filesystem.binds) args.push(b.readOnly ? '--ro-bind' : '--bind', b.src, b.dst);
-  args.push('--remount-ro', '/', '--chdir', '/workspace', '--clearenv');
-  for (const [k, v] of Object.entries({ ...BASE_ENV, ...policy.env })) args.push('--setenv', k, v);
-  if (spec.readyFd != null) args.push('--block-fd', String(spec.readyFd));
-  if (spec.infoFd != null) args.push('--info-fd', String(spec.infoFd));
-  if (spec.seccompFd !== null) args.push('--seccomp', String(spec.seccompFd));
-  args.push('--', ...spec.command);
+  for (const [k, v] of Object.entries(layout.env)) args.push('--setenv', k, v);
+  if (fds.ready !== null) args.push('--block-fd', String(fds.ready));
+  if (fds.info !== null) args.push('--info-fd', String(fds.info));
+  if (fds.seccomp !== null) args.push('--seccomp', String(fds.seccomp));
+  args.push('--', ...layout.argv);
   return args;
 }
-
-export const bwrapBackend = {
-  name: 'bwrap' as const,
-  launch(spec: SandboxSpec): Launch {
-    return { file: BWRAP, args: bwrapArgs(spec) };
-  },
-};

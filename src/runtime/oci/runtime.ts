@@ -2,19 +2,19 @@
 // pawl's cgroup, its init waiting), `start` (the program runs), the init's exit (reaped by this
 // process as child subreaper, reaper.ts), and `delete --force` on every path out.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeCgroups } from '../../cgroup/probe.js';
 import type { HostConfig } from '../../config/host.js';
 import { PawlError } from '../../errors.js';
 import { ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
-import { idTime, ownerPid } from '../../supervisor/ids.js';
-import type {
-  ContainerRuntime, CreateOptions, Launch, RuntimePlan, RuntimePlanInput, RuntimeSandbox, SandboxExit, SandboxInfo,
-} from '../types.js';
+import type { SandboxPlan } from '../../plan/plan.js';
+import { idTime, ownerPid, partnerId } from '../../supervisor/ids.js';
+import type { Readable, Writable } from 'node:stream';
+import type { ContainerRuntime, CreateOptions, Launch, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, startCommand, stateCommand, UMOUNT, UNSHARE, type OciCli, type OciRuntimeName } from './cli.js';
-import { ociConfig } from './config.js';
+import { ociConfig, type OciFacts, type OciSpec } from './config.js';
 import { holdSubreaper, tryReap, waitForExit } from './reaper.js';
 import { spawnWithoutStrayFds } from '../fds.js';
 
@@ -56,10 +56,29 @@ export async function hiddenCgroup2(): Promise<string | null> {
   return version === 'v1' ? unified : null;
 }
 
-/** The run's start time from its id ("<ms base36>-<pid>-<hex>", supervisor/ids.ts). */
+let usernsAllowed: boolean | undefined;
+/** Whether this host lets pawl create user namespaces (user.max_user_namespaces > 0). */
+function userns(): boolean {
+  if (usernsAllowed === undefined) {
+    const max = existsSync('/proc/self/ns/user') ? readFileSync('/proc/sys/user/max_user_namespaces', { encoding: 'utf8', flag: 'r' }).trim() : '0';
+    usernsAllowed = Number(max) > 0;
+  }
+  return usernsAllowed;
+}
+
+/**
+ * The second unprivileged host id an OCI sandbox needs: its root (used by the runtime's init while
+ * it builds the sandbox) maps to the partner of the run's host id, so the two stay inside the
+ * configured range and differ.
+ */
+export function rootHostId(host: HostConfig, hostId: number): number {
+  if (host.hostIdCount < 2) throw new PawlError('HostUnsupported', 'runc/crun need hostIdCount >= 2: the sandbox root and its user map to two host ids');
+  return partnerId(host, hostId);
+}
 
 export class OciRuntime implements ContainerRuntime {
   private binary: string | null = null;
+  readonly keepsState = true;
 
   constructor(readonly name: OciRuntimeName) {}
 
@@ -88,27 +107,33 @@ export class OciRuntime implements ContainerRuntime {
     return { name: this.name, binary, root, hideUnified: this.name === 'crun' ? hideUnified : null };
   }
 
-  plan(i: RuntimePlanInput): RuntimePlan {
-    const f = i.oci;
-    if (!f) throw new PawlError('RuntimeError', `runtime "${this.name}" needs the run's OCI facts`);
-    const { spec } = i;
-    const config = ociConfig({
-      policy: spec.policy, rootfs: spec.rootfs, root: bundleFiles(f.bundle).root, workspace: spec.workspace, command: spec.command,
-      limits: i.limits, rlimits: i.rlimits, cgroupsPath: f.cgroupsPath, cgroupVersion: f.cgroupVersion, hostIds: f.hostIds,
-      userns: f.userns, seccomp: f.seccomp, egressSocket: spec.egressSocket ?? null,
-    });
-    const cli = this.cli(f.stateRoot, f.hideUnified);
-    const create = createCommand(cli, f.id, f.bundle, f.preserveFds);
+  /** The run's facts (host ids, user namespaces, state dir), then the plan rendered as config.json. */
+  async prepare(plan: SandboxPlan, site: RunSite): Promise<Prepared> {
+    if (site.hostId === null) throw new PawlError('HostUnsupported', `runtime "${this.name}" needs pawl to run as root`);
+    const facts: OciFacts = {
+      root: bundleFiles(site.dir).root,
+      cgroupsPath: `/${site.host.cgroupParent}/${site.cgroupName}`,
+      hostIds: { user: site.hostId, root: rootHostId(site.host, site.hostId) },
+      userns: userns(),
+    };
+    const config = ociConfig(plan, facts);
+    const cli = this.cli(OciRuntime.stateRoot(this.name, site.host), await hiddenCgroup2());
+    // fds 3 and 4 (task mode: the harness protocol) pass into the container.
+    const preserveFds = plan.fds.task ? 2 : 0;
+    const create = createCommand(cli, site.id, site.dir, preserveFds);
     // The runtime's own argv (explain), and what is spawned: the same, or inside crun's namespace.
-    const runtime = cli.hideUnified ? createCommand({ ...cli, hideUnified: null }, f.id, f.bundle, f.preserveFds) : create;
-    return { runtime, spawn: create, config, oci: f };
+    const runtime = cli.hideUnified ? createCommand({ ...cli, hideUnified: null }, site.id, site.dir, preserveFds) : create;
+    return {
+      runtime,
+      spawn: create,
+      config,
+      root: `${facts.root}, an empty dir, read-only after set-up`,
+      create: (io) => this.create(create, config, cli, site, plan.fds.task, io),
+    };
   }
 
-  async create(plan: RuntimePlan, opts: CreateOptions): Promise<RuntimeSandbox> {
-    const { config, oci } = plan;
-    if (!config || !oci) throw new PawlError('RuntimeError', `runtime "${this.name}" was given a plan without config.json`);
-    const cli = this.cli(oci.stateRoot, oci.hideUnified);
-    const files = bundleFiles(oci.bundle);
+  private async create(spawnCmd: Launch, config: OciSpec, cli: OciCli, site: RunSite, task: boolean, io: CreateOptions): Promise<RuntimeSandbox> {
+    const files = bundleFiles(site.dir);
     // The root is an empty dir of this run: the runtime creates the mount points in it, and it
     // turns read-only once they exist. Owned by the sandbox's root (mapped), which makes them.
     await mkdir(files.root, { mode: 0o755 });
@@ -116,24 +141,26 @@ export class OciRuntime implements ContainerRuntime {
     const rootId = config.linux.uidMappings?.find((m) => m.containerID === 0)?.hostID;
     if (rootId !== undefined) await chown(files.root, rootId, rootId);
     await writeFile(files.config, JSON.stringify(config), { mode: 0o600 });
-    await mkdir(oci.stateRoot, { recursive: true, mode: 0o700 });
+    await mkdir(cli.root, { recursive: true, mode: 0o700 });
 
     // From here until create exits, orphans are this process's: the container's init among them.
     const release = holdSubreaper();
     let child: ChildProcess;
     try {
-      child = spawnWithoutStrayFds(() => spawn(plan.spawn.file, plan.spawn.args, { env: {}, stdio: opts.stdio, detached: false }));
+      const stdio = [io.stdin, 'pipe', 'pipe', ...(task ? ['pipe', 'pipe'] : [])] as ('ignore' | 'inherit' | 'pipe')[];
+      child = spawnWithoutStrayFds(() => spawn(spawnCmd.file, spawnCmd.args, { env: {}, stdio, detached: false }));
     } catch (e) {
       release();
       throw e;
     }
     child.once('exit', release);
-    const sandbox = new OciSandbox(this.name, cli, oci.id, files, child);
+    (child.stdio[3] as Writable | null)?.on('error', () => {}); // the sandbox may die before reading
+    const sandbox = new OciSandbox(this.name, cli, site.id, files, child);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (e) => {
         release();
-        reject(new PawlError('RuntimeError', `cannot run ${plan.spawn.file}: ${e.message}`));
+        reject(new PawlError('RuntimeError', `cannot run ${spawnCmd.file}: ${e.message}`));
       });
     });
     return sandbox;
@@ -171,46 +198,77 @@ class OciSandbox implements RuntimeSandbox {
   readonly closed: Promise<void>;
   /** The init's pid once `create` has exited; its creator gone, the init is this process's child. */
   private readonly created: Promise<number>;
-  private pid: number | null = null;
+  private init: number | null = null;
   get initPid(): number | null {
-    return this.pid;
+    return this.init;
   }
   private reaped = false;
   private destroying: Promise<void> | null = null;
+  /** create or start failed: the runtime's own words (its log), or null. */
+  setupError: string | null = null;
+  readonly signalIsProgram = true;
+  readonly auditPid = null;
 
   constructor(
     private readonly name: OciRuntimeName,
     private readonly cli: OciCli,
     private readonly id: string,
     files: ReturnType<typeof bundleFiles>,
-    readonly child: ChildProcess,
+    private readonly child: ChildProcess,
   ) {
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
     this.created = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))).then(async (code) => {
       const pid = code === 0 ? Number((await readFile(files.pidFile, 'utf8').catch(() => '')).trim()) : NaN;
-      if (Number.isInteger(pid) && pid > 0) return (this.pid = pid);
+      if (Number.isInteger(pid) && pid > 0) return (this.init = pid);
       const why = (await loggedError(files.log)) ?? `exit status ${code}`;
       throw new PawlError('RuntimeError', `${name} create failed: ${why}`);
     });
-    // A failed create never had a program: start() reports it, and nothing waits for this.
+    // A failed create never had a program: it has ended at once (setupFailed() says why).
     this.exited = this.created.then(
       (pid) => waitForExit(pid).then((exit) => ((this.reaped = true), exit)),
-      () => ({ code: null, signal: null }),
+      (e: Error) => ((this.setupError = e.message), { code: null, signal: null }),
     );
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  get stdout(): Readable {
+    return this.child.stdout!;
+  }
+  get stderr(): Readable {
+    return this.child.stderr!;
+  }
+  get request(): Writable | null {
+    return (this.child.stdio[3] as Writable | null) ?? null;
+  }
+  get reply(): Readable | null {
+    return (this.child.stdio[4] as Readable | null) ?? null;
+  }
+
+  setupFailed(): boolean {
+    return this.setupError !== null;
+  }
+
+  /** A failed create or start is recorded (setupError), not thrown: the run reports it as its result. */
   async start(): Promise<void> {
-    await this.created;
-    await run(startCommand(this.cli, this.id)).catch((e: Error) => {
-      throw new PawlError('RuntimeError', `${this.name} start failed: ${e.message}`);
+    try {
+      await this.created;
+    } catch {
+      return;
+    }
+    await run(startCommand(this.cli, this.id)).catch(async (e: Error) => {
+      this.setupError = `${this.name} start failed: ${e.message}`;
+      // Its init waits for a start that will not come: end it, so the run's end comes.
+      await this.kill();
     });
   }
 
   async kill(): Promise<void> {
     // Safe by pid: an unreaped child's pid cannot be reused.
-    if (this.pid === null || this.reaped) return;
+    if (this.init === null || this.reaped) return;
     try {
-      process.kill(this.pid, 'SIGKILL');
+      process.kill(this.init, 'SIGKILL');
     } catch {
       /* already gone */
     }
@@ -229,7 +287,7 @@ class OciSandbox implements RuntimeSandbox {
         if (!gone) throw new PawlError('RuntimeError', `${this.name} delete --force failed: ${(e as Error).message}`);
       }
       // delete --force killed the init if it still ran: reap it, so no zombie is left.
-      if (this.pid !== null) await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+      if (this.init !== null) await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
     })();
     return this.destroying;
   }

@@ -1,5 +1,13 @@
 import type { Policy } from '../config/policy.js';
-import type { Rlimits } from './shim.js';
+
+export interface Rlimits {
+  nofile: number;
+  nproc: number;
+  fsize: number;
+  core: number;
+  /** Seconds: a backstop under the supervisor's own CPU-time watch. */
+  cpu: number;
+}
 
 /** Pure: the rlimits a run gets. nproc counts threads like pids.max, so both use the same figure. */
 export function rlimitsFor(policy: Policy, pidsMax: number): Rlimits {

@@ -2,18 +2,10 @@
 // into every cgroup.procs, then execs the chain prlimit -> setpriv -> runtime. Everything the
 // runtime forks is therefore born inside the run's cgroup; nothing untrusted ever runs outside.
 // Exit status 125 means the shim itself failed (the cgroup could not be entered).
-import type { Launch } from '../runtime/types.js';
+import type { Rlimits } from '../../plan/rlimits.js';
+import type { Launch } from '../types.js';
 
 export const SHIM_FAILED = 125;
-
-export interface Rlimits {
-  nofile: number;
-  nproc: number;
-  fsize: number;
-  core: number;
-  /** Seconds: a backstop under the supervisor's own CPU-time watch. */
-  cpu: number;
-}
 
 const SCRIPT = [
   'n=$1; shift',

@@ -1,0 +1,94 @@
+// The plan of one run: everything the sandbox will be, as a pure function of the policy, a few
+// host facts and the run's paths. Every backend renders this one object (runtime/*/), and
+// `pawl explain` prints it; nothing a backend does may come from anywhere else.
+import type { Policy } from '../config/policy.js';
+import { cgroupLimits } from '../cgroup/limits.js';
+import type { CgroupFileWrite, CgroupLimits, IoLimit } from '../cgroup/types.js';
+import type { SeccompPlan } from '../seccomp/index.js';
+import { sandboxLayout, type Layout, type Mount, type RunPaths } from './layout.js';
+import { rlimitsFor, type Rlimits } from './rlimits.js';
+
+export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.mjs'];
+
+/** The namespaces the sandbox gets (user, pid, ipc, uts, mount and cgroup always: new). */
+export interface Namespaces {
+  /** false: the host's network namespace is shared (policy network mode full). */
+  network: boolean;
+}
+
+/** The fds 3.. the program inside sees, beyond stdin/stdout/stderr. */
+export interface ProgramFds {
+  /** task mode: the harness reads its request on fd 3 and replies on fd 4 (task/protocol.ts). */
+  task: boolean;
+}
+
+/** Fields of the sandbox's process beyond the layout (applied by the backends that can). */
+export interface ProcessSecurity {
+  /** An AppArmor profile the runtime applies (runc/crun). */
+  apparmorProfile?: string;
+  /** An SELinux process label the runtime applies (runc/crun). */
+  selinuxLabel?: string;
+}
+
+/** Facts of the host (and of this run's placement) the plan depends on. */
+export interface HostFacts {
+  /** The cgroup driver's pure planner (cgroup/<version>/). */
+  cgroup: { version: 'v1' | 'v2'; plan(name: string, limits: CgroupLimits): CgroupFileWrite[] };
+  /** Whole-disk "MAJ:MIN"s behind the rootfs, /workspace and binds (none: nothing to throttle). */
+  ioDevices: string[];
+  /** The run's compiled seccomp filter (seccomp/), or null for profile "none". */
+  seccomp: SeccompPlan | null;
+}
+
+export interface PlanPaths extends RunPaths {
+  /** The run's cgroup name (run-<id>). */
+  cgroupName: string;
+}
+
+export interface SandboxPlan {
+  limits: CgroupLimits;
+  cgroupVersion: 'v1' | 'v2';
+  cgroupWrites: CgroupFileWrite[];
+  /** memory+swap is held to the memory limit (false only where the host has no swap accounting and the policy allows that). */
+  swapLimit: boolean;
+  rlimits: Rlimits;
+  layout: Layout;
+  namespaces: Namespaces;
+  seccomp: SeccompPlan | null;
+  fds: ProgramFds;
+  process: ProcessSecurity;
+}
+
+export interface PlanOptions {
+  mode: 'task' | 'program';
+  /** program mode: the argv to run (task mode runs the harness). */
+  command?: string[];
+  /** An argv the sandbox runs first, which then execs the program (a confinement helper). */
+  wrapper?: string[];
+  /** Mounts beyond pawl's own, after them (from the policy's filesystem section). */
+  extraMounts?: Mount[];
+}
+
+/** Pure: what the run's cgroup enforces. */
+export function limitsFor(policy: Policy, ioDevices: string[]): CgroupLimits {
+  const r = policy.resources;
+  const io: IoLimit | null = ioDevices.length ? { devices: ioDevices, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
+  return cgroupLimits(r, io);
+}
+
+export function planRun(policy: Policy, facts: HostFacts, paths: PlanPaths, opts: PlanOptions): SandboxPlan {
+  const limits = limitsFor(policy, facts.ioDevices);
+  const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
+  return {
+    limits,
+    cgroupVersion: facts.cgroup.version,
+    cgroupWrites: facts.cgroup.plan(paths.cgroupName, limits),
+    swapLimit: limits.noSwap && !policy.allowDegraded.includes('swap-limit'),
+    rlimits: rlimitsFor(policy, limits.pidsMax),
+    layout: sandboxLayout(policy, paths, command, { wrapper: opts.wrapper, extraMounts: opts.extraMounts }),
+    namespaces: { network: policy.network.mode !== 'full' },
+    seccomp: facts.seccomp,
+    fds: { task: opts.mode === 'task' },
+    process: { ...(policy.security.apparmorProfile ? { apparmorProfile: policy.security.apparmorProfile } : {}) },
+  };
+}

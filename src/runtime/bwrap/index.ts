@@ -1,0 +1,226 @@
+// The bubblewrap backend: spawned through the shim (shim.ts), which enters the run's cgroup and
+// drops to the run's host id before exec'ing bwrap, so nothing of the run starts outside it.
+// Its fds: the compiled seccomp filter, the set-up record (--block-fd) and bwrap's report of its
+// init's pid (--info-fd), all files in the run's scratch dir.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { cgroupDriver } from '../../cgroup/index.js';
+import type { RunCgroup } from '../../cgroup/types.js';
+import type { HostConfig } from '../../config/host.js';
+import { PawlError } from '../../errors.js';
+import type { SandboxPlan } from '../../plan/plan.js';
+import { idTime, ownerPid } from '../../supervisor/ids.js';
+import { processStartTime } from '../../supervisor/liveness.js';
+import { spawnWithoutStrayFds } from '../fds.js';
+import { bundleFiles } from '../oci/cli.js';
+import { holdSubreaper, tryReap } from '../oci/reaper.js';
+import type { ContainerRuntime, CreateOptions, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
+import { BWRAP, bwrapArgs, type BwrapFds } from './argv.js';
+import { shimCommand } from './shim.js';
+
+/** The spawned process's fds: 0-2 stdio, 3-4 the task protocol (task/protocol.ts), then bwrap's own. */
+const FD = { seccomp: 5, ready: 6, info: 7 } as const;
+const KILL_WAIT_MS = 2000;
+const ORPHAN_WAIT_MS = 2000;
+
+class BwrapSandbox implements RuntimeSandbox {
+  readonly exited: Promise<SandboxExit>;
+  readonly closed: Promise<void>;
+  /** bwrap's program is a grandchild in a pid namespace: the audit session identifies it instead. */
+  readonly initPid = null;
+  /** bwrap reports a killed program as 128+N: a signal of its own exit is bwrap's, not the program's. */
+  readonly signalIsProgram = false;
+  /** bwrap has exited and its init is reaped (by bwrap, or by this process once orphaned). */
+  private readonly reaped: Promise<void>;
+
+  constructor(private readonly child: ChildProcess, private readonly cgroup: RunCgroup, private readyFd: number) {
+    // bwrap exits as soon as its init reports the program's status, often before it has reaped
+    // that init: the orphan comes to this process (a child subreaper for the run) and is reaped
+    // here, so no bwrap process of the run, zombie or not, outlives the result.
+    // (The reaping is part of destroy(), the cleanup: the run's end and wall time are bwrap's exit.)
+    const release = holdSubreaper();
+    const init = readInit((child.stdio as unknown as (Readable | null)[])[FD.info] ?? undefined);
+    this.exited = new Promise<SandboxExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.reaped = this.exited.then(async () => reapOrphan(await init)).finally(release);
+    this.closed = new Promise((resolve) => child.once('close', () => resolve()));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  get auditPid(): number | null {
+    return this.child.pid ?? null;
+  }
+  get stdout(): Readable {
+    return this.child.stdout!;
+  }
+  get stderr(): Readable {
+    return this.child.stderr!;
+  }
+  get request(): Writable | null {
+    return (this.child.stdio[3] as Writable | null) ?? null;
+  }
+  get reply(): Readable | null {
+    return (this.child.stdio[4] as Readable | null) ?? null;
+  }
+
+  async start(): Promise<void> {
+    // bwrap runs from the moment it is spawned (a task's harness waits on fd 3 for its request).
+  }
+
+  /** Its stderr then says why: before set-up it is bwrap's or the shim's own, none of the program's. */
+  readonly setupError = null;
+
+  /** Set up means bwrap consumed the ready byte (our fd shares its offset). */
+  setupFailed(): boolean {
+    return this.readyFd >= 0 && readSync(this.readyFd, Buffer.alloc(1), 0, 1, null) !== 0;
+  }
+
+  /**
+   * The runtime's init inside the sandbox dies first, which takes its whole pid namespace with it
+   * and lets bwrap reap it and exit; killing the whole group at once would orphan that init.
+   */
+  async kill(): Promise<void> {
+    const pid = this.child.pid;
+    if (!pid || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    let killed = 0;
+    for (const member of await this.cgroup.pids().catch(() => [] as number[])) {
+      // Only processes of our own group, and only bwrap's direct child (its init).
+      if ((await parentPid(member)) !== pid) continue;
+      try {
+        process.kill(member, 'SIGKILL');
+        killed++;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // bwrap reaped it meanwhile
+      }
+    }
+    // Killed right after spawn, before bwrap forked its init: nothing to wait for, the group kill follows.
+    if (killed === 0) return;
+    // Dying takes a while for a big group held to a small CPU quota.
+    await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+  }
+
+  /** Kill bwrap if it still runs, and wait for it and its init to be reaped; close the set-up record. */
+  async destroy(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await Promise.race([this.reaped, new Promise((r) => setTimeout(r, KILL_WAIT_MS + ORPHAN_WAIT_MS).unref())]);
+    if (this.readyFd >= 0) closeSync(this.readyFd);
+    this.readyFd = -1;
+  }
+}
+
+interface InitProcess {
+  pid: number;
+  /** Its start time, read while it lived: a recycled pid is never taken for it. */
+  startTime: number;
+}
+
+/** bwrap's --info-fd report ({"child-pid": N}), read as soon as it is written. */
+function readInit(stream: Readable | undefined): Promise<InitProcess | null> {
+  if (!stream) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    let text = '';
+    let found: InitProcess | null = null;
+    stream.on('data', (b: Buffer) => {
+      if (found || text.length > 4096) return;
+      text += b.toString('utf8');
+      const pid = Number(/"child-pid"\s*:\s*(\d+)/.exec(text)?.[1]);
+      const startTime = pid > 0 ? processStartTime(pid) : null;
+      if (startTime !== null) found = { pid, startTime };
+    });
+    stream.once('close', () => resolve(found));
+    stream.once('error', () => resolve(found));
+  });
+}
+
+/** Reap bwrap's init once it is this process's child (it was bwrap's until bwrap exited). */
+async function reapOrphan(init: InitProcess | null): Promise<void> {
+  if (!init) return;
+  const deadline = Date.now() + ORPHAN_WAIT_MS;
+  while (Date.now() < deadline) {
+    if (processStartTime(init.pid) !== init.startTime) return; // gone (bwrap reaped it), or the pid is someone else's now
+    if ((await parentPid(init.pid)) === process.pid) {
+      const r = tryReap(init.pid);
+      if (r !== null) return;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function parentPid(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // The command name (field 2) may hold spaces and parentheses; ppid follows the last ')'.
+  const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+  return ppid ? Number(ppid) : null;
+}
+
+/** A file in the run's scratch dir, opened read-only for the child (closed by the caller). */
+function openFile(dir: string, name: string, content: Buffer | string): number {
+  const path = join(dir, name);
+  writeFileSync(path, content, { mode: 0o600 });
+  return openSync(path, 'r');
+}
+
+export const bwrapRuntime: ContainerRuntime = {
+  name: 'bwrap',
+  keepsState: false,
+  assertAvailable(): void {
+    if (!existsSync(BWRAP)) throw new PawlError('HostUnsupported', `bubblewrap is not installed (${BWRAP} not found): install the Debian package "bubblewrap"`);
+  },
+  async prepare(plan: SandboxPlan, site: RunSite): Promise<Prepared> {
+    // The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it.
+    const shimTag = `pawl-shim-${site.secret}`;
+    const fds: BwrapFds = { seccomp: plan.seccomp ? FD.seccomp : null, ready: FD.ready, info: FD.info };
+    const runtime = { file: BWRAP, args: bwrapArgs(plan, fds) };
+    const spawnCmd = shimCommand(site.procsFiles, plan.rlimits, site.hostId, runtime, shimTag);
+    return {
+      runtime,
+      spawn: spawnCmd,
+      config: null,
+      root: 'tmpfs, remounted read-only after set-up',
+      async create(io: CreateOptions): Promise<RuntimeSandbox> {
+        const seccomp = plan.seccomp ? openFile(site.dir, 'seccomp.bpf', plan.seccomp.bpf) : null;
+        let ready: number | null = null;
+        try {
+          // The set-up record: a one-byte file bwrap reads (--block-fd) once the sandbox is set up.
+          ready = openFile(site.dir, 'ready', '.');
+          const task = plan.fds.task ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
+          const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe'] as ('ignore' | 'inherit' | 'pipe' | number)[];
+          const child = spawnWithoutStrayFds(() => spawn(spawnCmd.file, spawnCmd.args, { env: {}, stdio, detached: false }));
+          const sandbox = new BwrapSandbox(child, io.cgroup, ready);
+          ready = null; // the sandbox owns it now (destroy closes it)
+          (child.stdio[3] as Writable | null)?.on('error', () => {}); // the sandbox may die before reading
+          await new Promise<void>((resolve, reject) => {
+            child.once('spawn', resolve);
+            child.once('error', (e) => {
+              void sandbox.destroy();
+              reject(new PawlError('RuntimeError', `cannot start the sandbox: ${e.message}`));
+            });
+          });
+          return sandbox;
+        } finally {
+          if (seccomp !== null) closeSync(seccomp);
+          if (ready !== null) closeSync(ready);
+        }
+      },
+    };
+  },
+  /** bwrap keeps no state of its own: its runs are the run cgroups without an OCI bundle. */
+  async list(host: HostConfig): Promise<SandboxInfo[]> {
+    const driver = await cgroupDriver({ parent: host.cgroupParent });
+    const now = Date.now();
+    const out: SandboxInfo[] = [];
+    for (const name of await driver.list()) {
+      const id = name.replace(/^run-/, '');
+      if (existsSync(bundleFiles(join(host.runDir, id)).config)) continue;
+      const busy = (await driver.open(name).pids().catch(() => [])).length > 0;
+      out.push({ id, runtime: 'bwrap', state: busy ? 'running' : 'stopped', ageMs: now - idTime(id), owner: ownerPid(id), pid: null });
+    }
+    return out;
+  },
+  /** Nothing of bwrap's own to remove: gc removes the run's cgroup and scratch dir for every backend. */
+  async remove(): Promise<void> {},
+};

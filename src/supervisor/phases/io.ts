@@ -1,0 +1,89 @@
+// The io phase: what the sandbox writes, captured within the policy's caps, and the task's reply
+// buffered up to RESULT_MAX. Only this module touches the sandbox's stdio streams.
+import type { Writable } from 'node:stream';
+import type { Policy } from '../../config/policy.js';
+import type { RuntimeSandbox } from '../../runtime/index.js';
+import type { HarnessReply, TaskRequest } from '../../task/protocol.js';
+import { parseReply } from '../../task/reply.js';
+
+const RESULT_MAX = 16 * 1024 * 1024; // a reply larger than this ends the run (ResourceExhausted/output)
+
+/** Output kept up to a cap (and forwarded as it comes); what is cut is counted. */
+export class Capped {
+  private chunks: Buffer[] = [];
+  private kept = 0;
+  dropped = 0;
+  constructor(private readonly max: number, private readonly forward?: Writable) {}
+  push(b: Buffer): void {
+    const room = this.max - this.kept;
+    const keep = room >= b.length ? b : b.subarray(0, Math.max(0, room));
+    if (keep.length) {
+      this.chunks.push(keep);
+      this.kept += keep.length;
+      this.forward?.write(keep);
+    }
+    this.dropped += b.length - keep.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+export interface IoOptions {
+  forwardStdout?: Writable;
+  forwardStderr?: Writable;
+  /** The reply crossed RESULT_MAX: the run must end (kill reason "output"). */
+  onReplyTooLarge: () => void;
+}
+
+export class RunIo {
+  readonly stdout: Capped;
+  readonly stderr: Capped;
+  private reply: Buffer[] = [];
+  private replyBytes = 0;
+  /** The reply could not be used (too large, not JSON). */
+  replyProblem: string | null = null;
+
+  constructor(policy: Policy, private readonly opts: IoOptions) {
+    this.stdout = new Capped(policy.resources.stdoutMax, opts.forwardStdout);
+    this.stderr = new Capped(policy.resources.stderrMax, opts.forwardStderr);
+  }
+
+  /**
+   * Readers first, before the program runs: the spawned process may exit before the program
+   * writes (runc/crun create), and node drains the pipes of an exited child that have none.
+   */
+  attach(sandbox: RuntimeSandbox): void {
+    sandbox.stdout.on('data', (b: Buffer) => this.stdout.push(b));
+    sandbox.stderr.on('data', (b: Buffer) => this.stderr.push(b));
+    sandbox.reply?.on('data', (b: Buffer) => this.onReply(b));
+  }
+
+  private onReply(b: Buffer): void {
+    this.replyBytes += b.length;
+    if (this.replyBytes > RESULT_MAX) {
+      if (!this.replyProblem) {
+        this.replyProblem = `the task's result exceeds ${RESULT_MAX} bytes`;
+        this.opts.onReplyTooLarge();
+      }
+      return;
+    }
+    this.reply.push(b);
+  }
+
+  /** Hand the harness its task (fd 3 inside), once. */
+  static send(sandbox: RuntimeSandbox, req: TaskRequest & { egressProxy?: string }): void {
+    sandbox.request?.end(JSON.stringify(req));
+  }
+
+  /** The task's reply, once the sandbox is gone (null: none, or unusable: see replyProblem). */
+  parsedReply(): HarnessReply | null {
+    if (this.replyProblem || this.reply.length === 0) return null;
+    const parsed = parseReply(Buffer.concat(this.reply).toString('utf8'));
+    if ('problem' in parsed) {
+      this.replyProblem = parsed.problem;
+      return null;
+    }
+    return parsed.reply;
+  }
+}

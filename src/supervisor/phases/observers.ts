@@ -1,0 +1,26 @@
+// Observers of finished runs (an audit log, metrics): each is called once with every final
+// RunResult (after the task's output check), whatever the outcome. An observer's failure never
+// changes a result.
+import type { RunResult } from '../result.js';
+
+export type RunObserver = (result: RunResult) => void;
+
+const observers = new Set<RunObserver>();
+
+/** Call `fn` with every finished RunResult from now on; returns its removal. */
+export function observeRuns(fn: RunObserver): () => void {
+  observers.add(fn);
+  return () => observers.delete(fn);
+}
+
+/** Hand a final result to every observer, and return it. */
+export function published(result: RunResult): RunResult {
+  for (const fn of observers) {
+    try {
+      fn(result);
+    } catch {
+      /* an observer's own problem */
+    }
+  }
+  return result;
+}

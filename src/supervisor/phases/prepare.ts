@@ -1,0 +1,86 @@
+// The prepare phase: everything a run needs before anything of it runs: host checks, rootfs,
+// scratch dir, /workspace's filesystem, cgroup with its limits, egress proxy, seccomp filter,
+// the plan (plan/) and its rendering by the backend. Every failure here is a typed PawlError,
+// and whatever was made is removed first (resources.ts).
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { HostConfig } from '../../config/host.js';
+import type { Policy } from '../../config/policy.js';
+import { PawlError } from '../../errors.js';
+import { factsCache } from '../../hostfacts/cache.js';
+import { EgressProxy } from '../../network/index.js';
+import { planRun, limitsFor, type SandboxPlan } from '../../plan/plan.js';
+import { ensureRootfs } from '../../rootfs/index.js';
+import { runtimeFor, type Prepared } from '../../runtime/index.js';
+import { seccompPlan } from '../../seccomp/index.js';
+import { collectGarbageOnce } from '../gc.js';
+import { assertSupported, driverFor, storagePlan } from '../host.js';
+import { assertHostIds, pickHostId } from '../ids.js';
+import { createScratch, type Scratch } from '../scratch.js';
+import { mountWorkspace } from '../workspace-fs.js';
+import { RunResources } from './resources.js';
+
+export interface RunRequest {
+  policy: Policy;
+  host: HostConfig;
+  /** task: runs the harness and expects a reply on fd 4. program: runs `command` as is. */
+  mode: 'task' | 'program';
+  command?: string[];
+}
+
+export interface PreparedRun {
+  plan: SandboxPlan;
+  backend: Prepared;
+  scratch: Scratch;
+  /** Protections this host could not apply that the policy allowed to skip; limits with nothing to act on. */
+  degraded: string[];
+  notNeeded: string[];
+}
+
+/** Prepare a run whose resources are recorded in `res`; on failure they are released before the error propagates. */
+export async function prepareRun(req: RunRequest, res: RunResources): Promise<PreparedRun> {
+  try {
+    return await prepare(req, res);
+  } catch (e) {
+    await res.release();
+    // One channel before a run exists: typed PawlErrors only (a plain Error is pawl's own failure to set up).
+    throw e instanceof PawlError ? e : new PawlError('RuntimeError', `cannot prepare the sandbox: ${(e as Error).message}`);
+  }
+}
+
+async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun> {
+  const { policy, host } = req;
+  assertSupported(policy);
+  const command = req.mode === 'program' ? req.command ?? [] : null;
+  if (command?.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
+  void collectGarbageOnce(host);
+  const driver = await driverFor(host);
+  // The rootfs dir's storage is its parent's (both under stateDir): no need to wait for the build.
+  const [rootfs, storage] = await Promise.all([ensureRootfs(host), storagePlan(host, policy, join(host.stateDir, 'rootfs')), assertHostIds(host)]);
+  const hostId = (res.hostId = pickHostId(host));
+  const scratch = (res.scratch = await createScratch(host.runDir, res.id, hostId, host.cgroupParent));
+  const cgroupName = `run-${res.id}`;
+  const egressSocket = join(scratch.dir, 'egress.sock');
+  if (policy.network.mode === 'restricted') res.egress = await EgressProxy.start({ policy: policy.network, socketPath: egressSocket, owner: hostId });
+  // Independent steps side by side; whatever was created is recorded before any error
+  // propagates, so the release on the way out removes it.
+  // The cgroup waits for /workspace's filesystem: its io limits name the loop device too.
+  const workspaceDevices = storage.workspaceFs ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir)) : Promise.resolve([]);
+  const withWorkspace = (devs: string[]) => [...new Set([...storage.ioDevices, ...devs])];
+  const [seccompR, cgroupR, workspaceR] = await Promise.allSettled([
+    seccompPlan(policy, factsCache(host.stateDir)),
+    workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs)))),
+    workspaceDevices,
+  ]);
+  if (cgroupR.status === 'fulfilled') res.cgroup = cgroupR.value;
+  for (const r of [seccompR, cgroupR, workspaceR]) if (r.status === 'rejected') throw r.reason;
+  const cgroup = (cgroupR as PromiseFulfilledResult<typeof res.cgroup & object>).value;
+  const plan = planRun(
+    policy,
+    { cgroup: driver, ioDevices: withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value), seccomp: (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value },
+    { rootfs: rootfs.path, workspace: scratch.workspace, egressSocket: res.egress ? egressSocket : null, cgroupName },
+    { mode: req.mode, ...(command ? { command } : {}) },
+  );
+  const backend = await runtimeFor(policy.runtime).prepare(plan, { id: res.id, host, dir: scratch.dir, cgroupName, procsFiles: cgroup.procsFiles, hostId, secret: randomBytes(6).toString('hex') });
+  return { plan, backend, scratch, degraded: storage.degraded, notNeeded: storage.notNeeded };
+}

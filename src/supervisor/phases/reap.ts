@@ -1,0 +1,91 @@
+// The reap phase: once the program has ended (or the kill's grace ran out), everything the run
+// left dies with its group, and the final facts are read: the cgroup's last figures, the
+// workspace's size, the proxy's counts, the kernel's seccomp records, the runtime's set-up record.
+// What the run held is released by the caller afterwards (resources.ts), on every path.
+import type { CgroupStats } from '../../cgroup/types.js';
+import type { EgressStats } from '../../network/index.js';
+import type { RuntimeSandbox, SandboxExit } from '../../runtime/index.js';
+import { readSeccompRecords, recordSyscallName, runRecords } from '../../seccomp/classify.js';
+import type { SeccompPlan } from '../../seccomp/index.js';
+import type { HarnessReply } from '../../task/protocol.js';
+import { treeUsage } from '../scratch.js';
+import { workspaceFull } from '../workspace-fs.js';
+import type { RunIo } from './io.js';
+import type { RunResources } from './resources.js';
+import type { RunWatch } from './watch.js';
+
+/** How long a killed run's end may take before its verdict is given without it. */
+const KILL_GRACE_MS = 10_000;
+/** A timer that never holds the process open. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** Everything known at the end of a run, for classify and the result. */
+export interface EndFacts {
+  exit: SandboxExit;
+  stats: CgroupStats | null;
+  workspaceBytes: number;
+  workspaceFull: boolean;
+  stdout: string;
+  stderr: string;
+  reply: HarnessReply | null;
+  egress: EgressStats | null;
+  seccompKills: { syscall: string | null }[];
+  setupFailed: boolean;
+}
+
+/**
+ * Wait for the end. A process asleep in uninterruptible I/O cannot die until the I/O ends: once
+ * the supervisor has killed the run, its verdict does not wait for that past a grace period (the
+ * group then stays, on the leftover list, for gc).
+ */
+export function awaitEnd(sandbox: RuntimeSandbox, watch: RunWatch): Promise<SandboxExit> {
+  return Promise.race([sandbox.exited, watch.killed.then(() => sleep(KILL_GRACE_MS)).then(() => ({ code: null, signal: null }))]);
+}
+
+export async function reap(
+  exit: SandboxExit,
+  run: { sandbox: RuntimeSandbox; watch: RunWatch; io: RunIo; res: RunResources; workspace: string; mode: 'task' | 'program'; seccomp: SeccompPlan | null },
+): Promise<EndFacts> {
+  const { sandbox, watch, io, res } = run;
+  // Anything the program left behind dies with the group, which also closes its pipes.
+  await res.killGroupIfPopulated();
+  await Promise.race([sandbox.closed, new Promise((r) => setTimeout(r, 2000))]);
+  const stderr = io.stderr.text(); // only now is everything the program wrote in
+  // The sandbox is gone: the proxy's counts and denials are final.
+  const egress = await res.closeEgress();
+  await watch.poller.poll(true);
+  const workspaceBytes = Math.max(watch.poller.peaks.workspaceBytes, await treeUsage(run.workspace, { live: false }));
+  const reply = run.mode === 'task' ? io.parsedReply() : null;
+  const seccompKills = await seccompKillsOf(sandbox, watch, run.seccomp, exit.signal === 'SIGSYS' || exit.code === 128 + 31);
+  return {
+    exit,
+    stats: watch.poller.last,
+    workspaceBytes,
+    workspaceFull: watch.poller.peaks.workspaceFull || (await workspaceFull(run.workspace)),
+    stdout: io.stdout.text(),
+    stderr,
+    reply,
+    egress,
+    seccompKills,
+    setupFailed: sandbox.setupFailed(),
+  };
+}
+
+/**
+ * Every seccomp kill of the run's processes, from the kernel's audit records (root, with the
+ * run's audit session or init pid). kauditd prints asynchronously: when the exit looks like a
+ * kill, wait briefly for its record.
+ */
+async function seccompKillsOf(sandbox: RuntimeSandbox, watch: RunWatch, seccomp: SeccompPlan | null, exitLooksKilled: boolean): Promise<{ syscall: string | null }[]> {
+  const session = watch.auditSession;
+  if (!seccomp || (session === null && sandbox.initPid === null)) return [];
+  const key = { ...(session !== null ? { session } : {}), ...(sandbox.initPid !== null ? { pids: [sandbox.initPid] } : {}) };
+  for (let i = 0; ; i++) {
+    const found = runRecords(key, readSeccompRecords());
+    // A death that looks like a kill waits up to 200 ms for its record; under a filter that
+    // kills, a child's kill may have been printed just now (one short second look).
+    const tries = exitLooksKilled ? 20 : seccomp.killsOnViolation ? 1 : 0;
+    if (found.length || i >= tries) return found.map((r) => ({ syscall: recordSyscallName(r) }));
+    await new Promise((r) => setTimeout(r, exitLooksKilled ? 10 : 5));
+  }
+}

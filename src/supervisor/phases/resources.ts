@@ -1,0 +1,75 @@
+// What one run holds on the host (scratch dir, cgroup, egress proxy, host id, the runtime's
+// sandbox), recorded as each is made, so that one release() on every path out removes exactly
+// what exists: after a failed prepare as after a finished run.
+import type { RunCgroup } from '../../cgroup/types.js';
+import type { HostConfig } from '../../config/host.js';
+import type { Policy } from '../../config/policy.js';
+import type { EgressProxy, EgressStats } from '../../network/index.js';
+import type { RuntimeSandbox } from '../../runtime/index.js';
+import { releaseHostId } from '../ids.js';
+import { recordLeftover } from '../leftovers.js';
+import { removeTree, type Scratch } from '../scratch.js';
+import { unmountWorkspace } from '../workspace-fs.js';
+
+export class RunResources {
+  hostId: number | null = null;
+  scratch: Scratch | null = null;
+  cgroup: RunCgroup | null = null;
+  egress: EgressProxy | null = null;
+  sandbox: RuntimeSandbox | null = null;
+
+  constructor(readonly id: string, private readonly policy: Policy, private readonly host: HostConfig) {}
+
+  /** Stop the run's egress proxy (idempotent) and take its final figures. */
+  async closeEgress(): Promise<EgressStats | null> {
+    if (!this.egress) return null;
+    await this.egress.close();
+    return this.egress.stats();
+  }
+
+  /** A normal end empties the group already (the pid namespace dies with its init): skip the
+   * freeze-and-kill round trip then, it costs milliseconds on v1. */
+  async killGroupIfPopulated(): Promise<void> {
+    if (!this.cgroup) return;
+    const left = await this.cgroup.pids().catch(() => [1]);
+    if (left.length) await this.cgroup.kill().catch(() => {});
+  }
+
+  /**
+   * Remove everything, and on failure put it on the leftover list gc retries; returns the
+   * failure's message, or null. A cleanup that fails (a group stuck in D state) never replaces a
+   * run's verdict.
+   */
+  async release(): Promise<string | null> {
+    try {
+      await this.remove();
+      return null;
+    } catch (e) {
+      const message = (e as Error).message;
+      await recordLeftover(this.host, {
+        id: this.id, runtime: this.policy.runtime, cgroup: this.cgroup ? this.cgroup.name : null, scratch: this.scratch ? this.scratch.dir : null, error: message,
+      }).catch(() => {});
+      return message;
+    }
+  }
+
+  /** Only after every process of the run is dead. */
+  private async remove(): Promise<void> {
+    await this.closeEgress().catch(() => {});
+    await this.killGroupIfPopulated();
+    try {
+      // The runtime's own state (its fds; runc/crun delete --force), on every path out.
+      await this.sandbox?.destroy();
+    } finally {
+      // The scratch dir only once the group is gone: rmdir succeeding proves no process of the
+      // run is left to race the removal. Otherwise it stays for gc, which checks the same.
+      if (this.cgroup) await this.cgroup.remove();
+      if (this.scratch) {
+        await unmountWorkspace(this.scratch.workspace);
+        await removeTree(this.scratch.dir, this.host.runDir);
+      }
+    }
+    // Only now: a run whose group could not be removed may still hold processes of that id.
+    releaseHostId(this.hostId);
+  }
+}

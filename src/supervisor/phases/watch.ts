@@ -1,0 +1,75 @@
+// The watch phase: while the sandbox runs, the cgroup poller (../watch.ts: peaks, CPU time, disk,
+// the wall clock), the caller's abort signal, and the run's audit session (for seccomp kills).
+// It ends the run through one kill switch, which keeps the first reason.
+import type { HostConfig } from '../../config/host.js';
+import type { Policy } from '../../config/policy.js';
+import type { RunCgroup } from '../../cgroup/types.js';
+import type { RuntimeSandbox } from '../../runtime/index.js';
+import { auditSession } from '../../seccomp/index.js';
+import type { KillReason } from '../classify.js';
+import { Watch } from '../watch.js';
+
+/** The supervisor's own audit session: the shim's fresh one differs from it once written. */
+const SUPERVISOR_SESSION = auditSession(process.pid);
+
+export class RunWatch {
+  readonly poller: Watch;
+  /** Why the supervisor ended the run (the first reason wins), or null. */
+  reason: KillReason | null = null;
+  /** Settles when the run is killed for any reason. */
+  readonly killed: Promise<void>;
+  /** The run's audit session once its first process has written it (root), or null. */
+  auditSession: number | null = null;
+  private onKilled!: () => void;
+
+  constructor(
+    private readonly sandbox: RuntimeSandbox,
+    private readonly cgroup: RunCgroup,
+    policy: Policy,
+    workspace: string,
+    private readonly watchesSeccomp: boolean,
+  ) {
+    this.killed = new Promise<void>((resolve) => (this.onKilled = resolve));
+    this.poller = new Watch(cgroup, policy, workspace, (reason) => void this.kill(reason));
+  }
+
+  /** Start watching. A task sandbox may wait in a pool before its task comes: its wall clock starts at send(). */
+  start(host: HostConfig, opts: { clock: boolean; signal?: AbortSignal }): void {
+    void this.watchAuditSession();
+    this.poller.start(host.pollIntervalMs, { clock: opts.clock });
+    opts.signal?.addEventListener('abort', () => void this.kill('cancelled'), { once: true });
+    if (opts.signal?.aborted) void this.kill('cancelled');
+  }
+
+  /**
+   * End the run. The sandbox's init dies first (the runtime knows how), which takes its whole pid
+   * namespace with it; the group kill then catches anything that is still there.
+   */
+  async kill(reason: KillReason): Promise<void> {
+    this.reason ??= reason;
+    this.onKilled();
+    await this.sandbox.kill();
+    await this.cgroup.kill().catch(() => {
+      try {
+        if (this.sandbox.pid) process.kill(this.sandbox.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    });
+  }
+
+  /**
+   * The run's audit session, which the shim makes fresh before exec (root only). Read as soon
+   * as it is written, so that even a sandbox killed by its filter within milliseconds can be
+   * matched to the kernel's record of the call.
+   */
+  private async watchAuditSession(): Promise<void> {
+    const pid = this.sandbox.auditPid;
+    if (!pid || !this.watchesSeccomp || process.geteuid?.() !== 0) return;
+    for (let i = 0; i < 20 && this.auditSession === null; i++) {
+      const ses = auditSession(pid);
+      if (ses !== null && ses !== SUPERVISOR_SESSION) this.auditSession = ses;
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+}
