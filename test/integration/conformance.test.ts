@@ -10,7 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { collectGarbage, execProgram, runTask } from '../../src/index.js';
 import type { PolicyInput } from '../../src/config/policy.js';
 import { runtimeFor, type RuntimeName } from '../../src/runtime/index.js';
-import { MASKED_PATHS } from '../../src/plan/layout.js';
+import { DEV_NODES, MASKED_PATHS } from '../../src/plan/layout.js';
+import { resolvePolicy } from '../../src/config/resolve.js';
+import { explain } from '../../src/supervisor/explain.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { expectLockedDown } from '../helpers/probe.js';
 import { startSupervisor } from '../helpers/supervisor.js';
@@ -108,6 +110,34 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
     expect(r.stdout).toMatch(/\/root.*No such file/);
     expect(r.stdout).toMatch(/\/sys.*No such file/);
     expect(r.stdout).toContain('rc=1');
+  });
+
+  it('gives the program exactly the layout its plan (and `pawl explain`) says: env, cwd, ids, hostname, mounts, /dev', async () => {
+    const policy = resolvePolicy({ overrides: with_({ env: { FOO: 'bar' }, filesystem: { binds: [BUSYBOX] } }) });
+    const { layout } = await explain(policy, { host, command: ['/usr/bin/node'] });
+    const probe = `const fs = require('fs');
+      const points = fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\\n').map((l) => l.split(' ')[4]);
+      const dev = fs.readdirSync('/dev').filter((n) => fs.lstatSync('/dev/' + n).isCharacterDevice()).sort();
+      console.log(JSON.stringify({ env: process.env, cwd: process.cwd(), uid: process.getuid(), gid: process.getgid(), hostname: require('os').hostname(), points, dev }));`;
+    const r = await execProgram(['/usr/bin/node', '-e', probe], { host, policy: with_({ env: { FOO: 'bar' }, filesystem: { binds: [BUSYBOX] } }) });
+    expect(r.status, r.stderr).toBe('succeeded');
+    const seen = JSON.parse(r.stdout) as { env: Record<string, string>; cwd: string; uid: number; gid: number; hostname: string; points: string[]; dev: string[] };
+    expect(seen.env).toEqual(layout.env);
+    expect(seen.cwd).toBe(layout.cwd);
+    expect({ uid: seen.uid, gid: seen.gid }).toEqual(layout.user);
+    expect(seen.hostname).toBe(layout.hostname);
+    for (const m of layout.mounts) if (m.type !== 'bind' || !m.ifExists) expect(seen.points).toContain(m.dst);
+    for (const p of layout.proc.masked.filter((p) => existsSync(p))) expect(seen.points).toContain(p);
+    // /dev holds the same device nodes in every backend.
+    expect(seen.dev).toEqual([...DEV_NODES].sort());
+  });
+
+  it('reports a sandbox that cannot be set up as a RuntimeError result naming the cause, and leaves nothing', async () => {
+    // One channel: once the run exists, its runtime's set-up failure is a result, never a throw.
+    const r = await execProgram(['/usr/bin/node', '-e', '0'], { host, policy: with_({ filesystem: { binds: [{ src: '/nonexistent-pawl-src', dst: '/x' }] } }) });
+    expect(r).toMatchObject({ status: 'failed', runtime });
+    expect(r.error).toMatchObject({ kind: 'RuntimeError', message: expect.stringContaining('/nonexistent-pawl-src') });
+    expect(r.cleanup_error).toBeUndefined();
   });
 
   it('masks the /proc entries OCI masks: each is over-mounted, and reads show nothing', async () => {
