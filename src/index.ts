@@ -2,6 +2,8 @@
 export { runTask, execProgram, taskPolicy, type RunTaskOptions, type ExecOptions } from './supervisor/run.js';
 export { Sandbox, type SandboxOptions } from './supervisor/sandbox.js';
 export { explain, type Explanation } from './supervisor/explain.js';
+export { observeRuns, type RunObserver } from './supervisor/phases/observers.js';
+export { planRun, type SandboxPlan } from './plan/plan.js';
 export { collectGarbage, type GcReport } from './supervisor/gc.js';
 export { RunResult, ErrorKind, Resource, Usage } from './supervisor/result.js';
 export { Policy, ResourceLimits, FilesystemPolicy, NetworkPolicy, SecurityPolicy, TrustLevel, type PolicyInput } from './config/policy.js';
