@@ -66,7 +66,7 @@ export class Sandbox {
     const t: Clock = { begin: performance.now(), spawned: 0, started: 0, sent: 0 };
     const res = new RunResources(id, policy, host);
     const prep = await prepareRun({ policy, host, mode: opts.mode, command: opts.command }, res);
-    const cgroup = res.cgroup!; // prepareRun made it or threw
+    const { cgroup } = prep;
     let watch: RunWatch | null = null;
     const io = new RunIo(policy, { forwardStdout: opts.forwardStdout, forwardStderr: opts.forwardStderr, onReplyTooLarge: () => void watch?.kill('output') });
     // launch: create (the program does not run yet), readers on its pipes, then start.
@@ -104,7 +104,7 @@ export class Sandbox {
 
   /** The host pids of every process in the run's cgroup. */
   pids(): Promise<number[]> {
-    return this.res.cgroup!.pids();
+    return this.prep.cgroup.pids();
   }
 
   /** Settles when that process has exited: a pool drops a sandbox that died while idle. */

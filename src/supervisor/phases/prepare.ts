@@ -4,6 +4,7 @@
 // and whatever was made is removed first (resources.ts).
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { RunCgroup } from '../../cgroup/types.js';
 import type { HostConfig } from '../../config/host.js';
 import type { Policy } from '../../config/policy.js';
 import { PawlError } from '../../errors.js';
@@ -32,6 +33,7 @@ export interface PreparedRun {
   plan: SandboxPlan;
   backend: Prepared;
   scratch: Scratch;
+  cgroup: RunCgroup;
   /** Protections this host could not apply that the policy allowed to skip; limits with nothing to act on. */
   degraded: string[];
   notNeeded: string[];
@@ -74,7 +76,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   ]);
   if (cgroupR.status === 'fulfilled') res.cgroup = cgroupR.value;
   for (const r of [seccompR, cgroupR, workspaceR]) if (r.status === 'rejected') throw r.reason;
-  const cgroup = (cgroupR as PromiseFulfilledResult<typeof res.cgroup & object>).value;
+  const cgroup = (cgroupR as PromiseFulfilledResult<RunCgroup>).value;
   const plan = planRun(
     policy,
     { cgroup: driver, ioDevices: withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value), seccomp: (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value },
@@ -82,5 +84,5 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
     { mode: req.mode, ...(command ? { command } : {}) },
   );
   const backend = await runtimeFor(policy.runtime).prepare(plan, { id: res.id, host, dir: scratch.dir, cgroupName, procsFiles: cgroup.procsFiles, hostId, secret: randomBytes(6).toString('hex') });
-  return { plan, backend, scratch, degraded: storage.degraded, notNeeded: storage.notNeeded };
+  return { plan, backend, scratch, cgroup, degraded: storage.degraded, notNeeded: storage.notNeeded };
 }
