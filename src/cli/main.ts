@@ -92,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'test': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
-      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../task/tests.js'), import('./format.js')]);
+      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../supervisor/task-tests.js'), import('./format.js')]);
       const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
       if (values.json) out(formatResult(report));
       else {

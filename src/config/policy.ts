@@ -4,7 +4,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { Duration, Size } from './units.js';
-import { SeccompPolicy } from '../seccomp/schema.js';
+import { SeccompPolicy } from './seccomp.js';
 import { NetworkPolicy } from '../network/schema.js';
 
 const MiB = 1024 ** 2;

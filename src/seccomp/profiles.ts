@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Policy, TrustLevel } from '../config/policy.js';
 import { PawlError } from '../errors.js';
-import { SeccompProfile } from './schema.js';
+import { SeccompProfile } from '../config/seccomp.js';
 
 // Two levels up from src/seccomp/ or dist/seccomp/: the package root.
 const DIR = new URL('../../native-profiles/', import.meta.url);

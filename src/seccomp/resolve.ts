@@ -3,7 +3,7 @@
 // BPF for bwrap and the OCI JSON for runc/crun) are made from this one value, so they agree.
 import { constants, release } from 'node:os';
 import { PawlError } from '../errors.js';
-import type { Action, Arg, Condition, SeccompProfile, SeccompRule } from './schema.js';
+import type { Action, Arg, Condition, SeccompProfile, SeccompRule } from '../config/seccomp.js';
 import { actionCode } from './libseccomp.js';
 import { ARCH_NAMES, hostArch, resolveSyscall, type Arch } from './syscalls.js';
 

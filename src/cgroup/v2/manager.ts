@@ -9,7 +9,8 @@ import {
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
 import { cpuStats, cpuWrites } from './cpu.js';
-import { commonAncestor, ownCgroupPath } from './delegation.js';
+import { ownCgroupPath } from '../../config/cgroup-parent.js';
+import { commonAncestor } from './delegation.js';
 import { freeze, thaw } from './freezer.js';
 import { ioStats, ioWrites } from './io.js';
 import { memoryStats, memoryWrites } from './memory.js';

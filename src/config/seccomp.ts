@@ -2,7 +2,7 @@
 // object or a Docker/podman profile file, as they are (archMap, includes/excludes, errno names),
 // so /usr/share/containers/seccomp.json or moby's default.json loads unchanged. One extension:
 // `optional` on a rule. Checks that need the system call tables (unknown names) happen when the
-// profile is resolved (resolve.ts); everything else is refused here, with the field named.
+// profile is resolved (seccomp/resolve.ts); everything else is refused here, with the field named.
 import { constants } from 'node:os';
 import { z } from 'zod';
 
