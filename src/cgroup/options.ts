@@ -2,6 +2,7 @@
 import { mkdir, readFile, rmdir } from 'node:fs/promises';
 import { CgroupParent } from '../config/cgroup-parent.js';
 import { PawlError } from '../errors.js';
+import type { HostCgroups } from './types.js';
 
 /**
  * The few OS calls a driver makes besides reading and writing control files. Tests replace them
@@ -23,7 +24,7 @@ export interface DriverOptions {
   parent?: string;
   ops?: Partial<HostOps>;
   /** The host's layout when already known (hostfacts' cache); probed otherwise. */
-  layout?: import('./probe.js').HostCgroups;
+  layout?: HostCgroups;
 }
 
 export const hostOps: HostOps = {

@@ -96,10 +96,14 @@ export const StoragePolicy = z.strictObject({
 });
 export type StoragePolicy = z.infer<typeof StoragePolicy>;
 
+/** The sandbox runtimes pawl drives (runtime/). */
+export const RuntimeName = z.enum(['bwrap', 'runc', 'crun']);
+export type RuntimeName = z.infer<typeof RuntimeName>;
+
 export const Policy = z
   .strictObject({
     trustLevel: TrustLevel.default('limited'),
-    runtime: z.enum(['bwrap', 'runc', 'crun']).default('bwrap'),
+    runtime: RuntimeName.default('bwrap'),
     resources: ResourceLimits.prefault({}),
     filesystem: FilesystemPolicy.prefault({}),
     network: NetworkPolicy.prefault({}),

@@ -6,14 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cgroupDriver } from '../cgroup/index.js';
-import type { RunCgroup } from '../cgroup/types.js';
+import type { CgroupVersion, RunCgroup } from '../cgroup/types.js';
 import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { seccompPlan } from '../seccomp/index.js';
 import { idTime, ownerPid, partnerId } from '../supervisor/ids.js';
 import { shimCommand } from '../supervisor/shim.js';
-import { BWRAP, bwrapBackend } from './bwrap/argv.js';
+import { BWRAP, bwrapArgs } from './bwrap/argv.js';
 import { spawnWithoutStrayFds } from './fds.js';
 import { holdSubreaper, tryReap } from './oci/reaper.js';
 import { processStartTime } from '../supervisor/liveness.js';
@@ -134,7 +134,7 @@ export const bwrapRuntime: ContainerRuntime = {
     if (!existsSync(BWRAP)) throw new PawlError('HostUnsupported', `bubblewrap is not installed (${BWRAP} not found): install the Debian package "bubblewrap"`);
   },
   plan(i): RuntimePlan {
-    const runtime = bwrapBackend.launch(i.spec);
+    const runtime = { file: BWRAP, args: bwrapArgs(i.spec) };
     return { runtime, spawn: shimCommand(i.procsFiles, i.rlimits, i.hostId, runtime, i.shimTag), config: null, oci: null, infoFd: i.spec.infoFd ?? null };
   },
   async create(plan: RuntimePlan, opts: CreateOptions): Promise<RuntimeSandbox> {
@@ -205,7 +205,7 @@ export interface OciFactsInput {
   /** The run's scratch dir: the bundle. */
   bundle: string;
   cgroupName: string;
-  cgroupVersion: 'v1' | 'v2';
+  cgroupVersion: CgroupVersion;
   hostId: number | null;
   preserveFds: number;
 }

@@ -2,14 +2,15 @@
 // create it, start it, wait for it, kill it, destroy it; list and collect the ones pawl owns.
 // The supervisor owns everything around it (cgroup, watch, classification, scratch dirs).
 import type { ChildProcess } from 'node:child_process';
-import type { CgroupLimits, RunCgroup } from '../cgroup/types.js';
+import type { CgroupLimits, CgroupVersion, RunCgroup } from '../cgroup/types.js';
+import type { RuntimeName } from '../config/policy.js';
 import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import type { OciSeccomp } from '../seccomp/index.js';
 import type { Rlimits } from '../supervisor/shim.js';
 import type { OciSpec } from './oci/config.js';
 
-export type RuntimeName = 'bwrap' | 'runc' | 'crun';
+export type { RuntimeName } from '../config/policy.js';
 
 export interface SandboxSpec {
   policy: Policy;
@@ -39,12 +40,6 @@ export interface Launch {
   args: string[];
 }
 
-export interface RuntimeBackend {
-  readonly name: RuntimeName;
-  /** Pure: the command that starts the sandbox (run after the shim has entered the cgroup). */
-  launch(spec: SandboxSpec): Launch;
-}
-
 /** What an OCI backend needs beyond the spec; facts of the host and the run, all plain data. */
 export interface OciRunFacts {
   /** Container id (the run id). */
@@ -53,7 +48,7 @@ export interface OciRunFacts {
   bundle: string;
   /** The run's cgroup relative to each hierarchy root, e.g. "/pawl/run-ID". */
   cgroupsPath: string;
-  cgroupVersion: 'v1' | 'v2';
+  cgroupVersion: CgroupVersion;
   /** Unprivileged host ids for the sandbox's uid/gid and for its root. */
   hostIds: { user: number; root: number };
   /** The host allows user namespaces. */

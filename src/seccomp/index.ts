@@ -14,7 +14,7 @@ import type { Arch } from './syscalls.js';
 export { SeccompPolicy, SeccompProfile } from '../config/seccomp.js';
 export { syscallName } from './syscalls.js';
 export { explainSeccomp } from './explain.js';
-export { seccompViolation, auditSession, type AuditKey } from './classify.js';
+export { auditSession, type AuditKey } from './classify.js';
 export type { OciSeccomp } from './oci.js';
 
 export interface SeccompPlan {

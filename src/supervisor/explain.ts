@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
+import type { CgroupVersion } from '../cgroup/types.js';
 import { FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../rootfs/layout.js';
 import { driverFor, storagePlan, type StoragePlan } from './host.js';
 import { ociRunFacts, type OciSpec } from '../runtime/index.js';
@@ -14,7 +15,7 @@ import { apparmorEnabled, apparmorProfile } from '../lsm/apparmor/index.js';
 
 export interface Explanation {
   policy: Policy;
-  cgroup: { version: 'v1' | 'v2'; writes: RunPlan['cgroupWrites'] };
+  cgroup: { version: CgroupVersion; writes: RunPlan['cgroupWrites'] };
   rlimits: RunPlan['rlimits'];
   mounts: { dst: string; src: string; mode: string }[];
   /** The full argv spawned: shim, prlimit, setpriv, runtime. */

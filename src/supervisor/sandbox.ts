@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
-import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
+import type { CgroupStats, CgroupVersion, RunCgroup } from '../cgroup/types.js';
 import { randomBytes } from 'node:crypto';
 import { PawlError } from '../errors.js';
 import { ensureRootfs } from '../rootfs/index.js';
@@ -86,7 +86,7 @@ export class Sandbox {
   private degraded: string[] = [];
   private notNeeded: string[] = [];
   private sent = false;
-  private cgroupVersion: 'v1' | 'v2' = 'v1';
+  private cgroupVersion: CgroupVersion = 'v1';
   private seccomp: SeccompPlan | null = null;
   private auditSession: number | null = null;
   private hostId: number | null = null;

@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
 import { MASKED_PATHS } from '../oci/config.js';
-import type { Launch, SandboxSpec } from '../types.js';
+import type { SandboxSpec } from '../types.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
@@ -71,10 +71,3 @@ export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks())
   args.push('--', ...spec.command);
   return args;
 }
-
-export const bwrapBackend = {
-  name: 'bwrap' as const,
-  launch(spec: SandboxSpec): Launch {
-    return { file: BWRAP, args: bwrapArgs(spec) };
-  },
-};

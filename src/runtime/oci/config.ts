@@ -3,7 +3,7 @@
 // same sandbox as bwrap's argv: an empty per-run root, read-only once set up, with pawl's rootfs
 // dirs bound into it, fresh /proc, a minimal /dev, a size-capped /tmp and /workspace.
 import type { Policy } from '../../config/policy.js';
-import type { CgroupLimits, IoLimit } from '../../cgroup/types.js';
+import type { CgroupLimits, CgroupVersion, IoLimit } from '../../cgroup/types.js';
 import type { OciSeccomp } from '../../seccomp/index.js';
 import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../../rootfs/layout.js';
 import type { Rlimits } from '../../supervisor/shim.js';
@@ -77,7 +77,7 @@ export interface OciConfigInput {
   rlimits: Rlimits;
   /** The run's cgroup, relative to each hierarchy's root (v1) or to the cgroup2 mount (v2). */
   cgroupsPath: string;
-  cgroupVersion: 'v1' | 'v2';
+  cgroupVersion: CgroupVersion;
   /**
    * Unprivileged host ids the sandbox's uid/gid (user) and its root (root, used by the runtime's
    * init while it sets up) map to.
