@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import { bundleFiles } from './oci/cli.js';
 import { hiddenCgroup2, OciRuntime } from './oci/runtime.js';
 import type { ContainerRuntime, CreateOptions, OciRunFacts, RuntimeName, RuntimePlan, RuntimeSandbox, SandboxExit, SandboxInfo } from './types.js';
+import { pollUntil, withDeadline } from '../util/wait.js';
 
 export type * from './types.js';
 export { ociConfig, type OciSpec } from './oci/config.js';
@@ -72,13 +73,13 @@ class BwrapSandbox implements RuntimeSandbox {
     // Killed right after spawn, before bwrap forked its init: nothing to wait for, the group kill follows.
     if (killed === 0) return;
     // Dying takes a while for a big group held to a small CPU quota.
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+    await withDeadline(this.exited, KILL_WAIT_MS);
   }
 
   /** Kill bwrap if it still runs, and wait for it and its init to be reaped. */
   async destroy(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await Promise.race([this.reaped, new Promise((r) => setTimeout(r, KILL_WAIT_MS + ORPHAN_WAIT_MS).unref())]);
+    await withDeadline(this.reaped, KILL_WAIT_MS + ORPHAN_WAIT_MS);
   }
 }
 
@@ -110,15 +111,10 @@ const ORPHAN_WAIT_MS = 2000;
 /** Reap bwrap's init once it is this process's child (it was bwrap's until bwrap exited). */
 async function reapOrphan(init: InitProcess | null): Promise<void> {
   if (!init) return;
-  const deadline = Date.now() + ORPHAN_WAIT_MS;
-  while (Date.now() < deadline) {
-    if (processStartTime(init.pid) !== init.startTime) return; // gone (bwrap reaped it), or the pid is someone else's now
-    if ((await parentPid(init.pid)) === process.pid) {
-      const r = tryReap(init.pid);
-      if (r !== null) return;
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await pollUntil(async () => {
+    if (processStartTime(init.pid) !== init.startTime) return true; // gone (bwrap reaped it), or the pid is someone else's now
+    return (await parentPid(init.pid)) === process.pid && tryReap(init.pid) !== null;
+  }, ORPHAN_WAIT_MS, 2);
 }
 
 async function parentPid(pid: number): Promise<number | null> {

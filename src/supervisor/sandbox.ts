@@ -30,6 +30,7 @@ import { auditSession, seccompPlan, type SeccompPlan } from '../seccomp/index.js
 import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
 import { EgressProxy, type EgressStats } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
+import { withDeadline } from '../util/wait.js';
 
 export interface SandboxOptions {
   policy: Policy;
@@ -310,7 +311,7 @@ export class Sandbox {
     try {
       // Anything the program left behind dies with the group, which also closes its pipes.
       await this.killGroupIfPopulated();
-      await Promise.race([this.closed, new Promise((r) => setTimeout(r, 2000))]);
+      await withDeadline(this.closed, 2000);
       stderr = this.stderr.text(); // only now is everything the program wrote in
       // The sandbox is gone: the proxy's counts and denials are final.
       this.egressStats = await this.closeEgress();

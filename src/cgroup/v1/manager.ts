@@ -1,7 +1,8 @@
 // The cgroup v1 driver: one directory per run in each hierarchy pawl uses.
 import { join } from 'node:path';
 import { PawlError } from '../../errors.js';
-import { applyWrites, errno, killAll, readPids, removeDir, subdirs, waitFor, type PlannedWrite } from '../files.js';
+import { applyWrites, errno, killAll, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
+import { pollUntil } from '../../util/wait.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
 import { blkioStats, blkioWrites } from './blkio.js';
@@ -163,7 +164,7 @@ class V1RunCgroup implements RunCgroup {
       await thaw(this.p.freezer);
     }
     let left: number[] = [];
-    const empty = await waitFor(async () => {
+    const empty = await pollUntil(async () => {
       left = await this.pids();
       killAll(left, this.ops);
       return left.length === 0;

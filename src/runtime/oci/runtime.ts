@@ -17,6 +17,7 @@ import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, start
 import { ociConfig } from './config.js';
 import { holdSubreaper, tryReap, waitForExit } from './reaper.js';
 import { spawnWithoutStrayFds } from '../fds.js';
+import { withDeadline } from '../../util/wait.js';
 
 const KILL_WAIT_MS = 2000;
 
@@ -214,13 +215,13 @@ class OciSandbox implements RuntimeSandbox {
     } catch {
       /* already gone */
     }
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+    await withDeadline(this.exited, KILL_WAIT_MS);
   }
 
   destroy(): Promise<void> {
     this.destroying ??= (async () => {
       // create must be over first: deleting a container that is still being created races it.
-      await Promise.race([this.created.catch(() => null), new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+      await withDeadline(this.created.catch(() => null), KILL_WAIT_MS);
       try {
         await run(deleteCommand(this.cli, this.id));
       } catch (e) {
@@ -229,7 +230,7 @@ class OciSandbox implements RuntimeSandbox {
         if (!gone) throw new PawlError('RuntimeError', `${this.name} delete --force failed: ${(e as Error).message}`);
       }
       // delete --force killed the init if it still ran: reap it, so no zombie is left.
-      if (this.pid !== null) await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+      if (this.pid !== null) await withDeadline(this.exited, KILL_WAIT_MS);
     })();
     return this.destroying;
   }
