@@ -1,7 +1,8 @@
 // The layering rule (npm run lint:layers, run by .ci/run and npm test). Lowest first:
 //   base      src/util/, src/errors.ts            - imports nothing of pawl's
 //   policy    src/config/ (+ the network policy's pure parts: network/{schema,hosts,address}.ts)
-//   host      hostfacts/, cgroup/, seccomp/, lsm/, rootfs/, network/ - mechanisms, each a library
+//   hostfacts hostfacts/                          - the facts cache, host capabilities, the degrade step
+//   host      cgroup/, seccomp/, lsm/, rootfs/, network/ - mechanisms, each a library
 //   plan      supervisor/plan.ts                  - pure: policy + host facts -> what runs
 //   run       runtime/, supervisor/, task/, pool/, cli/, index.ts
 // A layer imports only layers below it (and itself); no module is part of an import circle.
@@ -36,6 +37,13 @@ module.exports = {
       comment: 'The policy (config/) is read by every layer; it may import only util/ and errors.ts.',
       from: { path: POLICY },
       to: { path: '^src/', pathNot: `${POLICY}|${BASE}` },
+    },
+    {
+      name: 'hostfacts-below-mechanisms',
+      severity: 'error',
+      comment: 'hostfacts/ (the facts cache, host capabilities, the degrade step) is what cgroup/, seccomp/ and the rest build on.',
+      from: { path: '^src/hostfacts/' },
+      to: { path: '^src/', pathNot: `^src/hostfacts/|${POLICY}|${BASE}` },
     },
     {
       name: 'host-below-run',

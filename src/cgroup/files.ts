@@ -4,6 +4,7 @@ import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { PawlError } from '../errors.js';
 import { pollUntil } from '../util/wait.js';
+import { hostLacks } from '../hostfacts/capabilities.js';
 import type { HostOps } from './options.js';
 import type { CgroupFileWrite } from './types.js';
 
@@ -80,13 +81,10 @@ export async function applyWrites(writes: PlannedWrite[], ops: HostOps): Promise
       if (w.ifMissing === 'skip') continue;
       if (w.ifMissing === 'swap') {
         if (!(await ops.swapActive())) continue;
-        throw new PawlError(
-          'HostUnsupported',
-          `${w.path} does not exist while swap is active: the kernel has no memory cgroup swap accounting (CONFIG_MEMCG_SWAP, boot with swapaccount=1), so the memory limit could be bypassed through swap`,
-        );
+        throw hostLacks.swapAccounting(`${w.path} does not exist`);
       }
       const controller = basename(w.path).split('.')[0];
-      throw new PawlError('HostUnsupported', `${w.path} does not exist: this kernel's cgroup ${controller} controller does not provide ${basename(w.path)}`);
+      throw hostLacks.cgroupFile(w.path, controller!, basename(w.path));
     }
   }
 }

@@ -22,6 +22,7 @@ import { bundleFiles } from './oci/cli.js';
 import { hiddenCgroup2, OciRuntime } from './oci/runtime.js';
 import type { ContainerRuntime, CreateOptions, OciRunFacts, RuntimeName, RuntimePlan, RuntimeSandbox, SandboxExit, SandboxInfo } from './types.js';
 import { pollUntil, withDeadline } from '../util/wait.js';
+import { hostLacks } from '../hostfacts/capabilities.js';
 
 export type * from './types.js';
 export { ociConfig, type OciSpec } from './oci/config.js';
@@ -127,7 +128,7 @@ async function parentPid(pid: number): Promise<number | null> {
 export const bwrapRuntime: ContainerRuntime = {
   name: 'bwrap',
   assertAvailable(): void {
-    if (!existsSync(BWRAP)) throw new PawlError('HostUnsupported', `bubblewrap is not installed (${BWRAP} not found): install the Debian package "bubblewrap"`);
+    if (!existsSync(BWRAP)) throw hostLacks.program('bubblewrap', [BWRAP], 'bubblewrap');
   },
   plan(i): RuntimePlan {
     const runtime = { file: BWRAP, args: bwrapArgs(i.spec) };

@@ -50,6 +50,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     policy, cgroupName, driver, procsFiles, rootfs, workspace,
     command: opts.command ?? HARNESS_COMMAND,
     ioDevices: storage.ioDevices,
+    swapLimit: storage.swapLimit,
     hostId: process.geteuid?.() === 0 ? host.hostIdBase : null,
     seccompFd: policy.runtime === 'bwrap' && seccomp.hash !== null ? SECCOMP_FD : null,
     readyFd: policy.runtime === 'bwrap' ? READY_FD : null,

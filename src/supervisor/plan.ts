@@ -27,6 +27,8 @@ export interface PlanInput {
   command: string[];
   /** Whole-disk "MAJ:MIN"s behind the rootfs, /workspace and binds (none: nothing to throttle). */
   ioDevices: string[];
+  /** The degrade step's word on swap (supervisor/host.ts StoragePlan.swapLimit); default true. */
+  swapLimit?: boolean;
   hostId: number | null;
   seccompFd: number | null;
   /** bwrap: the set-up record's fd (READY_FD), or null. */
@@ -54,14 +56,14 @@ export interface RunPlan {
 }
 
 /** Pure: what the run's cgroup enforces. */
-export function limitsFor(policy: Policy, ioDevices: string[]): CgroupLimits {
+export function limitsFor(policy: Policy, ioDevices: string[], swapLimit = true): CgroupLimits {
   const r = policy.resources;
   const io: IoLimit | null = ioDevices.length ? { devices: ioDevices, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
-  return cgroupLimits(r, io);
+  return cgroupLimits(r, io, swapLimit);
 }
 
 export function planRun(i: PlanInput): RunPlan {
-  const limits = limitsFor(i.policy, i.ioDevices);
+  const limits = limitsFor(i.policy, i.ioDevices, i.swapLimit);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
   const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd, readyFd: i.readyFd ?? null, infoFd: i.infoFd ?? null, ...(i.egressSocket ? { egressSocket: i.egressSocket } : {}) };
   const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, shimTag: i.shimTag, oci: i.oci ?? null });

@@ -142,7 +142,7 @@ export class Sandbox {
       ociRunFacts(host, policy, {
         id: this.id, bundle: this.scratch.dir, cgroupName, cgroupVersion: driver.version, hostId, preserveFds: opts.mode === 'task' ? 2 : 0,
       }),
-      workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs)))),
+      workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs), storage.swapLimit))),
       workspaceDevices,
     ]);
     if (cgroupR.status === 'fulfilled') this.cgroup = cgroupR.value;
@@ -154,7 +154,7 @@ export class Sandbox {
     const ioDevices = withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value);
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
-      command, ioDevices, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
+      command, ioDevices, swapLimit: storage.swapLimit, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
       egressSocket: this.egress ? egressSocket : null,
     });
 

@@ -18,6 +18,7 @@ export interface Libc {
   mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
   posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
+  memfd_create(name: string, flags: number): number;
 }
 
 export const F_GETFD = 1;
@@ -44,6 +45,7 @@ export function loadLibc(): Libc {
       mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
       umount2: lib.func('int umount2(const char *, int)'),
       posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
+      memfd_create: lib.func('int memfd_create(const char *, unsigned int)'),
     };
   }
   return libc;

@@ -193,7 +193,7 @@ describe('CgroupV2Driver', () => {
   it('fails closed without memory.swap.max while swap is active, and removes the half-made group', async () => {
     const t = await fakeTree({ omit: ['memory.swap.max'], swap: true });
     const d = new CgroupV2Driver({ root: t.root, ops: t.ops });
-    await expect(d.create('run-1', limits)).rejects.toThrow(/memory\.swap\.max does not exist while swap is active.*swap accounting/);
+    await expect(d.create('run-1', limits)).rejects.toThrow(/memory\.swap\.max does not exist: swap is active.*swap accounting/);
     expect(await d.list()).toEqual([]);
 
     const noSwap = await fakeTree({ omit: ['memory.swap.max'], swap: false });

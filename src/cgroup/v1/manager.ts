@@ -1,6 +1,7 @@
 // The cgroup v1 driver: one directory per run in each hierarchy pawl uses.
 import { join } from 'node:path';
 import { PawlError } from '../../errors.js';
+import { hostLacks } from '../../hostfacts/capabilities.js';
 import { applyWrites, errno, killAll, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
 import { pollUntil } from '../../util/wait.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
@@ -53,14 +54,14 @@ export class CgroupV1Driver implements CgroupDriver {
     this.parent = checkParent(opts.parent ?? 'pawl');
     this.ops = { ...hostOps, ...opts.ops };
     for (const [c, why] of Object.entries(NEEDED)) {
-      if (!this.mounts[c]) throw new PawlError('HostUnsupported', `the cgroup v1 "${c}" controller is not mounted; pawl needs it for ${why}`);
+      if (!this.mounts[c]) throw hostLacks.cgroupController('v1', c, why);
     }
   }
 
   plan(name: string, limits: CgroupLimits): PlannedWrite[] {
     const p = this.paths(name);
     if (limits.io && !p.blkio) {
-      throw new PawlError('HostUnsupported', 'the cgroup v1 "blkio" controller is not mounted; pawl needs it for disk I/O limits');
+      throw hostLacks.cgroupController('v1', 'blkio', 'disk I/O limits');
     }
     return [
       ...memoryWrites(p.memory, limits),

@@ -156,9 +156,9 @@ export function ociConfig(i: OciConfigInput): OciSpec {
       resources: {
         // Deny every device node; the runtime allows back its defaults (null, zero, tty...).
         devices: [{ allow: false, access: 'rwm' }],
-        // swap = memory+swap on v1 (and swap.max = swap - limit = 0 on v2). Where the host has no
-        // swap accounting and the policy allows that, pawl's own driver skips it: so does this.
-        memory: { limit: limits.memoryBytes, ...(limits.noSwap && !policy.allowDegraded.includes('swap-limit') ? { swap: limits.memoryBytes } : {}) },
+        // swap = memory+swap on v1 (and swap.max = swap - limit = 0 on v2). noSwap is false only
+        // where the degrade step let the run go without it (hostfacts/degrade.ts), as for pawl's driver.
+        memory: { limit: limits.memoryBytes, ...(limits.noSwap ? { swap: limits.memoryBytes } : {}) },
         cpu: { quota: limits.cpuQuotaUs, period: limits.cpuPeriodUs },
         pids: { limit: limits.pidsMax },
         ...(limits.io ? { blockIO: blockIO(limits.io) } : {}),

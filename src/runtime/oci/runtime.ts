@@ -18,6 +18,7 @@ import { ociConfig } from './config.js';
 import { holdSubreaper, tryReap, waitForExit } from './reaper.js';
 import { spawnWithoutStrayFds } from '../fds.js';
 import { withDeadline } from '../../util/wait.js';
+import { hostLacks } from '../../hostfacts/capabilities.js';
 
 const KILL_WAIT_MS = 2000;
 
@@ -77,8 +78,8 @@ export class OciRuntime implements ContainerRuntime {
 
   assertAvailable(): void {
     const { paths, pkg } = BINARIES[this.name];
-    if (!this.installed()) throw new PawlError('HostUnsupported', `runtime "${this.name}" is not installed (looked for ${paths.join(', ')}): install the Debian package "${pkg}", or use --runtime bwrap`);
-    if (process.geteuid?.() !== 0) throw new PawlError('HostUnsupported', `runtime "${this.name}" needs pawl to run as root (rootless containers are not supported); use --runtime bwrap`);
+    if (!this.installed()) throw hostLacks.program(`runtime "${this.name}"`, paths, pkg, ', or use --runtime bwrap');
+    if (process.geteuid?.() !== 0) throw hostLacks.root(`runtime "${this.name}"`, ' (rootless containers are not supported); use --runtime bwrap');
     if (this.name === 'crun' && !(existsSync(UNSHARE) && existsSync(UMOUNT))) {
       throw new PawlError('HostUnsupported', `runtime "crun" needs ${UNSHARE} and ${UMOUNT} (Debian package util-linux) to hide cgroup2 on hybrid hosts`);
     }
