@@ -16,7 +16,7 @@ import { compileBpf } from '../dist/seccomp/compile.js';
 import { seccompPlan } from '../dist/seccomp/index.js';
 import { shippedProfile } from '../dist/seccomp/profiles.js';
 import { hostTarget, resolveProfile } from '../dist/seccomp/resolve.js';
-import { SeccompProfile } from '../dist/seccomp/schema.js';
+import { SeccompProfile } from '../dist/config/seccomp.js';
 
 const RUNS = Number(process.env.RUNS ?? 11);
 const COMPILES = 50;

@@ -12,7 +12,7 @@ export { TRUST_PRESETS } from './config/trust.js';
 export { hostConfig, HostConfig } from './config/host.js';
 export { parseSize, parseDuration } from './config/units.js';
 export { loadTask, TaskLimits, type LoadedTask } from './task/load.js';
-export { runTaskTests } from './task/tests.js';
+export { runTaskTests } from './supervisor/task-tests.js';
 export { ensureRootfs, rootfsInfo } from './rootfs/index.js';
 export { PawlError, type PawlErrorKind } from './errors.js';
 export { Pool, PoolConfig, policyKey, type PoolStats, type PoolConfigInput } from './pool/index.js';

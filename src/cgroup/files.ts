@@ -2,8 +2,9 @@
 import { constants } from 'node:fs';
 import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PawlError } from '../errors.js';
+import { pollUntil } from '../util/wait.js';
+import { hostLacks } from '../hostfacts/capabilities.js';
 import type { HostOps } from './options.js';
 import type { CgroupFileWrite } from './types.js';
 
@@ -80,42 +81,29 @@ export async function applyWrites(writes: PlannedWrite[], ops: HostOps): Promise
       if (w.ifMissing === 'skip') continue;
       if (w.ifMissing === 'swap') {
         if (!(await ops.swapActive())) continue;
-        throw new PawlError(
-          'HostUnsupported',
-          `${w.path} does not exist while swap is active: the kernel has no memory cgroup swap accounting (CONFIG_MEMCG_SWAP, boot with swapaccount=1), so the memory limit could be bypassed through swap`,
-        );
+        throw hostLacks.swapAccounting(`${w.path} does not exist`);
       }
       const controller = basename(w.path).split('.')[0];
-      throw new PawlError('HostUnsupported', `${w.path} does not exist: this kernel's cgroup ${controller} controller does not provide ${basename(w.path)}`);
+      throw hostLacks.cgroupFile(w.path, controller!, basename(w.path));
     }
-  }
-}
-
-/** Polls until check() is true or timeoutMs has passed; says which. */
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 5): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(intervalMs);
   }
 }
 
 /** rmdir that tolerates a directory already gone and retries the EBUSY a cgroup gives for a few ms after its last process exits. */
 export async function removeDir(dir: string, ops: HostOps, timeoutMs = 1000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  let busy: unknown = null;
+  const removed = await pollUntil(async () => {
     try {
       await ops.rmdir(dir);
-      return;
+      return true;
     } catch (e) {
-      if (errno(e) === 'ENOENT') return;
-      if (errno(e) !== 'EBUSY' || Date.now() >= deadline) {
-        throw new PawlError('RuntimeError', `cannot remove cgroup ${dir}: ${(e as Error).message}`);
-      }
-      await sleep(10);
+      if (errno(e) === 'ENOENT') return true;
+      if (errno(e) !== 'EBUSY') throw new PawlError('RuntimeError', `cannot remove cgroup ${dir}: ${(e as Error).message}`);
+      busy = e;
+      return false;
     }
-  }
+  }, timeoutMs, 10);
+  if (!removed) throw new PawlError('RuntimeError', `cannot remove cgroup ${dir}: ${(busy as Error).message}`);
 }
 
 /** Sends SIGKILL to each PID, ignoring those that already exited; never to this process. */

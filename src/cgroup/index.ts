@@ -8,7 +8,7 @@ import { CgroupV2Driver } from './v2/manager.js';
 export type * from './types.js';
 export { cgroupLimits } from './limits.js';
 export { ioDevicesFor, resolveIoDevices, type IoPlacement, type StorageSnapshot } from './io-devices.js';
-export { parseCgroupMounts, probeCgroups, type CgroupMounts, type HostCgroups } from './probe.js';
+export { parseCgroupMounts, probeCgroups, type CgroupMounts } from './probe.js';
 export type { DriverOptions, HostOps } from './options.js';
 export type { PlannedWrite } from './files.js';
 export { CgroupV1Driver, type V1Options } from './v1/manager.js';

@@ -1,23 +1,15 @@
 // Policy -> the numbers the kernel enforces. Pure, so `pawl explain` and the drivers agree.
-import type { ResourceLimits } from '../config/policy.js';
-import { PawlError } from '../errors.js';
+// The policy schema refused every input the kernel would (the CPU quota's minimum among them), so
+// nothing here can fail for a policy reason.
+import { cpuQuotaUs, type ResourceLimits } from '../config/policy.js';
 import type { CgroupLimits, IoLimit } from './types.js';
 
-/** The CFS bandwidth controller rejects quotas under 1 ms (kernel/sched/core.c min_cfs_quota_period). */
-const MIN_CPU_QUOTA_US = 1000;
-
-export function cgroupLimits(resources: ResourceLimits, io: IoLimit | null): CgroupLimits {
-  const cpuQuotaUs = Math.round((resources.cpuPercent / 100) * resources.cpuPeriodUs);
-  if (cpuQuotaUs < MIN_CPU_QUOTA_US) {
-    throw new PawlError(
-      'InvalidPolicy',
-      `cpuPercent ${resources.cpuPercent} of a ${resources.cpuPeriodUs} us period is a ${cpuQuotaUs} us quota; the kernel needs at least ${MIN_CPU_QUOTA_US} us (raise cpuPercent or cpuPeriodUs)`,
-    );
-  }
+/** `swapLimit` false: the degrade step let the run go without a swap limit (hostfacts/degrade.ts). */
+export function cgroupLimits(resources: ResourceLimits, io: IoLimit | null, swapLimit = true): CgroupLimits {
   return {
     memoryBytes: resources.memory,
-    noSwap: true,
-    cpuQuotaUs,
+    noSwap: swapLimit,
+    cpuQuotaUs: cpuQuotaUs(resources),
     cpuPeriodUs: resources.cpuPeriodUs,
     pidsMax: resources.processes * resources.threadsPerProcess,
     io,

@@ -1,5 +1,8 @@
 // What a driver needs from its caller and from the OS beyond reading and writing control files.
 import { mkdir, readFile, rmdir } from 'node:fs/promises';
+import { CgroupParent } from '../config/cgroup-parent.js';
+import { PawlError } from '../errors.js';
+import type { HostCgroups } from './types.js';
 
 /**
  * The few OS calls a driver makes besides reading and writing control files. Tests replace them
@@ -21,7 +24,7 @@ export interface DriverOptions {
   parent?: string;
   ops?: Partial<HostOps>;
   /** The host's layout when already known (hostfacts' cache); probed otherwise. */
-  layout?: import('./probe.js').HostCgroups;
+  layout?: HostCgroups;
 }
 
 export const hostOps: HostOps = {
@@ -33,14 +36,12 @@ export const hostOps: HostOps = {
   swapActive: async () => (await readFile('/proc/swaps', 'utf8')).trim().split('\n').length > 1,
 };
 
-// pawl must never create, move or delete cgroups it does not own (the host's own services live
-// in cgroups next to it), so the subtree's last component has to be recognisably pawl's.
-const PARENT = /^(?:[\w.@-]+\/)*pawl[\w.-]*$/;
 const NAME = /^[\w.-]+$/;
 
+/** config/cgroup-parent.ts holds the rule, so a HostConfig that parses is one every driver accepts. */
 export function checkParent(parent: string): string {
-  if (!PARENT.test(parent) || parent.split('/').some((c) => c === '.' || c === '..')) {
-    throw new Error(`invalid cgroup parent "${parent}": expected a relative path whose last component starts with "pawl"`);
+  if (!CgroupParent.safeParse(parent).success) {
+    throw new PawlError('InvalidPolicy', `invalid cgroup parent "${parent}": expected a relative path whose last component starts with "pawl"`);
   }
   return parent;
 }

@@ -4,15 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PawlError } from '../errors.js';
 import { readOptional } from './files.js';
+import type { HostCgroups } from './types.js';
 
-export interface HostCgroups {
-  /** v2 only when cgroup2 owns the memory controller; a hybrid host (v1 memory) is v1. */
-  version: 'v1' | 'v2';
-  /** Mount point per controller: the v1 hierarchies (cpu and cpuacct may share one), or the cgroup2 mount for every controller in its root's cgroup.controllers. */
-  mounts: Record<string, string>;
-  /** The cgroup2 mount point, if any (hybrid hosts have one too). */
-  unified: string | null;
-}
+export type { HostCgroups } from './types.js';
+
 
 export interface CgroupMounts {
   /** v1 controller -> mount point. */

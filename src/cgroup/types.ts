@@ -1,5 +1,19 @@
 // One small interface over cgroup v1 and v2 (youki's libcgroups shape): create a per-run group
 // with its limits, say where the shim must write its PID, read stats, kill, remove.
+import { z } from 'zod';
+
+/** The cgroup version a host runs (a hybrid host with v1 memory counts as v1: probe.ts). */
+export const CgroupVersion = z.enum(['v1', 'v2']);
+export type CgroupVersion = z.infer<typeof CgroupVersion>;
+
+export interface HostCgroups {
+  /** v2 only when cgroup2 owns the memory controller; a hybrid host (v1 memory) is v1. */
+  version: CgroupVersion;
+  /** Mount point per controller: the v1 hierarchies (cpu and cpuacct may share one), or the cgroup2 mount for every controller in its root's cgroup.controllers. */
+  mounts: Record<string, string>;
+  /** The cgroup2 mount point, if any (hybrid hosts have one too). */
+  unified: string | null;
+}
 
 export interface IoLimit {
   /** "MAJ:MIN" of every whole disk (not a partition) behind the rootfs, /workspace and the binds (io-devices.ts). */
@@ -26,8 +40,6 @@ export interface CgroupStats {
   memoryPeakBytes: number;
   /** Times the OOM killer killed a process of this group. */
   oomKills: number;
-  /** Times an allocation hit the limit (v1 failcnt, v2 memory.events max). */
-  memoryLimitHits: number;
   cpuUsageUs: number;
   pidsCurrent: number;
   /** v2 pids.peak; v1 has none (the monitor keeps the polled maximum). */
@@ -45,7 +57,7 @@ export interface CgroupFileWrite {
 }
 
 export interface RunCgroup {
-  readonly version: 'v1' | 'v2';
+  readonly version: CgroupVersion;
   readonly name: string;
   /** Every cgroup.procs the sandbox's first process must write its own PID into before exec. */
   readonly procsFiles: string[];
@@ -61,7 +73,7 @@ export interface RunCgroup {
 }
 
 export interface CgroupDriver {
-  readonly version: 'v1' | 'v2';
+  readonly version: CgroupVersion;
   /** The writes create() would make, for `pawl explain` (pure). */
   plan(name: string, limits: CgroupLimits): CgroupFileWrite[];
   create(name: string, limits: CgroupLimits): Promise<RunCgroup>;

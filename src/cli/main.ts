@@ -92,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'test': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
-      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../task/tests.js'), import('./format.js')]);
+      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../supervisor/task-tests.js'), import('./format.js')]);
       const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
       if (values.json) out(formatResult(report));
       else {
@@ -180,8 +180,10 @@ async function main(argv: string[]): Promise<number> {
       const report = await collectGarbage(hostConfig(), { olderThanMs, force: values.force === true });
       out(`removed ${report.containers.length} container(s), ${report.cgroups.length} cgroup(s), ${report.scratch.length} scratch dir(s)`);
       for (const n of [...report.containers, ...report.cgroups, ...report.scratch]) out(`  ${n}`);
-      for (const id of report.skipped) err(`pawl gc: left ${id} alone: its supervisor runs in another pid namespace (--force takes it)`);
-      for (const e of report.errors) err(`pawl gc: could not remove ${e}`);
+      // pino only for the commands that log: `pawl --help` should not load it.
+      const { log } = await import('../util/log.js');
+      for (const id of report.skipped) log().warn({ run: id }, 'gc left this run alone: its supervisor runs in another pid namespace (--force takes it)');
+      for (const e of report.errors) log().warn({ what: e }, 'gc could not remove this');
       return report.errors.length ? 1 : 0;
     }
     case 'ps': {
@@ -212,7 +214,13 @@ main(argv).then(
   (code) => done(code),
   (e: unknown) => {
     if (e instanceof PawlError) err(`pawl: ${e.message}`);
-    else err(`pawl: internal error: ${(e as Error)?.message ?? String(e)}`);
+    else {
+      err(`pawl: internal error: ${(e as Error)?.message ?? String(e)}`);
+      return import('../util/log.js').then(({ log }) => {
+        log().debug({ err: e }, 'internal error'); // the stack, with PAWL_LOG_LEVEL=debug
+        return done(2);
+      });
+    }
     return done(2);
   },
 );

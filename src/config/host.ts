@@ -3,8 +3,9 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ownDelegatedParent } from '../cgroup/v2/delegation.js';
+import { CgroupParent, ownDelegatedParent } from './cgroup-parent.js';
 import { PawlError } from '../errors.js';
+import { formatZodError } from './resolve.js';
 
 export const HostConfig = z.strictObject({
   /** Rootfs cache, compiled filters. */
@@ -16,7 +17,7 @@ export const HostConfig = z.strictObject({
    * below it. hostConfig() defaults it to "pawl", or without root on a pure v2 host to a "pawl"
    * group beside the supervisor's own cgroup (inside the subtree delegated to it).
    */
-  cgroupParent: z.string().regex(/^[A-Za-z0-9._@-]+(\/[A-Za-z0-9._@-]+)*$/).default('pawl'),
+  cgroupParent: CgroupParent.default('pawl'),
   /**
    * When pawl runs as root, each sandbox runs as a host uid/gid drawn from this range, so that
    * the sandbox's uid 1000 maps to an unprivileged host id that owns nothing on the host.
@@ -30,12 +31,14 @@ export type HostConfig = z.infer<typeof HostConfig>;
 
 export function hostConfig(overrides: Partial<z.input<typeof HostConfig>> = {}): HostConfig {
   const env = process.env;
-  return HostConfig.parse({
+  const parsed = HostConfig.safeParse({
     ...(env.PAWL_STATE_DIR ? { stateDir: env.PAWL_STATE_DIR, runDir: join(env.PAWL_STATE_DIR, 'runs') } : {}),
     ...(env.PAWL_CGROUP_PARENT ? { cgroupParent: env.PAWL_CGROUP_PARENT } : defaultCgroupParent()),
     ...hostIdsFromEnv(env.PAWL_HOST_IDS),
     ...overrides,
   });
+  if (!parsed.success) throw new PawlError('InvalidPolicy', formatZodError(parsed.error, 'host configuration (PAWL_* environment)'));
+  return parsed.data;
 }
 
 /** PAWL_HOST_IDS=BASE:COUNT: the range sandboxes drop to (checked against the account database at start-up). */
@@ -46,7 +49,7 @@ function hostIdsFromEnv(v: string | undefined): { hostIdBase?: number; hostIdCou
   return { hostIdBase: Number(m[1]), hostIdCount: Number(m[2]) };
 }
 
-/** Root uses /sys/fs/cgroup/pawl; anyone else can only use a subtree delegated to it (cgroup/v2/delegation.ts). */
+/** Root uses /sys/fs/cgroup/pawl; anyone else can only use a subtree delegated to it (config/cgroup-parent.ts). */
 function defaultCgroupParent(): { cgroupParent?: string } {
   if (process.geteuid?.() === 0) return {};
   const parent = ownDelegatedParent();

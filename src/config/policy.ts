@@ -4,10 +4,18 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { Duration, Size } from './units.js';
-import { SeccompPolicy } from '../seccomp/schema.js';
+import { SeccompPolicy } from './seccomp.js';
 import { NetworkPolicy } from '../network/schema.js';
 
 const MiB = 1024 ** 2;
+
+/** The CFS bandwidth controller rejects quotas under 1 ms (kernel/sched/core.c min_cfs_quota_period). */
+export const MIN_CPU_QUOTA_US = 1000;
+/** The CPU quota the kernel is given: cpuPercent of one core over the period, in whole microseconds. */
+export const cpuQuotaUs = (r: { cpuPercent: number; cpuPeriodUs: number }) => Math.round((r.cpuPercent / 100) * r.cpuPeriodUs);
+
+/** Levels where switching the seccomp filter off is refused: the code they run is not trusted. */
+export const FILTER_REQUIRED: readonly string[] = ['untrusted', 'limited'];
 
 export const TrustLevel = z.enum(['untrusted', 'limited', 'trusted', 'system']);
 export type TrustLevel = z.infer<typeof TrustLevel>;
@@ -43,6 +51,11 @@ export const ResourceLimits = z.strictObject({
   tmpSize: Size.pipe(z.number().min(64 * 1024, 'must be at least 64KB (a tmpfs of size 0 is unlimited)')).default(50 * MiB),
   stdoutMax: Size.default(1 * MiB),
   stderrMax: Size.default(1 * MiB),
+}).superRefine((r, ctx) => {
+  const quota = cpuQuotaUs(r);
+  if (quota < MIN_CPU_QUOTA_US) {
+    ctx.addIssue({ code: 'custom', path: ['cpuPercent'], message: `cpuPercent ${r.cpuPercent} of a ${r.cpuPeriodUs} us period is a ${quota} us quota; the kernel needs at least ${MIN_CPU_QUOTA_US} us (raise cpuPercent or cpuPeriodUs)` });
+  }
 });
 export type ResourceLimits = z.infer<typeof ResourceLimits>;
 
@@ -50,9 +63,13 @@ export type ResourceLimits = z.infer<typeof ResourceLimits>;
 const RESERVED_PATHS = ['/usr', '/etc', '/lib', '/lib64', '/opt/pawl', '/proc', '/dev'];
 
 // Normalised form only ("//usr", "/./etc" or "/tmp/." would slip past the reserved-path check).
-const AbsPath = z.string().refine((p) => p.startsWith('/') && (p === '/' || posix.normalize(p) === p.replace(/\/$/, '')) && !p.split('/').includes('..'), {
-  message: 'must be a normalised absolute path (no "..", ".", or "//")',
-});
+// No control characters or backslashes: the AppArmor profile names every bind (lsm/apparmor/quote.ts).
+const AbsPath = z
+  .string()
+  .refine((p) => p.startsWith('/') && (p === '/' || posix.normalize(p) === p.replace(/\/$/, '')) && !p.split('/').includes('..'), {
+    message: 'must be a normalised absolute path (no "..", ".", or "//")',
+  })
+  .refine((p) => !/[\x00-\x1f\x7f\\]/.test(p), { message: 'must not hold a control character or a backslash' });
 
 export const BindMount = z.strictObject({
   src: AbsPath,
@@ -96,10 +113,14 @@ export const StoragePolicy = z.strictObject({
 });
 export type StoragePolicy = z.infer<typeof StoragePolicy>;
 
+/** The sandbox runtimes pawl drives (runtime/). */
+export const RuntimeName = z.enum(['bwrap', 'runc', 'crun']);
+export type RuntimeName = z.infer<typeof RuntimeName>;
+
 export const Policy = z
   .strictObject({
     trustLevel: TrustLevel.default('limited'),
-    runtime: z.enum(['bwrap', 'runc', 'crun']).default('bwrap'),
+    runtime: RuntimeName.default('bwrap'),
     resources: ResourceLimits.prefault({}),
     filesystem: FilesystemPolicy.prefault({}),
     network: NetworkPolicy.prefault({}),
@@ -121,6 +142,12 @@ export const Policy = z
     }
     if (p.resources.tmpSize >= p.resources.memory) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'tmpSize'], message: 'must be smaller than resources.memory: /tmp is a tmpfs whose pages count as memory' });
+    }
+    if (p.security.seccomp.profile === 'none' && FILTER_REQUIRED.includes(p.trustLevel)) {
+      ctx.addIssue({ code: 'custom', path: ['security', 'seccomp', 'profile'], message: `"none" is refused at trust level "${p.trustLevel}": use trust level trusted or system to run without a filter` });
+    }
+    if (p.security.apparmorProfile !== undefined && p.runtime === 'bwrap') {
+      ctx.addIssue({ code: 'custom', path: ['security', 'apparmorProfile'], message: 'is applied by runc/crun only; bwrap cannot confine a sandbox with an AppArmor profile (set runtime runc or crun)' });
     }
     if (p.resources.memory < 16 * MiB) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'must be at least 16MB' });

@@ -1,17 +1,11 @@
 // The cached host facts and what each is keyed on.
-//   cgroup layout   <- boot id, /proc/self/mountinfo
+//   cgroup layout   <- boot id, /proc/self/mountinfo (cgroup/layout-cache.ts)
 //   ldd of a binary <- the binary, /etc/ld.so.cache, ldd itself, LD_LIBRARY_PATH
 //   seccomp filter  <- the unresolved profile, the compiler version, libseccomp's file, the arch
 // (The rootfs keeps its own: an index from its sources' stat signature to its content hash, and
 // the stat signature of every file of the built tree: rootfs/index.ts.)
-import { detectCgroups, type HostCgroups } from '../cgroup/probe.js';
-import { FactsCache } from './cache.js';
-import { bootId, mountinfoHash, sha256, statSig } from './keys.js';
-import { readFileSync } from 'node:fs';
+import { sha256, statSig } from './keys.js';
 
-export async function cachedCgroupLayout(cache: FactsCache, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Promise<HostCgroups> {
-  return cache.remember('cgroup-layout', sha256(bootId(), mountinfoHash(mountinfo)), () => detectCgroups(mountinfo));
-}
 
 export function lddKey(program: string): string {
   return sha256(statSig(program), statSig('/etc/ld.so.cache'), statSig('/usr/bin/ldd'), process.env.LD_LIBRARY_PATH ?? '');

@@ -1,7 +1,6 @@
 // Host patterns of a network policy ("api.example.com", "*.example.com:8443", "10.1.2.3",
 // "[2001:db8::1]:443") and the two checks the egress proxy makes: on the name the sandbox asked
 // for, then on every address that name resolved to (the one connected to is one that passed).
-import type { NetworkPolicy } from './schema.js';
 import { canonicalIp, specialRange } from './address.js';
 
 export interface HostPattern {
@@ -66,7 +65,9 @@ export interface Rules {
   ports: Set<number>;
 }
 
-export function compileRules(n: Pick<NetworkPolicy, 'allowedHosts' | 'blockedHosts' | 'allowedPorts'>): Rules {
+// The parameter names only what the rules are built from, not NetworkPolicy: schema.ts imports
+// parseHostPattern from here, and a type import back would make a circle.
+export function compileRules(n: { allowedHosts: readonly string[]; blockedHosts: readonly string[]; allowedPorts: readonly number[] }): Rules {
   return { allowed: n.allowedHosts.map(parseHostPattern), blocked: n.blockedHosts.map(parseHostPattern), ports: new Set(n.allowedPorts) };
 }
 

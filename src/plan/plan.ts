@@ -3,7 +3,7 @@
 // `pawl explain` prints it; nothing a backend does may come from anywhere else.
 import type { Policy } from '../config/policy.js';
 import { cgroupLimits } from '../cgroup/limits.js';
-import type { CgroupFileWrite, CgroupLimits, IoLimit } from '../cgroup/types.js';
+import type { CgroupFileWrite, CgroupLimits, CgroupVersion, IoLimit } from '../cgroup/types.js';
 import type { SeccompPlan } from '../seccomp/index.js';
 import { sandboxLayout, type Layout, type Mount, type RunPaths } from './layout.js';
 import { rlimitsFor, type Rlimits } from './rlimits.js';
@@ -33,9 +33,15 @@ export interface ProcessSecurity {
 /** Facts of the host (and of this run's placement) the plan depends on. */
 export interface HostFacts {
   /** The cgroup driver's pure planner (cgroup/<version>/). */
-  cgroup: { version: 'v1' | 'v2'; plan(name: string, limits: CgroupLimits): CgroupFileWrite[] };
+  cgroup: { version: CgroupVersion; plan(name: string, limits: CgroupLimits): CgroupFileWrite[] };
   /** Whole-disk "MAJ:MIN"s behind the rootfs, /workspace and binds (none: nothing to throttle). */
   ioDevices: string[];
+  /**
+   * The degrade step's word on swap (supervisor/host.ts storagePlan): false only where this host
+   * cannot hold swap in the memory limit and the policy allows going without (then `degraded`
+   * says so). It lands in limits.noSwap, which both cgroup drivers and the OCI config read.
+   */
+  swapLimit: boolean;
   /** The run's compiled seccomp filter (seccomp/), or null for profile "none". */
   seccomp: SeccompPlan | null;
 }
@@ -46,11 +52,10 @@ export interface PlanPaths extends RunPaths {
 }
 
 export interface SandboxPlan {
+  /** limits.noSwap: memory+swap is held to the memory limit (facts.swapLimit, the degrade step's outcome). */
   limits: CgroupLimits;
-  cgroupVersion: 'v1' | 'v2';
+  cgroupVersion: CgroupVersion;
   cgroupWrites: CgroupFileWrite[];
-  /** memory+swap is held to the memory limit (false only where the host has no swap accounting and the policy allows that). */
-  swapLimit: boolean;
   rlimits: Rlimits;
   layout: Layout;
   namespaces: Namespaces;
@@ -69,21 +74,20 @@ export interface PlanOptions {
   extraMounts?: Mount[];
 }
 
-/** Pure: what the run's cgroup enforces. */
-export function limitsFor(policy: Policy, ioDevices: string[]): CgroupLimits {
+/** Pure: what the run's cgroup enforces. `swapLimit`: the degrade step's outcome (HostFacts.swapLimit). */
+export function limitsFor(policy: Policy, ioDevices: string[], swapLimit: boolean): CgroupLimits {
   const r = policy.resources;
   const io: IoLimit | null = ioDevices.length ? { devices: ioDevices, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
-  return cgroupLimits(r, io);
+  return cgroupLimits(r, io, swapLimit);
 }
 
 export function planRun(policy: Policy, facts: HostFacts, paths: PlanPaths, opts: PlanOptions): SandboxPlan {
-  const limits = limitsFor(policy, facts.ioDevices);
+  const limits = limitsFor(policy, facts.ioDevices, facts.swapLimit);
   const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
   return {
     limits,
     cgroupVersion: facts.cgroup.version,
     cgroupWrites: facts.cgroup.plan(paths.cgroupName, limits),
-    swapLimit: limits.noSwap && !policy.allowDegraded.includes('swap-limit'),
     rlimits: rlimitsFor(policy, limits.pidsMax),
     layout: sandboxLayout(policy, paths, command, { wrapper: opts.wrapper, extraMounts: opts.extraMounts }),
     namespaces: { network: policy.network.mode !== 'full' },

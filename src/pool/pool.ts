@@ -14,6 +14,7 @@ import { dispatchTask, prepareTaskRun, taskPolicy, type RunTaskOptions } from '.
 import { Sandbox } from '../supervisor/sandbox.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
 import { PoolConfig, type PoolConfigInput } from './config.js';
+import { pollUntil } from '../util/wait.js';
 
 interface Slot {
   sb: Sandbox;
@@ -80,13 +81,9 @@ async function waitingOnRequest(sb: Sandbox): Promise<boolean> {
 }
 
 async function whenReady(sb: Sandbox, limitMs: number): Promise<boolean> {
-  const end = Date.now() + limitMs;
-  while (Date.now() < end) {
-    if (!processAlive(sb.pid)) return false;
-    if (await waitingOnRequest(sb)) return true;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  return false;
+  let dead = false;
+  const ready = await pollUntil(async () => (dead = !processAlive(sb.pid)) || (await waitingOnRequest(sb)), limitMs, 2);
+  return ready && !dead;
 }
 
 /** A process that has exited but not been reaped yet still answers kill(pid, 0): read its state. */

@@ -2,7 +2,7 @@
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { loadLibc } from '../runtime/libc.js';
+import { loadLibc } from '../util/libc.js';
 import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
 import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, sha256File, type RootfsFile } from './build.js';

@@ -5,10 +5,10 @@
 import type { Readable, Writable } from 'node:stream';
 import type { RunCgroup } from '../cgroup/types.js';
 import type { HostConfig } from '../config/host.js';
+import type { RuntimeName } from '../config/policy.js';
 import type { SandboxPlan } from '../plan/plan.js';
 
-export const RUNTIME_NAMES = ['bwrap', 'runc', 'crun'] as const;
-export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+export type { RuntimeName } from '../config/policy.js';
 
 export interface Launch {
   file: string;

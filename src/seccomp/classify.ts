@@ -7,7 +7,6 @@
 import { closeSync, openSync, readFileSync, readSync, constants as fsc } from 'node:fs';
 import { libseccomp } from './libseccomp.js';
 import { syscallName } from './syscalls.js';
-import type { SeccompPlan } from './index.js';
 
 const SIGSYS = 31;
 
@@ -111,24 +110,4 @@ export function recordSyscallName(r: AuditRecord): string | null {
 /** The records of the run's processes, by audit session or pid: every seccomp kill, any process. */
 export function runRecords(key: AuditKey, records: AuditRecord[]): AuditRecord[] {
   return records.filter((r) => r.signal === SIGSYS && ((key.session !== undefined && r.session === key.session) || key.pids?.includes(r.pid)));
-}
-
-/**
- * Non-null when the run died of SIGSYS under a filter. `syscall` is the blocked call's name
- * when an audit record of the run names it (the most recent one), else null.
- * `audit` may be a single pid (the contract's auditPid) or an AuditKey.
- */
-export function seccompViolation(
-  exit: { signal: string | null; exitCode: number | null },
-  plan: SeccompPlan | null,
-  audit?: number | AuditKey,
-  records: () => AuditRecord[] = readSeccompRecords,
-): { syscall: string | null } | null {
-  if (!plan) return null;
-  if (exit.signal !== 'SIGSYS' && exit.exitCode !== 128 + SIGSYS) return null;
-  const key: AuditKey = typeof audit === 'number' ? { pids: [audit] } : audit ?? {};
-  if (key.session === undefined && !key.pids?.length) return { syscall: null };
-  const ours = runRecords(key, records());
-  const last = ours.at(-1);
-  return { syscall: last ? recordSyscallName(last) : null };
 }

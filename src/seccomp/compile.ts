@@ -7,7 +7,7 @@ import { closeSync, fstatSync, readSync } from 'node:fs';
 import { PawlError } from '../errors.js';
 import { actionCode, libseccomp, SCMP, type ArgCmp, type Libseccomp } from './libseccomp.js';
 import { errnoName, type ResolvedProfile } from './resolve.js';
-import type { Op } from './schema.js';
+import type { Op } from '../config/seccomp.js';
 import { hostArch, resolveSyscall } from './syscalls.js';
 
 const OP_CODES: Record<Op, number> = {

@@ -4,7 +4,7 @@ import type { Policy } from '../config/policy.js';
 import { filterHash } from './compile.js';
 import { profileSource, type ProfileSource } from './profiles.js';
 import { errnoName, hostTarget, resolveProfile, type Resolution } from './resolve.js';
-import { KILL_ACTIONS } from './schema.js';
+import { KILL_ACTIONS } from '../config/seccomp.js';
 import { ARCH_NAMES } from './syscalls.js';
 
 function actionText(action: string, errnoRet?: number): string {

@@ -8,13 +8,13 @@ import { seccompKey } from '../hostfacts/facts.js';
 import { ociSeccomp, type OciSeccomp } from './oci.js';
 import { profileSource, readProfileFile, shippedProfile, type ProfileSource } from './profiles.js';
 import { hostTarget, resolveProfile, type ResolvedProfile } from './resolve.js';
-import { KILL_ACTIONS, type SeccompProfile } from './schema.js';
+import { KILL_ACTIONS, type SeccompProfile } from '../config/seccomp.js';
 import type { Arch } from './syscalls.js';
 
-export { SeccompPolicy, SeccompProfile } from './schema.js';
+export { SeccompPolicy, SeccompProfile } from '../config/seccomp.js';
 export { syscallName } from './syscalls.js';
 export { explainSeccomp } from './explain.js';
-export { seccompViolation, auditSession, type AuditKey } from './classify.js';
+export { auditSession, type AuditKey } from './classify.js';
 export type { OciSeccomp } from './oci.js';
 
 export interface SeccompPlan {

@@ -2,7 +2,8 @@
 // HOST-FACTS.md). Loaded on first use, so importing the seccomp layer never needs the library;
 // a host without libseccomp.so.2 gets a HostUnsupported error when a filter is actually built.
 import koffi, { type LibraryHandle } from 'koffi';
-import { PawlError } from '../errors.js';
+import { loadLibc } from '../util/libc.js';
+import { hostLacks } from '../hostfacts/capabilities.js';
 
 export interface ArgCmp {
   arg: number;
@@ -61,12 +62,10 @@ let loaded: Libseccomp | null = null;
 export function libseccomp(): Libseccomp {
   if (loaded) return loaded;
   let lib: LibraryHandle;
-  let libc: LibraryHandle;
   try {
     lib = koffi.load('libseccomp.so.2');
-    libc = koffi.load('libc.so.6');
   } catch (e) {
-    throw new PawlError('HostUnsupported', `cannot load libseccomp.so.2 (install the libseccomp2 package): ${(e as Error).message}`);
+    throw hostLacks.library('libseccomp.so.2', 'libseccomp2', (e as Error).message);
   }
   koffi.struct('scmp_arg_cmp', { arg: 'uint', op: 'int', datum_a: 'uint64', datum_b: 'uint64' });
   const Version = koffi.struct('scmp_version', { major: 'uint', minor: 'uint', micro: 'uint' });
@@ -75,7 +74,6 @@ export function libseccomp(): Libseccomp {
   const add = lib.func('int seccomp_rule_add_array(void *, uint32_t, int, uint, const scmp_arg_cmp *)');
   // The name comes back malloc'd: "!" makes koffi free it after converting it to a string.
   const resolveNum = lib.func('char *! seccomp_syscall_resolve_num_arch(uint32_t, int)');
-  const memfd = libc.func('int memfd_create(const char *, uint)');
   loaded = {
     version: `${v.major}.${v.minor}.${v.micro}`,
     init: lib.func('void *seccomp_init(uint32_t)'),
@@ -86,7 +84,7 @@ export function libseccomp(): Libseccomp {
     archToken: lib.func('uint32_t seccomp_arch_resolve_name(const char *)'),
     resolveName: lib.func('int seccomp_syscall_resolve_name_arch(uint32_t, const char *)'),
     resolveNum: (arch, nr) => resolveNum(arch, nr) as string | null,
-    memfd: (name) => memfd(name, MFD_CLOEXEC) as number,
+    memfd: (name) => loadLibc().memfd_create(name, MFD_CLOEXEC),
   };
   return loaded;
 }

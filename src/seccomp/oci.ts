@@ -2,7 +2,7 @@
 // exactly the rules the BPF for bwrap was built from: Docker-only fields (includes, excludes,
 // archMap, errno names) are already decided, and only the native architecture is listed, so the
 // runtimes, like bwrap, send other ABIs to the bad-architecture action.
-import type { Arg } from './schema.js';
+import type { Arg } from '../config/seccomp.js';
 import type { ResolvedProfile } from './resolve.js';
 import { ARCH_NAMES } from './syscalls.js';
 

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Policy, TrustLevel } from '../config/policy.js';
 import { PawlError } from '../errors.js';
-import { SeccompProfile } from './schema.js';
+import { SeccompProfile } from '../config/seccomp.js';
 
 // Two levels up from src/seccomp/ or dist/seccomp/: the package root.
 const DIR = new URL('../../native-profiles/', import.meta.url);
@@ -31,9 +31,6 @@ export function shippedProfile(level: TrustLevel): SeccompProfile {
   }
   return p;
 }
-
-// Levels where switching the filter off is refused: the code they run is not trusted.
-const FILTER_REQUIRED: readonly TrustLevel[] = ['untrusted', 'limited'];
 
 export interface ProfileSource {
   /** "pawl-<level>", the file's path, or "inline". */
@@ -63,12 +60,8 @@ export async function readProfileFile(path: string): Promise<SeccompProfile> {
 /** The profile a policy asks for, or null for "none" (refused where a filter is required). */
 export async function profileSource(policy: Policy): Promise<ProfileSource | null> {
   const p = policy.security.seccomp.profile;
-  if (p === 'none') {
-    if (FILTER_REQUIRED.includes(policy.trustLevel)) {
-      throw new PawlError('InvalidPolicy', `security.seccomp.profile "none" is refused at trust level "${policy.trustLevel}": use trust level trusted or system to run without a filter`);
-    }
-    return null;
-  }
+  // The policy schema refuses "none" where a filter is required (config/policy.ts FILTER_REQUIRED).
+  if (p === 'none') return null;
   if (p === 'trust-level') {
     const level = policy.trustLevel;
     return { name: shippedProfileName(level), path: shippedProfilePath(level), profile: shippedProfile(level) };

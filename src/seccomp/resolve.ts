@@ -3,7 +3,7 @@
 // BPF for bwrap and the OCI JSON for runc/crun) are made from this one value, so they agree.
 import { constants, release } from 'node:os';
 import { PawlError } from '../errors.js';
-import type { Action, Arg, Condition, SeccompProfile, SeccompRule } from './schema.js';
+import type { Action, Arg, Condition, SeccompProfile, SeccompRule } from '../config/seccomp.js';
 import { actionCode } from './libseccomp.js';
 import { ARCH_NAMES, hostArch, resolveSyscall, type Arch } from './syscalls.js';
 
@@ -68,19 +68,17 @@ function applies(r: SeccompRule, t: Target): boolean {
   return true;
 }
 
-function errnoOf(action: Action, errnoRet: number | undefined, errnoName: string | undefined, where: string): number | undefined {
+function errnoOf(action: Action, errnoRet: number | undefined, errnoName: string | undefined): number | undefined {
   if (action !== 'SCMP_ACT_ERRNO' && action !== 'SCMP_ACT_TRACE') return undefined;
+  // The schema (config/seccomp.ts) refused an errnoRet and an errno name that disagree.
   const byName = errnoName === undefined ? undefined : constants.errno[errnoName as keyof typeof constants.errno];
-  if (errnoRet !== undefined && byName !== undefined && errnoRet !== byName) {
-    throw new PawlError('InvalidPolicy', `seccomp profile: ${where}: errnoRet ${errnoRet} and errno ${errnoName} (${byName}) disagree`);
-  }
   // The OCI runtime spec's default for both.
   return errnoRet ?? byName ?? EPERM;
 }
 
 /** Throws PawlError(InvalidPolicy) naming every unknown system call name. */
 export function resolveProfile(p: SeccompProfile, target: Target): Resolution {
-  const defaultErrnoRet = errnoOf(p.defaultAction, p.defaultErrnoRet, p.defaultErrno, 'defaultAction');
+  const defaultErrnoRet = errnoOf(p.defaultAction, p.defaultErrnoRet, p.defaultErrno);
   const absent = new Set<string>();
   const skipped = new Set<string>();
   const unknown = new Set<string>();
@@ -95,7 +93,7 @@ export function resolveProfile(p: SeccompProfile, target: Target): Resolution {
       else if (applies(r, target)) absent.add(name);
     }
     if (!applies(r, target)) return;
-    const errnoRet = errnoOf(r.action, r.errnoRet, r.errno, `syscalls.${i}`);
+    const errnoRet = errnoOf(r.action, r.errnoRet, r.errno);
     // libseccomp refuses a rule that repeats the default action and runc skips it: same effect.
     if (actionCode(r.action, errnoRet) === actionCode(p.defaultAction, defaultErrnoRet)) return;
     // Rebuilt field by field: the hash of a resolved profile must not depend on key order.

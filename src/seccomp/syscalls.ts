@@ -4,8 +4,8 @@
 // simply absent here. Linux has given every new system call the same number on all
 // architectures since 5.1, so the calls newer than this host's libseccomp (2.5.4 knows up to
 // futex_requeue, 456) fit one small table valid for both.
-import { PawlError } from '../errors.js';
 import { libseccomp, SCMP } from './libseccomp.js';
+import { hostLacks } from '../hostfacts/capabilities.js';
 
 export type Arch = 'x86_64' | 'aarch64';
 export const ARCHES = ['x86_64', 'aarch64'] as const satisfies readonly Arch[];
@@ -27,7 +27,7 @@ const NEWER_BY_NR = new Map(Object.entries(NEWER).map(([name, nr]) => [nr, name]
 export function hostArch(): Arch {
   if (process.arch === 'x64') return 'x86_64';
   if (process.arch === 'arm64') return 'aarch64';
-  throw new PawlError('HostUnsupported', `seccomp filters are built for x86_64 and aarch64 only, not ${process.arch}`);
+  throw hostLacks.arch('seccomp filters', 'x86_64 and aarch64');
 }
 
 const tokens = new Map<Arch, number>();

@@ -6,6 +6,7 @@
 import type { Policy } from '../config/policy.js';
 import type { HarnessReply, SerializedError } from '../task/protocol.js';
 import type { RunError, RunResult } from './result.js';
+import { signalName } from '../util/signals.js';
 
 export type KillReason = 'wall' | 'cpu' | 'pids' | 'disk' | 'output' | 'cancelled';
 
@@ -51,12 +52,10 @@ export interface RunFacts {
 
 type Verdict = Pick<RunResult, 'status' | 'output' | 'error' | 'exit_code' | 'signal'>;
 
-const SIGNALS: Record<number, string> = { 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM', 24: 'SIGXCPU', 25: 'SIGXFSZ', 31: 'SIGSYS' };
-
 /** The sandboxed program's end as exit code or signal name (128+N from the runtime = signal N). For display only. */
 export function programExit(exitCode: number | null, signal: string | null): { exit_code: number | null; signal: string | null } {
   if (signal) return { exit_code: null, signal };
-  if (exitCode !== null && exitCode > 128 && exitCode <= 128 + 64) return { exit_code: null, signal: SIGNALS[exitCode - 128] ?? `SIG${exitCode - 128}` };
+  if (exitCode !== null && exitCode > 128 && exitCode <= 128 + 64) return { exit_code: null, signal: signalName(exitCode - 128) };
   return { exit_code: exitCode, signal: null };
 }
 

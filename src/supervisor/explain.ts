@@ -2,6 +2,7 @@
 // prepare() a run uses, with placeholders for per-run paths ("ID", "HASH"); what it prints is the
 // plan object the backend renders, and that rendering.
 import { join } from 'node:path';
+import type { CgroupVersion } from '../cgroup/types.js';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { factsCache } from '../hostfacts/cache.js';
@@ -15,7 +16,7 @@ import { driverFor, storagePlan, type StoragePlan } from './host.js';
 
 export interface Explanation {
   policy: Policy;
-  cgroup: { version: 'v1' | 'v2'; writes: SandboxPlan['cgroupWrites'] };
+  cgroup: { version: CgroupVersion; writes: SandboxPlan['cgroupWrites'] };
   rlimits: SandboxPlan['rlimits'];
   /** The plan's layout, exactly as every backend renders it. */
   layout: Layout;
@@ -60,7 +61,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
   ]);
   const plan = planRun(
     policy,
-    { cgroup: driver, ioDevices: storage.ioDevices, seccomp: filter },
+    { cgroup: driver, ioDevices: storage.ioDevices, swapLimit: storage.swapLimit, seccomp: filter },
     { rootfs: join(host.stateDir, 'rootfs', 'HASH'), workspace: join(dir, 'workspace'), egressSocket: policy.network.mode === 'restricted' ? join(dir, 'egress.sock') : null, cgroupName },
     opts.command ? { mode: 'program', command: opts.command } : { mode: 'task' },
   );

@@ -7,12 +7,13 @@ import type { Policy } from '../config/policy.js';
 import { cgroupDriver } from '../cgroup/index.js';
 import { ioDevicesFor } from '../cgroup/io-devices.js';
 import type { CgroupDriver } from '../cgroup/types.js';
-import { PawlError } from '../errors.js';
+import { degrade } from '../hostfacts/degrade.js';
+import { hostLacks, swapLimitGap } from '../hostfacts/capabilities.js';
 import { runtimeFor } from '../runtime/index.js';
 import { factsCache } from '../hostfacts/cache.js';
-import { cachedCgroupLayout } from '../hostfacts/facts.js';
+import { cachedCgroupLayout } from '../cgroup/layout-cache.js';
 import { workspaceFsUnavailable } from './workspace-fs.js';
-import { apparmorEnabled } from '../lsm/apparmor/host.js';
+import { APPARMOR_ENABLED_FILE, apparmorEnabled } from '../lsm/apparmor/host.js';
 
 const drivers = new Map<string, Promise<CgroupDriver>>();
 
@@ -35,37 +36,48 @@ export interface StoragePlan {
   degraded: string[];
   /** /workspace gets a filesystem of its own (workspace-fs.ts). */
   workspaceFs: boolean;
+  /** The memory limit holds swap too (false only where the host cannot and the policy allows it: `degraded` says so). */
+  swapLimit: boolean;
 }
 
 /**
- * How a run's storage is limited, from the mounts as they are now (cgroup/io-devices.ts). Throws
- * HostUnsupported when a gap is one the policy makes fatal (policy.storage).
+ * How a run's storage and memory are limited, from the mounts as they are now
+ * (cgroup/io-devices.ts) and the host's swap accounting. Every gap goes through the one degrade
+ * step (hostfacts/degrade.ts): HostUnsupported when the policy makes it fatal, else `degraded`.
  */
 export async function storagePlan(host: HostConfig, policy: Policy, rootfs: string): Promise<StoragePlan> {
   await mkdir(host.runDir, { recursive: true, mode: 0o711 });
-  const placement = await ioDevicesFor(host.runDir, rootfs, ...policy.filesystem.binds.map((b) => b.src));
+  const [placement, layout] = await Promise.all([
+    ioDevicesFor(host.runDir, rootfs, ...policy.filesystem.binds.map((b) => b.src)),
+    cachedCgroupLayout(factsCache(host.stateDir)),
+  ]);
   const degraded: string[] = [];
-  if (placement.noDevice.length) {
-    if (policy.storage.requireIoDevice) {
-      throw new PawlError('HostUnsupported', `cannot apply disk rate limits: ${placement.noDevice.join('; ')} (policy storage.requireIoDevice is set)`);
-    }
-    degraded.push(...placement.noDevice.map((n) => `io-limits: ${n}: disk rates there are not limited`));
+  for (const n of placement.noDevice) {
+    degrade(degraded, {
+      name: 'io-limits', detail: `${n}: disk rates there are not limited`, allowed: !policy.storage.requireIoDevice,
+      refusal: () => hostLacks.required('apply disk rate limits', placement.noDevice.join('; '), 'storage.requireIoDevice'),
+    });
   }
   const noWorkspaceFs = workspaceFsUnavailable();
   if (noWorkspaceFs) {
-    if (policy.storage.requireWorkspaceFs) {
-      throw new PawlError('HostUnsupported', `cannot give /workspace a filesystem of its own: ${noWorkspaceFs} (policy storage.requireWorkspaceFs is set)`);
-    }
-    degraded.push(`workspace-fs: ${noWorkspaceFs}; /workspace is held only by RLIMIT_FSIZE and a sampled usage walk`);
+    degrade(degraded, {
+      name: 'workspace-fs', detail: `${noWorkspaceFs}; /workspace is held only by RLIMIT_FSIZE and a sampled usage walk`, allowed: !policy.storage.requireWorkspaceFs,
+      refusal: () => hostLacks.required('give /workspace a filesystem of its own', noWorkspaceFs, 'storage.requireWorkspaceFs'),
+    });
   }
-  return { ioDevices: placement.devices, notNeeded: placement.notNeeded.map((n) => `io-limits: ${n}`), degraded, workspaceFs: noWorkspaceFs === null };
+  const noSwapLimit = swapLimitGap(layout);
+  if (noSwapLimit) {
+    degrade(degraded, {
+      name: 'swap-limit', detail: `${noSwapLimit}; the memory limit does not hold swap (the run can use swap beyond it)`, allowed: policy.allowDegraded.includes('swap-limit'),
+      refusal: () => hostLacks.swapAccounting(noSwapLimit),
+    });
+  }
+  return { ioDevices: placement.devices, notNeeded: placement.notNeeded.map((n) => `io-limits: ${n}`), degraded, workspaceFs: noWorkspaceFs === null, swapLimit: noSwapLimit === null };
 }
 
 /** Refuse what this version of pawl cannot enforce at all, before any work is done. */
 export function assertSupported(policy: Policy): void {
-  if (policy.security.apparmorProfile !== undefined) {
-    if (policy.runtime === 'bwrap') throw new PawlError('HostUnsupported', 'security.apparmorProfile is applied by runc/crun only; bwrap cannot confine a sandbox with an AppArmor profile');
-    if (!apparmorEnabled()) throw new PawlError('HostUnsupported', 'security.apparmorProfile is set but AppArmor is not enabled in this kernel (/sys/module/apparmor/parameters/enabled)');
-  }
+  // (runtime bwrap with a profile is a policy error: the schema refuses it.)
+  if (policy.security.apparmorProfile !== undefined && !apparmorEnabled()) throw hostLacks.apparmor(APPARMOR_ENABLED_FILE);
   runtimeFor(policy.runtime).assertAvailable();
 }

@@ -6,10 +6,11 @@ import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { HostConfig } from '../config/host.js';
+import { RuntimeName } from '../config/policy.js';
 
 export const Leftover = z.object({
   id: z.string().regex(/^[0-9a-z]+-\d+-[0-9a-f]{8}$/),
-  runtime: z.enum(['bwrap', 'runc', 'crun']),
+  runtime: RuntimeName,
   /** The run's cgroup name under host.cgroupParent, if it was created. */
   cgroup: z.string().regex(/^run-[0-9a-z-]+$/).nullable(),
   /** The run's scratch dir, if it was created. */

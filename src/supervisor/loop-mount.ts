@@ -2,9 +2,8 @@
 // seccomp layer calls libseccomp): `mount -o loop` and `umount` as processes cost two execs per
 // run, which is most of /workspace's set-up time on a busy machine.
 import { closeSync, openSync } from 'node:fs';
-import koffi from 'koffi';
 import { PawlError } from '../errors.js';
-import { loadLibc } from '../runtime/libc.js';
+import { lastErrno, loadLibc } from '../util/libc.js';
 
 // <linux/loop.h>, <sys/mount.h>
 const LOOP_CTL_GET_FREE = 0x4c82;
@@ -18,7 +17,7 @@ const LOOP_CONFIG_SIZE = 4 + 4 + 232 + 64;
 const LO_FLAGS_OFFSET = 8 + 5 * 8 + 3 * 4; // config header, then loop_info64's five u64 and three u32
 const EBUSY = 16;
 
-const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${koffi.errno()}`);
+const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${lastErrno()}`);
 
 /**
  * Attach `image` to a free loop device with autoclear (it detaches itself at the last unmount)
@@ -40,7 +39,7 @@ export function loopMount(image: string, target: string): void {
         config.writeUInt32LE(LO_FLAGS_AUTOCLEAR, LO_FLAGS_OFFSET);
         if (c.ioctl(loop, LOOP_CONFIGURE, config) < 0) {
           // Another process took the same free device between the two calls: ask again.
-          if (koffi.errno() === EBUSY && attempt < 10) continue;
+          if (lastErrno() === EBUSY && attempt < 10) continue;
           throw fail(`cannot attach ${image} to ${dev} (LOOP_CONFIGURE)`);
         }
         // Mounted before our fd on the device closes: autoclear would detach an unused device.
@@ -59,7 +58,7 @@ export function loopMount(image: string, target: string): void {
 
 /** umount2(target, flags): 0 or the errno. MNT_DETACH = 2. */
 export function unmount(target: string, lazy = false): number {
-  return loadLibc().umount2(target, lazy ? 2 : 0) < 0 ? koffi.errno() : 0;
+  return loadLibc().umount2(target, lazy ? 2 : 0) < 0 ? lastErrno() : 0;
 }
 
 const [SEEK_DATA, SEEK_HOLE] = [3, 4];

@@ -2,6 +2,9 @@
 // place (classify.ts) decides the status and error kind, so a timeout, an OOM kill, a seccomp kill
 // and a crash never look alike.
 import { z } from 'zod';
+import { CgroupVersion } from '../cgroup/types.js';
+import { RuntimeName } from '../config/policy.js';
+import { ViolationKind } from '../task/reply.js';
 
 export const ErrorKind = z.enum([
   'Timeout',
@@ -41,7 +44,7 @@ export const RunError = z.object({
 export type RunError = z.infer<typeof RunError>;
 
 export const Violation = z.object({
-  kind: z.enum(['network', 'filesystem', 'syscall']),
+  kind: ViolationKind,
   detail: z.string(),
   /** Who says so: the supervisor (a kernel record, its own proxy) or the task's own report (unverified). */
   source: z.enum(['supervisor', 'task']).optional(),
@@ -80,8 +83,8 @@ export const RunResult = z.object({
   stderr: z.string(),
   stdout_dropped_bytes: z.number(),
   stderr_dropped_bytes: z.number(),
-  runtime: z.enum(['bwrap', 'runc', 'crun']),
-  cgroup: z.enum(['v1', 'v2']),
+  runtime: RuntimeName,
+  cgroup: CgroupVersion,
   trust_level: z.enum(['untrusted', 'limited', 'trusted', 'system']),
   /** Protections this host could not apply that the policy allowed to skip. */
   degraded: z.array(z.string()),

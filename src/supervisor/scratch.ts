@@ -6,7 +6,7 @@ import { chown, lstat, mkdir, opendir, readFile, writeFile } from 'node:fs/promi
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
 import { selfRecord, type ProcessRecord } from './liveness.js';
-import { AT_FDCWD, AT_REMOVEDIR, errnoCode, loadLibc } from '../runtime/libc.js';
+import { AT_FDCWD, AT_REMOVEDIR, errnoCode, loadLibc } from '../util/libc.js';
 
 export interface Scratch {
   dir: string;

@@ -1,6 +1,7 @@
 // The harness protocol: the supervisor writes one TaskRequest to the sandbox's fd 3 and closes
 // it; the harness answers one HarnessReply on fd 4. Never stdout: the task may write there.
 // A sandbox can therefore be started before its task is known (the harness blocks on fd 3).
+import type { NetworkPolicy } from '../config/policy.js';
 
 // A const enum is inlined by tsc, so the harness (copied alone into the rootfs) imports nothing.
 export const enum Fd {
@@ -15,7 +16,7 @@ export interface TaskRequest {
   input: unknown;
   context: { executionId: string; [k: string]: unknown };
   /** Network mode, so a blocked fetch can say why. */
-  network: 'none' | 'restricted' | 'full';
+  network: NetworkPolicy['mode'];
   /** The function to call, when the task's metadata names one (meta.yaml `entrypoint`). */
   entry?: string;
   /**
@@ -27,21 +28,5 @@ export interface TaskRequest {
   egressProxy?: string;
 }
 
-export interface Violation {
-  kind: 'network' | 'filesystem' | 'syscall';
-  detail: string;
-}
-
-export interface SerializedError {
-  name: string;
-  message: string;
-  stack?: string;
-  code?: string;
-  status?: number;
-  path?: string;
-  syscall?: string;
-}
-
-export type HarnessReply =
-  | { ok: true; output: unknown; violations: Violation[] }
-  | { ok: false; stage: 'load' | 'run' | 'output'; error: SerializedError; violations: Violation[] };
+// The reply's types are inferred from the schemas the supervisor checks it with (reply.ts).
+export type { HarnessReply, SerializedError, Violation } from './reply.js';

@@ -1,15 +1,19 @@
 // The harness's reply, as the supervisor reads it: untrusted bytes. The task runs in the
 // harness's process and can write fd 4 itself, so the shape is checked here, and output too deep
 // to serialise again is refused, rather than trusted to be what the harness would send.
+// These schemas are the protocol's types too (protocol.ts re-exports them as types only, so the
+// harness, copied alone into the rootfs, still imports nothing at run time).
 import { z } from 'zod';
-import type { HarnessReply } from './protocol.js';
 import { jsonDepth } from '../util/json-depth.js';
 
 const MAX_DEPTH = 100;
 
-const Violation = z.object({ kind: z.enum(['network', 'filesystem', 'syscall']), detail: z.string().max(4096) });
+/** What a violation is about: the task's own report and the run result share it (supervisor/result.ts). */
+export const ViolationKind = z.enum(['network', 'filesystem', 'syscall']);
+export const Violation = z.object({ kind: ViolationKind, detail: z.string().max(4096) });
+export type Violation = z.infer<typeof Violation>;
 const Violations = z.array(Violation).max(1000);
-const SerializedError = z.object({
+export const SerializedError = z.object({
   name: z.string().max(1000),
   message: z.string().max(65536),
   stack: z.string().max(65536).optional(),
@@ -18,10 +22,12 @@ const SerializedError = z.object({
   path: z.string().max(8192).optional(),
   syscall: z.string().max(100).optional(),
 });
-const Reply = z.discriminatedUnion('ok', [
+export type SerializedError = z.infer<typeof SerializedError>;
+export const HarnessReply = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), output: z.unknown(), violations: Violations }),
   z.object({ ok: z.literal(false), stage: z.enum(['load', 'run', 'output']), error: SerializedError, violations: Violations }),
 ]);
+export type HarnessReply = z.infer<typeof HarnessReply>;
 
 /** The reply, or a one-line reason why it cannot be used. */
 export function parseReply(text: string): { reply: HarnessReply } | { problem: string } {
@@ -31,9 +37,9 @@ export function parseReply(text: string): { reply: HarnessReply } | { problem: s
   } catch {
     return { problem: 'the harness reply was not valid JSON (did the task write to fd 4?)' };
   }
-  const r = Reply.safeParse(doc);
+  const r = HarnessReply.safeParse(doc);
   if (!r.success) return { problem: `the harness reply was malformed (did the task write to fd 4?): ${r.error.issues[0]?.path.join('.') || 'reply'} ${r.error.issues[0]?.message}` };
   if (r.data.ok && jsonDepth(r.data.output, MAX_DEPTH) > MAX_DEPTH) return { problem: `the task's output nests deeper than ${MAX_DEPTH} levels` };
-  return { reply: r.data as HarnessReply };
+  return { reply: r.data };
 }
 

@@ -6,7 +6,7 @@ import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FactsCache } from '../../src/hostfacts/cache.js';
-import { cachedCgroupLayout } from '../../src/hostfacts/facts.js';
+import { cachedCgroupLayout } from '../../src/cgroup/layout-cache.js';
 
 const DIST = join(import.meta.dirname, '..', '..', 'dist');
 

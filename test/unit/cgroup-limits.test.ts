@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cgroupLimits } from '../../src/cgroup/limits.js';
 import { ResourceLimits } from '../../src/config/policy.js';
-import { PawlError } from '../../src/errors.js';
+import { resolvePolicy } from '../../src/config/resolve.js';
 
 const MiB = 1024 ** 2;
 
@@ -34,9 +34,10 @@ describe('cgroupLimits', () => {
     expect(limits.memoryBytes).toBe(64 * MiB);
   });
 
-  it('refuses a quota below the kernel minimum of 1000 us', () => {
-    const tiny = () => cgroupLimits(ResourceLimits.parse({ cpuPercent: 0.5 }), null);
-    expect(tiny).toThrow(PawlError);
-    expect(tiny).toThrow(/500 us quota.*at least 1000 us/);
+  it('a quota below the kernel minimum of 1000 us is refused by the schema, never later', () => {
+    const tiny = ResourceLimits.safeParse({ cpuPercent: 0.5 });
+    expect(tiny.success).toBe(false);
+    expect(tiny.error?.issues[0]).toMatchObject({ path: ['cpuPercent'], message: expect.stringMatching(/500 us quota.*at least 1000 us/) });
+    expect(() => resolvePolicy({ overrides: { resources: { cpuPercent: 0.5 } } })).toThrow(/resources\.cpuPercent: .*500 us quota/);
   });
 });

@@ -319,7 +319,6 @@ describe('CgroupV1Driver', () => {
     await writeFile(at('memory', 'memory.usage_in_bytes'), '1470464\n');
     await writeFile(at('memory', 'memory.max_usage_in_bytes'), '67108864\n');
     await writeFile(at('memory', 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
-    await writeFile(at('memory', 'memory.failcnt'), '5731\n');
     await writeFile(at('cpuacct', 'cpuacct.usage'), '203918274\n');
     await writeFile(at('pids', 'pids.current'), '3\n');
     await writeFile(at('pids', 'pids.peak'), '20\n');
@@ -336,7 +335,6 @@ describe('CgroupV1Driver', () => {
       memoryCurrentBytes: 1_470_464,
       memoryPeakBytes: 67_108_864,
       oomKills: 2,
-      memoryLimitHits: 5731,
       cpuUsageUs: 203_918,
       pidsCurrent: 3,
       pidsPeak: 20,

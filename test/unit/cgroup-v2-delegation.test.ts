@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { commonAncestor, delegatedParent, ownCgroupPath } from '../../src/cgroup/v2/delegation.js';
+import { delegatedParent, ownCgroupPath } from '../../src/config/cgroup-parent.js';
+import { commonAncestor } from '../../src/cgroup/v2/delegation.js';
 import { CgroupV2Driver } from '../../src/cgroup/v2/manager.js';
 import { shimCommand } from '../../src/runtime/bwrap/shim.js';
 

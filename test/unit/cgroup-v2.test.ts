@@ -193,7 +193,7 @@ describe('CgroupV2Driver', () => {
   it('fails closed without memory.swap.max while swap is active, and removes the half-made group', async () => {
     const t = await fakeTree({ omit: ['memory.swap.max'], swap: true });
     const d = new CgroupV2Driver({ root: t.root, ops: t.ops });
-    await expect(d.create('run-1', limits)).rejects.toThrow(/memory\.swap\.max does not exist while swap is active.*swap accounting/);
+    await expect(d.create('run-1', limits)).rejects.toThrow(/memory\.swap\.max does not exist: swap is active.*swap accounting/);
     expect(await d.list()).toEqual([]);
 
     const noSwap = await fakeTree({ omit: ['memory.swap.max'], swap: false });
@@ -213,7 +213,7 @@ describe('CgroupV2Driver', () => {
     const dir = run.dirs[0]!;
     await writeFile(join(dir, 'memory.current'), '1343488\n');
     await writeFile(join(dir, 'memory.peak'), '67108864\n');
-    await writeFile(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 412\noom 1\noom_kill 1\noom_group_kill 1\n');
+    await writeFile(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 0\noom 1\noom_kill 1\noom_group_kill 1\n');
     await writeFile(
       join(dir, 'cpu.stat'),
       'usage_usec 204719\nuser_usec 180001\nsystem_usec 24718\nnr_periods 12\nnr_throttled 9\nthrottled_usec 791234\nnr_bursts 0\nburst_usec 0\n',
@@ -229,7 +229,6 @@ describe('CgroupV2Driver', () => {
       memoryCurrentBytes: 1_343_488,
       memoryPeakBytes: 67_108_864,
       oomKills: 1,
-      memoryLimitHits: 412,
       cpuUsageUs: 204_719,
       pidsCurrent: 4,
       pidsPeak: 20,

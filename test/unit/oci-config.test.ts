@@ -117,11 +117,14 @@ describe('OCI config.json', () => {
     expect(r.unified).toBeUndefined();
   });
 
-  it('adds memory.oom.group on v2, leaves blockIO out without an io device, and swap out when its degradation is allowed', () => {
-    const v2 = ociConfig(input('limited', { allowDegraded: ['swap-limit'] }, { cgroupVersion: 'v2', ioDevices: [] })).linux.resources;
+  it('adds memory.oom.group on v2, leaves blockIO out without an io device, and swap out when the degrade step dropped it', () => {
+    const v2 = ociConfig(input('limited', { allowDegraded: ['swap-limit'] }, { cgroupVersion: 'v2', ioDevices: [], swapLimit: false })).linux.resources;
     expect(v2.unified).toEqual({ 'memory.oom.group': '1' });
     expect(v2.blockIO).toBeUndefined();
     expect(v2.memory.swap).toBeUndefined();
+    // Allowing the gap is not having it: a host with swap accounting still limits swap.
+    const allowed = ociConfig(input('limited', { allowDegraded: ['swap-limit'] })).linux.resources;
+    expect(allowed.memory.swap).toBe(allowed.memory.limit);
   });
 
   it('puts the seccomp layer\'s linux.seccomp in verbatim, and none when the policy has none', () => {
@@ -131,7 +134,7 @@ describe('OCI config.json', () => {
 
   it('sets the AppArmor profile only when the policy names one', () => {
     expect(ociConfig(input('limited')).process.apparmorProfile).toBeUndefined();
-    expect(ociConfig(input('limited', { security: { apparmorProfile: 'pawl-limited' } })).process.apparmorProfile).toBe('pawl-limited');
+    expect(ociConfig(input('limited', { runtime: 'runc', security: { apparmorProfile: 'pawl-limited' } })).process.apparmorProfile).toBe('pawl-limited');
   });
 });
 

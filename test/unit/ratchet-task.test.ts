@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTask } from '../../src/task/load.js';
 import { runPolicy, taskPolicy, taskRequest } from '../../src/supervisor/run.js';
-import { judge } from '../../src/task/tests.js';
+import { judge } from '../../src/supervisor/task-tests.js';
 import { schemaCheck } from '../../src/task/validate.js';
 import type { RunResult } from '../../src/supervisor/result.js';
 

@@ -1,15 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseAuditRecord, recordSyscallName, seccompViolation, type AuditRecord } from '../../src/seccomp/classify.js';
-import type { SeccompPlan } from '../../src/seccomp/index.js';
+import { parseAuditRecord, recordSyscallName, runRecords, type AuditRecord } from '../../src/seccomp/classify.js';
 import { syscallName } from '../../src/seccomp/syscalls.js';
 
 // As printed by this host's kernel (dmesg) for a process killed by SECCOMP_RET_KILL_PROCESS.
 const LINE = '6,1234,701655502,-;audit: type=1326 audit(1795775549.012:4): auid=0 uid=0 gid=0 ses=3 pid=11813 comm="prober" exe="/probe/prober" sig=31 arch=c000003e syscall=101 compat=0 ip=0x431597 code=0x80000000';
 const NO_SESSION = 'audit: type=1326 audit(1795775539.408:2): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=11489 comm="prober" exe="/probe/prober" sig=31 arch=c000003e syscall=1073741863 compat=0 ip=0x432d79 code=0x80000000';
 
-const plan = { name: 'pawl-untrusted', hash: 'h', bpf: Buffer.alloc(0), oci: {} as SeccompPlan['oci'], killsOnViolation: true, refusesWithEperm: () => false } satisfies SeccompPlan;
 const records = (...lines: string[]) => () => lines.map(parseAuditRecord).filter((r): r is AuditRecord => r !== null);
-const killed = { signal: null, exitCode: 159 };
 
 describe('audit records', () => {
   it('parses the kernel line', () => {
@@ -33,32 +30,23 @@ describe('audit records', () => {
   });
 });
 
-describe('seccompViolation', () => {
-  it('is null without SIGSYS, or without a filter', () => {
-    expect(seccompViolation({ signal: null, exitCode: 0 }, plan, 1, records(LINE))).toBeNull();
-    expect(seccompViolation({ signal: 'SIGKILL', exitCode: null }, plan, 1, records(LINE))).toBeNull();
-    expect(seccompViolation({ signal: null, exitCode: 137 }, plan, 1, records(LINE))).toBeNull();
-    expect(seccompViolation(killed, null, 11813, records(LINE))).toBeNull();
+describe('runRecords: the seccomp kills of one run', () => {
+  const calls = (key: Parameters<typeof runRecords>[0], ...lines: string[]) => runRecords(key, records(...lines)()).map(recordSyscallName);
+
+  it('finds a run\'s record by audit session or by pid', () => {
+    expect(calls({ session: 3 }, LINE)).toEqual(['ptrace']);
+    expect(calls({ pids: [11813] }, LINE)).toEqual(['ptrace']);
+    expect(calls({ pids: [5, 11489] }, LINE, NO_SESSION)).toEqual(['getpid (x32 ABI)']);
   });
 
-  it('sees SIGSYS as a signal or as bwrap\'s 128+31', () => {
-    expect(seccompViolation({ signal: 'SIGSYS', exitCode: null }, plan)).toEqual({ syscall: null });
-    expect(seccompViolation(killed, plan)).toEqual({ syscall: null });
+  it('never takes another run\'s record', () => {
+    expect(calls({ session: 4 }, LINE)).toEqual([]);
+    expect(calls({ pids: [42] }, LINE, NO_SESSION)).toEqual([]);
+    expect(calls({}, LINE)).toEqual([]);
   });
 
-  it('names the call from a record of the run: by audit session or by pid', () => {
-    expect(seccompViolation(killed, plan, { session: 3 }, records(LINE))).toEqual({ syscall: 'ptrace' });
-    expect(seccompViolation(killed, plan, 11813, records(LINE))).toEqual({ syscall: 'ptrace' });
-    expect(seccompViolation(killed, plan, { pids: [5, 11489] }, records(LINE, NO_SESSION))).toEqual({ syscall: 'getpid (x32 ABI)' });
-  });
-
-  it('says null rather than guess from another run\'s record', () => {
-    expect(seccompViolation(killed, plan, { session: 4 }, records(LINE))).toEqual({ syscall: null });
-    expect(seccompViolation(killed, plan, 42, records(LINE, NO_SESSION))).toEqual({ syscall: null });
-  });
-
-  it('takes the most recent record of the run', () => {
+  it('keeps the records in order (the most recent last)', () => {
     const earlier = LINE.replace('syscall=101', 'syscall=165');
-    expect(seccompViolation(killed, plan, { session: 3 }, records(earlier, LINE))).toEqual({ syscall: 'ptrace' });
+    expect(calls({ session: 3 }, earlier, LINE)).toEqual(['mount', 'ptrace']);
   });
 });

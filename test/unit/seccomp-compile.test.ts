@@ -8,7 +8,7 @@ import { seccompPlan } from '../../src/seccomp/index.js';
 import { actionCode, SCMP } from '../../src/seccomp/libseccomp.js';
 import { shippedProfile } from '../../src/seccomp/profiles.js';
 import { hostTarget, resolveProfile, type ResolvedProfile } from '../../src/seccomp/resolve.js';
-import type { Arg } from '../../src/seccomp/schema.js';
+import type { Arg } from '../../src/config/seccomp.js';
 import { resolveSyscall } from '../../src/seccomp/syscalls.js';
 
 const AUDIT_ARCH_X86_64 = 0xc000003e;

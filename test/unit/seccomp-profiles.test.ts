@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { BASE, buildProfile, LEVELS, low32Complement, profileText } from '../../native-profiles/generate.mjs';
 import { exportOci } from '../../src/seccomp/index.js';
 import { shippedProfile, shippedProfilePath } from '../../src/seccomp/profiles.js';
-import type { SeccompProfile } from '../../src/seccomp/schema.js';
+import type { SeccompProfile } from '../../src/config/seccomp.js';
 
 type Level = 'untrusted' | 'limited' | 'trusted' | 'system';
 

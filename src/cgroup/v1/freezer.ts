@@ -1,7 +1,8 @@
 // v1 freezer (Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst): stops a group's
 // processes so none can fork while they are being killed one by one.
 import { join } from 'node:path';
-import { errno, readOptional, waitFor, writeControl } from '../files.js';
+import { errno, readOptional, writeControl } from '../files.js';
+import { pollUntil } from '../../util/wait.js';
 
 const FREEZE_WAIT_MS = 1000;
 
@@ -9,7 +10,7 @@ const FREEZE_WAIT_MS = 1000;
 export async function freeze(dir: string): Promise<void> {
   const state = join(dir, 'freezer.state');
   if (!(await writeState(state, 'FROZEN'))) return;
-  await waitFor(async () => {
+  await pollUntil(async () => {
     const now = await readOptional(state);
     return now === null || now.trim() === 'FROZEN';
   }, FREEZE_WAIT_MS);

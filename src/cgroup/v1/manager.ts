@@ -1,7 +1,9 @@
 // The cgroup v1 driver: one directory per run in each hierarchy pawl uses.
 import { join } from 'node:path';
 import { PawlError } from '../../errors.js';
-import { applyWrites, errno, killAll, readPids, removeDir, subdirs, waitFor, type PlannedWrite } from '../files.js';
+import { hostLacks } from '../../hostfacts/capabilities.js';
+import { applyWrites, errno, killAll, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
+import { pollUntil } from '../../util/wait.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
 import { blkioStats, blkioWrites } from './blkio.js';
@@ -52,14 +54,14 @@ export class CgroupV1Driver implements CgroupDriver {
     this.parent = checkParent(opts.parent ?? 'pawl');
     this.ops = { ...hostOps, ...opts.ops };
     for (const [c, why] of Object.entries(NEEDED)) {
-      if (!this.mounts[c]) throw new PawlError('HostUnsupported', `the cgroup v1 "${c}" controller is not mounted; pawl needs it for ${why}`);
+      if (!this.mounts[c]) throw hostLacks.cgroupController('v1', c, why);
     }
   }
 
   plan(name: string, limits: CgroupLimits): PlannedWrite[] {
     const p = this.paths(name);
     if (limits.io && !p.blkio) {
-      throw new PawlError('HostUnsupported', 'the cgroup v1 "blkio" controller is not mounted; pawl needs it for disk I/O limits');
+      throw hostLacks.cgroupController('v1', 'blkio', 'disk I/O limits');
     }
     return [
       ...memoryWrites(p.memory, limits),
@@ -163,7 +165,7 @@ class V1RunCgroup implements RunCgroup {
       await thaw(this.p.freezer);
     }
     let left: number[] = [];
-    const empty = await waitFor(async () => {
+    const empty = await pollUntil(async () => {
       left = await this.pids();
       killAll(left, this.ops);
       return left.length === 0;

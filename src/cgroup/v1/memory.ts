@@ -1,6 +1,6 @@
 // v1 memory controller (Documentation/admin-guide/cgroup-v1/memory.rst).
 import { join } from 'node:path';
-import { readNumber, readOptional, readText, type PlannedWrite } from '../files.js';
+import { readNumber, readText, type PlannedWrite } from '../files.js';
 import { keyedValue } from '../parse.js';
 import type { CgroupLimits, CgroupStats } from '../types.js';
 
@@ -14,22 +14,17 @@ export function memoryWrites(dir: string, limits: CgroupLimits): PlannedWrite[] 
   ];
 }
 
-export type MemoryStats = Pick<CgroupStats, 'memoryCurrentBytes' | 'memoryPeakBytes' | 'oomKills' | 'memoryLimitHits'>;
+export type MemoryStats = Pick<CgroupStats, 'memoryCurrentBytes' | 'memoryPeakBytes' | 'oomKills'>;
 
 export async function memoryStats(dir: string): Promise<MemoryStats> {
-  const [current, peak, oomControl, failcnt, memswFailcnt] = await Promise.all([
+  const [current, peak, oomControl] = await Promise.all([
     readNumber(join(dir, 'memory.usage_in_bytes')),
     readNumber(join(dir, 'memory.max_usage_in_bytes')),
     readText(join(dir, 'memory.oom_control')),
-    readNumber(join(dir, 'memory.failcnt')),
-    readOptional(join(dir, 'memory.memsw.failcnt')),
   ]);
   return {
     memoryCurrentBytes: current,
     memoryPeakBytes: peak,
     oomKills: keyedValue(oomControl, 'oom_kill'),
-    // A charge is tried against memory+swap first (mm/memcontrol.c try_charge_memcg), so with
-    // memsw == limit a hit can land in either counter.
-    memoryLimitHits: failcnt + Number(memswFailcnt ?? 0),
   };
 }

@@ -8,42 +8,7 @@
 //   delegated subtree;
 // - a cgroup that holds processes cannot hand controllers to children, so the supervisor lives
 //   in a leaf (e.g. <delegated>/supervisor) beside pawl's subtree (<delegated>/pawl).
-import { readFileSync } from 'node:fs';
-import { posix } from 'node:path';
-
-/**
- * This process's cgroup v2 path ("/a/b") from the text of /proc/self/cgroup, or null unless the
- * unified hierarchy is the only one (a hybrid host also lists its v1 hierarchies there).
- */
-export function ownCgroupPath(procSelfCgroup: string): string | null {
-  const lines = procSelfCgroup.split('\n').filter((l) => l.trim() !== '');
-  if (lines.length !== 1 || !lines[0]!.startsWith('0::/')) return null;
-  return lines[0]!.slice(3).trim();
-}
-
-/**
- * The default subtree for a non-root supervisor: a "pawl" group beside the supervisor's own leaf
- * cgroup, i.e. <own cgroup>/../pawl, relative to the cgroup2 mount ("/svc/supervisor" ->
- * "svc/pawl"). Null when the supervisor sits directly below the root (nothing there can be
- * delegated to it).
- */
-export function delegatedParent(ownPath: string): string | null {
-  const dir = posix.dirname(ownPath);
-  if (dir === '/' || dir === '.') return null;
-  return `${dir.slice(1)}/pawl`;
-}
-
-/** delegatedParent() for this process on a pure v2 host, or null (hybrid/v1, or no such parent). */
-export function ownDelegatedParent(): string | null {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/cgroup', 'utf8');
-  } catch {
-    return null;
-  }
-  const own = ownCgroupPath(text);
-  return own === null ? null : delegatedParent(own);
-}
+// ownCgroupPath / delegatedParent (the default parent) live in config/cgroup-parent.ts.
 
 /** The deepest common ancestor of two cgroup paths relative to the mount ("a/b", "a/c" -> "a"; "" is the root). */
 export function commonAncestor(a: string, b: string): string {

@@ -1,7 +1,8 @@
 // v2 freezer (cgroup.freeze, Linux 5.2+): the fallback for kernels without cgroup.kill, so the
 // group cannot fork while its processes are killed one by one.
 import { join } from 'node:path';
-import { errno, readOptional, waitFor, writeControl } from '../files.js';
+import { errno, readOptional, writeControl } from '../files.js';
+import { pollUntil } from '../../util/wait.js';
 import { keyedValue } from '../parse.js';
 
 const FREEZE_WAIT_MS = 1000;
@@ -9,7 +10,7 @@ const FREEZE_WAIT_MS = 1000;
 /** Freezes and waits for cgroup.events "frozen 1", briefly: SIGKILL still lands once thawed. */
 export async function freeze(dir: string): Promise<void> {
   if (!(await writeFreeze(dir, '1'))) return;
-  await waitFor(async () => {
+  await pollUntil(async () => {
     const events = await readOptional(join(dir, 'cgroup.events'));
     return events === null || keyedValue(events, 'frozen') === 1;
   }, FREEZE_WAIT_MS);

@@ -4,12 +4,14 @@ import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import {
-  applyWrites, errno, exists, killAll, readOptional, readPids, removeDir, subdirs, waitFor, writeControl, type PlannedWrite,
+  applyWrites, errno, exists, killAll, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
 } from '../files.js';
+import { pollUntil } from '../../util/wait.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
 import { cpuStats, cpuWrites } from './cpu.js';
-import { commonAncestor, ownCgroupPath } from './delegation.js';
+import { ownCgroupPath } from '../../config/cgroup-parent.js';
+import { commonAncestor } from './delegation.js';
 import { freeze, thaw } from './freezer.js';
 import { ioStats, ioWrites } from './io.js';
 import { memoryStats, memoryWrites } from './memory.js';
@@ -227,7 +229,7 @@ class V2RunCgroup implements RunCgroup {
       }
     }
     let left: number[] = [];
-    const empty = await waitFor(async () => {
+    const empty = await pollUntil(async () => {
       left = await this.pids();
       killAll(left, this.ops);
       return left.length === 0;

@@ -13,7 +13,7 @@ export function memoryWrites(dir: string, limits: CgroupLimits): PlannedWrite[] 
   ];
 }
 
-export async function memoryStats(dir: string): Promise<Pick<CgroupStats, 'memoryCurrentBytes' | 'memoryPeakBytes' | 'oomKills' | 'memoryLimitHits'>> {
+export async function memoryStats(dir: string): Promise<Pick<CgroupStats, 'memoryCurrentBytes' | 'memoryPeakBytes' | 'oomKills'>> {
   const [current, peak, events] = await Promise.all([
     readNumber(join(dir, 'memory.current')),
     // memory.peak arrived in Linux 5.19; before it the monitor's polled maximum is all there is.
@@ -25,6 +25,5 @@ export async function memoryStats(dir: string): Promise<Pick<CgroupStats, 'memor
     memoryCurrentBytes: current,
     memoryPeakBytes: peak === null ? current : Number(peak.trim()),
     oomKills: e.get('oom_kill') ?? 0,
-    memoryLimitHits: e.get('max') ?? 0,
   };
 }

@@ -11,6 +11,7 @@ import { cgroupDriver } from '../../cgroup/index.js';
 import type { RunCgroup } from '../../cgroup/types.js';
 import type { HostConfig } from '../../config/host.js';
 import { PawlError } from '../../errors.js';
+import { hostLacks } from '../../hostfacts/capabilities.js';
 import type { SandboxPlan } from '../../plan/plan.js';
 import { idTime, ownerPid } from '../../supervisor/ids.js';
 import { processStartTime } from '../../supervisor/liveness.js';
@@ -20,6 +21,7 @@ import { holdSubreaper, tryReap } from '../oci/reaper.js';
 import type { ContainerRuntime, CreateOptions, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BWRAP, bwrapArgs, type BwrapFds } from './argv.js';
 import { shimCommand } from './shim.js';
+import { pollUntil, withDeadline } from '../../util/wait.js';
 
 /** The spawned process's fds: 0-2 stdio, 3-4 the task protocol (task/protocol.ts), then bwrap's own. */
 const FD = { seccomp: 5, ready: 6, info: 7 } as const;
@@ -100,13 +102,13 @@ class BwrapSandbox implements RuntimeSandbox {
     // Killed right after spawn, before bwrap forked its init: nothing to wait for, the group kill follows.
     if (killed === 0) return;
     // Dying takes a while for a big group held to a small CPU quota.
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+    await withDeadline(this.exited, KILL_WAIT_MS);
   }
 
   /** Kill bwrap if it still runs, and wait for it and its init to be reaped; close the set-up record. */
   async destroy(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await Promise.race([this.reaped, new Promise((r) => setTimeout(r, KILL_WAIT_MS + ORPHAN_WAIT_MS).unref())]);
+    await withDeadline(this.reaped, KILL_WAIT_MS + ORPHAN_WAIT_MS);
     if (this.readyFd >= 0) closeSync(this.readyFd);
     this.readyFd = -1;
   }
@@ -139,15 +141,10 @@ function readInit(stream: Readable | undefined): Promise<InitProcess | null> {
 /** Reap bwrap's init once it is this process's child (it was bwrap's until bwrap exited). */
 async function reapOrphan(init: InitProcess | null): Promise<void> {
   if (!init) return;
-  const deadline = Date.now() + ORPHAN_WAIT_MS;
-  while (Date.now() < deadline) {
-    if (processStartTime(init.pid) !== init.startTime) return; // gone (bwrap reaped it), or the pid is someone else's now
-    if ((await parentPid(init.pid)) === process.pid) {
-      const r = tryReap(init.pid);
-      if (r !== null) return;
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await pollUntil(async () => {
+    if (processStartTime(init.pid) !== init.startTime) return true; // gone (bwrap reaped it), or the pid is someone else's now
+    return (await parentPid(init.pid)) === process.pid && tryReap(init.pid) !== null;
+  }, ORPHAN_WAIT_MS, 2);
 }
 
 async function parentPid(pid: number): Promise<number | null> {
@@ -168,7 +165,7 @@ export const bwrapRuntime: ContainerRuntime = {
   name: 'bwrap',
   keepsState: false,
   assertAvailable(): void {
-    if (!existsSync(BWRAP)) throw new PawlError('HostUnsupported', `bubblewrap is not installed (${BWRAP} not found): install the Debian package "bubblewrap"`);
+    if (!existsSync(BWRAP)) throw hostLacks.program('bubblewrap', [BWRAP], 'bubblewrap');
   },
   async prepare(plan: SandboxPlan, site: RunSite): Promise<Prepared> {
     // The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it.

@@ -140,8 +140,9 @@ export function ociConfig(plan: SandboxPlan, i: OciFacts): OciSpec {
       resources: {
         // Deny every device node; the runtime allows back its defaults (null, zero, tty...).
         devices: [{ allow: false, access: 'rwm' }],
-        // swap = memory+swap on v1 (and swap.max = swap - limit = 0 on v2).
-        memory: { limit: limits.memoryBytes, ...(plan.swapLimit ? { swap: limits.memoryBytes } : {}) },
+        // swap = memory+swap on v1 (and swap.max = swap - limit = 0 on v2). noSwap is false only
+        // where the degrade step let the run go without it (hostfacts/degrade.ts), as for pawl's driver.
+        memory: { limit: limits.memoryBytes, ...(limits.noSwap ? { swap: limits.memoryBytes } : {}) },
         cpu: { quota: limits.cpuQuotaUs, period: limits.cpuPeriodUs },
         pids: { limit: limits.pidsMax },
         ...(limits.io ? { blockIO: blockIO(limits.io) } : {}),

@@ -12,9 +12,8 @@
 // libuv reaps only the pids it spawned (waitpid per pid, never -1), so it never steals the init's
 // status, and reaping by pid here never steals one of its children. SIGCHLD tells when to look; a
 // slow poll covers a signal coalesced with another.
-import koffi from 'koffi';
-import { loadLibc } from '../libc.js';
-import { constants } from 'node:os';
+import { lastErrno, loadLibc } from '../libc.js';
+import { signalName } from '../../util/signals.js';
 import { PawlError } from '../../errors.js';
 import type { SandboxExit } from '../types.js';
 
@@ -27,7 +26,7 @@ const load = loadLibc;
 
 function setSubreaper(on: boolean): void {
   if (load().prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) !== 0) {
-    throw new PawlError('RuntimeError', `prctl(PR_SET_CHILD_SUBREAPER) failed (errno ${koffi.errno()}): pawl cannot learn the exit status of an OCI sandbox`);
+    throw new PawlError('RuntimeError', `prctl(PR_SET_CHILD_SUBREAPER) failed (errno ${lastErrno()}): pawl cannot learn the exit status of an OCI sandbox`);
   }
 }
 
@@ -47,18 +46,16 @@ export function holdSubreaper(): () => void {
   };
 }
 
-const SIGNAL_NAMES = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name])) as Record<number, NodeJS.Signals>;
-
 /** One non-blocking waitpid: the exit, null while it runs, or 'gone' when it is not our child. */
 export function tryReap(pid: number): SandboxExit | null | 'gone' {
   const status = [0];
   const r = load().waitpid(pid, status, WNOHANG);
   if (r === 0) return null;
-  if (r < 0) return koffi.errno() === ECHILD ? 'gone' : null;
+  if (r < 0) return lastErrno() === ECHILD ? 'gone' : null;
   const s = status[0]!;
   const sig = s & 0x7f;
   if (sig === 0) return { code: (s >> 8) & 0xff, signal: null };
-  return { code: null, signal: SIGNAL_NAMES[sig] ?? (`SIG${sig}` as NodeJS.Signals) };
+  return { code: null, signal: signalName(sig) };
 }
 
 const waiting = new Map<number, (exit: SandboxExit) => void>();

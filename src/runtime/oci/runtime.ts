@@ -17,6 +17,8 @@ import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, start
 import { ociConfig, type OciFacts, type OciSpec } from './config.js';
 import { holdSubreaper, tryReap, waitForExit } from './reaper.js';
 import { spawnWithoutStrayFds } from '../fds.js';
+import { withDeadline } from '../../util/wait.js';
+import { hostLacks } from '../../hostfacts/capabilities.js';
 
 const KILL_WAIT_MS = 2000;
 
@@ -95,8 +97,8 @@ export class OciRuntime implements ContainerRuntime {
 
   assertAvailable(): void {
     const { paths, pkg } = BINARIES[this.name];
-    if (!this.installed()) throw new PawlError('HostUnsupported', `runtime "${this.name}" is not installed (looked for ${paths.join(', ')}): install the Debian package "${pkg}", or use --runtime bwrap`);
-    if (process.geteuid?.() !== 0) throw new PawlError('HostUnsupported', `runtime "${this.name}" needs pawl to run as root (rootless containers are not supported); use --runtime bwrap`);
+    if (!this.installed()) throw hostLacks.program(`runtime "${this.name}"`, paths, pkg, ', or use --runtime bwrap');
+    if (process.geteuid?.() !== 0) throw hostLacks.root(`runtime "${this.name}"`, ' (rootless containers are not supported); use --runtime bwrap');
     if (this.name === 'crun' && !(existsSync(UNSHARE) && existsSync(UMOUNT))) {
       throw new PawlError('HostUnsupported', `runtime "crun" needs ${UNSHARE} and ${UMOUNT} (Debian package util-linux) to hide cgroup2 on hybrid hosts`);
     }
@@ -272,13 +274,13 @@ class OciSandbox implements RuntimeSandbox {
     } catch {
       /* already gone */
     }
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+    await withDeadline(this.exited, KILL_WAIT_MS);
   }
 
   destroy(): Promise<void> {
     this.destroying ??= (async () => {
       // create must be over first: deleting a container that is still being created races it.
-      await Promise.race([this.created.catch(() => null), new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+      await withDeadline(this.created.catch(() => null), KILL_WAIT_MS);
       try {
         await run(deleteCommand(this.cli, this.id));
       } catch (e) {
@@ -287,7 +289,7 @@ class OciSandbox implements RuntimeSandbox {
         if (!gone) throw new PawlError('RuntimeError', `${this.name} delete --force failed: ${(e as Error).message}`);
       }
       // delete --force killed the init if it still ran: reap it, so no zombie is left.
-      if (this.init !== null) await Promise.race([this.exited, new Promise((r) => setTimeout(r, KILL_WAIT_MS))]);
+      if (this.init !== null) await withDeadline(this.exited, KILL_WAIT_MS);
     })();
     return this.destroying;
   }

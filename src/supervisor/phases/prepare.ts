@@ -71,7 +71,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const withWorkspace = (devs: string[]) => [...new Set([...storage.ioDevices, ...devs])];
   const [seccompR, cgroupR, workspaceR] = await Promise.allSettled([
     seccompPlan(policy, factsCache(host.stateDir)),
-    workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs)))),
+    workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs), storage.swapLimit))),
     workspaceDevices,
   ]);
   if (cgroupR.status === 'fulfilled') res.cgroup = cgroupR.value;
@@ -79,7 +79,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const cgroup = (cgroupR as PromiseFulfilledResult<RunCgroup>).value;
   const plan = planRun(
     policy,
-    { cgroup: driver, ioDevices: withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value), seccomp: (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value },
+    { cgroup: driver, ioDevices: withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value), swapLimit: storage.swapLimit, seccomp: (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value },
     { rootfs: rootfs.path, workspace: scratch.workspace, egressSocket: res.egress ? egressSocket : null, cgroupName },
     { mode: req.mode, ...(command ? { command } : {}) },
   );

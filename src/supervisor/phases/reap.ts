@@ -8,6 +8,7 @@ import type { RuntimeSandbox, SandboxExit } from '../../runtime/index.js';
 import { readSeccompRecords, recordSyscallName, runRecords } from '../../seccomp/classify.js';
 import type { SeccompPlan } from '../../seccomp/index.js';
 import type { HarnessReply } from '../../task/protocol.js';
+import { withDeadline } from '../../util/wait.js';
 import { treeUsage } from '../scratch.js';
 import { workspaceFull } from '../workspace-fs.js';
 import type { RunIo } from './io.js';
@@ -49,7 +50,7 @@ export async function reap(
   const { sandbox, watch, io, res } = run;
   // Anything the program left behind dies with the group, which also closes its pipes.
   await res.killGroupIfPopulated();
-  await Promise.race([sandbox.closed, new Promise((r) => setTimeout(r, 2000))]);
+  await withDeadline(sandbox.closed, 2000);
   const stderr = io.stderr.text(); // only now is everything the program wrote in
   // The sandbox is gone: the proxy's counts and denials are final.
   const egress = await res.closeEgress();

@@ -2,7 +2,7 @@
 // object or a Docker/podman profile file, as they are (archMap, includes/excludes, errno names),
 // so /usr/share/containers/seccomp.json or moby's default.json loads unchanged. One extension:
 // `optional` on a rule. Checks that need the system call tables (unknown names) happen when the
-// profile is resolved (resolve.ts); everything else is refused here, with the field named.
+// profile is resolved (seccomp/resolve.ts); everything else is refused here, with the field named.
 import { constants } from 'node:os';
 import { z } from 'zod';
 
@@ -34,6 +34,14 @@ const Architecture = z.enum(ARCHITECTURES);
 /** An errno number as the kernel accepts it from a filter (at most MAX_ERRNO). */
 const ErrnoNumber = z.number().int().min(0).max(4095);
 const ErrnoName = z.string().refine((n) => n in constants.errno, { message: 'unknown errno name' });
+
+/** errnoRet and errno (podman's name for it) may both be given, but must then name the same errno. */
+function errnosAgree(errnoRet: number | undefined, name: string | undefined, ctx: z.RefinementCtx, field = 'errnoRet'): void {
+  const byName = name === undefined ? undefined : constants.errno[name as keyof typeof constants.errno];
+  if (errnoRet !== undefined && byName !== undefined && errnoRet !== byName) {
+    ctx.addIssue({ code: 'custom', path: [field], message: `${field} ${errnoRet} and errno ${name} (${byName}) disagree` });
+  }
+}
 
 // JSON numbers above 2^53 are rounded when parsed by JavaScript: refuse them rather than compile
 // a comparison against a value the author did not write.
@@ -84,6 +92,7 @@ export const SeccompRule = z
     optional: z.boolean().optional(),
   })
   .superRefine((r, ctx) => {
+    errnosAgree(r.errnoRet, r.errno, ctx);
     if (!r.names?.length && !r.name) ctx.addIssue({ code: 'custom', path: ['names'], message: 'a rule needs at least one system call name' });
     const seen = new Set<number>();
     for (const a of r.args ?? []) {
@@ -114,7 +123,7 @@ export const SeccompProfile = z.strictObject({
   syscalls: z.array(SeccompRule).nullable().optional(),
   /** OCI: passed on to runc/crun; bwrap installs filters without flags. */
   flags: z.array(z.enum(['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'])).optional(),
-});
+}).superRefine((p, ctx) => errnosAgree(p.defaultErrnoRet, p.defaultErrno, ctx, 'defaultErrnoRet'));
 export type SeccompProfile = z.infer<typeof SeccompProfile>;
 
 const ProfileName = z.string().refine((s) => s === 'trust-level' || s === 'none' || s.startsWith('/'), {

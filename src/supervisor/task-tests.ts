@@ -2,10 +2,10 @@
 // sandbox, and judge each the way Ratchet's runner does.
 import type { PolicyInput } from '../config/policy.js';
 import { PawlError } from '../errors.js';
-import { runTask } from '../supervisor/run.js';
-import type { RunResult } from '../supervisor/result.js';
-import { loadTask } from './load.js';
-import { subsetMatch, type TestCase } from './testcase.js';
+import { runTask } from './run.js';
+import type { RunResult } from './result.js';
+import { loadTask } from '../task/load.js';
+import { subsetMatch, type TestCase } from '../task/testcase.js';
 
 export interface TestCaseReport {
   name: string;

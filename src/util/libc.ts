@@ -1,0 +1,65 @@
+// The few libc calls node has no API for, through koffi (already used for libseccomp): fd flags,
+// fd-relative open/unlink (removal that never follows a link), the reaper's prctl/waitpid, and
+// the loop device and mount calls of /workspace's filesystem (supervisor/loop-mount.ts).
+// Loaded on first use; errno is read right after the failing call. The one libc binding (the
+// layering check allows koffi only here and in seccomp/libseccomp.ts).
+import koffi from 'koffi';
+import { constants } from 'node:os';
+
+export interface Libc {
+  fcntl(fd: number, cmd: number, arg: number): number;
+  openat(dirfd: number, path: string, flags: number): number;
+  unlinkat(dirfd: number, path: string, flags: number): number;
+  close(fd: number): number;
+  prctl(option: number, a: number, b: number, c: number, d: number): number;
+  waitpid(pid: number, status: number[], options: number): number;
+  lseek(fd: number, offset: bigint, whence: number): bigint;
+  ioctl(fd: number, req: number, arg: Buffer | null): number;
+  mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
+  umount2(target: string, flags: number): number;
+  posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
+  memfd_create(name: string, flags: number): number;
+}
+
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const FD_CLOEXEC = 1;
+export const AT_REMOVEDIR = 0x200;
+export const AT_FDCWD = -100;
+
+let libc: Libc | null = null;
+
+export function loadLibc(): Libc {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      // fcntl and openat are variadic in C; every call here passes exactly these int arguments.
+      fcntl: lib.func('int fcntl(int, int, int)'),
+      openat: lib.func('int openat(int, const char *, int)'),
+      unlinkat: lib.func('int unlinkat(int, const char *, int)'),
+      close: lib.func('int close(int)'),
+      prctl: lib.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)'),
+      waitpid: lib.func('int waitpid(int, _Out_ int *, int)'),
+      lseek: lib.func('int64_t lseek(int, int64_t, int)'),
+      ioctl: lib.func('int ioctl(int, unsigned long, void *)'),
+      mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
+      umount2: lib.func('int umount2(const char *, int)'),
+      posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
+      memfd_create: lib.func('int memfd_create(const char *, unsigned int)'),
+    };
+  }
+  return libc;
+}
+
+/** errno of the last failed call, as a number. */
+export function lastErrno(): number {
+  return koffi.errno();
+}
+
+/** errno of the last failed call, as node's code name ("ELOOP"). */
+export function errnoCode(): string {
+  const n = koffi.errno();
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
+}
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));

@@ -1,0 +1,27 @@
+// "Wait, or give up after N ms", in its two forms, written once. Neither keeps the process alive
+// on its own (the timers are unref'd) nor leaves a timer behind once the wait is over.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Polls until check() is true or timeoutMs has passed; says which. check runs at least once. */
+export async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 5): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(intervalMs, undefined, { ref: false });
+  }
+}
+
+/** What `p` settles to, or `undefined` once timeoutMs has passed first. A rejection is passed on. */
+export async function withDeadline<T>(p: Promise<T>, timeoutMs: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs, undefined);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
