@@ -6,7 +6,7 @@
 // which clears the flag on the copy) reach the child, whatever the backend. The restore keeps
 // the library user's own intent for their other children.
 import { readdirSync } from 'node:fs';
-import { FD_CLOEXEC, F_GETFD, F_SETFD, loadLibc } from './libc.js';
+import { FD_CLOEXEC, F_GETFD, F_SETFD, loadLibc } from '../util/libc.js';
 
 /** Run `spawn` (synchronous) with every inheritable fd >= 3 of this process marked close-on-exec. */
 export function spawnWithoutStrayFds<T>(spawn: () => T): T {

@@ -3,15 +3,15 @@
 // The sandbox itself dies with its supervisor (--die-with-parent, and its pid namespace with it);
 // its empty cgroup and scratch dir remain. A runc/crun container has no such tie and keeps
 // running (within its cgroup limits) until gc deletes it. Whether a supervisor is gone is
-// decided by liveness.ts (pid + start time + boot id + pid namespace), never by the pid alone.
+// decided by hostfacts/liveness.ts (pid + start time + boot id + pid namespace), never by the pid alone.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
 import { allRuntimes, runtimeFor } from '../runtime/index.js';
 import { driverFor } from './host.js';
-import { idTime, ownerPid } from './ids.js';
+import { idTime, ownerPid } from '../runtime/ids.js';
 import { forgetLeftover, listLeftovers } from './leftovers.js';
-import { judge, judgeByName, type Liveness } from './liveness.js';
+import { judge, judgeByName, type Liveness } from '../hostfacts/liveness.js';
 import { readOwner, removeTree } from './scratch.js';
 import { unmountWorkspace } from './workspace-fs.js';
 

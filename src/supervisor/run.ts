@@ -9,7 +9,7 @@ import type { HttpMock } from '../task/testcase.js';
 import { schemaCheck, type CompiledSchema } from '../task/validate.js';
 import { assertSupported, driverFor } from './host.js';
 import { hostConfig } from '../config/host.js';
-import { newRunId } from './ids.js';
+import { newRunId } from '../runtime/ids.js';
 import { published } from './phases/observers.js';
 import { runResult } from './phases/report.js';
 import type { RunResult } from './result.js';

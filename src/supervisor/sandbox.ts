@@ -10,7 +10,7 @@ import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import type { RuntimeSandbox } from '../runtime/index.js';
 import type { TaskRequest } from '../task/protocol.js';
 import { classify, type KillReason } from './classify.js';
-import { newRunId } from './ids.js';
+import { newRunId } from '../runtime/ids.js';
 import { RunIo } from './phases/io.js';
 import { prepareRun, type PreparedRun } from './phases/prepare.js';
 import { awaitEnd, reap, type EndFacts } from './phases/reap.js';

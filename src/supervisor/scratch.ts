@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { chown, lstat, mkdir, opendir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
-import { selfRecord, type ProcessRecord } from './liveness.js';
+import { selfRecord, type ProcessRecord } from '../hostfacts/liveness.js';
 import { AT_FDCWD, AT_REMOVEDIR, errnoCode, loadLibc } from '../util/libc.js';
 
 export interface Scratch {
@@ -13,7 +13,7 @@ export interface Scratch {
   workspace: string;
 }
 
-/** The run's supervisor (pid, start time, boot, pid namespace: liveness.ts) and where its cgroup lives. */
+/** The run's supervisor (pid, start time, boot, pid namespace: hostfacts/liveness.ts) and where its cgroup lives. */
 export interface Owner extends ProcessRecord {
   cgroupParent: string;
 }

@@ -12,7 +12,7 @@ import { resolvePolicy } from '../../src/config/resolve.js';
 import { Sandbox } from '../../src/supervisor/sandbox.js';
 import { collectGarbage } from '../../src/supervisor/gc.js';
 import { listLeftovers } from '../../src/supervisor/leftovers.js';
-import { selfRecord } from '../../src/supervisor/liveness.js';
+import { selfRecord } from '../../src/hostfacts/liveness.js';
 import { probeCgroups } from '../../src/cgroup/probe.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostConfig } from '../../src/config/host.js';
-import { assertHostIds, hostIdConflicts, partnerId, pickHostId, releaseHostId } from '../../src/supervisor/ids.js';
+import { assertHostIds, hostIdConflicts, partnerId, pickHostId, releaseHostId } from '../../src/runtime/ids.js';
 
 const none = async () => '';
 

@@ -12,7 +12,7 @@
 // libuv reaps only the pids it spawned (waitpid per pid, never -1), so it never steals the init's
 // status, and reaping by pid here never steals one of its children. SIGCHLD tells when to look; a
 // slow poll covers a signal coalesced with another.
-import { lastErrno, loadLibc } from '../libc.js';
+import { lastErrno, loadLibc } from '../../util/libc.js';
 import { signalName } from '../../util/signals.js';
 import { PawlError } from '../../errors.js';
 import type { SandboxExit } from '../types.js';

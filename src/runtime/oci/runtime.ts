@@ -10,7 +10,7 @@ import type { HostConfig } from '../../config/host.js';
 import { PawlError } from '../../errors.js';
 import { ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
 import type { SandboxPlan } from '../../plan/plan.js';
-import { idTime, ownerPid, partnerId } from '../../supervisor/ids.js';
+import { idTime, ownerPid, partnerId } from '../ids.js';
 import type { Readable, Writable } from 'node:stream';
 import type { ContainerRuntime, CreateOptions, Launch, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, startCommand, stateCommand, UMOUNT, UNSHARE, type OciCli, type OciRuntimeName } from './cli.js';

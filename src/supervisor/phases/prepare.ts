@@ -16,7 +16,7 @@ import { runtimeFor, type Prepared } from '../../runtime/index.js';
 import { seccompPlan } from '../../seccomp/index.js';
 import { collectGarbageOnce } from '../gc.js';
 import { assertSupported, driverFor, storagePlan } from '../host.js';
-import { assertHostIds, pickHostId } from '../ids.js';
+import { assertHostIds, pickHostId } from '../../runtime/ids.js';
 import { createScratch, type Scratch } from '../scratch.js';
 import { mountWorkspace } from '../workspace-fs.js';
 import { RunResources } from './resources.js';

@@ -6,7 +6,7 @@ import type { HostConfig } from '../../config/host.js';
 import type { Policy } from '../../config/policy.js';
 import type { EgressProxy, EgressStats } from '../../network/index.js';
 import type { RuntimeSandbox } from '../../runtime/index.js';
-import { releaseHostId } from '../ids.js';
+import { releaseHostId } from '../../runtime/ids.js';
 import { recordLeftover } from '../leftovers.js';
 import { removeTree, type Scratch } from '../scratch.js';
 import { unmountWorkspace } from '../workspace-fs.js';

@@ -6,6 +6,7 @@
 // - another pid namespace: unknown, and left alone (gc --force to take it anyway): the pid is
 //   not ours to look up, and killing a live supervisor's runs is worse than keeping a leftover;
 // - same namespace: alive only if that pid exists with that very start time.
+// A host fact, below runtime/ and supervisor/: a backend reaps its init by pid + start time too.
 import { readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcessRecord {
@@ -70,7 +71,7 @@ function bootTimeMs(): number {
 }
 
 /**
- * For a run known only by name (its pid and creation time, supervisor/ids.ts): a process with
+ * For a run known only by name (its pid and creation time, runtime/ids.ts): a process with
  * that pid that started after the run was made is a stranger, so the owner is dead. Runs made
  * before this boot are dead too. (A name cannot tell another pid namespace: runs with a record
  * are judged by judge() instead.)

@@ -1,4 +1,5 @@
-// Run ids and the host ids sandboxes run as.
+// Run ids (a run's cgroup and OCI container are named by it) and the host ids sandboxes run as.
+// Here, below the run, because each backend names and maps its sandboxes by them too.
 import { randomBytes, randomInt } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
