@@ -19,6 +19,7 @@ const USAGE = `usage:
   pawl rootfs build | info                                     build or describe the read-only rootfs
   pawl gc [--older-than DURATION] [--force]                    remove what dead runs left behind
   pawl ps                                                      list the sandboxes pawl owns (any runtime)
+  pawl serve [--socket PATH] [--listen HOST:PORT --token-file FILE] [--task-root DIR]...  the HTTP JSON API (pawl serve --help)
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
   pawl apparmor profile [limits] [--ro-bind|--bind SRC DST]    print the AppArmor profile generated for the policy
@@ -192,6 +193,8 @@ async function main(argv: string[]): Promise<number> {
       for (const s of await listSandboxes(hostConfig())) out(`${s.id}  ${s.runtime}  ${s.state}  ${Math.round(s.ageMs / 1000)}s  ${s.owner ?? '-'}`);
       return 0;
     }
+    case 'serve':
+      return (await import('./commands/serve.js')).serveCommand(args);
     case undefined:
     case 'help':
     case '--help':
