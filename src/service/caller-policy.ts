@@ -51,6 +51,9 @@ export function applyCallerPolicy(base: Policy, caller: CallerPolicy | undefined
     }
     resources = { ...resources, [k]: Math.min(v, resources[k]) };
   }
+  // /tmp is a tmpfs counted as memory and must stay below it: a caller who only lowered memory
+  // gets a /tmp of half of it (smaller is stricter) rather than a refusal it did not ask for.
+  if (caller.resources?.tmpSize === undefined && resources.tmpSize >= resources.memory) resources = { ...resources, tmpSize: Math.floor(resources.memory / 2) };
   let network = base.network;
   if (caller.network && caller.network.mode !== base.network.mode) {
     if (caller.network.mode !== 'none') {

@@ -11,10 +11,6 @@ const MAX_DEPTH = 100;
 export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
-  const type = req.headers['content-type'];
-  if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
-    throw new ApiError(415, 'unsupported_media_type', `the body must be application/json, got "${type.slice(0, 100)}"`);
-  }
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
