@@ -183,9 +183,12 @@ export class Service {
       keepAliveTimeout: 5000,
     }, (req, res) => void this.handle(req, res, tcp));
     // A broken client connection is that client's problem, never the service's.
-    server.on('clientError', (_e, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-      else socket.destroy();
+    server.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return void socket.destroy();
+      const [status, code] = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ['408 Request Timeout', 'request_timeout']
+        : e.code === 'HPE_HEADER_OVERFLOW' ? ['431 Request Header Fields Too Large', 'headers_too_large'] : ['400 Bad Request', 'bad_request'];
+      const body = JSON.stringify({ error: { code, message: `${status.slice(4)}: ${e.message}` } });
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
     this.servers.push({ server, tcp });
     return server;
