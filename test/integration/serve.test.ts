@@ -4,7 +4,7 @@
 // /metrics parses and counts the runs made.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -52,9 +52,15 @@ const until = async (what: string, check: () => Promise<boolean>, ms = 60_000) =
 
 async function noLeftovers(): Promise<void> {
   const left = await leftovers(host);
-  const { readFileSync } = await import('node:fs');
-  for (const pid of left.processes) { try { console.log('LEFT', pid, readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 200), readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter((l) => l.includes('memory') || l.includes('pids')).join(' ')); } catch {} }
-  expect(left.processes).toEqual([]);
+  // Each process left, with its command line and groups: enough to tell whose it is.
+  const show = (pid: number) => {
+    try {
+      return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 120)} [${readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter((l) => /memory|pids/.test(l)).join(' ')}]`;
+    } catch {
+      return `${pid} (gone)`;
+    }
+  };
+  expect(left.processes.map(show)).toEqual([]);
   expect(left.cgroups).toEqual([]);
   expect(left.scratch).toEqual([]);
 }

@@ -75,6 +75,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       headersTimeoutMs: num('headers-timeout', parseDuration),
       requestTimeoutMs: num('request-timeout', parseDuration),
     },
+    // reload: the operator configuration (security.yaml) is read again here once it is wired in;
+    // until then SIGHUP re-reads the token file only, and policyFor is the --trust preset.
     log: (event) => err(JSON.stringify({ time: new Date().toISOString(), ...event })),
   });
   await service.start();
