@@ -9,6 +9,7 @@ import { resolvePolicy } from '../config/resolve.js';
 import { PawlError } from '../errors.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import { Pool } from '../pool/index.js';
+import { ensureRootfs } from '../rootfs/index.js';
 import { collectGarbage } from '../supervisor/gc.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
 import { bearerMatches, readToken } from './auth.js';
@@ -103,6 +104,9 @@ export class Service {
       throw new PawlError('InvalidPolicy', `--task-root ${r} does not exist`);
     })));
     if (this.config.tokenFile) this.token = await readToken(this.config.tokenFile);
+    // Once, before the first request: a rootfs that cannot be built stops the service here, and
+    // concurrent first runs never race to rebuild the same cache (its index is written per pid).
+    await ensureRootfs(this.host);
     const unix = this.makeServer(false);
     await listenUnix(unix, this.config.socket);
     if (this.config.listen) {
