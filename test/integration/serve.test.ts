@@ -4,7 +4,7 @@
 // /metrics parses and counts the runs made.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -70,6 +70,7 @@ afterAll(async () => {
   await noLeftovers();
   // Inline tasks are written to a private temp dir only while they load.
   expect(readdirSync(tmpdir()).filter((n) => n.startsWith('pawl-inline-'))).toEqual([]);
+  rmSync(work, { recursive: true, force: true });
 }, 60_000);
 
 describe('pawl serve', () => {
