@@ -3,7 +3,7 @@
 // on a developer machine, never in CI.
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,6 +36,7 @@ describe.skipIf(!present)('alert rules', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pawl-alerts-'));
     writeFileSync(join(dir, 'bad.yml'), readFileSync(join(DIR, 'pawl-alerts.yml'), 'utf8').replace('> 10', '> > 10'));
     const r = await execa('promtool', ['check', 'rules', join(dir, 'bad.yml')], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
     expect(r.exitCode).not.toBe(0);
   });
 });
