@@ -14,3 +14,6 @@ export { runTaskTests } from './task/tests.js';
 export { ensureRootfs, rootfsInfo } from './rootfs/index.js';
 export { PawlError, type PawlErrorKind } from './errors.js';
 export { Pool, PoolConfig, policyKey, type PoolStats, type PoolConfigInput } from './pool/index.js';
+export { loadSecurityConfig, parseSecurityConfig, effectivePolicy, runtimeSettings, SecurityConfigError, type SecurityConfig, type EffectivePolicy } from './operator/index.js';
+export { runWithMode, planTaskRun, runLegacy, type ModeRunOptions } from './modes/index.js';
+export { auditRun, openAuditLog, setAuditLog, policyHash, type AuditLog, type AuditContext } from './audit/index.js';

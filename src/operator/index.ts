@@ -2,3 +2,4 @@
 export { loadSecurityConfig, parseSecurityConfig } from './load.js';
 export { effectivePolicy, SecurityConfigError, type SecurityConfig, type EffectivePolicy, type RunMode, type ConfigProblem } from './effective.js';
 export { SecurityConfigFile, ExecutionMode } from './schema.js';
+export { runtimeSettings, type RuntimeSettings } from './runtime.js';

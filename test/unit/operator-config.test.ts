@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { effectivePolicy, loadSecurityConfig, parseSecurityConfig, SecurityConfigError } from '../../src/operator/index.js';
+import { effectivePolicy, loadSecurityConfig, parseSecurityConfig, runtimeSettings, SecurityConfigError } from '../../src/operator/index.js';
 
 const PLAN_SAMPLE = join(import.meta.dirname, '..', 'fixtures', 'operator', 'ratchet-plan-security.yaml');
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -80,6 +80,22 @@ describe('bad security.yaml files: every problem, precisely', () => {
     const p = effectivePolicy(c, { taskName: 'a' }).policy;
     expect(p.resources).toMatchObject({ memory: 512 * MiB, wallTime: 300_000, cpuTime: 30_000, diskReadBps: 20 * MiB });
     expect(p.network).toMatchObject({ bandwidth: { down: 2 * MiB }, maxConnections: 3 });
+  });
+});
+
+describe('runtime_config', () => {
+  it('execution modes: legacy for all, secure for none, hybrid by the listed trust levels', () => {
+    const modeOf = (rc: string, task: string) => effectivePolicy(parseSecurityConfig(y('security:', '  task_policies: {sys: {trust_level: system}, web: {trust_level: untrusted}}', `  runtime_config: ${rc}`), 'sec.yaml'), { taskName: task }).mode;
+    expect(['sys', 'web'].map((t) => modeOf('{execution_mode: Legacy}', t))).toEqual(['legacy', 'legacy']);
+    expect(['sys', 'web'].map((t) => modeOf('{}', t))).toEqual(['sandboxed', 'sandboxed']);
+    expect(['sys', 'web', 'unlisted'].map((t) => modeOf('{execution_mode: hybrid, legacy_trust_levels: [System]}', t))).toEqual(['legacy', 'sandboxed', 'sandboxed']);
+    expect(['sys', 'web'].map((t) => modeOf('{execution_mode: hybrid}', t))).toEqual(['sandboxed', 'sandboxed']);
+  });
+
+  it('pool sizes, cleanup interval and the runtime reach the parts that use them', () => {
+    const c = parseSecurityConfig(y('security:', '  runtime_config:', '    container_runtime: crun', '    cleanup_interval: 5m', '    max_concurrent_containers: 10', '    pool: {size: 3, idle_timeout: 30s, max_queue: 100}', '    audit_log: /var/log/pawl/audit.log'), 'sec.yaml');
+    expect(runtimeSettings(c)).toEqual({ pool: { maxConcurrent: 10, size: 3, idleMs: 30_000, maxQueue: 100 }, cleanupIntervalMs: 300_000, auditLog: '/var/log/pawl/audit.log' });
+    expect(effectivePolicy(c, { taskName: 'any' })).toMatchObject({ policy: { runtime: 'crun' }, sources: { runtime: 'security.runtime_config.container_runtime' } });
   });
 });
 
