@@ -38,6 +38,11 @@ export function parseSecurityConfig(text: string, file: string): SecurityConfig 
     throw new SecurityConfigError(file, [{ path: '(top level)', message: 'expected a mapping with one key, security' }]);
   }
 
+  // zod's record drops a "__proto__" key: that task would silently run on the defaults.
+  const policies = (raw as { security?: { task_policies?: unknown } }).security?.task_policies;
+  if (policies && typeof policies === 'object' && Object.hasOwn(policies, '__proto__')) {
+    throw new SecurityConfigError(file, [{ path: 'security.task_policies.__proto__', message: 'expected a task name; __proto__ cannot name one', ...locate(doc, lines, ['security', 'task_policies', '__proto__'], true) }]);
+  }
   const parsed = SecurityConfigFile.safeParse(raw);
   if (!parsed.success) throw new SecurityConfigError(file, parsed.error.issues.flatMap((i) => problems(i, doc, lines)));
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { openAuditLog } from '../../src/audit/index.js';
 import { parseSecurityConfig } from '../../src/operator/index.js';
 import { runWithMode } from '../../src/modes/index.js';
-import type { RunResult } from '../../src/supervisor/result.js';
+import { RunResult } from '../../src/supervisor/result.js';
 import { leftovers, testHost } from '../helpers/host.js';
 
 const host = testHost('modes');
@@ -69,6 +69,7 @@ describe('hybrid execution mode', () => {
 
     const legacy = await run('legacy-tool', { secret: SECRET_INPUT });
     expect(legacy).toMatchObject({ status: 'succeeded', mode: 'legacy', runtime: 'none', cgroup: 'none', trust_level: 'system' });
+    expect(() => RunResult.parse(legacy)).not.toThrow(); // the one result schema
     // In this very process: its pid, the host's /etc/hostname.
     expect(legacy.output).toEqual({ pid: process.pid, hostname: readFileSync('/etc/hostname', 'utf8').trim(), envSeen: true });
     expect(warnings).toEqual([expect.stringContaining('task legacy-tool runs in legacy execution mode: in-process, WITHOUT a sandbox (unsafe')]);

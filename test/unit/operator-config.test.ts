@@ -68,6 +68,8 @@ describe('bad security.yaml files: every problem, precisely', () => {
         'sec.yaml:4:44: security.task_policies.x.security_policy.no_new_privileges: expected true: pawl always sets no_new_privs']],
     ['full network for an untrusted task without the operator forcing it', y('security:', '  task_policies:', '    x: {trust_level: untrusted, network_policy: {mode: full}}'),
       ['sec.yaml:3:56: security.task_policies.x.network_policy.mode: the host\'s network ("full") is refused at trust level untrusted unless the operator forces it (network.forceFull, --force-full-network) (policy network.mode)']],
+    ['a task named __proto__ (which a plain record would drop)', y('security:', '  task_policies:', '    __proto__: {trust_level: system}'),
+      ['sec.yaml:3:5: security.task_policies.__proto__: expected a task name; __proto__ cannot name one']],
     ['YAML that does not parse', 'security: [\n', ['sec.yaml:2:1: (yaml): not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']],
     ['no security section', y('limits: {}'), ['sec.yaml:1:1: limits: unknown key: expected one of security', 'sec.yaml:1:1: security: required: Invalid input: expected object, received undefined']],
   ])('%s', (_what, text, messages) => {
