@@ -2,7 +2,7 @@
 // policy under the operator's security.yaml, runs it sandboxed or (legacy) in-process, marks the
 // mode in the result and hands the result to the audit log.
 import type { HostConfig } from '../config/host.js';
-import type { Policy, PolicyInput } from '../config/policy.js';
+import { ResourceLimits, type Policy, type PolicyInput } from '../config/policy.js';
 import { mergeInputs, resolvePolicy } from '../config/resolve.js';
 import { auditRun, type AuditLog } from '../audit/log.js';
 import { effectivePolicy, type RunMode, type SecurityConfig } from '../operator/effective.js';
@@ -49,7 +49,10 @@ export async function planTaskRun(task: string | LoadedTask, opts: Pick<ModeRunO
   }
   const eff = effectivePolicy(opts.config, { taskName: loaded.name, trustLevel: opts.trustLevel, overrides: opts.policy });
   const level = eff.policy.trustLevel;
-  const asked = resolvePolicy({ trustLevel: level, task: loaded.policy }).resources;
+  // Checked as runTask checks it (fields a task may not set are refused), but compared with the
+  // operator's value, not the trust preset's: the operator may have raised this task's limits.
+  resolvePolicy({ trustLevel: level, task: loaded.policy });
+  const asked = ResourceLimits.parse(loaded.policy.resources ?? {});
   const tighter: Record<string, number> = {};
   for (const key of Object.keys(loaded.policy.resources ?? {}) as (keyof typeof asked)[]) tighter[key] = Math.min(asked[key], eff.policy.resources[key]);
   const overrides = mergeInputs(eff.input, { resources: tighter }, opts.policy, { trustLevel: level });

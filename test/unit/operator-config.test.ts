@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { planTaskRun } from '../../src/modes/index.js';
 import { effectivePolicy, loadSecurityConfig, parseSecurityConfig, runtimeSettings, SecurityConfigError } from '../../src/operator/index.js';
 
 const PLAN_SAMPLE = join(import.meta.dirname, '..', 'fixtures', 'operator', 'ratchet-plan-security.yaml');
@@ -98,6 +99,23 @@ describe('runtime_config', () => {
     const c = parseSecurityConfig(y('security:', '  runtime_config:', '    container_runtime: crun', '    cleanup_interval: 5m', '    max_concurrent_containers: 10', '    pool: {size: 3, idle_timeout: 30s, max_queue: 100}', '    audit_log: /var/log/pawl/audit.log'), 'sec.yaml');
     expect(runtimeSettings(c)).toEqual({ pool: { maxConcurrent: 10, size: 3, idleMs: 30_000, maxQueue: 100 }, cleanupIntervalMs: 300_000, auditLog: '/var/log/pawl/audit.log' });
     expect(effectivePolicy(c, { taskName: 'any' })).toMatchObject({ policy: { runtime: 'crun' }, sources: { runtime: 'security.runtime_config.container_runtime' } });
+  });
+});
+
+describe("a task's own limits under the operator's file", () => {
+  it('only tighten: the lower of the metadata ask and the task policy, whatever the trust preset says', async () => {
+    const config = await loadSecurityConfig(PLAN_SAMPLE);
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-ops-'));
+    const task = (meta: object) => {
+      writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ name: 'data-processing', ...meta }));
+      writeFileSync(join(dir, 'main.js'), 'function main() { return {}; }');
+      return planTaskRun(dir, { config });
+    };
+    // Asks for 1GB and 30 s: the operator's 256MB (above the limited preset's 128MB) and the task's 30 s.
+    expect((await task({ memory_limit: '1GB', timeout: 30 })).policy.resources).toMatchObject({ memory: 256 * MiB, wallTime: 30_000 });
+    expect((await task({ memory_limit: '64MB' })).policy.resources).toMatchObject({ memory: 64 * MiB, wallTime: 600_000 });
+    // Run flags are the operator's per-run word: they win.
+    expect((await planTaskRun(dir, { config, policy: { resources: { memory: '300MB' } } })).policy.resources.memory).toBe(300 * MiB);
   });
 });
 
