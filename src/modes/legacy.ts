@@ -84,6 +84,18 @@ export async function runLegacy(loaded: LoadedTask, policy: Policy, opts: Legacy
     if (!builtinModules.includes(mod.replace(/^node:/, ''))) throw new Error(`Cannot find module '${mod}' (only node's builtins are available)`);
     return hostRequire(mod);
   };
+  // The task's timers, cleared when its run ends: nothing of a finished legacy run keeps firing
+  // in this process (what it started through require, e.g. a server, cannot be tracked).
+  const timers = new Set<NodeJS.Timeout>();
+  const track = <A extends unknown[]>(start: (cb: (...a: A) => void, ms?: number, ...a: A) => NodeJS.Timeout, once: boolean) =>
+    (cb: (...a: A) => void, ms?: number, ...a: A) => {
+      const t: NodeJS.Timeout = start((...x: A) => {
+        if (once) timers.delete(t);
+        cb(...x);
+      }, ms, ...a);
+      timers.add(t);
+      return t;
+    };
   const module = { exports: {} as unknown };
   const ctx = createContext({
     ...RATCHET_ERRORS,
@@ -96,10 +108,12 @@ export async function runLegacy(loaded: LoadedTask, policy: Policy, opts: Legacy
     fetch: () => {
       throw new NetworkError('fetch is not available in legacy execution mode');
     },
-    setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask, TextEncoder, TextDecoder, URL, URLSearchParams,
+    setTimeout: track(setTimeout, true), clearTimeout, setInterval: track(setInterval, false), clearInterval, queueMicrotask, TextEncoder, TextDecoder, URL, URLSearchParams,
   });
 
   const finish = (ok: { output: unknown } | { error: RunError }): RunResult => {
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
     const cpu = process.cpuUsage(cpu0);
     return {
       id,

@@ -112,6 +112,15 @@ describe('hybrid execution mode', () => {
     expect(spin).toMatchObject({ status: 'failed', mode: 'legacy', error: { kind: 'Timeout', limit: 'wall', limit_value: 1000 } });
     const thrown = await runWithMode(task('legacy-tool', 'module.exports = function (input) { throw new ValidationError("no " + input.x); }'), { config, input: { x: 'y' }, host, warn: () => {} });
     expect(thrown).toMatchObject({ status: 'failed', mode: 'legacy', error: { kind: 'TaskError', name: 'ValidationError', message: 'no y' } });
+    // Its timers end with its run: nothing of it keeps firing in this process.
+    const ticks = join(dir, 'ticks');
+    writeFileSync(ticks, '');
+    const ticker = await runWithMode(task('legacy-tool', `function main() { setInterval(() => require('fs').appendFileSync(${JSON.stringify(ticks)}, 'x'), 10); return new Promise((r) => setTimeout(() => r({ ok: true }), 100)); }`), { config, host, warn: () => {} });
+    expect(ticker).toMatchObject({ status: 'succeeded', output: { ok: true } });
+    const after = readFileSync(ticks, 'utf8').length;
+    expect(after).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(readFileSync(ticks, 'utf8').length).toBe(after);
   });
 });
 
