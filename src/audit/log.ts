@@ -39,6 +39,15 @@ export function policyHash(policy: Policy): string {
   return createHash('sha256').update(JSON.stringify(redacted)).digest('hex').slice(0, 16);
 }
 
+/**
+ * A violation's detail without what a task could have filled from its input or env: URL userinfo,
+ * query and fragment (the task's own reports quote the URLs it fetched). Host and path stay:
+ * they are what the policy judged.
+ */
+export function scrubDetail(detail: string): string {
+  return detail.replace(/\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/@]*@)?([^\s?#)]*)(?:[?#][^\s)]*)?/gi, (_m, scheme: string, rest: string) => `${scheme}${rest}`);
+}
+
 /** The observer for a finished run: call it once per result. */
 export function auditRun(result: RunResult, ctx: AuditContext): void {
   const log = ctx.log ?? processLog;
@@ -62,12 +71,12 @@ export function auditRun(result: RunResult, ctx: AuditContext): void {
     ...(result.error?.resource ? { resource: result.error.resource } : {}),
     ...(result.error?.limit ? { limit: result.error.limit } : {}),
     usage: result.usage,
-    violations: result.violations.map((v) => ({ kind: v.kind, detail: v.detail, source: v.source ?? 'task' })),
+    violations: result.violations.map((v) => ({ kind: v.kind, detail: scrubDetail(v.detail), source: v.source ?? 'task' })),
     degraded: result.degraded,
   };
   if (legacy) log.warn(line, 'run finished in legacy mode: in-process, no sandbox (unsafe)');
   else log.info(line, 'run finished');
   for (const v of result.violations) {
-    log.warn({ event: 'violation', ...common, kind: v.kind, detail: v.detail, source: v.source ?? 'task' }, `security violation: ${v.kind}`);
+    log.warn({ event: 'violation', ...common, kind: v.kind, detail: scrubDetail(v.detail), source: v.source ?? 'task' }, `security violation: ${v.kind}`);
   }
 }

