@@ -17,3 +17,6 @@ export { Pool, PoolConfig, policyKey, type PoolStats, type PoolConfigInput } fro
 export { Service, defaultPolicyFor, type ServiceOptions, type PolicyFor } from './service/service.js';
 export { ServiceConfig, CallerPolicy, RunRequest, type ServiceConfigInput } from './service/schema.js';
 export { applyCallerPolicy } from './service/caller-policy.js';
+export { loadSecurityConfig, parseSecurityConfig, effectivePolicy, runtimeSettings, SecurityConfigError, type SecurityConfig, type EffectivePolicy } from './operator/index.js';
+export { runWithMode, planTaskRun, runLegacy, type ModeRunOptions } from './modes/index.js';
+export { auditRun, openAuditLog, setAuditLog, policyHash, type AuditLog, type AuditContext } from './audit/index.js';

@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PawlError } from '../errors.js';
 import { LIMIT_OPTIONS, parseJsonInput, policyFromFlags, takeBinds, UsageError } from './args.js';
+import { OPERATOR_OPTIONS, wantsOperator } from './commands/operator-run.js';
 import { err, finish, out, quietOnEpipe } from './output.js';
 import { mark, timingsLine, timingsOn } from './timings.js';
 
@@ -23,6 +24,8 @@ const USAGE = `usage:
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
   pawl apparmor profile [limits] [--ro-bind|--bind SRC DST]    print the AppArmor profile generated for the policy
+  pawl config check FILE | show FILE --task NAME [--json]      check an operator security.yaml; a task's effective policy and sources
+operator: run/test --config FILE (security.yaml: the task's policy and execution mode) --audit-log FILE (JSON lines)
 timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
@@ -60,9 +63,15 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
     case 'run': {
-      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' } });
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, ...OPERATOR_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' } });
       const task = oneTask(positionals, 'run');
       const input = await readInput(values);
+      if (wantsOperator(values)) {
+        const [{ runConfigured }, { formatResult }] = await Promise.all([import('./commands/operator-run.js'), import('./format.js')]);
+        const result = await runConfigured(task, values, input, policyFromFlags(values));
+        out(formatResult(result));
+        return result.status === 'succeeded' ? 0 : 1;
+      }
       const [{ runTask }, { formatResult }] = await Promise.all([import('../supervisor/run.js'), import('./format.js')]);
       mark('load');
       const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values) });
@@ -92,9 +101,10 @@ async function main(argv: string[]): Promise<number> {
       return result.status === 'succeeded' ? 0 : 1;
     }
     case 'test': {
-      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
-      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../task/tests.js'), import('./format.js')]);
-      const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, config: OPERATOR_OPTIONS.config, json: { type: 'boolean' } });
+      const [{ runTaskTests }, { formatResult }, { testOptions }] = await Promise.all([import('../task/tests.js'), import('./format.js'), import('./commands/operator-run.js')]);
+      const task = oneTask(positionals, 'test');
+      const report = await runTaskTests(task, await testOptions(task, values, policyFromFlags(values)));
       if (values.json) out(formatResult(report));
       else {
         for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
@@ -164,6 +174,8 @@ async function main(argv: string[]): Promise<number> {
       out(apparmorProfile(resolvePolicy({ trustLevel: values.trust, overrides: policyFromFlags(values, binds.length ? { binds } : undefined) })).text);
       return 0;
     }
+    case 'config':
+      return (await import('./commands/config.js')).configCommand(args);
     case 'gc': {
       const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, force: { type: 'boolean' } });
       if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than and --force');

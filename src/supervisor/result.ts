@@ -80,8 +80,11 @@ export const RunResult = z.object({
   stderr: z.string(),
   stdout_dropped_bytes: z.number(),
   stderr_dropped_bytes: z.number(),
-  runtime: z.enum(['bwrap', 'runc', 'crun']),
-  cgroup: z.enum(['v1', 'v2']),
+  /** "none": a legacy run, in-process without a sandbox (src/modes/legacy.ts). */
+  runtime: z.enum(['bwrap', 'runc', 'crun', 'none']),
+  cgroup: z.enum(['v1', 'v2', 'none']),
+  /** How the run was executed (src/modes): in a sandbox, or in-process (legacy, unsafe). */
+  mode: z.enum(['sandboxed', 'legacy']).optional(),
   trust_level: z.enum(['untrusted', 'limited', 'trusted', 'system']),
   /** Protections this host could not apply that the policy allowed to skip. */
   degraded: z.array(z.string()),
