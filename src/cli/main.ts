@@ -22,6 +22,7 @@ const USAGE = `usage:
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
   pawl apparmor profile [limits] [--ro-bind|--bind SRC DST]    print the AppArmor profile generated for the policy
+  pawl doctor [--json]                                         what pawl can enforce on this host, with fixes (exit 1: not all)
 timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
@@ -163,6 +164,8 @@ async function main(argv: string[]): Promise<number> {
       out(apparmorProfile(resolvePolicy({ trustLevel: values.trust, overrides: policyFromFlags(values, binds.length ? { binds } : undefined) })).text);
       return 0;
     }
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand(args);
     case 'gc': {
       const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, force: { type: 'boolean' } });
       if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than and --force');

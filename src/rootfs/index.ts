@@ -122,6 +122,15 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
   return { path, hash, built };
 }
 
+/** Without building: is the rootfs for the current sources built, and was an older one (doctor)? */
+export async function rootfsStatus(host: HostConfig): Promise<{ current: string | null; older: string[] }> {
+  const root = join(host.stateDir, 'rootfs');
+  const index = await readIndex(join(root, 'index.json'));
+  const hash = index[await signature(await rootfsFiles(await loadRecipe(), factsCache(host.stateDir)))];
+  const current = hash && (await exists(join(root, hash, '.pawl-rootfs'))) ? join(root, hash) : null;
+  return { current, older: Object.values(index).filter((h) => h !== hash) };
+}
+
 export async function rootfsInfo(host: HostConfig): Promise<RootfsInfo> {
   const { path, hash, built } = await ensureRootfs(host);
   const files = await rootfsFiles(await loadRecipe());
