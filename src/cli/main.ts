@@ -93,8 +93,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'test': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
-      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../task/tests.js'), import('./format.js')]);
-      const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
+      const [{ runTaskTests }, { formatResult }, { terminalProgress }] = await Promise.all([import('../task/tests.js'), import('./format.js'), import('./progress.js')]);
+      const progress = terminalProgress(); // stderr, only on a terminal
+      const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values), onProgress: progress.update }).finally(() => progress.done());
       if (values.json) out(formatResult(report));
       else {
         for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
@@ -125,7 +126,8 @@ async function main(argv: string[]): Promise<number> {
       if (more.length || (sub !== 'build' && sub !== 'info')) throw new UsageError('usage: pawl rootfs build | info');
       const [{ hostConfig }, { ensureRootfs, rootfsInfo }] = await Promise.all([import('../config/host.js'), import('../rootfs/index.js')]);
       if (sub === 'build') {
-        const r = await ensureRootfs(hostConfig(), { rebuild: true });
+        const progress = (await import('./progress.js')).terminalProgress(); // stderr, only on a terminal
+        const r = await ensureRootfs(hostConfig(), { rebuild: true, onProgress: progress.update }).finally(() => progress.done());
         out(`built ${r.path}`);
       } else {
         const info = await rootfsInfo(hostConfig());
