@@ -14,3 +14,4 @@ export { runTaskTests } from './task/tests.js';
 export { ensureRootfs, rootfsInfo } from './rootfs/index.js';
 export { PawlError, type PawlErrorKind } from './errors.js';
 export { Pool, PoolConfig, policyKey, type PoolStats, type PoolConfigInput } from './pool/index.js';
+export { runDoctor, formatDoctor, DoctorReport, Check as DoctorCheck } from './doctor/index.js';

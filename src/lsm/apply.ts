@@ -95,3 +95,14 @@ export async function prepareLsm(policy: Policy): Promise<string[]> {
   }
   return plan.degraded;
 }
+
+/** For `pawl explain`: whether a run of this policy applies the generated profile here, and why (not). */
+export function apparmorExplanation(policy: Policy, host?: LsmHost): { applied: boolean; note: string } {
+  const mode = policy.security.apparmor;
+  if (mode === 'off') return { applied: false, note: 'generated, not applied (security.apparmor is off; pawl apparmor profile prints it)' };
+  const p = lsmPlan(policy, host);
+  if (p.refusal) return { applied: false, note: `security.apparmor is required: a run is refused here (${p.refusal})` };
+  const gap = p.degraded.find((d) => d.startsWith('apparmor: '));
+  if (gap) return { applied: false, note: `security.apparmor is optional and not applied here: ${gap.slice('apparmor: '.length)}` };
+  return { applied: true, note: `loaded and applied (security.apparmor ${mode})${policy.runtime === 'bwrap' ? `; bwrap runs under ${p.apparmor!.setup}` : ''}` };
+}
