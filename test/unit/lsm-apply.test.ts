@@ -121,7 +121,7 @@ describe('profiles pawl loads pass apparmor_parser -Q', () => {
   it.each(['untrusted', 'limited', 'trusted', 'system'])('the sandbox profile and bwrap\'s set-up profile, as loaded together (%s)', (trustLevel) => {
     const main = apparmorProfile(resolvePolicy({ trustLevel, overrides: { security: { apparmor: 'required' } } }));
     const setup = bwrapSetupProfile(main.name);
-    expect(setup.text).toContain(`px -> &${main.name},`);
+    expect(setup.text).toContain(`/** pix -> &${main.name},`);
     expect(parse(`loaded-${trustLevel}`, `${main.text}\n${setup.text}`)).toEqual({ status: 0, stderr: '' });
   });
 
