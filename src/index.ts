@@ -20,3 +20,4 @@ export { applyCallerPolicy } from './service/caller-policy.js';
 export { loadSecurityConfig, parseSecurityConfig, effectivePolicy, runtimeSettings, SecurityConfigError, type SecurityConfig, type EffectivePolicy } from './operator/index.js';
 export { runWithMode, planTaskRun, runLegacy, type ModeRunOptions } from './modes/index.js';
 export { auditRun, openAuditLog, setAuditLog, policyHash, type AuditLog, type AuditContext } from './audit/index.js';
+export { runDoctor, formatDoctor, DoctorReport, Check as DoctorCheck } from './doctor/index.js';

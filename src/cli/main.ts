@@ -26,6 +26,7 @@ const USAGE = `usage:
   pawl apparmor profile [limits] [--ro-bind|--bind SRC DST]    print the AppArmor profile generated for the policy
   pawl config check FILE | show FILE --task NAME [--json]      check an operator security.yaml; a task's effective policy and sources
 operator: run/test --config FILE (security.yaml: the task's policy and execution mode) --audit-log FILE (JSON lines)
+  pawl doctor [--json]                                         what pawl can enforce on this host, with fixes (exit 1: not all)
 timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
@@ -102,9 +103,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'test': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, config: OPERATOR_OPTIONS.config, json: { type: 'boolean' } });
-      const [{ runTaskTests }, { formatResult }, { testOptions }] = await Promise.all([import('../task/tests.js'), import('./format.js'), import('./commands/operator-run.js')]);
+      const [{ runTaskTests }, { formatResult }, { testOptions }, { terminalProgress }] = await Promise.all([import('../task/tests.js'), import('./format.js'), import('./commands/operator-run.js'), import('./progress.js')]);
       const task = oneTask(positionals, 'test');
-      const report = await runTaskTests(task, await testOptions(task, values, policyFromFlags(values)));
+      const progress = terminalProgress(); // stderr, only on a terminal
+      const report = await runTaskTests(task, { ...(await testOptions(task, values, policyFromFlags(values))), onProgress: progress.update }).finally(() => progress.done());
       if (values.json) out(formatResult(report));
       else {
         for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
@@ -135,7 +137,8 @@ async function main(argv: string[]): Promise<number> {
       if (more.length || (sub !== 'build' && sub !== 'info')) throw new UsageError('usage: pawl rootfs build | info');
       const [{ hostConfig }, { ensureRootfs, rootfsInfo }] = await Promise.all([import('../config/host.js'), import('../rootfs/index.js')]);
       if (sub === 'build') {
-        const r = await ensureRootfs(hostConfig(), { rebuild: true });
+        const progress = (await import('./progress.js')).terminalProgress(); // stderr, only on a terminal
+        const r = await ensureRootfs(hostConfig(), { rebuild: true, onProgress: progress.update }).finally(() => progress.done());
         out(`built ${r.path}`);
       } else {
         const info = await rootfsInfo(hostConfig());
@@ -176,6 +179,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'config':
       return (await import('./commands/config.js')).configCommand(args);
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand(args);
     case 'gc': {
       const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, force: { type: 'boolean' } });
       if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than and --force');

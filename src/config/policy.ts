@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { Duration, Size } from './units.js';
 import { SeccompPolicy } from '../seccomp/schema.js';
 import { NetworkPolicy } from '../network/schema.js';
+import { AppArmorMode, SelinuxPolicy } from '../lsm/schema.js';
 
 const MiB = 1024 ** 2;
 
@@ -77,6 +78,10 @@ export const SecurityPolicy = z.strictObject({
   seccomp: SeccompPolicy.prefault({}),
   /** An AppArmor profile for the sandbox (runc/crun; refused where it cannot be applied). */
   apparmorProfile: z.string().optional(),
+  /** The profile pawl generates from the policy (src/lsm): off | optional | required (src/lsm/schema.ts says why off). */
+  apparmor: AppArmorMode.default('off'),
+  /** SELinux labels for the sandbox; absent: none. */
+  selinux: SelinuxPolicy.optional(),
 });
 export type SecurityPolicy = z.infer<typeof SecurityPolicy>;
 
@@ -115,6 +120,9 @@ export const Policy = z
     }
     if (p.network.mode === 'full' && p.trustLevel === 'untrusted' && !p.network.forceFull) {
       ctx.addIssue({ code: 'custom', path: ['network', 'mode'], message: 'the host\'s network ("full") is refused at trust level untrusted unless the operator forces it (network.forceFull, --force-full-network)' });
+    }
+    if (p.security.apparmor !== 'off' && p.security.apparmorProfile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['security', 'apparmor'], message: 'give security.apparmorProfile (a profile already loaded) or security.apparmor (pawl\'s generated one), not both' });
     }
     for (const name of Object.keys(p.env)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: ['env'], message: `invalid variable name "${name}"` });

@@ -115,18 +115,22 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** The content hash naming a rootfs: the recipe plus every file's destination, mode and bytes. */
-export async function rootfsHash(recipe: Recipe, files: RootfsFile[]): Promise<string> {
+export async function rootfsHash(recipe: Recipe, files: RootfsFile[], onProgress?: (message: string) => void): Promise<string> {
   const hash = createHash('sha256').update(JSON.stringify(recipe));
-  for (const f of files) hash.update(`${f.dest}\0${f.mode}\0${await sha256File(f.source)}\n`);
+  for (const [i, f] of files.entries()) {
+    onProgress?.(`hashing ${i + 1}/${files.length} ${f.dest}`);
+    hash.update(`${f.dest}\0${f.mode}\0${await sha256File(f.source)}\n`);
+  }
   return hash.digest('hex').slice(0, 16);
 }
 
 /** Build the tree at `dest` (must not exist). */
-export async function buildTree(files: RootfsFile[], dest: string): Promise<void> {
+export async function buildTree(files: RootfsFile[], dest: string, onProgress?: (message: string) => void): Promise<void> {
   await mkdir(dest, { mode: 0o755 });
   for (const dir of ROOTFS_MOUNTS) await mkdir(join(dest, dir), { recursive: true, mode: 0o755 });
   for (const [link, target] of Object.entries(ROOTFS_SYMLINKS)) await symlink(target, join(dest, link));
-  for (const f of files) {
+  for (const [i, f] of files.entries()) {
+    onProgress?.(`copying ${i + 1}/${files.length} ${f.dest}`);
     const to = join(dest, f.dest);
     await mkdir(dirname(to), { recursive: true, mode: 0o755 });
     await copyFile(f.source, to);

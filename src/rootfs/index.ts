@@ -76,9 +76,10 @@ function fadviseWillNeed(fd: number): boolean {
 }
 
 /** Make sure the rootfs exists and return its path; builds it on first use. */
-export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean } = {}): Promise<{ path: string; hash: string; built: boolean }> {
+export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean; onProgress?: (message: string) => void } = {}): Promise<{ path: string; hash: string; built: boolean }> {
   const facts = factsCache(host.stateDir);
   const recipe = await loadRecipe();
+  opts.onProgress?.('finding the shared libraries of the recipe\'s programs');
   const files = await rootfsFiles(recipe, facts);
   let rebuild = opts.rebuild ?? false;
   const sig = await signature(files);
@@ -98,14 +99,14 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
     }
   }
   await mkdir(root, { recursive: true, mode: 0o755 });
-  const hash = await rootfsHash(recipe, files);
+  const hash = await rootfsHash(recipe, files, opts.onProgress);
   const path = join(root, hash);
   let built = false;
   if (rebuild || !(await exists(join(path, '.pawl-rootfs')))) {
     if (rebuild) await rm(path, { recursive: true, force: true });
     const tmp = join(root, `.build-${process.pid}-${Date.now()}`);
     try {
-      await buildTree(files, tmp);
+      await buildTree(files, tmp, opts.onProgress);
       await replaceAtomically(tmp, path);
       built = true;
       facts.set(`rootfs-tree-${hash}`, treeKey(hash, path, files), true);
@@ -117,9 +118,19 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
   index[sig] = hash;
   await writeFile(`${indexFile}.${process.pid}`, JSON.stringify(index));
   await replaceAtomically(`${indexFile}.${process.pid}`, indexFile);
+  opts.onProgress?.('reading it into the page cache');
   await warm(path, files);
   memo.set(`${root}\0${sig}`, path);
   return { path, hash, built };
+}
+
+/** Without building: is the rootfs for the current sources built, and was an older one (doctor)? */
+export async function rootfsStatus(host: HostConfig): Promise<{ current: string | null; older: string[] }> {
+  const root = join(host.stateDir, 'rootfs');
+  const index = await readIndex(join(root, 'index.json'));
+  const hash = index[await signature(await rootfsFiles(await loadRecipe(), factsCache(host.stateDir)))];
+  const current = hash && (await exists(join(root, hash, '.pawl-rootfs'))) ? join(root, hash) : null;
+  return { current, older: Object.values(index).filter((h) => h !== hash) };
 }
 
 export async function rootfsInfo(host: HostConfig): Promise<RootfsInfo> {

@@ -17,6 +17,8 @@ export interface Libc {
   mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
   posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
+  /** Raw syscall with up to three arguments (doctor: landlock_create_ruleset's ABI query). */
+  syscall3(nr: number, a: Buffer | null, b: number, c: number): number;
 }
 
 export const F_GETFD = 1;
@@ -43,6 +45,7 @@ export function loadLibc(): Libc {
       mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
       umount2: lib.func('int umount2(const char *, int)'),
       posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
+      syscall3: lib.func('long syscall(long, void *, size_t, uint32_t)'),
     };
   }
   return libc;

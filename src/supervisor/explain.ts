@@ -10,7 +10,8 @@ import { HARNESS_COMMAND, planRun, INFO_FD, READY_FD, SECCOMP_FD, type RunPlan }
 import { explainSeccomp } from '../seccomp/index.js';
 import { explainNetwork } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
-import { apparmorEnabled, apparmorProfile } from '../lsm/apparmor/index.js';
+import { apparmorProfile } from '../lsm/apparmor/index.js';
+import { apparmorExplanation } from '../lsm/apply.js';
 
 export interface Explanation {
   policy: Policy;
@@ -29,7 +30,7 @@ export interface Explanation {
   /** Disk limits: the devices throttled, what needs none and why, and the gaps the policy allows. */
   storage: StoragePlan;
   /** The AppArmor profile generated for this policy, and why it is not applied. */
-  apparmor: { name: string | null; applied: false; note: string };
+  apparmor: { name: string | null; applied: boolean; note: string };
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -87,7 +88,8 @@ function explainAppArmor(policy: Policy): Explanation['apparmor'] {
   const own = policy.security.apparmorProfile ? `; the policy's own profile "${policy.security.apparmorProfile}" is what runc/crun apply` : '';
   try {
     const { name } = apparmorProfile(policy);
-    return { name, applied: false, note: `generated, not applied: pawl does not load profiles yet${apparmorEnabled() ? '' : ', and this kernel has no AppArmor'} (pawl apparmor profile prints it)${own}` };
+    const how = apparmorExplanation(policy); // src/lsm/apply.ts
+    return { name, applied: how.applied, note: `${how.note}${own}` };
   } catch (e) {
     return { name: null, applied: false, note: `no profile can be generated: ${(e as Error).message}${own}` };
   }

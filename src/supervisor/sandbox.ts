@@ -30,6 +30,7 @@ import { auditSession, seccompPlan, type SeccompPlan } from '../seccomp/index.js
 import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
 import { EgressProxy, type EgressStats } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
+import { prepareLsm } from '../lsm/apply.js';
 
 export interface SandboxOptions {
   policy: Policy;
@@ -117,6 +118,7 @@ export class Sandbox {
   private async prepareAndSpawn(): Promise<void> {
     const { policy, host, opts } = this;
     assertSupported(policy);
+    this.degraded.push(...(await prepareLsm(policy))); // src/lsm/apply.ts: refuse, or load the AppArmor profile
     void collectGarbageOnce(host);
     const driver = await driverFor(host);
     this.cgroupVersion = driver.version;

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
 import { MASKED_PATHS } from '../oci/config.js';
 import type { Launch, SandboxSpec } from '../types.js';
+import { bwrapLsmArgs, bwrapLsmLaunch } from '../../lsm/apply.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
@@ -68,6 +69,7 @@ export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks())
   if (spec.readyFd != null) args.push('--block-fd', String(spec.readyFd));
   if (spec.infoFd != null) args.push('--info-fd', String(spec.infoFd));
   if (spec.seccompFd !== null) args.push('--seccomp', String(spec.seccompFd));
+  args.push(...bwrapLsmArgs(policy)); // src/lsm/apply.ts: SELinux labels
   args.push('--', ...spec.command);
   return args;
 }
@@ -75,6 +77,6 @@ export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks())
 export const bwrapBackend = {
   name: 'bwrap' as const,
   launch(spec: SandboxSpec): Launch {
-    return { file: BWRAP, args: bwrapArgs(spec) };
+    return bwrapLsmLaunch({ file: BWRAP, args: bwrapArgs(spec) }, spec.policy); // src/lsm/apply.ts: AppArmor via aa-exec
   },
 };

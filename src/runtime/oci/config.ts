@@ -9,6 +9,7 @@ import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS } from '../../rootfs/l
 import type { Rlimits } from '../../supervisor/shim.js';
 import { BASE_ENV } from '../bwrap/argv.js';
 import { PawlError } from '../../errors.js';
+import { ociLsmFields } from '../../lsm/apply.js';
 
 export interface OciMount {
   destination: string;
@@ -42,6 +43,7 @@ export interface OciSpec {
     rlimits: { type: string; hard: number; soft: number }[];
     noNewPrivileges: true;
     apparmorProfile?: string;
+    selinuxLabel?: string;
   };
   root: { path: string; readonly: true };
   hostname: string;
@@ -62,6 +64,7 @@ export interface OciSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
     seccomp?: OciSeccomp;
+    mountLabel?: string;
   };
 }
 
@@ -139,6 +142,7 @@ export function ociConfig(i: OciConfigInput): OciSpec {
       ],
       noNewPrivileges: true,
       ...(security.apparmorProfile ? { apparmorProfile: security.apparmorProfile } : {}),
+      ...ociLsmFields(policy).process, // src/lsm/apply.ts: generated AppArmor profile, SELinux label
     },
     root: { path: i.root, readonly: true },
     hostname: 'pawl',
@@ -168,6 +172,7 @@ export function ociConfig(i: OciConfigInput): OciSpec {
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
       ...(i.seccomp ? { seccomp: i.seccomp } : {}),
+      ...ociLsmFields(policy).linux, // src/lsm/apply.ts: SELinux mount label
     },
   };
 }
