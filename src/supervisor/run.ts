@@ -91,7 +91,7 @@ export function taskRequest(
  * and checked to be serialisable at all: a reply parses iteratively, but JSON.stringify recurses,
  * so an output nested deeply enough would make every printer of the result throw.
  */
-async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
+export async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
   if (result.status !== 'succeeded') return result;
   const invalid = (message: string, details?: string[]): RunResult => {
     const { output: _dropped, ...rest } = result;
