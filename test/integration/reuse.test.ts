@@ -51,6 +51,8 @@ describe('reuse mode', () => {
       for (const r of results) {
         expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
         expect((r.output as { before: unknown }).before).toEqual({ runs: null, implicit: null, env: null, proto: null });
+      }
+      for (const r of results) {
         expect(r.stdout).toBe(`run ${(r.output as { i: number }).i}\n`);
         expect(r.usage.cpu_ms).toBeGreaterThanOrEqual(0);
         expect(r.usage.peak_memory_bytes).toBeGreaterThan(0);
