@@ -138,6 +138,7 @@ export class ReuseSession {
       run: n,
       outputMax: { stdout: r.stdoutMax, stderr: r.stderrMax },
     };
+    this.lines.length = 0; // written between runs: nobody's reply (the harness sends one per run)
     this.h.request.write(`${JSON.stringify(request)}\n`);
     const line = await this.nextLine(this.sb.ended);
     const wallMs = performance.now() - t0;
