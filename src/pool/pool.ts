@@ -342,7 +342,9 @@ export class Pool {
 
   private park(slot: Slot): void {
     if (this.closed || slot.state !== 'idle') return this.destroy(slot);
-    slot.key.idle.push(slot);
+    // A reuse sandbox that has run the task goes first: its next run finds node's caches warm.
+    if (slot.session) slot.key.idle.unshift(slot);
+    else slot.key.idle.push(slot);
     this.idleCount++;
     slot.expiry = setTimeout(() => {
       const i = slot.key.idle.indexOf(slot);

@@ -71,6 +71,7 @@ export class ReuseSession {
   private lines: string[] = [];
   private wake: (() => void) | null = null;
   private overflow = false;
+  private lastStats: CgroupStats | null = null;
 
   constructor(readonly sb: Sandbox, private readonly host: HostConfig) {
     this.h = sb.reuseHandle();
@@ -114,8 +115,8 @@ export class ReuseSession {
     const id = `${this.sb.id}.${n}`;
     const r = policy.resources;
     const { cgroup } = this.h;
-    const before = await cgroup.readStats();
-    const v1Peak = await resetMemoryPeak(cgroup.version, cgroup.dirs);
+    // Between runs the harness sleeps in read(2): the last run's final figures are this one's start.
+    const [before, v1Peak] = await Promise.all([this.lastStats ?? cgroup.readStats(), resetMemoryPeak(cgroup.version, cgroup.dirs)]);
     const egressBefore = this.h.egress();
     const peaks = { memory: before.memoryCurrentBytes, pids: before.pidsCurrent };
     let killed: KillReason | null = null;
@@ -146,7 +147,7 @@ export class ReuseSession {
     clearInterval(poller);
     if (line === null || killed || this.overflow) return this.sandboxEnded(id, loaded, policy, before, wallMs);
 
-    const after = await cgroup.readStats();
+    const after = (this.lastStats = await cgroup.readStats());
     let reply: HarnessReply | null = null;
     let replyProblem: string | null = null;
     let out = { stdout: '', stderr: '', stdoutDropped: 0, stderrDropped: 0 };

@@ -44,7 +44,7 @@ afterAll(async () => {
 
 describe('reuse mode', () => {
   it('runs several tasks in one sandbox, none seeing another run\'s globals, each with its own result and output', async () => {
-    const pool = new Pool({ size: 1, maxConcurrent: 2, reuse: { maxRuns: 50 } }, host);
+    const pool = new Pool({ size: 0, maxConcurrent: 2, reuse: { maxRuns: 50 } }, host);
     try {
       const results = [];
       for (let i = 1; i <= 3; i++) results.push(await pool.run(GLOBALS, { input: { i }, trustLevel: 'trusted' }));
