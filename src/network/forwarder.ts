@@ -48,5 +48,6 @@ server.listen(0, '127.0.0.1', () => {
     process.exit(code ?? 128);
   });
 });
-// Signals the sandbox gets reach the program (it is the one doing the work).
+// The program's end, not the forwarder's, ends the sandbox: a stray signal to this process (the
+// program's parent) does not cut the program off from its proxy. pawl's own kill is SIGKILL to all.
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void 0);
