@@ -102,6 +102,25 @@ describe('reuse mode', () => {
     }
   }, 120_000);
 
+  it('holds each run to its own CPU time, not the sandbox\'s total', async () => {
+    const BURN = task(`const end = process.cpuUsage().user + input.ms * 1000; while (process.cpuUsage().user < end) {} return { start: require('fs').readFileSync('/proc/self/stat', 'utf8').split(' ')[21] };`);
+    const pool = new Pool({ size: 0, maxConcurrent: 2, reuse: { maxRuns: 50 } }, host);
+    const opts = { trustLevel: 'trusted', policy: { resources: { cpuTime: '1s', wallTime: '20s' } } };
+    try {
+      const warm = await pool.run(BURN, { ...opts, input: { ms: 0 } }); // node's boot is not a run's
+      // Three runs of 400 ms CPU each: 1.2 s in one sandbox, each under its 1 s.
+      const runs = [];
+      for (let i = 0; i < 3; i++) runs.push(await pool.run(BURN, { ...opts, input: { ms: 400 } }));
+      expect(runs.map((r) => r.status), JSON.stringify(runs.map((r) => [r.error, r.usage.cpu_ms]))).toEqual(['succeeded', 'succeeded', 'succeeded']);
+      for (const r of runs) expect((r.output as { start: string }).start).toBe((warm.output as { start: string }).start);
+      for (const r of runs) expect(r.usage.cpu_ms).toBeLessThan(1000); // a delta, not the sandbox's total
+      const over = await pool.run(BURN, { ...opts, input: { ms: 3000 } });
+      expect(over.error).toMatchObject({ kind: 'Timeout', limit: 'cpu', limit_value: 1000 });
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
   it('refuses the untrusted and limited trust levels, naming the level', async () => {
     const pool = new Pool({ size: 0, reuse: {} }, host);
     try {
