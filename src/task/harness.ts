@@ -615,9 +615,8 @@ class Capture extends Writable {
   private chunks: Buffer[] = [];
   private kept = 0;
   dropped = 0;
-  constructor(private readonly max: number) {
-    super();
-  }
+  /** Set from the run's request (the stream exists before the request is read). */
+  max = 1 << 20;
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     const room = Math.max(0, this.max - this.kept);
     if (room) this.chunks.push(chunk.subarray(0, room));
@@ -681,19 +680,25 @@ function freshRealm(stdout: Capture, stderr: Capture, env: NodeJS.ProcessEnv): {
 async function reuseLoop(firstText: string): Promise<void> {
   reusing = true;
   const env = { ...process.env };
+  // The next run's context is made while waiting for its request (a context costs milliseconds).
+  const prepare = () => {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    return { stdout, stderr, ...freshRealm(stdout, stderr, env) };
+  };
+  let next = prepare();
   for (let text: string | null = firstText; text !== null; ) {
     request = JSON.parse(text) as TaskRequest;
     violations.length = 0;
-    const max = request.outputMax ?? { stdout: 1 << 20, stderr: 1 << 20 };
-    const stdout = new Capture(max.stdout);
-    const stderr = new Capture(max.stderr);
-    const { realm, dispose } = freshRealm(stdout, stderr, env);
+    const { stdout, stderr, realm, dispose } = next;
+    if (request.outputMax) [stdout.max, stderr.max] = [request.outputMax.stdout, request.outputMax.stderr];
     const failed = new Promise<HarnessReply>((resolve) => (failCurrentRun = (e) => resolve({ ok: false, stage: 'run', error: serialize(e), violations })));
     const r = await Promise.race([execute(realm), failed]);
     failCurrentRun = null;
     dispose();
     const run = request.run ?? 0;
     writeLine(serializeReply(r, (reply): ReuseReply => ({ run, reply: reply as HarnessReply, stdout: stdout.text(), stderr: stderr.text(), stdoutDropped: stdout.dropped, stderrDropped: stderr.dropped })));
+    next = prepare();
     text = readFrame()?.text ?? null;
   }
   process.exit(0);
