@@ -17,11 +17,14 @@ import { lddKey } from '../hostfacts/facts.js';
 const Recipe = z.object({
   programs: z.array(z.object({ from: z.string(), to: z.string() })),
   harness: z.string(),
+  /** `pawl exec`'s HTTP proxy endpoint in network mode restricted (src/network/forwarder.ts). */
+  egressForwarder: z.string(),
 });
 type Recipe = z.infer<typeof Recipe>;
 
 export const RECIPE_DIR = join(PACKAGE_ROOT, 'rootfs');
 export const HARNESS_SOURCE = join(PACKAGE_ROOT, 'dist', 'task', 'harness.js');
+const FORWARDER_SOURCE = join(PACKAGE_ROOT, 'dist', 'network', 'forwarder.js');
 
 /** One file to place in the rootfs: `source` on the host, `dest` inside. */
 export interface RootfsFile {
@@ -89,12 +92,14 @@ export async function rootfsFiles(recipe: Recipe, facts?: FactsCache): Promise<R
   }
   const etc = join(RECIPE_DIR, 'files');
   for (const rel of await listFiles(etc)) files.set(`/${rel}`, { source: join(etc, rel), dest: `/${rel}`, mode: 0o644 });
-  try {
-    await stat(HARNESS_SOURCE);
-  } catch {
-    throw new PawlError('HostUnsupported', `rootfs: ${HARNESS_SOURCE} is missing; run "npm run build" first`);
+  for (const [source, dest] of [[HARNESS_SOURCE, recipe.harness], [FORWARDER_SOURCE, recipe.egressForwarder]] as const) {
+    try {
+      await stat(source);
+    } catch {
+      throw new PawlError('HostUnsupported', `rootfs: ${source} is missing; run "npm run build" first`);
+    }
+    files.set(dest, { source, dest, mode: 0o644 });
   }
-  files.set(recipe.harness, { source: HARNESS_SOURCE, dest: recipe.harness, mode: 0o644 });
   return [...files.values()].sort((a, b) => a.dest.localeCompare(b.dest));
 }
 

@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import type { HostConfig } from '../config/host.js';
 import type { Policy, PolicyInput } from '../config/policy.js';
 import { mergeInputs, resolvePolicy } from '../config/resolve.js';
+import { programCommand } from '../network/forwarder-command.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
 import type { TaskRequest } from '../task/protocol.js';
 import type { HttpMock } from '../task/testcase.js';
@@ -91,7 +92,7 @@ export function taskRequest(
  * and checked to be serialisable at all: a reply parses iteratively, but JSON.stringify recurses,
  * so an output nested deeply enough would make every printer of the result throw.
  */
-async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
+export async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
   if (result.status !== 'succeeded') return result;
   const invalid = (message: string, details?: string[]): RunResult => {
     const { output: _dropped, ...rest } = result;
@@ -125,7 +126,7 @@ export interface ExecOptions {
 export async function execProgram(argv: string[], opts: ExecOptions = {}): Promise<RunResult> {
   const policy = resolvePolicy({ trustLevel: opts.trustLevel, overrides: opts.policy });
   const sandbox = await Sandbox.start({
-    policy, host: opts.host, mode: 'program', command: argv, signal: opts.signal,
+    policy, host: opts.host, mode: 'program', command: programCommand(argv, policy), signal: opts.signal,
     stdin: opts.stdin, forwardStdout: opts.stdout, forwardStderr: opts.stderr,
   });
   return sandbox.result();

@@ -32,6 +32,16 @@ import { EgressProxy, type EgressStats } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import { prepareLsm } from '../lsm/apply.js';
 
+export interface ReuseHandle {
+  request: Writable;
+  reply: Readable;
+  cgroup: RunCgroup;
+  egress: () => EgressStats | null;
+  egressProxy: string | null;
+  degraded: string[];
+  notNeeded: string[];
+}
+
 export interface SandboxOptions {
   policy: Policy;
   host?: HostConfig;
@@ -265,6 +275,22 @@ export class Sandbox {
     this.watch?.startClock();
     const egress = this.egress ? { egressProxy: EGRESS_SOCKET } : {};
     (this.child.stdio[3] as Writable).end(JSON.stringify({ ...req, ...egress }));
+  }
+
+  /**
+   * Reuse mode's way in (src/pool/reuse.ts): the request and reply pipes, handed over for good
+   * (no send(), no one-reply accounting, no wall clock: the session times each run itself), and
+   * the live facts it reports each run from.
+   */
+  reuseHandle(): ReuseHandle {
+    if (this.sent || this.opts.mode !== 'task') throw new Error('a sandbox runs one task');
+    this.sent = true;
+    const reply = this.child.stdio[4] as Readable;
+    reply.removeAllListeners('data');
+    return {
+      request: this.child.stdio[3] as Writable, reply, cgroup: this.cgroup, egress: () => this.egress?.stats() ?? null,
+      egressProxy: this.egress ? EGRESS_SOCKET : null, degraded: this.degraded, notNeeded: this.notNeeded,
+    };
   }
 
   /** The sandbox's own process: the OCI container's init, or for bwrap the spawned shim (which execs into bwrap). */
