@@ -281,3 +281,40 @@ describe('pawl serve over TCP', () => {
     }
   }, 60_000);
 });
+
+describe('pawl serve --config (the operator security.yaml)', () => {
+  it("takes each task's policy from security.yaml, writes an audit line per run, and reads the file again on SIGHUP", async () => {
+    const config = join(work, 'security.yaml');
+    const audit = join(work, 'audit.log');
+    const yaml = (mb: number) => `security:\n  task_policies:\n    inline:\n      trust_level: limited\n      resource_limits:\n        max_memory_mb: ${mb}\n`;
+    writeFileSync(config, yaml(48));
+    const svc = await startService(join(work, 'config.sock'), host, ['--config', config, '--audit-log', audit, '--pool-size', '0']);
+    try {
+      // 80 MB of live buffers: over the task policy's 48 MB, under the limited preset's 128 MB.
+      const hungry = { source: 'function(input) { const keep = []; for (let i = 0; i < 80; i++) keep.push(Buffer.alloc(1 << 20, 1)); return { kept: keep.length }; }' };
+      const small = await svc.call('POST', '/v1/runs', { task: hungry, input: {} });
+      expect(small.status, small.text).toBe(200);
+      expect(small.json).toMatchObject({ status: 'failed', error: { kind: 'ResourceExhausted' } });
+      writeFileSync(config, yaml(256));
+      svc.proc.kill('SIGHUP');
+      await until('the reload', async () => svc.events().some((e) => e.event === 'reloaded'));
+      const big = await svc.call('POST', '/v1/runs', { task: hungry, input: {} });
+      expect(big.json, big.text).toMatchObject({ status: 'succeeded', output: { kept: 80 } });
+      const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const runs = lines.filter((l) => l.event === 'run');
+      expect(runs.map((l) => l.run_id)).toEqual([small.json.id, big.json.id]);
+      expect(runs.map((l) => l.result_kind)).toEqual(['ResourceExhausted', 'Succeeded']);
+    } finally {
+      svc.proc.kill('SIGTERM');
+      expect(await svc.exited).toBe(0);
+    }
+  }, 120_000);
+
+  it('refuses to start on a bad security.yaml, naming the path in the document', async () => {
+    const config = join(work, 'bad.yaml');
+    writeFileSync(config, 'security:\n  task_policies:\n    inline:\n      network_policy:\n        mode: sideways\n');
+    const r = await execa('node', [CLI, 'serve', '--socket', join(work, 'bad.sock'), '--config', config], { reject: false, timeout: 30_000 });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('security.task_policies.inline.network_policy.mode');
+  });
+});

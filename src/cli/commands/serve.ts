@@ -21,12 +21,18 @@ const OPTIONS = {
   'headers-timeout': { type: 'string' },
   'request-timeout': { type: 'string' },
   'run-dir': { type: 'string' },
+  config: { type: 'string' },
+  'audit-log': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const SERVE_USAGE = `pawl serve [--socket PATH] [--listen HOST:PORT --token-file FILE] [--task-root DIR]... [--trust LEVEL]
              [--pool-size N] [--max-concurrent N] [--max-queue N] [--drain-timeout D] [--cleanup-interval D]
-             [--result-ttl D] [--max-body SIZE] [--headers-timeout D] [--request-timeout D] [--run-dir DIR]`;
+             [--result-ttl D] [--max-body SIZE] [--headers-timeout D] [--request-timeout D] [--run-dir DIR]
+             [--config security.yaml] [--audit-log FILE]
+  --config: each task's policy from the operator's security.yaml (task_policies by task name, inline tasks
+  as "inline"), the pool and cleanup settings from its runtime_config; SIGHUP reads it again.
+  Flags given on the command line win over runtime_config.`;
 
 export async function serveCommand(args: string[]): Promise<number> {
   let values: Record<string, string | string[] | boolean | undefined>;
@@ -58,7 +64,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   };
   if (one('listen') && !one('token-file')) throw new UsageError('--listen needs --token-file: TCP clients must send a bearer token (the unix socket is the unauthenticated way in)');
   const host = hostConfig(one('run-dir') ? { runDir: one('run-dir') } : {});
-  const pool = Object.fromEntries(Object.entries({ size: num('pool-size', int), maxConcurrent: num('max-concurrent', int), maxQueue: num('max-queue', int) }).filter(([, v]) => v !== undefined));
+  const operator = one('config') ? await operatorConfig(one('config')!) : null;
+  const settings = operator?.settings;
+  const flagsPool = Object.fromEntries(Object.entries({ size: num('pool-size', int), maxConcurrent: num('max-concurrent', int), maxQueue: num('max-queue', int) }).filter(([, v]) => v !== undefined));
+  const pool = { ...(settings?.pool ?? {}), ...flagsPool };
+  const auditFile = one('audit-log') ?? settings?.auditLog;
+  if (auditFile) {
+    const { openAuditLog, setAuditLog } = await import('../../audit/index.js');
+    setAuditLog(openAuditLog(auditFile));
+  }
   const service = new Service({
     host,
     config: {
@@ -69,14 +83,13 @@ export async function serveCommand(args: string[]): Promise<number> {
       ...(one('trust') ? { trustLevel: one('trust') as never } : {}),
       pool,
       drainTimeoutMs: num('drain-timeout', parseDuration),
-      cleanupIntervalMs: num('cleanup-interval', parseDuration),
+      cleanupIntervalMs: num('cleanup-interval', parseDuration) ?? settings?.cleanupIntervalMs,
       resultTtlMs: num('result-ttl', parseDuration),
       maxBodyBytes: num('max-body', parseSize),
       headersTimeoutMs: num('headers-timeout', parseDuration),
       requestTimeoutMs: num('request-timeout', parseDuration),
     },
-    // reload: the operator configuration (security.yaml) is read again here once it is wired in;
-    // until then SIGHUP re-reads the token file only, and policyFor is the --trust preset.
+    ...(operator ? { policyFor: operator.policyFor, reload: async () => ({ policyFor: (await operatorConfig(one('config')!)).policyFor }) } : {}),
     log: (event) => err(JSON.stringify({ time: new Date().toISOString(), ...event })),
   });
   await service.start();
@@ -87,4 +100,18 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
   });
   return 0;
+}
+
+/**
+ * The operator's security.yaml as the service's policy source: a task's effective policy (its
+ * task_policies entry over the trust preset), then the caller's request, which may only tighten it.
+ * The service always sandboxes: a task the config marks for legacy execution runs sandboxed here.
+ */
+async function operatorConfig(file: string) {
+  const [{ loadSecurityConfig, effectivePolicy, runtimeSettings }, { applyCallerPolicy }] = await Promise.all([
+    import('../../operator/index.js'), import('../../service/caller-policy.js'),
+  ]);
+  const config = await loadSecurityConfig(file);
+  const policyFor = (taskName: string, caller: Parameters<typeof applyCallerPolicy>[1]) => applyCallerPolicy(effectivePolicy(config, { taskName }).policy, caller);
+  return { policyFor, settings: runtimeSettings(config) };
 }
