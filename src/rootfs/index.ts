@@ -1,6 +1,7 @@
 // The rootfs cache: <stateDir>/rootfs/<hash>. Hashing node (~100 MB) on every run would cost
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../runtime/libc.js';
 import { join } from 'node:path';
@@ -76,7 +77,22 @@ function fadviseWillNeed(fd: number): boolean {
 }
 
 /** Make sure the rootfs exists and return its path; builds it on first use. */
-export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean; onProgress?: (message: string) => void } = {}): Promise<{ path: string; hash: string; built: boolean }> {
+type EnsureOptions = { rebuild?: boolean; onProgress?: (message: string) => void };
+type Ensured = { path: string; hash: string; built: boolean };
+/** Concurrent callers in one process (a pool warming several sandboxes) share one check or build. */
+const inflight = new Map<string, Promise<Ensured>>();
+
+export function ensureRootfs(host: HostConfig, opts: EnsureOptions = {}): Promise<Ensured> {
+  if (opts.rebuild) return ensureRootfsOnce(host, opts);
+  const key = host.stateDir;
+  const pending = inflight.get(key);
+  if (pending) return pending;
+  const p = ensureRootfsOnce(host, opts).finally(() => inflight.delete(key));
+  inflight.set(key, p);
+  return p;
+}
+
+async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<Ensured> {
   const facts = factsCache(host.stateDir);
   const recipe = await loadRecipe();
   opts.onProgress?.('finding the shared libraries of the recipe\'s programs');
@@ -104,7 +120,7 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean; 
   let built = false;
   if (rebuild || !(await exists(join(path, '.pawl-rootfs')))) {
     if (rebuild) await rm(path, { recursive: true, force: true });
-    const tmp = join(root, `.build-${process.pid}-${Date.now()}`);
+    const tmp = join(root, `.build-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
       await buildTree(files, tmp, opts.onProgress);
       await replaceAtomically(tmp, path);
@@ -116,8 +132,10 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean; 
   }
   const index = await readIndex(indexFile);
   index[sig] = hash;
-  await writeFile(`${indexFile}.${process.pid}`, JSON.stringify(index));
-  await replaceAtomically(`${indexFile}.${process.pid}`, indexFile);
+  // A name of its own per write: two callers in one process (or two processes) never share a temp file.
+  const tmpIndex = `${indexFile}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  await writeFile(tmpIndex, JSON.stringify(index));
+  await replaceAtomically(tmpIndex, indexFile);
   opts.onProgress?.('reading it into the page cache');
   await warm(path, files);
   memo.set(`${root}\0${sig}`, path);
