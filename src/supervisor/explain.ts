@@ -11,6 +11,7 @@ import { explainSeccomp } from '../seccomp/index.js';
 import { explainNetwork } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import { apparmorEnabled, apparmorProfile } from '../lsm/apparmor/index.js';
+import { explainFs, type FsExplanation } from '../fs/explain.js';
 
 export interface Explanation {
   policy: Policy;
@@ -30,6 +31,8 @@ export interface Explanation {
   storage: StoragePlan;
   /** The AppArmor profile generated for this policy, and why it is not applied. */
   apparmor: { name: string | null; applied: false; note: string };
+  /** fs: masked /proc paths, how each blocked path is kept out, Landlock's rules. */
+  filesystem: Omit<FsExplanation, 'mounts'>;
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -56,6 +59,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     oci,
     egressSocket: policy.network.mode === 'restricted' ? join(host.runDir, 'ID', 'egress.sock') : null,
   });
+  const fs = explainFs(policy, rootfs, host.stateDir);
   const mounts = [
     { dst: '/', src: oci ? `${oci.bundle}/root, an empty dir, read-only after set-up` : 'tmpfs, remounted read-only after set-up', mode: 'ro' },
     ...ROOTFS_MOUNTS.map((dir) => ({ dst: dir, src: `${rootfs}${dir}`, mode: 'ro' })),
@@ -65,7 +69,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },
     { dst: '/workspace', src: workspace, mode: 'rw' },
     ...(policy.network.mode === 'restricted' ? [{ dst: EGRESS_SOCKET, src: `${join(host.runDir, 'ID', 'egress.sock')} (the run's egress proxy)`, mode: 'ro' }] : []),
-    ...policy.filesystem.binds.map((b) => ({ dst: b.dst, src: b.src, mode: b.readOnly ? 'ro' : 'rw' })),
+    ...fs.mounts,
   ];
   return {
     policy,
@@ -79,6 +83,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     network: explainNetwork(policy.network),
     storage,
     apparmor: explainAppArmor(policy),
+    filesystem: { masked: fs.masked, blocked: fs.blocked, landlock: fs.landlock },
   };
 }
 

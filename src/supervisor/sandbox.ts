@@ -30,6 +30,8 @@ import { auditSession, seccompPlan, type SeccompPlan } from '../seccomp/index.js
 import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
 import { EgressProxy, type EgressStats } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
+import { closeSources, ociSourcePaths, openSources, type OpenedSources } from '../fs/mounts.js';
+import { landlockDegraded } from '../lsm/landlock/probe.js';
 
 export interface SandboxOptions {
   policy: Policy;
@@ -99,6 +101,8 @@ export class Sandbox {
   private onKilled!: () => void;
   private readonly killed = new Promise<void>((resolve) => (this.onKilled = resolve));
   private readonly shimTag = `pawl-shim-${randomBytes(6).toString('hex')}`;
+  /** fs: the run's opened mount sources, until the runtime has made its mounts. */
+  private fsSources: OpenedSources | null = null;
 
   private constructor(readonly policy: Policy, readonly host: HostConfig, private readonly opts: SandboxOptions) {}
 
@@ -108,6 +112,7 @@ export class Sandbox {
     try {
       await sb.prepareAndSpawn();
     } catch (e) {
+      closeSources(sb.fsSources);
       await sb.cleanupOrRecord();
       throw e;
     }
@@ -151,10 +156,12 @@ export class Sandbox {
     if (policy.runtime === 'bwrap') this.readyFd = this.readyFile();
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const ioDevices = withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value);
+    this.degraded.push(...landlockDegraded(policy)); // fs: Landlock missing (refused when required)
+    const fsSources = (this.fsSources = await openSources(policy, host)); // fs: bind/volume sources, no symlinks
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevices, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
-      egressSocket: this.egress ? egressSocket : null,
+      egressSocket: this.egress ? egressSocket : null, mountSources: ociSourcePaths(fsSources),
     });
 
     const r = policy.resources;
@@ -163,9 +170,10 @@ export class Sandbox {
     const taskFds = opts.mode === 'task' ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
     this.t.spawned = performance.now();
     try {
-      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd, 'pipe' as const])], cgroup: this.cgroup });
+      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd, 'pipe' as const, ...fsSources.fds])], cgroup: this.cgroup });
     } finally {
       if (seccomp !== null) closeSync(seccomp);
+      closeSources(fsSources); // fs: the runtime holds its mounts now
     }
     this.child = this.run.child;
     this.exited = this.run.exited;
