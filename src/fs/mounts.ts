@@ -1,7 +1,11 @@
 // The policy's mounts as typed entries every backend renders the same way (bwrap argv, OCI
 // mounts), and the host-side part of a run: each bind source and volume opened without following
 // symlinks (fs/resolve.ts), handed to the runtime as an fd, never as a name it would resolve again.
-import { closeSync, existsSync, lstatSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, type Stats } from 'node:fs';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { PawlError } from '../errors.js';
+import { errnoCode, loadLibc } from '../runtime/libc.js';
+import { unmount } from '../supervisor/loop-mount.js';
 import { join } from 'node:path';
 import { RECIPE_DIR } from '../rootfs/build.js';
 import type { Policy } from '../config/policy.js';
@@ -81,29 +85,63 @@ export function blockedPlan(policy: Policy, rootfs: string): BlockedPlan {
   return { covers, lines };
 }
 
-/** The run's opened sources: fds in slot order. Closed once the runtime has made its mounts. */
+/** The run's opened sources: fds in slot order, and for runc/crun the staged paths. */
 export interface OpenedSources {
   fds: number[];
+  /** runc/crun: a bind of each fd's object on a path of pawl's own (see stage()); null for bwrap. */
+  staged: string[] | null;
 }
 
-/** Open every bind source and volume (made and mounted on first use) without following symlinks. */
-export async function openSources(policy: Policy, host: HostConfig): Promise<OpenedSources> {
-  const fds: number[] = [];
+/**
+ * Open every bind source and volume (made and mounted on first use) without following symlinks.
+ * bwrap binds the fds themselves (--bind-fd). runc and crun open mount sources by path inside the
+ * container's new mount namespace, where a /proc/<pid>/fd magic link names a mount of the host's
+ * namespace and cannot be bound (EINVAL): for them each fd's object is bound first, by the
+ * supervisor in the host's namespace, on a path under <stateDir>/stage that only root can reach
+ * and no task writes; that path is what config.json names, and it is detached once the runtime
+ * has made its mounts.
+ */
+export async function openSources(policy: Policy, host: HostConfig, runId: string): Promise<OpenedSources> {
+  const opened: OpenedSources = { fds: [], staged: policy.runtime === 'bwrap' ? null : [] };
   try {
     for (const m of policyMounts(policy)) {
-      if (m.kind === 'bind') fds.push(openNoSymlinks(m.source, `mount source of ${m.target}`));
-      else if (m.kind === 'volume') fds.push(openNoSymlinks(await ensureVolume(host.stateDir, m.volume, m.size), `volume "${m.volume}"`));
+      if (m.kind === 'bind') opened.fds.push(openNoSymlinks(m.source, `mount source of ${m.target}`));
+      else if (m.kind === 'volume') opened.fds.push(openNoSymlinks(await ensureVolume(host.stateDir, m.volume, m.size), `volume "${m.volume}"`));
+      else continue;
+      if (opened.staged) opened.staged.push(await stage(opened.fds.at(-1)!, join(host.stateDir, 'stage'), `${runId}-${opened.fds.length - 1}`));
     }
   } catch (e) {
-    closeSources({ fds });
+    await closeSources(opened);
     throw e;
   }
-  return { fds };
+  return opened;
 }
 
-export function closeSources(s: OpenedSources | null): void {
-  for (const fd of s?.fds.splice(0) ?? []) closeSync(fd);
+const MS_BIND = 4096;
+const MS_REC = 16384;
+
+async function stage(fd: number, dir: string, name: string): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const point = join(dir, name);
+  if (fstatSync(fd).isDirectory()) await mkdir(point, { mode: 0o700 });
+  else await writeFile(point, '', { mode: 0o600, flag: 'wx' });
+  // The magic link names the open object itself: nothing is looked up by name again.
+  if (loadLibc().mount(`/proc/self/fd/${fd}`, point, null as unknown as string, MS_BIND | MS_REC, null) < 0) {
+    const why = errnoCode();
+    await rm(point, { force: true, recursive: false }).catch(() => {});
+    throw new PawlError('RuntimeError', `cannot stage a mount source on ${point}: ${why}`);
+  }
+  return point;
 }
 
-/** runc/crun: the path by which the runtime (root on the host) reaches each opened source. */
-export const ociSourcePaths = (s: OpenedSources, pid = process.pid) => s.fds.map((fd) => `/proc/${pid}/fd/${fd}`);
+/** Close the fds and detach the staged binds (each is then an empty dir or file of pawl's). */
+export async function closeSources(s: OpenedSources | null): Promise<void> {
+  if (!s) return;
+  for (const fd of s.fds.splice(0)) closeSync(fd);
+  for (const point of s.staged?.splice(0) ?? []) {
+    if (unmount(point, true) === 0) await rm(point, { recursive: false, force: true }).catch(() => rmdir(point).catch(() => {}));
+  }
+}
+
+/** runc/crun: what config.json names as each source mount's source. */
+export const ociSourcePaths = (s: OpenedSources): string[] | null => s.staged;

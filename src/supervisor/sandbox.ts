@@ -112,7 +112,7 @@ export class Sandbox {
     try {
       await sb.prepareAndSpawn();
     } catch (e) {
-      closeSources(sb.fsSources);
+      await closeSources(sb.fsSources);
       await sb.cleanupOrRecord();
       throw e;
     }
@@ -157,7 +157,7 @@ export class Sandbox {
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const ioDevices = withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value);
     this.degraded.push(...landlockDegraded(policy)); // fs: Landlock missing (refused when required)
-    const fsSources = (this.fsSources = await openSources(policy, host)); // fs: bind/volume sources, no symlinks
+    const fsSources = (this.fsSources = await openSources(policy, host, this.id)); // fs: bind/volume sources, no symlinks
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevices, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
@@ -173,7 +173,6 @@ export class Sandbox {
       this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd, 'pipe' as const, ...fsSources.fds])], cgroup: this.cgroup });
     } finally {
       if (seccomp !== null) closeSync(seccomp);
-      closeSources(fsSources); // fs: the runtime holds its mounts now
     }
     this.child = this.run.child;
     this.exited = this.run.exited;
@@ -187,6 +186,7 @@ export class Sandbox {
       (this.child.stdio[3] as Writable).on('error', () => {}); // the sandbox may die before reading
     }
     await this.run.start();
+    await closeSources(fsSources); // fs: the runtime has made its mounts (runc/crun: once create has exited)
     this.t.started = performance.now();
     void this.watchAuditSession();
     this.watch = new Watch(this.cgroup, policy, this.scratch.workspace, (reason) => void this.kill(reason));
