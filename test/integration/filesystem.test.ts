@@ -37,13 +37,13 @@ afterAll(async () => {
 
 describe.each(RUNTIMES)('%s: mounts from the policy', (runtime) => {
   it('a read-only bind cannot be written; a read-write bind can, and the host sees the file', async () => {
-    const r = await sh(runtime, `cat /ro/x; echo no > /ro/y; echo from-${runtime} > /rw/out`, {
+    const r = await sh(runtime, `cat /ro/x; echo no > /ro/y; echo from-${runtime} > /rw/out-${runtime}`, {
       mounts: [{ type: 'bind', source: `${DATA}/ro`, target: '/ro' }, { type: 'bind', source: `${DATA}/rw`, target: '/rw', readonly: false }],
     });
     expect(r.stdout).toBe('hello\n');
     expect(r.stderr).toMatch(/Read-only file system/);
     expect(existsSync(`${DATA}/ro/y`)).toBe(false);
-    expect(readFileSync(`${DATA}/rw/out`, 'utf8')).toBe(`from-${runtime}\n`);
+    expect(readFileSync(`${DATA}/rw/out-${runtime}`, 'utf8')).toBe(`from-${runtime}\n`);
   });
 
   it('a volume keeps its data between runs and stops at its size', async () => {
