@@ -3,10 +3,10 @@
  * runtime has finished its mounts (a Landlock domain forbids mount, so it cannot come earlier),
  * this restricts itself, then execs the task's argv, which inherits the domain for good.
  *
- *   landlock-exec MODE [-r PATH | -w PATH | -x PATH]... -- ARGV...
+ *   landlock-exec MODE [-l PATH | -r PATH | -w PATH | -x PATH]... -- ARGV...
  *
  * MODE is "required" (no Landlock in this kernel: exit 126) or "optional" (exec without it).
- * -r: read files and list dirs; -w: create, write, truncate, remove, rename; -x: execute.
+ * -l: list dirs (names only); -r: read files and list dirs; -w: create, write, truncate, remove, rename; -x: execute.
  * A PATH that does not exist in the sandbox is skipped (nothing there to allow).
  * Static (no libraries to bring along); the rules come from the supervisor's argv, never from the task.
  */
@@ -35,7 +35,7 @@ static int fail(const char *what, const char *arg) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, TAG "usage: landlock-exec required|optional [-r|-w|-x PATH]... -- ARGV...\n");
+    fprintf(stderr, TAG "usage: landlock-exec required|optional [-l|-r|-w|-x PATH]... -- ARGV...\n");
     return 126;
   }
   int required = strcmp(argv[1], "required") == 0;
@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
   if (ruleset < 0) return fail("landlock_create_ruleset", NULL);
   for (int a = 2; a < i; a += 2) {
     const char *flag = argv[a], *path = argv[a + 1];
-    __u64 access = strcmp(flag, "-r") == 0 ? read : strcmp(flag, "-w") == 0 ? write : strcmp(flag, "-x") == 0 ? exec : 0;
+    __u64 access = strcmp(flag, "-l") == 0 ? LANDLOCK_ACCESS_FS_READ_DIR : strcmp(flag, "-r") == 0 ? read : strcmp(flag, "-w") == 0 ? write : strcmp(flag, "-x") == 0 ? exec : 0;
     if (!access || !path) {
       fprintf(stderr, TAG "bad rule %s\n", flag);
       return 126;

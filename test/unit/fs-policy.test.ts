@@ -50,7 +50,7 @@ describe('Landlock rules', () => {
 
   it('take the policy\'s own lists, and always keep what node needs', () => {
     const p = Policy.parse({ filesystem: { mounts: [{ type: 'bind', source: '/srv/a', target: '/a' }], filePermissions: { allowRead: ['/tmp'], allowWrite: [], allowExecute: [] } } });
-    expect(landlockRules(p)).toEqual({ read: ['/usr', '/etc', '/opt/pawl', '/proc', '/dev', '/tmp'], write: ['/dev'], execute: ['/usr', '/opt/pawl'] });
+    expect(landlockRules(p)).toEqual({ list: ['/'], read: ['/usr', '/etc', '/opt/pawl', '/proc', '/dev', '/tmp'], write: ['/dev'], execute: ['/usr', '/opt/pawl'] });
   });
 
   it('off: the task runs without the launcher; required: the launcher refuses a kernel without Landlock', () => {

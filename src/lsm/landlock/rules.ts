@@ -7,6 +7,8 @@ import { policyMounts } from '../../fs/mounts.js';
 import { LANDLOCK_HELPER } from './helper.js';
 
 export interface LandlockRules {
+  /** Dirs whose names (not contents) may be listed, beneath too. */
+  list: string[];
   read: string[];
   write: string[];
   execute: string[];
@@ -29,6 +31,8 @@ export function landlockRules(policy: Policy): LandlockRules {
   const egress = policy.network.mode === 'restricted' ? [EGRESS_SOCKET.slice(0, EGRESS_SOCKET.lastIndexOf('/'))] : [];
   const uniq = (xs: string[]) => [...new Set(xs)];
   return {
+    // Programs list / (node's probe of its own tree, `ls /`): names only, no file's contents.
+    list: ['/'],
     read: uniq([...RUNTIME_READ, ...egress, ...(fp.allowRead ?? ['/tmp', '/workspace', ...mounts.map((m) => m.target)])]),
     write: uniq([...RUNTIME_WRITE, ...(fp.allowWrite ?? ['/tmp', '/workspace', ...writable])]),
     // Programs the operator bound in read-only run; no tree the task can write is executable.
@@ -40,7 +44,7 @@ export function landlockRules(policy: Policy): LandlockRules {
 export function landlockCommand(policy: Policy, command: string[]): string[] {
   if (policy.filesystem.landlock === 'off') return command;
   const r = landlockRules(policy);
-  const rules = [...r.read.flatMap((p) => ['-r', p]), ...r.write.flatMap((p) => ['-w', p]), ...r.execute.flatMap((p) => ['-x', p])];
+  const rules = [...r.list.flatMap((p) => ['-l', p]), ...r.read.flatMap((p) => ['-r', p]), ...r.write.flatMap((p) => ['-w', p]), ...r.execute.flatMap((p) => ['-x', p])];
   return [LANDLOCK_HELPER, policy.filesystem.landlock, ...rules, '--', ...command];
 }
 
@@ -51,6 +55,7 @@ export function explainLandlock(policy: Policy, abi: number): string[] {
   const head = abi > 0 ? `Landlock ABI ${abi}, ${policy.filesystem.landlock}` : `this kernel has no Landlock: ${policy.filesystem.landlock === 'required' ? 'runs are refused' : 'runs go without it (degraded: landlock)'}`;
   return [
     `${head}; applied by ${LANDLOCK_HELPER} after the runtime's mounts, before the task`,
+    ...r.list.map((p) => `list    ${p} (dir names beneath, not file contents)`),
     ...r.read.map((p) => `read    ${p}`),
     ...r.write.map((p) => `write   ${p}`),
     ...r.execute.map((p) => `execute ${p}`),
