@@ -7,6 +7,7 @@ import { Duration, Size } from './units.js';
 import { SeccompPolicy } from '../seccomp/schema.js';
 import { NetworkPolicy } from '../network/schema.js';
 import { AppArmorMode, SelinuxPolicy } from '../lsm/schema.js';
+import { FilesystemFields, refineFilesystem } from '../fs/schema.js';
 
 const MiB = 1024 ** 2;
 
@@ -65,6 +66,8 @@ export type BindMount = z.infer<typeof BindMount>;
 export const FilesystemPolicy = z.strictObject({
   /** Extra host paths brought into the sandbox. The root itself is always pawl's read-only rootfs. */
   binds: z.array(BindMount).default([]),
+  // Mounts, volumes, tmpfs, blocked paths and Landlock (src/fs/schema.ts).
+  ...FilesystemFields,
 });
 export type FilesystemPolicy = z.infer<typeof FilesystemPolicy>;
 
@@ -133,6 +136,7 @@ export const Policy = z
     if (p.resources.memory < 16 * MiB) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'must be at least 16MB' });
     }
+    refineFilesystem(p, ctx);
     for (const b of p.filesystem.binds) {
       const dst = b.dst.replace(/\/+$/, '') || '/';
       const reserved = RESERVED_PATHS.find((r) => dst === r || dst.startsWith(`${r}/`));

@@ -13,6 +13,7 @@ import { PawlError } from '../errors.js';
 import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from './layout.js';
 import type { FactsCache } from '../hostfacts/cache.js';
 import { lddKey } from '../hostfacts/facts.js';
+import { landlockRootfsFiles } from '../lsm/landlock/helper.js';
 
 const Recipe = z.object({
   programs: z.array(z.object({ from: z.string(), to: z.string() })),
@@ -100,6 +101,7 @@ export async function rootfsFiles(recipe: Recipe, facts?: FactsCache): Promise<R
     }
     files.set(dest, { source, dest, mode: 0o644 });
   }
+  for (const f of await landlockRootfsFiles()) files.set(f.dest, f);
   return [...files.values()].sort((a, b) => a.dest.localeCompare(b.dest));
 }
 

@@ -56,6 +56,7 @@ const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash
  */
 async function warm(path: string, files: RootfsFile[]): Promise<void> {
   for (const f of files) {
+    if (f.mode === 0) continue; // the blocked placeholder: empty, and unreadable without root
     const fh = await open(join(path, f.dest), 'r');
     try {
       if (fadviseWillNeed(fh.fd)) continue;

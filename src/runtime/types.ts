@@ -32,6 +32,8 @@ export interface SandboxSpec {
   infoFd?: number | null;
   /** Restricted network: host path of the run's egress proxy socket, bound at EGRESS_SOCKET. */
   egressSocket?: string | null;
+  /** runc/crun: how the runtime reaches each opened mount source (fs/mounts.ts ociSourcePaths). */
+  mountSources?: string[] | null;
 }
 
 export interface Launch {

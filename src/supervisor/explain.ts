@@ -12,6 +12,7 @@ import { explainNetwork } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import { apparmorProfile } from '../lsm/apparmor/index.js';
 import { apparmorExplanation } from '../lsm/apply.js';
+import { explainFs, type FsExplanation } from '../fs/explain.js';
 
 export interface Explanation {
   policy: Policy;
@@ -31,6 +32,8 @@ export interface Explanation {
   storage: StoragePlan;
   /** The AppArmor profile generated for this policy, and why it is not applied. */
   apparmor: { name: string | null; applied: boolean; note: string };
+  /** fs: masked /proc paths, how each blocked path is kept out, Landlock's rules. */
+  filesystem: Omit<FsExplanation, 'mounts'>;
 }
 
 export async function explain(policy: Policy, opts: { host?: HostConfig; command?: string[] } = {}): Promise<Explanation> {
@@ -57,6 +60,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     oci,
     egressSocket: policy.network.mode === 'restricted' ? join(host.runDir, 'ID', 'egress.sock') : null,
   });
+  const fs = explainFs(policy, rootfs, host.stateDir);
   const mounts = [
     { dst: '/', src: oci ? `${oci.bundle}/root, an empty dir, read-only after set-up` : 'tmpfs, remounted read-only after set-up', mode: 'ro' },
     ...ROOTFS_MOUNTS.map((dir) => ({ dst: dir, src: `${rootfs}${dir}`, mode: 'ro' })),
@@ -66,7 +70,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     { dst: '/tmp', src: `tmpfs size=${policy.resources.tmpSize} mode=1777`, mode: 'rw' },
     { dst: '/workspace', src: workspace, mode: 'rw' },
     ...(policy.network.mode === 'restricted' ? [{ dst: EGRESS_SOCKET, src: `${join(host.runDir, 'ID', 'egress.sock')} (the run's egress proxy)`, mode: 'ro' }] : []),
-    ...policy.filesystem.binds.map((b) => ({ dst: b.dst, src: b.src, mode: b.readOnly ? 'ro' : 'rw' })),
+    ...fs.mounts,
   ];
   return {
     policy,
@@ -80,6 +84,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     network: explainNetwork(policy.network),
     storage,
     apparmor: explainAppArmor(policy),
+    filesystem: { masked: fs.masked, blocked: fs.blocked, landlock: fs.landlock },
   };
 }
 

@@ -7,6 +7,7 @@ import { runtimeFor, type OciRunFacts, type OciSpec } from '../runtime/index.js'
 import type { Launch, SandboxSpec } from '../runtime/types.js';
 import type { Rlimits } from './shim.js';
 import { rlimitsFor } from './rlimits.js';
+import { landlockCommand } from '../lsm/landlock/rules.js';
 
 export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.mjs'];
 /** The fd the spawned process holds the compiled seccomp filter on (bwrap --seccomp). */
@@ -34,6 +35,8 @@ export interface PlanInput {
   infoFd?: number | null;
   /** Restricted network: host path of the run's egress proxy socket. */
   egressSocket?: string | null;
+  /** runc/crun: the paths of the run's opened mount sources (fs/mounts.ts). */
+  mountSources?: string[] | null;
   /** The shim's per-run name in its error messages. */
   shimTag?: string;
   /** runc/crun: the run's OCI facts (runtime/index.ts ociRunFacts); null or absent for bwrap. */
@@ -63,7 +66,7 @@ export function limitsFor(policy: Policy, ioDevices: string[]): CgroupLimits {
 export function planRun(i: PlanInput): RunPlan {
   const limits = limitsFor(i.policy, i.ioDevices);
   const rlimits = rlimitsFor(i.policy, limits.pidsMax);
-  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: i.command, seccompFd: i.seccompFd, readyFd: i.readyFd ?? null, infoFd: i.infoFd ?? null, ...(i.egressSocket ? { egressSocket: i.egressSocket } : {}) };
+  const spec: SandboxSpec = { policy: i.policy, rootfs: i.rootfs, workspace: i.workspace, command: landlockCommand(i.policy, i.command), seccompFd: i.seccompFd, readyFd: i.readyFd ?? null, infoFd: i.infoFd ?? null, ...(i.egressSocket ? { egressSocket: i.egressSocket } : {}), ...(i.mountSources ? { mountSources: i.mountSources } : {}) };
   const backend = runtimeFor(i.policy.runtime).plan({ spec, limits, rlimits, procsFiles: i.procsFiles, hostId: i.hostId, shimTag: i.shimTag, oci: i.oci ?? null });
   return {
     limits,

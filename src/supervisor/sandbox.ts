@@ -31,6 +31,8 @@ import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/cl
 import { EgressProxy, type EgressStats } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import { prepareLsm } from '../lsm/apply.js';
+import { closeSources, ociSourcePaths, openSources, type OpenedSources } from '../fs/mounts.js';
+import { landlockDegraded } from '../lsm/landlock/probe.js';
 
 export interface ReuseHandle {
   request: Writable;
@@ -110,6 +112,8 @@ export class Sandbox {
   private onKilled!: () => void;
   private readonly killed = new Promise<void>((resolve) => (this.onKilled = resolve));
   private readonly shimTag = `pawl-shim-${randomBytes(6).toString('hex')}`;
+  /** fs: the run's opened mount sources, until the runtime has made its mounts. */
+  private fsSources: OpenedSources | null = null;
 
   private constructor(readonly policy: Policy, readonly host: HostConfig, private readonly opts: SandboxOptions) {}
 
@@ -119,6 +123,7 @@ export class Sandbox {
     try {
       await sb.prepareAndSpawn();
     } catch (e) {
+      await closeSources(sb.fsSources);
       await sb.cleanupOrRecord();
       throw e;
     }
@@ -163,10 +168,12 @@ export class Sandbox {
     if (policy.runtime === 'bwrap') this.readyFd = this.readyFile();
     const oci = (ociR as PromiseFulfilledResult<Awaited<ReturnType<typeof ociRunFacts>>>).value;
     const ioDevices = withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value);
+    this.degraded.push(...landlockDegraded(policy)); // fs: Landlock missing (refused when required)
+    const fsSources = (this.fsSources = await openSources(policy, host, this.id)); // fs: bind/volume sources, no symlinks
     const plan = planRun({
       policy, cgroupName, driver, procsFiles: this.cgroup.procsFiles, rootfs: rootfs.path, workspace: this.scratch.workspace,
       command, ioDevices, hostId, seccompFd: seccomp === null ? null : SECCOMP_FD, readyFd: this.readyFd === null ? null : READY_FD, infoFd: this.readyFd === null ? null : INFO_FD, oci, shimTag: this.shimTag,
-      egressSocket: this.egress ? egressSocket : null,
+      egressSocket: this.egress ? egressSocket : null, mountSources: ociSourcePaths(fsSources),
     });
 
     const r = policy.resources;
@@ -175,7 +182,7 @@ export class Sandbox {
     const taskFds = opts.mode === 'task' ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
     this.t.spawned = performance.now();
     try {
-      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd, 'pipe' as const])], cgroup: this.cgroup });
+      this.run = await runtimeFor(policy.runtime).create(plan, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...taskFds, seccomp ?? 'ignore', ...(this.readyFd === null ? [] : [this.readyFd, 'pipe' as const, ...fsSources.fds])], cgroup: this.cgroup });
     } finally {
       if (seccomp !== null) closeSync(seccomp);
     }
@@ -191,6 +198,7 @@ export class Sandbox {
       (this.child.stdio[3] as Writable).on('error', () => {}); // the sandbox may die before reading
     }
     await this.run.start();
+    await closeSources(fsSources); // fs: the runtime has made its mounts (runc/crun: once create has exited)
     this.t.started = performance.now();
     void this.watchAuditSession();
     this.watch = new Watch(this.cgroup, policy, this.scratch.workspace, (reason) => void this.kill(reason));

@@ -4,6 +4,7 @@ import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } fro
 import { MASKED_PATHS } from '../oci/config.js';
 import type { Launch, SandboxSpec } from '../types.js';
 import { bwrapLsmArgs, bwrapLsmLaunch } from '../../lsm/apply.js';
+import { bwrapFsArgs } from '../../fs/render.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
@@ -63,7 +64,7 @@ export function bwrapArgs(spec: SandboxSpec, masks: ProcMasks = hostProcMasks())
     '--bind', spec.workspace, '/workspace',
     ...(spec.egressSocket ? ['--ro-bind', spec.egressSocket, EGRESS_SOCKET] : []),
   ];
-  for (const b of policy.filesystem.binds) args.push(b.readOnly ? '--ro-bind' : '--bind', b.src, b.dst);
+  args.push(...bwrapFsArgs(policy, spec.rootfs));
   args.push('--remount-ro', '/', '--chdir', '/workspace', '--clearenv');
   for (const [k, v] of Object.entries({ ...BASE_ENV, ...policy.env })) args.push('--setenv', k, v);
   if (spec.readyFd != null) args.push('--block-fd', String(spec.readyFd));

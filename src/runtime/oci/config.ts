@@ -10,6 +10,7 @@ import type { Rlimits } from '../../supervisor/shim.js';
 import { BASE_ENV } from '../bwrap/argv.js';
 import { PawlError } from '../../errors.js';
 import { ociLsmFields } from '../../lsm/apply.js';
+import { ociFsMounts } from '../../fs/render.js';
 
 export interface OciMount {
   destination: string;
@@ -91,6 +92,8 @@ export interface OciConfigInput {
   seccomp: OciSeccomp | null;
   /** Restricted network: host path of the egress proxy socket. */
   egressSocket?: string | null;
+  /** Paths of the run's opened mount sources (fs/mounts.ts ociSourcePaths). */
+  mountSources?: string[] | null;
 }
 
 /** /proc entries that leak host facts or allow host-wide writes: Docker's defaults (no /sys is mounted). */
@@ -115,7 +118,7 @@ export function ociConfig(i: OciConfigInput): OciSpec {
     { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${resources.tmpSize}`] },
     { destination: '/workspace', type: 'bind', source: i.workspace, options: bindOptions(false) },
     ...(i.egressSocket ? [{ destination: EGRESS_SOCKET, type: 'bind', source: i.egressSocket, options: bindOptions(true) }] : []),
-    ...policy.filesystem.binds.map((b) => ({ destination: b.dst, type: 'bind', source: b.src, options: bindOptions(b.readOnly) })),
+    ...ociFsMounts(policy, i.rootfs, i.mountSources),
   ];
   const idMap = (inside: number): IdMapping[] => [
     { containerID: 0, hostID: i.hostIds.root, size: 1 },

@@ -95,7 +95,7 @@ export class OciRuntime implements ContainerRuntime {
     const config = ociConfig({
       policy: spec.policy, rootfs: spec.rootfs, root: bundleFiles(f.bundle).root, workspace: spec.workspace, command: spec.command,
       limits: i.limits, rlimits: i.rlimits, cgroupsPath: f.cgroupsPath, cgroupVersion: f.cgroupVersion, hostIds: f.hostIds,
-      userns: f.userns, seccomp: f.seccomp, egressSocket: spec.egressSocket ?? null,
+      userns: f.userns, seccomp: f.seccomp, egressSocket: spec.egressSocket ?? null, mountSources: spec.mountSources ?? null,
     });
     const cli = this.cli(f.stateRoot, f.hideUnified);
     const create = createCommand(cli, f.id, f.bundle, f.preserveFds);
