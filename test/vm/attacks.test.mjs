@@ -26,11 +26,13 @@ after(async () => {
 
 describe('10.7: uninterruptible I/O cannot replace the verdict', () => {
   it('a task asleep in throttled O_DIRECT writes past its timeout: Timeout stands, cleanup_error is reported, gc clears the group later', async (t) => {
-    // One 64 MiB O_DIRECT write to /workspace (its own loop device, under io.max) at the 1 MB/s
-    // floor: the writer sleeps in D state ~64 s, longer than every kill and cleanup wait together.
-    const argv = ['/bin/busybox', 'dd', 'if=/dev/zero', 'of=/workspace/big', 'bs=64M', 'count=1', 'oflag=direct'];
+    // Two 96 MiB O_DIRECT writes to /workspace (its own loop device, under io.max) at the 1 MB/s
+    // floor: the writers sleep in D state for minutes, longer than every kill and cleanup wait of
+    // the supervisor together (~40 s).
+    const dd = (f) => `busybox dd if=/dev/zero of=/workspace/${f} bs=96M count=1 oflag=direct`;
+    const argv = ['/bin/busybox', 'sh', '-c', `${dd('a')} & ${dd('b')} & wait`];
     const t0 = Date.now();
-    const r = await execProgram(argv, { host, policy: withBusybox({ resources: { cpuPercent: 100, memory: '256MB', wallTime: '2s', diskWriteBps: '1MB', diskSpace: '128MB' } }) });
+    const r = await execProgram(argv, { host, policy: withBusybox({ resources: { cpuPercent: 100, memory: '512MB', wallTime: '2s', diskWriteBps: '1MB', diskSpace: '256MB' } }) });
     t.diagnostic(`${r.status} ${r.error?.kind}: ${r.error?.message}; cleanup_error: ${r.cleanup_error}; result after ${Date.now() - t0} ms`);
     assert.equal(r.status, 'failed');
     assert.equal(r.error?.kind, 'Timeout');
@@ -44,7 +46,7 @@ describe('10.7: uninterruptible I/O cannot replace the verdict', () => {
     assert.ok(states.includes('D'), `a D-state process holds the group (${states})`);
     assert.ok((await listLeftovers(host)).some((l) => l.id === r.id), 'the run is on the leftover list');
     // Once the write ends, gc removes what the run left.
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + 400_000;
     let report;
     do {
       await new Promise((res) => setTimeout(res, 2000));
@@ -98,6 +100,7 @@ describe('10.8: removal never follows a link swapped in during it', () => {
         }
       }`, runs, canary], { stdio: ['ignore', 'pipe', 'ignore'] });
     let swaps = 0;
+    const failed = [];
     racer.stdout.on('data', (b) => (swaps += b.length));
     try {
       for (let n = 0; n < 50; n++) {
@@ -110,13 +113,18 @@ describe('10.8: removal never follows a link swapped in during it', () => {
         const run = join(runs, `r${n}`);
         mkdirSync(runs, { recursive: true });
         renameSync(staging, run);
-        await removeTree(run, runs);
-        assert.equal(existsSync(run), false);
+        // The racer may keep adding entries faster than they go ("Directory not empty"): such a
+        // removal fails (in a run: cleanup_error and the leftover list), it never follows a link.
+        await removeTree(run, runs).catch((e) => failed.push(e.message));
         assert.deepEqual(readdirSync(canary), ['precious'], `after removal ${n}`);
       }
     } finally {
       racer.kill('SIGKILL');
     }
+    await new Promise((res) => racer.once('close', res));
+    for (const left of readdirSync(runs)) await removeTree(join(runs, left), runs);
+    assert.deepEqual(readdirSync(runs), []);
+    t.diagnostic(`${failed.length} of 50 removals failed while the racer ran: ${failed[0] ?? ''}`);
     t.diagnostic(`${swaps} directories swapped for links during removals; canary: ${readdirSync(canary)}`);
     assert.ok(swaps > 0, 'the racer swapped nothing: the test proved nothing');
     assert.equal(readFileSync(join(canary, 'precious'), 'utf8'), 'keep me');
