@@ -1,6 +1,7 @@
 // The few libc calls node has no API for, through koffi (already used for libseccomp): fd flags,
 // fd-relative open/unlink (removal that never follows a link), the reaper's prctl/waitpid, and
-// the loop device and mount calls of /workspace's filesystem (supervisor/loop-mount.ts).
+// the loop device and mount calls of /workspace's filesystem (supervisor/loop-mount.ts), the
+// audit netlink socket (seccomp/audit-netlink.ts).
 // Loaded on first use; errno is read right after the failing call.
 import koffi from 'koffi';
 import { constants } from 'node:os';
@@ -19,6 +20,9 @@ export interface Libc {
   posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
   /** Raw syscall with up to three arguments (doctor: landlock_create_ruleset's ABI query). */
   syscall3(nr: number, a: Buffer | null, b: number, c: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, len: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
 }
 
 export const F_GETFD = 1;
@@ -46,6 +50,10 @@ export function loadLibc(): Libc {
       umount2: lib.func('int umount2(const char *, int)'),
       posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
       syscall3: lib.func('long syscall(long, void *, size_t, uint32_t)'),
+      // The audit netlink listener (seccomp/audit-netlink.ts): node has no netlink sockets.
+      socket: lib.func('int socket(int, int, int)'),
+      bind: lib.func('int bind(int, const void *, uint32_t)'),
+      recv: lib.func('long recv(int, void *, size_t, int)'),
     };
   }
   return libc;

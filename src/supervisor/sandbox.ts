@@ -27,7 +27,7 @@ import { Watch } from './watch.js';
 import { factsCache } from '../hostfacts/cache.js';
 import { collectGarbageOnce } from './gc.js';
 import { auditSession, seccompPlan, type SeccompPlan } from '../seccomp/index.js';
-import { readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
+import { listenSeccompAudit, readSeccompRecords, recordSyscallName, runRecords } from '../seccomp/classify.js';
 import { EgressProxy, type EgressStats } from '../network/index.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import { prepareLsm } from '../lsm/apply.js';
@@ -211,6 +211,7 @@ export class Sandbox {
   /** bwrap: the compiled seccomp filter as an open fd for the child (OCI runtimes get the JSON). */
   private async seccompFile(): Promise<number | null> {
     this.seccomp = await seccompPlan(this.policy, factsCache(this.host.stateDir));
+    if (this.seccomp) listenSeccompAudit();
     if (!this.seccomp || this.policy.runtime !== 'bwrap') return null;
     const path = join(this.scratch.dir, 'seccomp.bpf');
     writeFileSync(path, this.seccomp.bpf, { mode: 0o600 });
