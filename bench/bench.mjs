@@ -2,10 +2,11 @@
 // pawl's benchmark, all in ONE run on one machine so that ratios compare like with like:
 // node -e 0; bare node running the harness (no sandbox); in-process node:vm; the pawl CLI cold
 // (`pawl run`, `pawl --help`); the library cold through bwrap, runc and crun; the warm pool;
-// docker when an engine runs. Median/p95/p99, throughput at concurrency 1/2/8, supervisor CPU
+// reuse mode; docker when an engine runs. Median/p95/p99, throughput at concurrency 1/2/8, supervisor CPU
 // and RSS, a trivial task's cgroup peak. Prints a table with each goal met or not, and writes
 // bench/results/bench.json and bench/results/bench.svg.
 //   npm run bench            (as root; BENCH_RUNS=N to change the sample count, default 20)
+//   BENCH_ONLY=reuse node bench/bench.mjs   (reuse mode against in-process only; writes nothing)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -71,6 +72,44 @@ const row = (name, label, ms, extra = {}) => {
 // Warm-up: the rootfs in the page cache, cgroup parents, seccomp plans.
 for (const rt of ['bwrap', 'runc', 'crun']) await sandboxed(add, INPUT, rt).catch((e) => log(`warm-up ${rt}: ${e.message}`));
 
+/**
+ * Reuse mode (trusted, opt-in): latency of a run in a sandbox that already ran the task (the
+ * first, which waits for node to boot, is left out), and throughput at concurrency c against
+ * in-process node:vm. One pool per measurement, maxRuns above the run count.
+ */
+async function reuseBench(concurrency) {
+  const opts = { trustLevel: 'trusted' };
+  for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) {
+    const rp = new Pool({ size: 1, maxConcurrent: 10, reuse: { maxRuns: 10_000 } }, host);
+    const ms = [];
+    for (let i = 0; i <= RUNS; i++) {
+      const t0 = performance.now();
+      const r = await rp.run(task, { ...opts, input });
+      if (r.status !== 'succeeded') throw new Error(`reuse: ${JSON.stringify(r.error)}`);
+      if (i > 0) ms.push(performance.now() - t0);
+    }
+    await rp.close();
+    row(`reuse-${tname}`, `pawl reuse mode, dispatch to result, ${tname}`, ms);
+  }
+  const out = {};
+  for (const c of concurrency) {
+    const rp = new Pool({ size: c, maxConcurrent: c * 2, reuse: { maxRuns: 10_000 } }, host);
+    await throughput(c * 2, c, () => rp.run(add, { ...opts, input: INPUT })); // every sandbox booted
+    out[c] = { reuse: await throughput(Math.max(16, RUNS) * 4, c, () => rp.run(add, { ...opts, input: INPUT })), vm: await throughput(Math.max(16, RUNS) * 10, c, () => inProcess(add, INPUT)) };
+    await rp.close();
+    log(`reuse throughput c=${c}: ${JSON.stringify(out[c])} (${ratio(out[c].reuse, out[c].vm)}x in-process)`);
+  }
+  return out;
+}
+const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null);
+
+if (process.env.BENCH_ONLY === 'reuse') {
+  for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) row(`vm-${tname}`, `in-process node:vm, ${tname}`, await timeRuns(RUNS, () => inProcess(task, input)));
+  await reuseBench([1, 2]);
+  await collectGarbage(host);
+  process.exit(0);
+}
+
 // 1. Start-up from the shell.
 row('node', '`node -e 0`', await timeRuns(RUNS, () => proc([process.execPath, '-e', '0'])));
 row('cli-help', '`pawl --help`', await timeRuns(RUNS, () => proc([process.execPath, CLI, '--help'], cliEnv)));
@@ -107,6 +146,7 @@ for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { 
   row(`pool-${tname}`, `pawl warm pool, dispatch to result, ${tname}`, ms);
 }
 await pool.close();
+const reuseTput = await reuseBench([1, 2, 8]);
 
 // 4. docker (podman is not installed here): only when an engine is already running.
 const dockerUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
@@ -150,7 +190,6 @@ await collectGarbage(host);
 
 // Goals (issue 13), as ratios measured in this run.
 const get = (n) => rows.find((r) => r.name === n);
-const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null);
 const cores = availableParallelism();
 const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const goals = [
@@ -161,6 +200,7 @@ const goals = [
   ['warm pool dispatch-to-result median <= 5 ms', get('pool-trivial').median_ms, (v) => v <= 5, 'ms'],
   ['warm pool dispatch-to-result p95 <= 10 ms', get('pool-trivial').p95_ms, (v) => v <= 10, 'ms'],
   [`single-use throughput at concurrency ${cc} >= 90% of bare process-per-task`, ratio(tput[cc].pool, tput[cc].bare), (v) => v >= 0.9, 'x'],
+  [`reuse mode throughput at concurrency ${cc} >= 90% of in-process`, ratio(reuseTput[cc].reuse, reuseTput[cc].vm), (v) => v >= 0.9, 'x'],
   ['monitoring < 1% CPU (supervisor, one sandbox sleeping 3 s)', monitorPct, (v) => v < 1, '%'],
   ['trivial task cgroup peak <= 40 MB', r1(peak / 2 ** 20), (v) => v <= 40, 'MB'],
   ['pawl >= 5x faster than docker run', null, () => false, ''],
@@ -177,6 +217,7 @@ const lines = [
   '| tasks/s (examples/add) | concurrency 1 | 2 | 8 |',
   '|---|---|---|---|',
   ...['bare', 'pool', 'cold_bwrap', 'vm'].map((k) => `| ${{ bare: 'bare node, process per task', pool: 'pawl warm pool (single use)', cold_bwrap: 'pawl library cold, bwrap', vm: 'in-process node:vm' }[k]} | ${tput[1][k]} | ${tput[2][k]} | ${tput[8][k]} |`),
+  `| pawl reuse mode (trusted) | ${reuseTput[1].reuse} | ${reuseTput[2].reuse} | ${reuseTput[8].reuse} |`,
   `| supervisor CPU % during the pool runs | ${tput[1].supervisor_cpu_pct_pool} | ${tput[2].supervisor_cpu_pct_pool} | ${tput[8].supervisor_cpu_pct_pool} |`,
   '',
   `supervisor RSS ${r1(rss / 2 ** 20)} MB; trivial task cgroup peak ${r1(peak / 2 ** 20)} MB; monitoring CPU ${monitorPct}% (${slept.status})`,
@@ -188,7 +229,7 @@ const lines = [
 console.log(lines.join('\n'));
 const out = join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));
+writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, reuse_throughput: reuseTput, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));
 writeFileSync(join(out, 'bench.svg'), latencyChart(rows, `pawl bench ${new Date().toISOString().slice(0, 10)}: ${machine.cpus} cores, load ${machine.loadavg_before[0]}`));
 log(`wrote ${join(out, 'bench.json')} and bench.svg`);
 

@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import koffi from 'koffi';
 import { resolvePolicy } from '../dist/config/resolve.js';
-import { unmount } from '../dist/supervisor/loop-mount.js';
+import { unmount } from '../dist/fs/loop-mount.js';
 import { mountWorkspace, unmountWorkspace } from '../dist/supervisor/workspace-fs.js';
 
 const mount = koffi.load('libc.so.6').func('int mount(const char *, const char *, const char *, unsigned long, const char *)');

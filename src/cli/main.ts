@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PawlError } from '../errors.js';
 import { LIMIT_OPTIONS, parseJsonInput, policyFromFlags, takeBinds, UsageError } from './args.js';
+import { OPERATOR_OPTIONS, wantsOperator } from './commands/operator-run.js';
 import { err, finish, out, quietOnEpipe } from './output.js';
 import { mark, timingsLine, timingsOn } from './timings.js';
 
@@ -19,9 +20,13 @@ const USAGE = `usage:
   pawl rootfs build | info                                     build or describe the read-only rootfs
   pawl gc [--older-than DURATION] [--force]                    remove what dead runs left behind
   pawl ps                                                      list the sandboxes pawl owns (any runtime)
+  pawl serve [--socket PATH] [--listen HOST:PORT --token-file FILE] [--task-root DIR]...  the HTTP JSON API (pawl serve --help)
   pawl seccomp compile --profile FILE --out FILE               compile an OCI/Docker seccomp profile to BPF
   pawl seccomp export --trust LEVEL [--arch ARCH]              print a shipped profile as OCI linux.seccomp JSON
   pawl apparmor profile [limits] [--ro-bind|--bind SRC DST]    print the AppArmor profile generated for the policy
+  pawl config check FILE | show FILE --task NAME [--json]      check an operator security.yaml; a task's effective policy and sources
+operator: run/test --config FILE (security.yaml: the task's policy and execution mode) --audit-log FILE (JSON lines)
+  pawl doctor [--json]                                         what pawl can enforce on this host, with fixes (exit 1: not all)
 timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
@@ -59,9 +64,15 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
     case 'run': {
-      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' } });
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, ...OPERATOR_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' } });
       const task = oneTask(positionals, 'run');
       const input = await readInput(values);
+      if (wantsOperator(values)) {
+        const [{ runConfigured }, { formatResult }] = await Promise.all([import('./commands/operator-run.js'), import('./format.js')]);
+        const result = await runConfigured(task, values, input, policyFromFlags(values));
+        out(formatResult(result));
+        return result.status === 'succeeded' ? 0 : 1;
+      }
       const [{ runTask }, { formatResult }] = await Promise.all([import('../supervisor/run.js'), import('./format.js')]);
       mark('load');
       const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values) });
@@ -91,9 +102,11 @@ async function main(argv: string[]): Promise<number> {
       return result.status === 'succeeded' ? 0 : 1;
     }
     case 'test': {
-      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
-      const [{ runTaskTests }, { formatResult }] = await Promise.all([import('../supervisor/task-tests.js'), import('./format.js')]);
-      const report = await runTaskTests(oneTask(positionals, 'test'), { trustLevel: values.trust, policy: policyFromFlags(values) });
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, config: OPERATOR_OPTIONS.config, json: { type: 'boolean' } });
+      const [{ runTaskTests }, { formatResult }, { testOptions }, { terminalProgress }] = await Promise.all([import('../supervisor/task-tests.js'), import('./format.js'), import('./commands/operator-run.js'), import('./progress.js')]);
+      const task = oneTask(positionals, 'test');
+      const progress = terminalProgress(); // stderr, only on a terminal
+      const report = await runTaskTests(task, { ...(await testOptions(task, values, policyFromFlags(values))), onProgress: progress.update }).finally(() => progress.done());
       if (values.json) out(formatResult(report));
       else {
         for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
@@ -124,7 +137,8 @@ async function main(argv: string[]): Promise<number> {
       if (more.length || (sub !== 'build' && sub !== 'info')) throw new UsageError('usage: pawl rootfs build | info');
       const [{ hostConfig }, { ensureRootfs, rootfsInfo }] = await Promise.all([import('../config/host.js'), import('../rootfs/index.js')]);
       if (sub === 'build') {
-        const r = await ensureRootfs(hostConfig(), { rebuild: true });
+        const progress = (await import('./progress.js')).terminalProgress(); // stderr, only on a terminal
+        const r = await ensureRootfs(hostConfig(), { rebuild: true, onProgress: progress.update }).finally(() => progress.done());
         out(`built ${r.path}`);
       } else {
         const info = await rootfsInfo(hostConfig());
@@ -163,6 +177,10 @@ async function main(argv: string[]): Promise<number> {
       out(apparmorProfile(resolvePolicy({ trustLevel: values.trust, overrides: policyFromFlags(values, binds.length ? { binds } : undefined) })).text);
       return 0;
     }
+    case 'config':
+      return (await import('./commands/config.js')).configCommand(args);
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand(args);
     case 'gc': {
       const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, force: { type: 'boolean' } });
       if (positionals.length) throw new UsageError('pawl gc takes no arguments besides --older-than and --force');
@@ -194,6 +212,8 @@ async function main(argv: string[]): Promise<number> {
       for (const s of await listSandboxes(hostConfig())) out(`${s.id}  ${s.runtime}  ${s.state}  ${Math.round(s.ageMs / 1000)}s  ${s.owner ?? '-'}`);
       return 0;
     }
+    case 'serve':
+      return (await import('./commands/serve.js')).serveCommand(args);
     case undefined:
     case 'help':
     case '--help':

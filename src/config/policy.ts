@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { Duration, Size } from './units.js';
 import { SeccompPolicy } from './seccomp.js';
 import { NetworkPolicy } from '../network/schema.js';
+import { AppArmorMode, SelinuxPolicy } from './lsm.js';
+import { FilesystemFields, refineFilesystem } from './filesystem.js';
 
 const MiB = 1024 ** 2;
 
@@ -81,6 +83,8 @@ export type BindMount = z.infer<typeof BindMount>;
 export const FilesystemPolicy = z.strictObject({
   /** Extra host paths brought into the sandbox. The root itself is always pawl's read-only rootfs. */
   binds: z.array(BindMount).default([]),
+  // Mounts, volumes, tmpfs, blocked paths and Landlock (config/filesystem.ts).
+  ...FilesystemFields,
 });
 export type FilesystemPolicy = z.infer<typeof FilesystemPolicy>;
 
@@ -94,6 +98,10 @@ export const SecurityPolicy = z.strictObject({
   seccomp: SeccompPolicy.prefault({}),
   /** An AppArmor profile for the sandbox (runc/crun; refused where it cannot be applied). */
   apparmorProfile: z.string().optional(),
+  /** The profile pawl generates from the policy (src/lsm): off | optional | required (config/lsm.ts says why off). */
+  apparmor: AppArmorMode.default('off'),
+  /** SELinux labels for the sandbox; absent: none. */
+  selinux: SelinuxPolicy.optional(),
 });
 export type SecurityPolicy = z.infer<typeof SecurityPolicy>;
 
@@ -137,6 +145,9 @@ export const Policy = z
     if (p.network.mode === 'full' && p.trustLevel === 'untrusted' && !p.network.forceFull) {
       ctx.addIssue({ code: 'custom', path: ['network', 'mode'], message: 'the host\'s network ("full") is refused at trust level untrusted unless the operator forces it (network.forceFull, --force-full-network)' });
     }
+    if (p.security.apparmor !== 'off' && p.security.apparmorProfile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['security', 'apparmor'], message: 'give security.apparmorProfile (a profile already loaded) or security.apparmor (pawl\'s generated one), not both' });
+    }
     for (const name of Object.keys(p.env)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: ['env'], message: `invalid variable name "${name}"` });
     }
@@ -152,6 +163,7 @@ export const Policy = z
     if (p.resources.memory < 16 * MiB) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'must be at least 16MB' });
     }
+    refineFilesystem(p, ctx);
     for (const b of p.filesystem.binds) {
       const dst = b.dst.replace(/\/+$/, '') || '/';
       const reserved = RESERVED_PATHS.find((r) => dst === r || dst.startsWith(`${r}/`));

@@ -16,5 +16,6 @@ export function explainNetwork(n: NetworkPolicy): string[] {
     `dns             ${n.dnsServers.length ? n.dnsServers.join(', ') : "the host's resolver"} (resolved by the proxy; it connects to the address it checked)`,
     `bandwidth       down ${formatSize(n.bandwidth.down)}/s, up ${formatSize(n.bandwidth.up)}/s (all connections together)`,
     `connections     at most ${n.maxConnections} at once; more ${n.overLimit === 'wait' ? 'wait for a free one' : 'are refused (503)'}`,
+    'exec programs   run behind node /opt/pawl/egress-forward.mjs: HTTP_PROXY/HTTPS_PROXY (and lower case) = http://127.0.0.1:PORT inside the sandbox, relayed byte for byte to the proxy socket; NO_PROXY unset',
   ];
 }

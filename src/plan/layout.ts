@@ -3,6 +3,8 @@
 // masked path or variable added here appears in every backend and in explain together.
 import type { Policy } from '../config/policy.js';
 import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../rootfs/layout.js';
+import { BLOCKED_FILE } from '../rootfs/landlock.js';
+import { blockedPlan, policyMounts } from '../fs/mounts.js';
 
 /** One mount, in the order it is made (a later one may land inside an earlier one). */
 export type Mount =
@@ -12,7 +14,14 @@ export type Mount =
   | { type: 'proc'; dst: '/proc' }
   /** A small tmpfs holding only the device nodes in DEV_NODES and the fd links. */
   | { type: 'dev'; dst: '/dev' }
-  | { type: 'tmpfs'; dst: string; size: number; mode: number };
+  /** readOnly: remounted read-only once made (a blocked dir's empty cover). */
+  | { type: 'tmpfs'; dst: string; size: number; mode: number; readOnly?: boolean }
+  /**
+   * A host file or dir the supervisor opened without following links (fs/mounts.ts), handed to
+   * the runtime by that open fd (`slot`: its index among the run's opened sources), never by a
+   * name the runtime would resolve again. `what`: the policy's name for it (explain).
+   */
+  | { type: 'source'; dst: string; readOnly: boolean; slot: number; what: string };
 
 export interface Layout {
   /** `/` is an empty per-run dir (bwrap: a tmpfs), read-only once every mount point exists. */
@@ -78,7 +87,8 @@ export function sandboxLayout(policy: Policy, paths: RunPaths, command: string[]
     { type: 'tmpfs', dst: '/tmp', size: resources.tmpSize, mode: 0o1777 },
     { type: 'bind', dst: WORKSPACE, src: paths.workspace, readOnly: false },
     ...(paths.egressSocket ? [{ type: 'bind', dst: EGRESS_SOCKET, src: paths.egressSocket, readOnly: true } as Mount] : []),
-    ...policy.filesystem.binds.map((b): Mount => ({ type: 'bind', dst: b.dst, src: b.src, readOnly: b.readOnly })),
+    // The policy's binds, volumes and tmpfs mounts, then the covers over its blocked paths (fs/).
+    ...fsLayoutMounts(policy, paths.rootfs),
     ...(opts.extraMounts ?? []),
   ];
   return {
@@ -92,4 +102,29 @@ export function sandboxLayout(policy: Policy, paths: RunPaths, command: string[]
     hostname: 'pawl',
     argv: [...(opts.wrapper ?? []), ...command],
   };
+}
+
+/**
+ * The policy's filesystem section as mounts of the layout: binds and volumes by opened fd (the
+ * supervisor opens them without following links: fs/mounts.ts), tmpfs mounts with their size,
+ * then the covers that keep blocked paths out. Pure given the rootfs tree (which blocked paths
+ * exist there decides their cover).
+ */
+export function fsLayoutMounts(policy: Policy, rootfs: string): Mount[] {
+  const own = policyMounts(policy).map((m): Mount => {
+    switch (m.kind) {
+      case 'bind':
+        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: m.source };
+      case 'volume':
+        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: `volume ${m.volume}` };
+      case 'tmpfs':
+        return { type: 'tmpfs', dst: m.target, size: m.size, mode: 0o1777 };
+    }
+  });
+  const covers = blockedPlan(policy, rootfs).covers.flatMap((c): Mount[] =>
+    c.kind === 'blocked-dir' ? [{ type: 'tmpfs', dst: c.target, size: 4096, mode: 0, readOnly: true }]
+      : c.kind === 'blocked-file' ? [{ type: 'bind', dst: c.target, src: `${rootfs}${BLOCKED_FILE}`, readOnly: true }]
+      : [],
+  );
+  return [...own, ...covers];
 }

@@ -7,6 +7,8 @@ import type { CgroupFileWrite, CgroupLimits, CgroupVersion, IoLimit } from '../c
 import type { SeccompPlan } from '../seccomp/index.js';
 import { sandboxLayout, type Layout, type Mount, type RunPaths } from './layout.js';
 import { rlimitsFor, type Rlimits } from './rlimits.js';
+import { landlockCommand } from '../lsm/landlock/rules.js';
+import { programCommand } from '../network/forwarder-command.js';
 
 export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.mjs'];
 
@@ -24,10 +26,20 @@ export interface ProgramFds {
 
 /** Fields of the sandbox's process beyond the layout (applied by the backends that can). */
 export interface ProcessSecurity {
-  /** An AppArmor profile the runtime applies (runc/crun). */
+  /** An AppArmor profile the program runs under (runc/crun: process.apparmorProfile; bwrap: via apparmorSetup). */
   apparmorProfile?: string;
-  /** An SELinux process label the runtime applies (runc/crun). */
+  /** bwrap: the set-up profile bwrap is started under (aa-exec), whose exec of the program enters apparmorProfile. */
+  apparmorSetup?: string;
+  /** An SELinux process label (runc/crun: process.selinuxLabel; bwrap: --exec-label). */
   selinuxLabel?: string;
+  /** An SELinux label for the sandbox's mounts (runc/crun: linux.mountLabel; bwrap: --file-label). */
+  mountLabel?: string;
+}
+
+/** What the host's security modules apply to this run (lsm/apply.ts lsmPlan): the degrade step's outcome. */
+export interface LsmFacts {
+  apparmor: { profile: string; setup: string } | null;
+  selinux: { processLabel?: string; mountLabel?: string } | null;
 }
 
 /** Facts of the host (and of this run's placement) the plan depends on. */
@@ -44,6 +56,8 @@ export interface HostFacts {
   swapLimit: boolean;
   /** The run's compiled seccomp filter (seccomp/), or null for profile "none". */
   seccomp: SeccompPlan | null;
+  /** The AppArmor profile and SELinux labels this host applies (none: nothing beyond the policy's own profile name). */
+  lsm?: LsmFacts;
 }
 
 export interface PlanPaths extends RunPaths {
@@ -83,16 +97,27 @@ export function limitsFor(policy: Policy, ioDevices: string[], swapLimit: boolea
 
 export function planRun(policy: Policy, facts: HostFacts, paths: PlanPaths, opts: PlanOptions): SandboxPlan {
   const limits = limitsFor(policy, facts.ioDevices, facts.swapLimit);
-  const command = opts.mode === 'task' ? HARNESS_COMMAND : opts.command ?? [];
+  // Program mode with a restricted network: a loopback HTTP proxy relays to the egress socket first.
+  const command = opts.mode === 'task' ? HARNESS_COMMAND : programCommand(opts.command ?? [], policy);
+  // Landlock's launcher (filesystem.landlock): applies the rules after the runtime's mounts, then execs.
+  const landlock = landlockCommand(policy, []);
+  const wrapper = [...landlock, ...(opts.wrapper ?? [])];
+  const lsm = facts.lsm ?? { apparmor: null, selinux: null };
+  const apparmorProfile = policy.security.apparmorProfile ?? lsm.apparmor?.profile;
   return {
     limits,
     cgroupVersion: facts.cgroup.version,
     cgroupWrites: facts.cgroup.plan(paths.cgroupName, limits),
     rlimits: rlimitsFor(policy, limits.pidsMax),
-    layout: sandboxLayout(policy, paths, command, { wrapper: opts.wrapper, extraMounts: opts.extraMounts }),
+    layout: sandboxLayout(policy, paths, command, { wrapper, extraMounts: opts.extraMounts }),
     namespaces: { network: policy.network.mode !== 'full' },
     seccomp: facts.seccomp,
     fds: { task: opts.mode === 'task' },
-    process: { ...(policy.security.apparmorProfile ? { apparmorProfile: policy.security.apparmorProfile } : {}) },
+    process: {
+      ...(apparmorProfile ? { apparmorProfile } : {}),
+      ...(lsm.apparmor && policy.runtime === 'bwrap' ? { apparmorSetup: lsm.apparmor.setup } : {}),
+      ...(lsm.selinux?.processLabel ? { selinuxLabel: lsm.selinux.processLabel } : {}),
+      ...(lsm.selinux?.mountLabel ? { mountLabel: lsm.selinux.mountLabel } : {}),
+    },
   };
 }

@@ -17,6 +17,12 @@ export const PoolConfig = z.strictObject({
   maxQueue: z.number().int().min(0).default(10_000),
   /** After a sandbox fails to start, its key is not refilled for this long (no hot retry loop). */
   retryMs: z.number().int().min(0).default(1_000),
+  /**
+   * Reuse mode (off unless given; README "Reuse mode"): several runs of the same task and policy
+   * in one sandbox, each in a fresh JavaScript context, at most maxRuns, then a fresh sandbox.
+   * Only for the trusted and system trust levels: other runs are refused.
+   */
+  reuse: z.strictObject({ maxRuns: z.number().int().min(1).max(10_000).default(50) }).optional(),
 });
 export type PoolConfig = z.infer<typeof PoolConfig>;
 export type PoolConfigInput = z.input<typeof PoolConfig>;

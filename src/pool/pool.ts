@@ -15,12 +15,16 @@ import { Sandbox } from '../supervisor/sandbox.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
 import { PoolConfig, type PoolConfigInput } from './config.js';
 import { pollUntil } from '../util/wait.js';
+import { published } from '../supervisor/phases/observers.js';
+import { assertReusable, reusePolicy, ReuseSession, taskKey } from './reuse.js';
 
 interface Slot {
   sb: Sandbox;
   key: Key;
   state: 'idle' | 'busy' | 'gone';
   expiry?: NodeJS.Timeout;
+  /** Reuse mode: the runs this sandbox has had (it is given back to the pool between them). */
+  session?: ReuseSession;
 }
 
 interface Key {
@@ -125,8 +129,15 @@ export class Pool {
 
   /** Warm sandboxes for a task as it will be run with these options (its own limits are part of the key). */
   async warmTask(task: string | LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy'> = {}): Promise<Policy> {
-    const policy = taskPolicy(typeof task === 'string' ? await loadTask(task) : task, opts);
-    this.warm(policy);
+    const loaded = typeof task === 'string' ? await loadTask(task) : task;
+    const policy = taskPolicy(loaded, opts);
+    if (!this.config.reuse) this.warm(policy);
+    else {
+      assertReusable(policy);
+      assertSupported(policy);
+      this.keyFor(reusePolicy(policy, this.config.reuse.maxRuns), taskKey(loaded)).lastUsed = Date.now();
+      this.refill();
+    }
     return policy;
   }
 
@@ -141,6 +152,7 @@ export class Pool {
     const prepared = await prepareTaskRun(task, opts);
     if ('rejected' in prepared) return prepared.rejected;
     const { loaded, policy, input } = prepared;
+    if (this.config.reuse) return this.runReused(loaded, policy, input, opts);
     const slot = await this.acquire(this.keyFor(policy), opts.signal);
     const cancel = () => void slot.sb.kill('cancelled');
     opts.signal?.addEventListener('abort', cancel, { once: true });
@@ -153,6 +165,31 @@ export class Pool {
     }
   }
 
+  /**
+   * Reuse mode: a sandbox of this task and policy that has had fewer than maxRuns runs, or a
+   * fresh one; given back to the pool after the run unless the run ended it or used it up.
+   */
+  private async runReused(loaded: LoadedTask, policy: Policy, input: unknown, opts: RunTaskOptions): Promise<RunResult> {
+    assertReusable(policy);
+    const { maxRuns } = this.config.reuse!;
+    const slot = await this.acquire(this.keyFor(reusePolicy(policy, maxRuns), taskKey(loaded)), opts.signal);
+    const session = (slot.session ??= new ReuseSession(slot.sb, this.host));
+    const cancel = () => void slot.sb.kill('cancelled');
+    opts.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      if (opts.signal?.aborted) cancel();
+      return published(await session.run(loaded, policy, input, opts.context, opts.mocks), { task: loaded.name, policy });
+    } finally {
+      opts.signal?.removeEventListener('abort', cancel);
+      if (!session.reaped && session.runs < maxRuns && !this.closed && processAlive(slot.sb.pid)) {
+        slot.state = 'idle';
+        this.park(slot);
+      } else {
+        void session.end().finally(() => this.gone(slot));
+      }
+    }
+  }
+
   /** Destroy every idle sandbox, refuse waiting tasks, and wait for running ones to end. */
   async close(): Promise<void> {
     this.closed = true;
@@ -161,8 +198,8 @@ export class Pool {
     if (this.live > 0) await new Promise<void>((resolve) => this.drainedWaiters.push(resolve));
   }
 
-  private keyFor(policy: Policy): Key {
-    const id = policyKey(policy);
+  private keyFor(policy: Policy, task?: string): Key {
+    const id = task ? `${policyKey(policy)}:${task}` : policyKey(policy);
     let key = this.keys.get(id);
     if (!key) this.keys.set(id, (key = { id, policy, idle: [], starting: 0, booting: 0, lastUsed: Date.now(), failedAt: 0 }));
     return key;
@@ -303,7 +340,9 @@ export class Pool {
 
   private park(slot: Slot): void {
     if (this.closed || slot.state !== 'idle') return this.destroy(slot);
-    slot.key.idle.push(slot);
+    // A reuse sandbox that has run the task goes first: its next run finds node's caches warm.
+    if (slot.session) slot.key.idle.unshift(slot);
+    else slot.key.idle.push(slot);
     this.idleCount++;
     slot.expiry = setTimeout(() => {
       const i = slot.key.idle.indexOf(slot);
@@ -321,6 +360,7 @@ export class Pool {
   private destroy(slot: Slot): void {
     if (slot.state === 'gone') return;
     slot.state = 'gone';
+    if (slot.session) return void slot.session.end().finally(() => this.released());
     void slot.sb.kill('cancelled').catch(() => {});
     void slot.sb.result().catch(() => {}).finally(() => this.released());
   }

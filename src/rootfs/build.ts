@@ -13,15 +13,19 @@ import { PawlError } from '../errors.js';
 import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from './layout.js';
 import type { FactsCache } from '../hostfacts/cache.js';
 import { lddKey } from '../hostfacts/facts.js';
+import { landlockRootfsFiles } from './landlock.js';
 
 const Recipe = z.object({
   programs: z.array(z.object({ from: z.string(), to: z.string() })),
   harness: z.string(),
+  /** `pawl exec`'s HTTP proxy endpoint in network mode restricted (src/network/forwarder.ts). */
+  egressForwarder: z.string(),
 });
 type Recipe = z.infer<typeof Recipe>;
 
 export const RECIPE_DIR = join(PACKAGE_ROOT, 'rootfs');
 export const HARNESS_SOURCE = join(PACKAGE_ROOT, 'dist', 'task', 'harness.js');
+const FORWARDER_SOURCE = join(PACKAGE_ROOT, 'dist', 'network', 'forwarder.js');
 
 /** One file to place in the rootfs: `source` on the host, `dest` inside. */
 export interface RootfsFile {
@@ -89,12 +93,15 @@ export async function rootfsFiles(recipe: Recipe, facts?: FactsCache): Promise<R
   }
   const etc = join(RECIPE_DIR, 'files');
   for (const rel of await listFiles(etc)) files.set(`/${rel}`, { source: join(etc, rel), dest: `/${rel}`, mode: 0o644 });
-  try {
-    await stat(HARNESS_SOURCE);
-  } catch {
-    throw new PawlError('HostUnsupported', `rootfs: ${HARNESS_SOURCE} is missing; run "npm run build" first`);
+  for (const [source, dest] of [[HARNESS_SOURCE, recipe.harness], [FORWARDER_SOURCE, recipe.egressForwarder]] as const) {
+    try {
+      await stat(source);
+    } catch {
+      throw new PawlError('HostUnsupported', `rootfs: ${source} is missing; run "npm run build" first`);
+    }
+    files.set(dest, { source, dest, mode: 0o644 });
   }
-  files.set(recipe.harness, { source: HARNESS_SOURCE, dest: recipe.harness, mode: 0o644 });
+  for (const f of await landlockRootfsFiles()) files.set(f.dest, f);
   return [...files.values()].sort((a, b) => a.dest.localeCompare(b.dest));
 }
 
@@ -115,18 +122,22 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** The content hash naming a rootfs: the recipe plus every file's destination, mode and bytes. */
-export async function rootfsHash(recipe: Recipe, files: RootfsFile[]): Promise<string> {
+export async function rootfsHash(recipe: Recipe, files: RootfsFile[], onProgress?: (message: string) => void): Promise<string> {
   const hash = createHash('sha256').update(JSON.stringify(recipe));
-  for (const f of files) hash.update(`${f.dest}\0${f.mode}\0${await sha256File(f.source)}\n`);
+  for (const [i, f] of files.entries()) {
+    onProgress?.(`hashing ${i + 1}/${files.length} ${f.dest}`);
+    hash.update(`${f.dest}\0${f.mode}\0${await sha256File(f.source)}\n`);
+  }
   return hash.digest('hex').slice(0, 16);
 }
 
 /** Build the tree at `dest` (must not exist). */
-export async function buildTree(files: RootfsFile[], dest: string): Promise<void> {
+export async function buildTree(files: RootfsFile[], dest: string, onProgress?: (message: string) => void): Promise<void> {
   await mkdir(dest, { mode: 0o755 });
   for (const dir of ROOTFS_MOUNTS) await mkdir(join(dest, dir), { recursive: true, mode: 0o755 });
   for (const [link, target] of Object.entries(ROOTFS_SYMLINKS)) await symlink(target, join(dest, link));
-  for (const f of files) {
+  for (const [i, f] of files.entries()) {
+    onProgress?.(`copying ${i + 1}/${files.length} ${f.dest}`);
     const to = join(dest, f.dest);
     await mkdir(dirname(to), { recursive: true, mode: 0o755 });
     await copyFile(f.source, to);

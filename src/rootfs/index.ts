@@ -1,6 +1,7 @@
 // The rootfs cache: <stateDir>/rootfs/<hash>. Hashing node (~100 MB) on every run would cost
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../util/libc.js';
 import { join } from 'node:path';
@@ -55,6 +56,7 @@ const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash
  */
 async function warm(path: string, files: RootfsFile[]): Promise<void> {
   for (const f of files) {
+    if (f.mode === 0) continue; // the blocked placeholder: empty, and unreadable without root
     const fh = await open(join(path, f.dest), 'r');
     try {
       if (fadviseWillNeed(fh.fd)) continue;
@@ -76,9 +78,25 @@ function fadviseWillNeed(fd: number): boolean {
 }
 
 /** Make sure the rootfs exists and return its path; builds it on first use. */
-export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean } = {}): Promise<{ path: string; hash: string; built: boolean }> {
+type EnsureOptions = { rebuild?: boolean; onProgress?: (message: string) => void };
+type Ensured = { path: string; hash: string; built: boolean };
+/** Concurrent callers in one process (a pool warming several sandboxes) share one check or build. */
+const inflight = new Map<string, Promise<Ensured>>();
+
+export function ensureRootfs(host: HostConfig, opts: EnsureOptions = {}): Promise<Ensured> {
+  if (opts.rebuild) return ensureRootfsOnce(host, opts);
+  const key = host.stateDir;
+  const pending = inflight.get(key);
+  if (pending) return pending;
+  const p = ensureRootfsOnce(host, opts).finally(() => inflight.delete(key));
+  inflight.set(key, p);
+  return p;
+}
+
+async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<Ensured> {
   const facts = factsCache(host.stateDir);
   const recipe = await loadRecipe();
+  opts.onProgress?.('finding the shared libraries of the recipe\'s programs');
   const files = await rootfsFiles(recipe, facts);
   let rebuild = opts.rebuild ?? false;
   const sig = await signature(files);
@@ -98,14 +116,14 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
     }
   }
   await mkdir(root, { recursive: true, mode: 0o755 });
-  const hash = await rootfsHash(recipe, files);
+  const hash = await rootfsHash(recipe, files, opts.onProgress);
   const path = join(root, hash);
   let built = false;
   if (rebuild || !(await exists(join(path, '.pawl-rootfs')))) {
     if (rebuild) await rm(path, { recursive: true, force: true });
-    const tmp = join(root, `.build-${process.pid}-${Date.now()}`);
+    const tmp = join(root, `.build-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
-      await buildTree(files, tmp);
+      await buildTree(files, tmp, opts.onProgress);
       await replaceAtomically(tmp, path);
       built = true;
       facts.set(`rootfs-tree-${hash}`, treeKey(hash, path, files), true);
@@ -115,11 +133,23 @@ export async function ensureRootfs(host: HostConfig, opts: { rebuild?: boolean }
   }
   const index = await readIndex(indexFile);
   index[sig] = hash;
-  await writeFile(`${indexFile}.${process.pid}`, JSON.stringify(index));
-  await replaceAtomically(`${indexFile}.${process.pid}`, indexFile);
+  // A name of its own per write: two callers in one process (or two processes) never share a temp file.
+  const tmpIndex = `${indexFile}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  await writeFile(tmpIndex, JSON.stringify(index));
+  await replaceAtomically(tmpIndex, indexFile);
+  opts.onProgress?.('reading it into the page cache');
   await warm(path, files);
   memo.set(`${root}\0${sig}`, path);
   return { path, hash, built };
+}
+
+/** Without building: is the rootfs for the current sources built, and was an older one (doctor)? */
+export async function rootfsStatus(host: HostConfig): Promise<{ current: string | null; older: string[] }> {
+  const root = join(host.stateDir, 'rootfs');
+  const index = await readIndex(join(root, 'index.json'));
+  const hash = index[await signature(await rootfsFiles(await loadRecipe(), factsCache(host.stateDir)))];
+  const current = hash && (await exists(join(root, hash, '.pawl-rootfs'))) ? join(root, hash) : null;
+  return { current, older: Object.values(index).filter((h) => h !== hash) };
 }
 
 export async function rootfsInfo(host: HostConfig): Promise<RootfsInfo> {

@@ -29,6 +29,12 @@ export interface RunSite {
   hostId: number | null;
   /** A per-run secret a backend may put in its own messages, which the sandbox never sees and so cannot forge (explain: "SECRET"). */
   secret: string;
+  /**
+   * The layout's `source` mounts, opened by the supervisor without following links (fs/mounts.ts):
+   * `fds` in slot order (bwrap binds them: --bind-fd), and for runc/crun `staged`, a path of
+   * pawl's own bound to each (what config.json names). Absent (explain): placeholders.
+   */
+  sources?: { fds: number[]; staged: string[] | null };
 }
 
 /** A plan rendered for one backend, not yet running: what `pawl explain` prints, and create(). */

@@ -2,9 +2,11 @@
 // (SIGSYS, or 159 = 128+31 when bwrap's pid 1 reports its child's death as a status); the
 // kernel's audit record says which call. The kernel prints that record (type=1326, with pid,
 // audit session and syscall number) to its log when no audit daemon takes it; pawl reads
-// /dev/kmsg when it may. Without a record whose pid or session belongs to the run, the call
+// /dev/kmsg when it may, and the same records from the audit netlink socket when it can join its
+// log group (audit-netlink.ts), which the kernel's print rate limit does not thin out. Without a record whose pid or session belongs to the run, the call
 // is unknown and reported as null, never guessed.
 import { closeSync, openSync, readFileSync, readSync, constants as fsc } from 'node:fs';
+import { closeAuditNetlink, drainAuditNetlink, openAuditNetlink } from './audit-netlink.js';
 import { libseccomp } from './libseccomp.js';
 import { syscallName } from './syscalls.js';
 
@@ -44,13 +46,36 @@ export function parseAuditRecord(line: string): AuditRecord | null {
 }
 
 // One /dev/kmsg reader per process, opened on first use: each read takes only the records printed
-// since the last one (the first takes the whole ring buffer), kept in a bounded list.
+// since the last one (the first takes the whole ring buffer), kept in a bounded list. A record
+// that arrives both ways (kernel log and netlink) is kept once, by its audit serial.
 let kmsg: number | null | undefined;
 const seen: AuditRecord[] = [];
+const serials = new Set<string>();
 const KEEP = 4096;
+const SERIAL = /audit\((\d+\.\d+:\d+)\)/;
 
-/** Every seccomp record the kernel has printed (since this process first looked), oldest first; [] when it cannot be read. */
+/**
+ * Start listening before a sandbox with a seccomp filter starts: the netlink group delivers only
+ * what happens after joining (the kernel log keeps its ring buffer, so it needs no head start).
+ */
+export function listenSeccompAudit(): void {
+  openAuditNetlink();
+}
+
+function keep(line: string): void {
+  const rec = parseAuditRecord(line);
+  if (!rec) return;
+  const serial = SERIAL.exec(line)?.[1];
+  if (serial) {
+    if (serials.has(serial)) return;
+    serials.add(serial);
+  }
+  seen.push(rec);
+}
+
+/** Every seccomp record the kernel has printed or sent (since this process first looked), oldest first; [] when neither can be read. */
 export function readSeccompRecords(): AuditRecord[] {
+  for (const line of drainAuditNetlink()) keep(line);
   if (kmsg === undefined) {
     try {
       kmsg = openSync('/dev/kmsg', fsc.O_RDONLY | fsc.O_NONBLOCK);
@@ -58,22 +83,23 @@ export function readSeccompRecords(): AuditRecord[] {
       kmsg = null;
     }
   }
-  if (kmsg === null) return [];
-  const buf = Buffer.alloc(8192);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(kmsg, buf, 0, buf.length, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE') continue; // records were overwritten while reading: go on with the next
-      break; // EAGAIN: the end of the buffer
+  if (kmsg !== null) {
+    const buf = Buffer.alloc(8192);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(kmsg, buf, 0, buf.length, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE') continue; // records were overwritten while reading: go on with the next
+        break; // EAGAIN: the end of the buffer
+      }
+      if (n <= 0) break;
+      keep(buf.toString('utf8', 0, n));
     }
-    if (n <= 0) break;
-    const rec = parseAuditRecord(buf.toString('utf8', 0, n));
-    if (rec) seen.push(rec);
   }
   if (seen.length > KEEP) seen.splice(0, seen.length - KEEP);
+  if (serials.size > 2 * KEEP) serials.clear();
   return seen.slice();
 }
 
@@ -82,6 +108,8 @@ export function closeSeccompRecords(): void {
   if (typeof kmsg === 'number') closeSync(kmsg);
   kmsg = undefined;
   seen.length = 0;
+  serials.clear();
+  closeAuditNetlink();
 }
 
 /** The audit session of a live process, or null when it has none. */

@@ -11,7 +11,10 @@ import { DEV_NODES, type Layout, type Mount } from '../plan/layout.js';
 import { planRun, type SandboxPlan } from '../plan/plan.js';
 import { runtimeFor } from '../runtime/index.js';
 import { explainSeccomp, seccompPlan } from '../seccomp/index.js';
-import { apparmorEnabled, apparmorProfile } from '../lsm/apparmor/index.js';
+import { apparmorProfile } from '../lsm/apparmor/index.js';
+import { apparmorExplanation, lsmPlan } from '../lsm/apply.js';
+import { describeVolume, explainFs, type FsExplanation } from '../fs/explain.js';
+import { policyMounts } from '../fs/mounts.js';
 import { driverFor, storagePlan, type StoragePlan } from './host.js';
 
 export interface Explanation {
@@ -34,11 +37,13 @@ export interface Explanation {
   /** Disk limits: the devices throttled, what needs none and why, and the gaps the policy allows. */
   storage: StoragePlan;
   /** The AppArmor profile generated for this policy, and why it is not applied. */
-  apparmor: { name: string | null; applied: false; note: string };
+  apparmor: { name: string | null; applied: boolean; note: string };
+  /** How each blocked path is kept out, and Landlock's rules (fs/). */
+  filesystem: FsExplanation;
 }
 
 /** One mount as explain prints it. */
-export function describeMount(m: Mount): { dst: string; src: string; mode: string } {
+export function describeMount(m: Mount, policy: Policy, stateDir: string): { dst: string; src: string; mode: string } {
   switch (m.type) {
     case 'bind':
       return { dst: m.dst, src: `${m.src}${m.ifExists ? ' (if the host has it)' : ''}`, mode: m.readOnly ? 'ro' : 'rw' };
@@ -47,7 +52,12 @@ export function describeMount(m: Mount): { dst: string; src: string; mode: strin
     case 'dev':
       return { dst: m.dst, src: `tmpfs with ${DEV_NODES.join(', ')} and the fd links`, mode: 'rw' };
     case 'tmpfs':
-      return { dst: m.dst, src: `tmpfs size=${m.size} mode=${m.mode.toString(8)}`, mode: 'rw' };
+      return { dst: m.dst, src: `tmpfs size=${m.size} mode=${m.mode.toString(8).padStart(4, '0')}${m.readOnly ? ' (a blocked path\'s empty cover)' : ''}`, mode: m.readOnly ? 'ro' : 'rw' };
+    case 'source': {
+      const own = policyMounts(policy).find((p) => p.kind !== 'tmpfs' && p.slot === m.slot);
+      const src = own?.kind === 'volume' ? describeVolume(stateDir, own.volume, own.size) : `${m.what} (opened without following symlinks, bound by fd)`;
+      return { dst: m.dst, src, mode: m.readOnly ? 'ro' : 'rw' };
+    }
   }
 }
 
@@ -61,7 +71,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
   ]);
   const plan = planRun(
     policy,
-    { cgroup: driver, ioDevices: storage.ioDevices, swapLimit: storage.swapLimit, seccomp: filter },
+    { cgroup: driver, ioDevices: storage.ioDevices, swapLimit: storage.swapLimit, seccomp: filter, lsm: lsmPlan(policy) },
     { rootfs: join(host.stateDir, 'rootfs', 'HASH'), workspace: join(dir, 'workspace'), egressSocket: policy.network.mode === 'restricted' ? join(dir, 'egress.sock') : null, cgroupName },
     opts.command ? { mode: 'program', command: opts.command } : { mode: 'task' },
   );
@@ -74,7 +84,7 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     cgroup: { version: plan.cgroupVersion, writes: plan.cgroupWrites },
     rlimits: plan.rlimits,
     layout: plan.layout,
-    mounts: [{ dst: '/', src: prepared.root, mode: 'ro' }, ...plan.layout.mounts.map(describeMount)],
+    mounts: [{ dst: '/', src: prepared.root, mode: 'ro' }, ...plan.layout.mounts.map((m) => describeMount(m, policy, host.stateDir))],
     spawn: [prepared.spawn.file, ...prepared.spawn.args],
     runtime: [prepared.runtime.file, ...prepared.runtime.args],
     seccomp,
@@ -82,15 +92,17 @@ export async function explain(policy: Policy, opts: { host?: HostConfig; command
     network: explainNetwork(policy.network),
     storage,
     apparmor: explainAppArmor(policy),
+    filesystem: explainFs(policy, join(host.stateDir, 'rootfs', 'HASH')),
   };
 }
 
-/** The generated profile's name and why it is not applied (a run does not need it: explain never fails on it). */
+/** The generated profile's name, and whether a run here applies it (and why not). */
 function explainAppArmor(policy: Policy): Explanation['apparmor'] {
   const own = policy.security.apparmorProfile ? `; the policy's own profile "${policy.security.apparmorProfile}" is what runc/crun apply` : '';
   try {
     const { name } = apparmorProfile(policy);
-    return { name, applied: false, note: `generated, not applied: pawl does not load profiles yet${apparmorEnabled() ? '' : ', and this kernel has no AppArmor'} (pawl apparmor profile prints it)${own}` };
+    const { applied, note } = apparmorExplanation(policy);
+    return { name, applied, note: `${note}${own}` };
   } catch (e) {
     return { name: null, applied: false, note: `no profile can be generated: ${(e as Error).message}${own}` };
   }

@@ -83,8 +83,11 @@ export const RunResult = z.object({
   stderr: z.string(),
   stdout_dropped_bytes: z.number(),
   stderr_dropped_bytes: z.number(),
-  runtime: RuntimeName,
-  cgroup: CgroupVersion,
+  /** "none": a legacy run, in-process without a sandbox (src/modes/legacy.ts). */
+  runtime: z.enum([...RuntimeName.options, 'none']),
+  cgroup: z.enum([...CgroupVersion.options, 'none']),
+  /** How the run was executed (src/modes): in a sandbox, or in-process (legacy, unsafe). */
+  mode: z.enum(['sandboxed', 'legacy']),
   trust_level: z.enum(['untrusted', 'limited', 'trusted', 'system']),
   /** Protections this host could not apply that the policy allowed to skip. */
   degraded: z.array(z.string()),

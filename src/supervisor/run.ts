@@ -65,7 +65,7 @@ export async function prepareTaskRun(
   const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
   if (inputCheck.errors.length) {
     const { version } = await driverFor(opts.host ?? hostConfig());
-    return { rejected: published(invalidInput(policy, version, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors)) };
+    return { rejected: published(invalidInput(policy, version, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors), { task: loaded.name, policy }) };
   }
   return { loaded, policy, input };
 }
@@ -73,7 +73,7 @@ export async function prepareTaskRun(
 /** Hand a loaded task to a started task sandbox and wait for its result (also the pool's way in). */
 export async function dispatchTask(sandbox: Sandbox, loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>, mocks?: HttpMock[]): Promise<RunResult> {
   sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context, network: policy.network.mode, mocks }));
-  return published(await checkOutput(await sandbox.result(), loaded));
+  return published(await checkOutput(await sandbox.result(), loaded), { task: loaded.name, policy });
 }
 
 /** What the harness is handed for one run of a loaded task. */
@@ -97,7 +97,7 @@ export function taskRequest(
  * and checked to be serialisable at all: a reply parses iteratively, but JSON.stringify recurses,
  * so an output nested deeply enough would make every printer of the result throw.
  */
-async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
+export async function checkOutput(result: RunResult, loaded: LoadedTask): Promise<RunResult> {
   if (result.status !== 'succeeded') return result;
   const invalid = (message: string, details?: string[]): RunResult => {
     const { output: _dropped, ...rest } = result;
@@ -134,7 +134,7 @@ export async function execProgram(argv: string[], opts: ExecOptions = {}): Promi
     policy, host: opts.host, mode: 'program', command: argv, signal: opts.signal,
     stdin: opts.stdin, forwardStdout: opts.stdout, forwardStderr: opts.stderr,
   });
-  return published(await sandbox.result());
+  return published(await sandbox.result(), { task: argv[0] ?? '', policy });
 }
 
 /** Input rejected before any sandbox starts: a result of its own kind, not a crash. */

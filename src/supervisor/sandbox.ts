@@ -3,7 +3,9 @@
 // report, and release what the run held. A task sandbox can be started before its task is known:
 // the harness blocks on fd 3 until send(). Before start() returns, failures are PawlErrors;
 // after, every outcome (a sandbox that could not be set up included) is a RunResult.
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { RunCgroup } from '../cgroup/types.js';
+import type { EgressStats } from '../network/index.js';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
@@ -18,6 +20,17 @@ import { round, runResult, usageOf, violationsOf } from './phases/report.js';
 import { RunResources } from './phases/resources.js';
 import { RunWatch } from './phases/watch.js';
 import type { RunResult } from './result.js';
+
+/** What reuse mode drives a task sandbox through (Sandbox.reuseHandle). */
+export interface ReuseHandle {
+  request: Writable;
+  reply: Readable;
+  cgroup: RunCgroup;
+  egress: () => EgressStats | null;
+  egressProxy: string | null;
+  degraded: string[];
+  notNeeded: string[];
+}
 
 export interface SandboxOptions {
   policy: Policy;
@@ -82,6 +95,7 @@ export class Sandbox {
     watch = new RunWatch(run, cgroup, policy, prep.scratch.workspace, prep.plan.seccomp !== null);
     // A set-up failure is not thrown: the run ends at once and its result says RuntimeError.
     await run.start();
+    await res.closeSources();
     t.started = performance.now();
     const sb = new Sandbox(id, policy, host, opts.mode, res, prep, run, io, watch, t);
     watch.start(host, { clock: opts.mode !== 'task', signal: opts.signal });
@@ -95,6 +109,20 @@ export class Sandbox {
     this.t.sent = performance.now();
     this.watch.poller.startClock();
     RunIo.send(this.run, { ...req, ...(this.res.egress ? { egressProxy: EGRESS_SOCKET } : {}) });
+  }
+
+  /**
+   * Reuse mode (pool/reuse.ts): the task protocol's pipes handed over for several runs, each
+   * framed and judged by the reuse session; this sandbox's own result() then only ends it.
+   */
+  reuseHandle(): ReuseHandle {
+    if (this.sent || this.mode !== 'task' || !this.run.request || !this.run.reply) throw new Error('a sandbox runs one task');
+    this.sent = true;
+    this.io.detachReply(this.run);
+    return {
+      request: this.run.request, reply: this.run.reply, cgroup: this.prep.cgroup, egress: () => this.res.egress?.stats() ?? null,
+      egressProxy: this.res.egress ? EGRESS_SOCKET : null, degraded: this.prep.degraded, notNeeded: this.prep.notNeeded,
+    };
   }
 
   /** The sandbox's own process: the OCI container's init, or for bwrap the spawned shim (which execs into bwrap). */

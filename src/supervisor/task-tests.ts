@@ -50,12 +50,15 @@ export function judge(t: TestCase, result: RunResult): { passed: boolean; reason
   return matched ? { passed: true } : { passed: false, reason: `expected ${brief(t.expected)}, got ${brief(result.output)}` };
 }
 
-export async function runTaskTests(ref: string, opts: { trustLevel?: string; policy?: PolicyInput } = {}) {
+export async function runTaskTests(ref: string, opts: { trustLevel?: string; policy?: PolicyInput; onProgress?: (message: string) => void } = {}) {
+  const { onProgress, ...runOpts } = opts;
   const task = await loadTask(ref);
   if (task.tests.length === 0) throw new PawlError('InvalidTask', `task ${ref} has no tests (tests/*.json or meta.yaml test_cases)`);
   const cases: TestCaseReport[] = [];
-  for (const t of task.tests) {
-    const result = await runTask(task, { input: t.input, ...opts, ...(t.mocks ? { mocks: t.mocks } : {}) });
+  for (const [i, t] of task.tests.entries()) {
+    const failed = cases.filter((c) => !c.passed).length;
+    onProgress?.(`test ${i + 1}/${task.tests.length} ${t.name ?? t.source}${failed ? ` (${failed} failed so far)` : ''}`);
+    const result = await runTask(task, { input: t.input, ...runOpts, ...(t.mocks ? { mocks: t.mocks } : {}) });
     cases.push({ name: t.name ?? t.source, source: t.source, ...judge(t, result), result });
   }
   return { cases, passed: cases.filter((c) => c.passed).length, failed: cases.filter((c) => !c.passed).length };

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { runTool } from '../util/tool.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
-import { dataRanges, loopMount, unmount } from './loop-mount.js';
+import { dataRanges, loopMount, unmount } from '../fs/loop-mount.js';
 import { ioDevicesFor } from '../cgroup/io-devices.js';
 import type { FactsCache } from '../hostfacts/cache.js';
 import { sha256, statSig } from '../hostfacts/keys.js';

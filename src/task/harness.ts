@@ -3,16 +3,19 @@
 // It reads one TaskRequest from fd 3, finds the task function in whatever shape the file has,
 // runs it and writes one reply to fd 4. Input/output schema validation happens on the host,
 // where the task cannot tamper with it. The same file is also the fetch worker thread (bottom).
-import { closeSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, readSync, writeSync } from 'node:fs';
 import type * as Http from 'node:http';
 import type * as Https from 'node:https';
 import { createRequire } from 'node:module';
 import type * as Net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
-import { Script } from 'node:vm';
+import { createContext, Script } from 'node:vm';
+import { Console } from 'node:console';
+import { Writable } from 'node:stream';
+import { types } from 'node:util';
 import type * as WorkerThreads from 'node:worker_threads';
-import { Fd, type HarnessReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
+import { Fd, type HarnessReply, type ReuseReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
 
 // node's HTTP and TLS stacks load on first use: a task that makes no request does not pay for
 // them at start-up (they cost milliseconds against a start of a few tens).
@@ -62,6 +65,16 @@ const InvalidTask = defineError('InvalidTask');
 // ---- Task shapes ------------------------------------------------------------------------------
 
 type TaskFn = (input: unknown, context: unknown) => unknown;
+
+/**
+ * Where a task's code runs: this process's own global (single use), or a fresh node:vm context
+ * per run (reuse mode, src/pool/reuse.ts), so one run's globals are not the next one's.
+ */
+interface Realm {
+  global: Record<string, unknown>;
+  run(script: Script): unknown;
+}
+const thisRealm: Realm = { global: globalThis as Record<string, unknown>, run: (s) => s.runInThisContext() };
 const isFn = (v: unknown): v is TaskFn => typeof v === 'function' && !/^class\b/.test(Function.prototype.toString.call(v));
 
 /**
@@ -91,10 +104,10 @@ function compile(source: string, filename: string): { expression: boolean; scrip
  * only reachable by name: a name the source declares is looked up there, and counts only if it
  * holds a function the globals did not hold before.
  */
-function topLevelFunctions(source: string, before: Map<string, unknown>): Map<string, TaskFn> {
+function topLevelFunctions(source: string, before: Map<string, unknown>, realm: Realm): Map<string, TaskFn> {
   const found = new Map<string, TaskFn>();
-  for (const name of Object.getOwnPropertyNames(globalThis)) {
-    const v = Object.getOwnPropertyDescriptor(globalThis, name)?.value;
+  for (const name of Object.getOwnPropertyNames(realm.global)) {
+    const v = Object.getOwnPropertyDescriptor(realm.global, name)?.value;
     if (isFn(v) && before.get(name) !== v && !['module', 'exports', 'require'].includes(name)) found.set(name, v);
   }
   const declared = new Set([...source.matchAll(/\b(?:const|let)\s+([A-Za-z_$][\w$]*)/g)].map((m) => m[1]!).filter((n) => !RESERVED.has(n) && !found.has(n)));
@@ -102,7 +115,7 @@ function topLevelFunctions(source: string, before: Map<string, unknown>): Map<st
   const probe = [...declared].map((n) => `try { if (typeof ${n} === 'function') o[${JSON.stringify(n)}] = ${n}; } catch {}`).join('\n');
   let values: Record<string, unknown> = {};
   try {
-    values = new Script(`(() => { const o = Object.create(null);\n${probe}\nreturn o; })()`).runInThisContext() as Record<string, unknown>;
+    values = realm.run(new Script(`(() => { const o = Object.create(null);\n${probe}\nreturn o; })()`)) as Record<string, unknown>;
   } catch {
     /* a name that is no binding anywhere: nothing found through it */
   }
@@ -112,14 +125,14 @@ function topLevelFunctions(source: string, before: Map<string, unknown>): Map<st
 const RESERVED = new Set('await break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof let new null return static super switch this throw true try typeof var void while with yield'.split(' '));
 
 /** The task function, picked by shape (README: "Task shapes"); InvalidTask when it cannot be told. */
-function taskFunction(source: string, filename: string, entry: string | undefined): TaskFn {
-  const g = globalThis as Record<string, unknown>;
+function taskFunction(source: string, filename: string, entry: string | undefined, realm: Realm): TaskFn {
+  const g = realm.global;
   const module = { exports: {} as unknown };
   g.module = module;
   g.exports = module.exports;
   const before = new Map(Object.getOwnPropertyNames(g).map((n) => [n, Object.getOwnPropertyDescriptor(g, n)?.value]));
   const { expression, script } = compile(source, filename);
-  const completion: unknown = script.runInThisContext();
+  const completion: unknown = realm.run(script);
 
   if (expression) {
     if (!isFn(completion)) throw new InvalidTask(`${filename} is an expression, not a function`);
@@ -128,7 +141,7 @@ function taskFunction(source: string, filename: string, entry: string | undefine
   }
   const exported = module.exports;
   const exportedFns = typeof exported === 'object' && exported !== null ? Object.entries(exported).filter((e): e is [string, TaskFn] => isFn(e[1])) : [];
-  const top = topLevelFunctions(source, before);
+  const top = topLevelFunctions(source, before, realm);
   if (entry) {
     const fn = exportedFns.find(([n]) => n === entry)?.[1] ?? top.get(entry) ?? (isFn(exported) && exported.name === entry ? exported : undefined);
     if (fn) return fn;
@@ -184,8 +197,9 @@ function normalize(url: unknown, options: unknown, body: unknown): WireRequest {
   const raw = body ?? o.body ?? null;
   let bytes: Uint8Array | null = null;
   if (typeof raw === 'string') bytes = Buffer.from(raw);
-  else if (raw instanceof Uint8Array) bytes = raw;
-  else if (raw instanceof ArrayBuffer) bytes = new Uint8Array(raw);
+  // isView/isArrayBuffer, not instanceof: in reuse mode the task's typed arrays are another realm's.
+  else if (ArrayBuffer.isView(raw)) bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  else if (types.isArrayBuffer(raw)) bytes = new Uint8Array(raw);
   else if (raw instanceof URLSearchParams) {
     bytes = Buffer.from(raw.toString());
     headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
@@ -454,8 +468,8 @@ async function perform(req: WireRequest, agents: Agents | null): Promise<WireRep
  * requires either (the only way in: the task's code has no dynamic import). The walls themselves
  * are the network namespace and the egress proxy; this makes node's modules fail fast and clearly.
  */
-function installNetworkPolicy(): (id: string) => unknown {
-  Object.defineProperty(globalThis, 'fetch', { value: fetch, writable: true, configurable: true, enumerable: true });
+function installNetworkPolicy(global: object): (id: string) => unknown {
+  Object.defineProperty(global, 'fetch', { value: fetch, writable: true, configurable: true, enumerable: true });
   const why = request.mocks ? 'a mocked run never opens a socket'
     : network === 'none' ? 'network mode none'
     : network === 'restricted' && !request.egressProxy ? 'network mode restricted, but no egress proxy was given'
@@ -480,7 +494,8 @@ const NETWORK_CODES = new Set(['ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNRE
 const FS_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 function serialize(e: unknown): SerializedError {
-  if (!(e instanceof Error)) return { name: 'Error', message: `non-Error thrown: ${safeString(e)}` };
+  // isNativeError, not instanceof: in reuse mode the task's errors are another realm's.
+  if (!(e instanceof Error) && !types.isNativeError(e)) return { name: 'Error', message: `non-Error thrown: ${safeString(e)}` };
   const err = e as Error & { code?: unknown; status?: unknown; path?: unknown; syscall?: unknown };
   const out: SerializedError = { name: err.name, message: err.message };
   // The task's frames only: the harness and node internals are noise to the task's author.
@@ -511,17 +526,24 @@ let replied = false;
 function reply(r: HarnessReply): void {
   if (replied) return;
   replied = true;
-  let line: string;
-  try {
-    line = JSON.stringify(r);
-  } catch (e) {
-    line = JSON.stringify({ ok: false, stage: 'output', error: { name: 'TypeError', message: `output is not JSON-serialisable: ${(e as Error).message}` }, violations });
-  }
-  const buf = Buffer.from(`${line}\n`);
-  for (let off = 0; off < buf.length; ) off += writeSync(Fd.Reply, buf, off);
+  writeLine(serializeReply(r));
   // Exit only once the task's own output has reached its pipes: node may still hold stdout or
   // stderr writes in user space, and process.exit() would drop them.
   process.stdout.write('', () => process.stderr.write('', () => process.exit(0)));
+}
+
+/** A reply as one JSON line (an output JSON cannot hold is the task's output error). */
+function serializeReply(r: HarnessReply, wrap: (r: HarnessReply) => unknown = (x) => x): string {
+  try {
+    return JSON.stringify(wrap(r));
+  } catch (e) {
+    return JSON.stringify(wrap({ ok: false, stage: 'output', error: { name: 'TypeError', message: `output is not JSON-serialisable: ${(e as Error).message}` }, violations }));
+  }
+}
+
+function writeLine(line: string): void {
+  const buf = Buffer.from(`${line}\n`);
+  for (let off = 0; off < buf.length; ) off += writeSync(Fd.Reply, buf, off);
 }
 
 /**
@@ -531,35 +553,162 @@ function reply(r: HarnessReply): void {
  * still write it, but the host checks the reply's shape (reply.ts), so all it can forge is its own
  * result.
  */
-function readRequest(): TaskRequest {
-  const req = JSON.parse(readFileSync(Fd.Request, 'utf8')) as TaskRequest;
-  closeSync(Fd.Request);
-  return req;
+let unread: Buffer[] = [];
+
+/**
+ * One request from fd 3. Single use: the supervisor writes one JSON text (never a raw newline:
+ * JSON.stringify escapes them) and closes the pipe, so EOF ends it. Reuse mode: newline-ended
+ * lines, the pipe stays open between runs. null: closed with nothing sent (an idle pool sandbox).
+ */
+function readFrame(): { text: string; framed: boolean } | null {
+  const chunk = Buffer.allocUnsafe(65536);
+  for (;;) {
+    const last = unread[unread.length - 1];
+    const nl = last ? last.indexOf(10) : -1;
+    if (last && nl >= 0) {
+      const all = Buffer.concat(unread);
+      const end = all.length - last.length + nl;
+      unread = end + 1 < all.length ? [all.subarray(end + 1)] : [];
+      return { text: all.toString('utf8', 0, end), framed: true };
+    }
+    const n = readSync(Fd.Request, chunk, 0, chunk.length, null);
+    if (n === 0) {
+      const all = Buffer.concat(unread);
+      unread = [];
+      return all.length ? { text: all.toString('utf8'), framed: false } : null;
+    }
+    unread.push(Buffer.from(chunk.subarray(0, n)));
+  }
 }
 
-async function main(): Promise<void> {
-  request = readRequest();
+/** Run the current request's task in a realm; the reply to send. */
+async function execute(realm: Realm): Promise<HarnessReply> {
   network = request.network;
   // `require` gives other JavaScript the node builtins (the rootfs holds no other modules).
-  Object.assign(globalThis, ratchetGlobals, { require: installNetworkPolicy() });
+  Object.assign(realm.global, ratchetGlobals, { require: installNetworkPolicy(realm.global) });
   let fn: TaskFn;
   try {
-    fn = taskFunction(request.source, request.filename, request.entry);
+    fn = taskFunction(request.source, request.filename, request.entry, realm);
   } catch (e) {
-    return reply({ ok: false, stage: 'load', error: serialize(e), violations });
+    return { ok: false, stage: 'load', error: serialize(e), violations };
   }
   try {
     const output = await fn(request.input, request.context);
-    reply({ ok: true, output: output === undefined ? null : output, violations });
+    return { ok: true, output: output === undefined ? null : output, violations };
   } catch (e) {
-    reply({ ok: false, stage: 'run', error: serialize(e), violations });
+    return { ok: false, stage: 'run', error: serialize(e), violations };
   }
+}
+
+async function main(): Promise<void> {
+  const first = readFrame();
+  if (first?.framed) return reuseLoop(first.text);
+  request = JSON.parse(first?.text ?? '') as TaskRequest;
+  closeSync(Fd.Request);
+  reply(await execute(thisRealm));
+}
+
+// ---- Reuse mode (trusted and system only; README "Reuse mode"): runs of one task, one by one ----
+
+/** Output kept up to a cap, the rest counted. */
+class Capture extends Writable {
+  private chunks: Buffer[] = [];
+  private kept = 0;
+  dropped = 0;
+  /** Set from the run's request (the stream exists before the request is read). */
+  max = 1 << 20;
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    const room = Math.max(0, this.max - this.kept);
+    if (room) this.chunks.push(chunk.subarray(0, room));
+    this.kept += Math.min(room, chunk.length);
+    this.dropped += chunk.length - Math.min(room, chunk.length);
+    cb();
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+/** The async error of the run in progress (a throw in its timer, a rejection nobody awaited). */
+let failCurrentRun: ((e: unknown) => void) | null = null;
+/** In reuse mode an async error between runs belongs to no run: dropped, never a reply of its own. */
+let reusing = false;
+
+/**
+ * A fresh node:vm context for one run: its own JavaScript built-ins and globals, node's globals
+ * (Buffer, URL, ...) as this process has them, a console and process.stdout/stderr that capture
+ * this run's output, a copy of the starting environment as process.env, and timers that are all
+ * cleared when the run ends. What it does not isolate is in the README ("Reuse mode").
+ */
+function freshRealm(stdout: Capture, stderr: Capture, env: NodeJS.ProcessEnv): { realm: Realm; dispose: () => void } {
+  const ctx = createContext({});
+  const g = new Script('globalThis').runInContext(ctx) as Record<string, unknown>;
+  const own = new Set(Object.getOwnPropertyNames(g));
+  for (const name of Object.getOwnPropertyNames(globalThis)) {
+    if (own.has(name) || name === 'global') continue;
+    Object.defineProperty(g, name, Object.getOwnPropertyDescriptor(globalThis, name)!);
+  }
+  const timers = new Set<NodeJS.Timeout | NodeJS.Immediate>();
+  const track = <A extends unknown[], T extends NodeJS.Timeout | NodeJS.Immediate>(start: (f: (...a: A) => void, ...rest: never[]) => T, once: boolean) =>
+    (f: unknown, ...rest: never[]) => {
+      if (typeof f !== 'function') return start(f as never, ...rest);
+      const t: T = start((...a: A) => {
+        if (once) timers.delete(t);
+        (f as (...a: A) => void)(...a);
+      }, ...rest);
+      timers.add(t);
+      return t;
+    };
+  Object.assign(g, {
+    global: g,
+    console: new Console({ stdout, stderr }),
+    process: Object.create(process, { env: { value: { ...env }, writable: true, enumerable: true }, stdout: { value: stdout }, stderr: { value: stderr } }),
+    setTimeout: track(setTimeout, true),
+    setInterval: track(setInterval, false),
+    setImmediate: track(setImmediate, true),
+  });
+  const dispose = () => {
+    for (const t of timers) {
+      clearTimeout(t as NodeJS.Timeout);
+      clearImmediate(t as NodeJS.Immediate);
+    }
+  };
+  return { realm: { global: g, run: (s) => s.runInContext(ctx) }, dispose };
+}
+
+/** Reuse mode: each line on fd 3 is one run; each gets exactly one line back on fd 4, with its run number. */
+async function reuseLoop(firstText: string): Promise<void> {
+  reusing = true;
+  const env = { ...process.env };
+  // The next run's context is made while waiting for its request (a context costs milliseconds).
+  const prepare = () => {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    return { stdout, stderr, ...freshRealm(stdout, stderr, env) };
+  };
+  let next = prepare();
+  for (let text: string | null = firstText; text !== null; ) {
+    request = JSON.parse(text) as TaskRequest;
+    violations.length = 0;
+    const { stdout, stderr, realm, dispose } = next;
+    if (request.outputMax) [stdout.max, stderr.max] = [request.outputMax.stdout, request.outputMax.stderr];
+    const failed = new Promise<HarnessReply>((resolve) => (failCurrentRun = (e) => resolve({ ok: false, stage: 'run', error: serialize(e), violations })));
+    const r = await Promise.race([execute(realm), failed]);
+    failCurrentRun = null;
+    dispose();
+    const run = request.run ?? 0;
+    writeLine(serializeReply(r, (reply): ReuseReply => ({ run, reply: reply as HarnessReply, stdout: stdout.text(), stderr: stderr.text(), stdoutDropped: stdout.dropped, stderrDropped: stderr.dropped })));
+    next = prepare();
+    text = readFrame()?.text ?? null;
+  }
+  process.exit(0);
 }
 
 if (!process.argv.includes(WORKER_ARG)) {
   // A rejection nobody awaited, or a throw in a timer callback, still ends the task as its error.
-  process.on('unhandledRejection', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
-  process.on('uncaughtException', (e) => reply({ ok: false, stage: 'run', error: serialize(e), violations }));
+  const onAsyncError = (e: unknown) => (reusing ? failCurrentRun?.(e) : reply({ ok: false, stage: 'run', error: serialize(e), violations }));
+  process.on('unhandledRejection', onAsyncError);
+  process.on('uncaughtException', onAsyncError);
   void main();
 } else {
   const { port, flag } = threads().workerData as { port: WorkerThreads.MessagePort; flag: Int32Array };

@@ -26,7 +26,22 @@ export interface TaskRequest {
   mocks?: { url: string; method: string; response: unknown }[];
   /** Network mode 'restricted': path inside the sandbox of a unix socket speaking HTTP CONNECT. */
   egressProxy?: string;
+  /** Reuse mode (src/pool/reuse.ts): the run's number in its sandbox, echoed in its ReuseReply. */
+  run?: number;
+  /** Reuse mode: the most of each stream's output a run's reply carries (the rest is counted). */
+  outputMax?: { stdout: number; stderr: number };
+}
+
+/** Reuse mode: one line on fd 4 per run; its console output travels with it. */
+export interface ReuseReply {
+  run: number;
+  reply: HarnessReply;
+  stdout: string;
+  stderr: string;
+  stdoutDropped: number;
+  stderrDropped: number;
 }
 
 // The reply's types are inferred from the schemas the supervisor checks it with (reply.ts).
+import type { HarnessReply } from './reply.js';
 export type { HarnessReply, SerializedError, Violation } from './reply.js';

@@ -37,6 +37,11 @@ export function parseReply(text: string): { reply: HarnessReply } | { problem: s
   } catch {
     return { problem: 'the harness reply was not valid JSON (did the task write to fd 4?)' };
   }
+  return checkReply(doc);
+}
+
+/** An already parsed reply (reuse mode's replies come inside a line of their own: src/pool/reuse.ts). */
+export function checkReply(doc: unknown): { reply: HarnessReply } | { problem: string } {
   const r = HarnessReply.safeParse(doc);
   if (!r.success) return { problem: `the harness reply was malformed (did the task write to fd 4?): ${r.error.issues[0]?.path.join('.') || 'reply'} ${r.error.issues[0]?.message}` };
   if (r.data.ok && jsonDepth(r.data.output, MAX_DEPTH) > MAX_DEPTH) return { problem: `the task's output nests deeper than ${MAX_DEPTH} levels` };

@@ -3,6 +3,7 @@
 // the loop device and mount calls of /workspace's filesystem (supervisor/loop-mount.ts).
 // Loaded on first use; errno is read right after the failing call. The one libc binding (the
 // layering check allows koffi only here and in seccomp/libseccomp.ts).
+// The audit netlink socket (seccomp/audit-netlink.ts) and Landlock's ABI query (doctor) too.
 import koffi from 'koffi';
 import { constants } from 'node:os';
 
@@ -19,6 +20,10 @@ export interface Libc {
   umount2(target: string, flags: number): number;
   posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
   memfd_create(name: string, flags: number): number;
+  syscall3(nr: number, a: Buffer | null, b: number, c: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, len: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
 }
 
 export const F_GETFD = 1;
@@ -46,6 +51,11 @@ export function loadLibc(): Libc {
       umount2: lib.func('int umount2(const char *, int)'),
       posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
       memfd_create: lib.func('int memfd_create(const char *, unsigned int)'),
+      syscall3: lib.func('long syscall(long, void *, size_t, uint32_t)'),
+      // The audit netlink listener (seccomp/audit-netlink.ts): node has no netlink sockets.
+      socket: lib.func('int socket(int, int, int)'),
+      bind: lib.func('int bind(int, const void *, uint32_t)'),
+      recv: lib.func('long recv(int, void *, size_t, int)'),
     };
   }
   return libc;

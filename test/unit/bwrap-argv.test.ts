@@ -9,7 +9,7 @@ import { testPlan } from '../helpers/plan.js';
 
 const spec = (overrides = {}, seccompFd: number | null = null) => ({
   plan: testPlan(resolvePolicy({ overrides })),
-  fds: { seccomp: seccompFd, ready: null, info: null },
+  fds: { seccomp: seccompFd, ready: null, info: null, sources: 8 },
 });
 const bwrapArgs = (s: ReturnType<typeof spec>, masks?: ProcMasks) => render(s.plan, s.fds, masks);
 

@@ -26,7 +26,7 @@ describe('explain shows what the backend renders', () => {
     const e = await explain(policyFor('bwrap'), { host });
     const a = e.runtime.slice(1);
     const { layout } = e;
-    expect(e.mounts.slice(1)).toEqual(layout.mounts.map(describeMount));
+    expect(e.mounts.slice(1)).toEqual(layout.mounts.map((m) => describeMount(m, e.policy, host.stateDir)));
     const binds = [...after(a, '--ro-bind', 2), ...after(a, '--bind', 2), ...after(a, '--ro-bind-try', 2)].filter(([src]) => src !== '/dev/null');
     expect(binds.map(([, dst]) => dst).sort()).toEqual(layout.mounts.filter((m) => m.type === 'bind').map((m) => m.dst).sort());
     for (const m of layout.mounts) {
@@ -42,7 +42,7 @@ describe('explain shows what the backend renders', () => {
     expect(after(a, '--uid', 1)).toEqual([[String(layout.user.uid)]]);
     expect(after(a, '--gid', 1)).toEqual([[String(layout.user.gid)]]);
     expect(after(a, '--hostname', 1)).toEqual([[layout.hostname]]);
-    expect(a.slice(a.lastIndexOf('--') + 1)).toEqual(layout.argv);
+    expect(a.slice(a.indexOf('--') + 1)).toEqual(layout.argv);
     // And what is spawned runs exactly this argv, behind the shim.
     expect(e.spawn.slice(-e.runtime.length)).toEqual(e.runtime);
   });
@@ -51,7 +51,7 @@ describe('explain shows what the backend renders', () => {
     const e = await explain(policyFor(runtime), { host });
     const c = e.ociConfig as OciSpec;
     const { layout } = e;
-    expect(e.mounts.slice(1)).toEqual(layout.mounts.map(describeMount));
+    expect(e.mounts.slice(1)).toEqual(layout.mounts.map((m) => describeMount(m, e.policy, host.stateDir)));
     expect(c.mounts.map((m) => m.destination)).toEqual(layout.mounts.map((m) => m.dst));
     for (const [i, m] of layout.mounts.entries()) {
       const o = c.mounts[i]!;

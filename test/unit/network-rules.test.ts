@@ -164,14 +164,16 @@ describe('network policy', () => {
 describe('the proxy socket in the sandbox', () => {
   const policy = resolvePolicy({ overrides: { network: { mode: 'restricted', allowedHosts: ['a.com'] } } });
   const plan = (egressSocket: string | null) => testPlan(policy, { rootfs: '/r', workspace: '/w', command: ['/usr/bin/true'], egressSocket });
-  const fds = { seccomp: null, ready: null, info: null };
+  const fds = { seccomp: null, ready: null, info: null, sources: 8 };
 
   it('bwrap: bound read-only at /run/pawl/egress.sock, in an empty network namespace', () => {
     const a = bwrapArgs(plan('/var/lib/pawl/runs/ID/egress.sock'), fds);
     expect(a).toContain('--unshare-net');
     const i = a.indexOf('/var/lib/pawl/runs/ID/egress.sock');
     expect(a.slice(i - 1, i + 2)).toEqual(['--ro-bind', '/var/lib/pawl/runs/ID/egress.sock', EGRESS_SOCKET]);
-    expect(bwrapArgs(plan(null), fds)).not.toContain(EGRESS_SOCKET);
+    // No socket of the run: nothing is bound there (the program's argv may still name the path).
+    const b = bwrapArgs(plan(null), fds);
+    expect(b.filter((x, j) => x === EGRESS_SOCKET && b[j - 2] === '--ro-bind')).toEqual([]);
   });
 
   it('OCI: the same bind, and a network namespace', () => {

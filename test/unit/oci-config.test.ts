@@ -96,10 +96,13 @@ describe('OCI config.json', () => {
 
   it('brings the policy binds in, read-only unless asked', () => {
     const c = ociConfig(input('limited', { filesystem: { binds: [{ src: '/usr/bin/busybox', dst: '/bin/busybox' }, { src: '/srv/data', dst: '/data', readOnly: false }] } }));
-    expect(c.mounts.slice(-2)).toEqual([
-      { destination: '/bin/busybox', type: 'bind', source: '/usr/bin/busybox', options: ['rbind', 'ro', 'nosuid', 'nodev'] },
-      { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw', 'nosuid', 'nodev'] },
+    // Sources are the run's staged fds (fs/mounts.ts), never the names: placeholders without a run.
+    expect(c.mounts.filter((m) => ['/bin/busybox', '/data'].includes(m.destination))).toEqual([
+      { destination: '/bin/busybox', type: 'bind', source: '/proc/SUPERVISOR/fd/FD-OF(/usr/bin/busybox)', options: ['rbind', 'ro', 'nosuid', 'nodev'] },
+      { destination: '/data', type: 'bind', source: '/proc/SUPERVISOR/fd/FD-OF(/srv/data)', options: ['rbind', 'rw', 'nosuid', 'nodev'] },
     ]);
+    const staged = ociConfig(input('limited', { filesystem: { binds: [{ src: '/srv/data', dst: '/data' }] } }, { sources: ['/var/lib/pawl/stage/ID-0'] }));
+    expect(staged.mounts.find((m) => m.destination === '/data')?.source).toBe('/var/lib/pawl/stage/ID-0');
   });
 
   it('carries the same numbers as pawl\'s own cgroup limits, in the same group', () => {

@@ -16,6 +16,9 @@ describe('audit records', () => {
     // A kernel with an LSM (AppArmor, as in the v2 VM's Debian kernel) puts subj= between ses= and pid=.
     const lsm = 'audit: type=1326 audit(1795779000.1:9): auid=600123 uid=600123 gid=600123 ses=7 subj=unconfined pid=842 comm="busybox" exe="/bin/busybox" sig=31 arch=c000003e syscall=272 compat=0 ip=0x4a code=0x80000000';
     expect(parseAuditRecord(lsm)).toEqual({ session: 7, pid: 842, signal: 31, arch: 0xc000003e, syscall: 272 });
+    // From the audit netlink socket (audit-netlink.ts writes the message type as the log does), as received on this host.
+    const netlink = 'type=1326 audit(1796030583.398:1057): auid=642564 uid=642564 gid=642564 ses=7613 pid=6669 comm="busybox" exe="/bin/busybox" sig=31 arch=c000003e syscall=272 compat=0 ip=0x4815c7 code=0x80000000';
+    expect(parseAuditRecord(netlink)).toEqual({ session: 7613, pid: 6669, signal: 31, arch: 0xc000003e, syscall: 272 });
   });
 
   it('names native, x32 and x86 calls', () => {

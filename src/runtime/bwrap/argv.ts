@@ -18,6 +18,8 @@ export interface BwrapFds {
   ready: number | null;
   /** --info-fd: where bwrap tells the host pid of the sandbox's init, so it can be reaped. */
   info: number | null;
+  /** The layout's `source` mounts: slot N is fd sources + N (bwrap closes each once bound). */
+  sources: number;
 }
 
 /** The /proc entries to mask, split by kind: a file is covered by /dev/null, a dir by an empty tmpfs. */
@@ -47,7 +49,7 @@ export function hostProcMasks(paths: string[]): ProcMasks {
   return masks;
 }
 
-function mountArgs(m: Mount, plan: SandboxPlan, masks: ProcMasks): string[] {
+function mountArgs(m: Mount, plan: SandboxPlan, masks: ProcMasks, fds: BwrapFds): string[] {
   switch (m.type) {
     case 'bind':
       return [`${m.readOnly ? '--ro-bind' : '--bind'}${m.ifExists ? '-try' : ''}`, m.src, m.dst];
@@ -64,7 +66,9 @@ function mountArgs(m: Mount, plan: SandboxPlan, masks: ProcMasks): string[] {
       // additions) a new devpts instance at /dev/pts and an empty /dev/shm dir.
       return ['--dev', m.dst];
     case 'tmpfs':
-      return ['--perms', m.mode.toString(8).padStart(4, '0'), '--size', String(m.size), '--tmpfs', m.dst];
+      return ['--perms', m.mode.toString(8).padStart(4, '0'), '--size', String(m.size), '--tmpfs', m.dst, ...(m.readOnly ? ['--remount-ro', m.dst] : [])];
+    case 'source':
+      return [m.readOnly ? '--ro-bind-fd' : '--bind-fd', String(fds.sources + m.slot), m.dst];
   }
 }
 
@@ -81,12 +85,15 @@ export function bwrapArgs(plan: SandboxPlan, fds: BwrapFds, masks: ProcMasks = h
     '--hostname', layout.hostname,
     // bwrap's / is a fresh tmpfs: the mounts land in it, and / itself is remounted read-only
     // last, after every mount point exists.
-    ...layout.mounts.flatMap((m) => mountArgs(m, plan, masks)),
+    ...layout.mounts.flatMap((m) => mountArgs(m, plan, masks, fds)),
     // (layout.proc.readOnly needs nothing here: those files belong to the host's root, and the
     // sandbox's user namespace has no rights over them.)
     '--remount-ro', '/', '--chdir', layout.cwd, '--clearenv',
   ];
   for (const [k, v] of Object.entries(layout.env)) args.push('--setenv', k, v);
+  // SELinux: bwrap labels its program and its tmpfs mounts itself.
+  if (plan.process.selinuxLabel) args.push('--exec-label', plan.process.selinuxLabel);
+  if (plan.process.mountLabel) args.push('--file-label', plan.process.mountLabel);
   if (fds.ready !== null) args.push('--block-fd', String(fds.ready));
   if (fds.info !== null) args.push('--info-fd', String(fds.info));
   if (fds.seccomp !== null) args.push('--seccomp', String(fds.seccomp));

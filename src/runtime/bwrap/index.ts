@@ -21,10 +21,11 @@ import { holdSubreaper, tryReap } from '../oci/reaper.js';
 import type { ContainerRuntime, CreateOptions, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BWRAP, bwrapArgs, type BwrapFds } from './argv.js';
 import { shimCommand } from './shim.js';
+import { AA_EXEC } from '../../lsm/host.js';
 import { pollUntil, withDeadline } from '../../util/wait.js';
 
 /** The spawned process's fds: 0-2 stdio, 3-4 the task protocol (task/protocol.ts), then bwrap's own. */
-const FD = { seccomp: 5, ready: 6, info: 7 } as const;
+const FD = { seccomp: 5, ready: 6, info: 7, sources: 8 } as const;
 const KILL_WAIT_MS = 2000;
 const ORPHAN_WAIT_MS = 2000;
 
@@ -170,8 +171,12 @@ export const bwrapRuntime: ContainerRuntime = {
   async prepare(plan: SandboxPlan, site: RunSite): Promise<Prepared> {
     // The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it.
     const shimTag = `pawl-shim-${site.secret}`;
-    const fds: BwrapFds = { seccomp: plan.seccomp ? FD.seccomp : null, ready: FD.ready, info: FD.info };
-    const runtime = { file: BWRAP, args: bwrapArgs(plan, fds) };
+    const fds: BwrapFds = { seccomp: plan.seccomp ? FD.seccomp : null, ready: FD.ready, info: FD.info, sources: FD.sources };
+    const bwrap = { file: BWRAP, args: bwrapArgs(plan, fds) };
+    // AppArmor: bwrap starts under the set-up profile, whose exec of the program enters the run's
+    // profile (lsm/apparmor/setup.ts); aa-exec is what pawl spawns.
+    const setup = plan.process.apparmorSetup;
+    const runtime = setup ? { file: AA_EXEC, args: ['-p', setup, '--', bwrap.file, ...bwrap.args] } : bwrap;
     const spawnCmd = shimCommand(site.procsFiles, plan.rlimits, site.hostId, runtime, shimTag);
     return {
       runtime,
@@ -185,7 +190,7 @@ export const bwrapRuntime: ContainerRuntime = {
           // The set-up record: a one-byte file bwrap reads (--block-fd) once the sandbox is set up.
           ready = openFile(site.dir, 'ready', '.');
           const task = plan.fds.task ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
-          const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe'] as ('ignore' | 'inherit' | 'pipe' | number)[];
+          const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe', ...(site.sources?.fds ?? [])] as ('ignore' | 'inherit' | 'pipe' | number)[];
           const child = spawnWithoutStrayFds(() => spawn(spawnCmd.file, spawnCmd.args, { env: {}, stdio, detached: false }));
           const sandbox = new BwrapSandbox(child, io.cgroup, ready);
           ready = null; // the sandbox owns it now (destroy closes it)

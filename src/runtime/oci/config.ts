@@ -60,6 +60,7 @@ export interface OciSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
     seccomp?: OciSeccomp;
+    mountLabel?: string;
   };
 }
 
@@ -76,12 +77,18 @@ export interface OciFacts {
   hostIds: { user: number; root: number };
   /** A user namespace maps the ids; false where the host forbids user namespaces. */
   userns: boolean;
+  /**
+   * The layout's `source` mounts by slot: a path of pawl's own bound to each opened source
+   * (fs/mounts.ts: runc/crun resolve mount sources in the container's mount namespace, where a
+   * /proc/PID/fd link cannot be bound). Absent (explain): a placeholder naming it.
+   */
+  sources?: string[] | null;
 }
 
 const NO_CAPS = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
 const bindOptions = (readOnly: boolean) => ['rbind', readOnly ? 'ro' : 'rw', 'nosuid', 'nodev'];
 
-function ociMount(m: Mount): OciMount {
+function ociMount(m: Mount, sources: string[] | null | undefined): OciMount {
   switch (m.type) {
     case 'bind':
       return { destination: m.dst, type: 'bind', source: m.src, options: bindOptions(m.readOnly) };
@@ -91,7 +98,9 @@ function ociMount(m: Mount): OciMount {
       // The runtime fills it with the plan's DEV_NODES and the fd links.
       return { destination: m.dst, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'strictatime', 'mode=755', 'size=65536'] };
     case 'tmpfs':
-      return { destination: m.dst, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', `mode=${m.mode.toString(8)}`, `size=${m.size}`] };
+      return { destination: m.dst, type: 'tmpfs', source: 'tmpfs', options: [...(m.readOnly ? ['ro', 'noexec'] : []), 'nosuid', 'nodev', `mode=${m.mode.toString(8)}`, `size=${m.size}`] };
+    case 'source':
+      return { destination: m.dst, type: 'bind', source: sources?.[m.slot] ?? `/proc/SUPERVISOR/fd/FD-OF(${m.what})`, options: bindOptions(m.readOnly) };
   }
 }
 
@@ -126,7 +135,7 @@ export function ociConfig(plan: SandboxPlan, i: OciFacts): OciSpec {
     },
     root: { path: i.root, readonly: true },
     hostname: layout.hostname,
-    mounts: layout.mounts.map(ociMount),
+    mounts: layout.mounts.map((m) => ociMount(m, i.sources)),
     linux: {
       ...(i.userns ? { uidMappings: idMap(layout.user.uid), gidMappings: idMap(layout.user.gid) } : {}),
       namespaces: [
@@ -152,6 +161,7 @@ export function ociConfig(plan: SandboxPlan, i: OciFacts): OciSpec {
       maskedPaths: layout.proc.masked,
       readonlyPaths: layout.proc.readOnly,
       ...(plan.seccomp ? { seccomp: plan.seccomp.oci } : {}),
+      ...(plan.process.mountLabel ? { mountLabel: plan.process.mountLabel } : {}),
     },
   };
 }

@@ -117,6 +117,7 @@ export class OciRuntime implements ContainerRuntime {
       cgroupsPath: `/${site.host.cgroupParent}/${site.cgroupName}`,
       hostIds: { user: site.hostId, root: rootHostId(site.host, site.hostId) },
       userns: userns(),
+      sources: site.sources?.staged ?? null,
     };
     const config = ociConfig(plan, facts);
     const cli = this.cli(OciRuntime.stateRoot(this.name, site.host), await hiddenCgroup2());

@@ -53,6 +53,11 @@ export class RunIo {
    * Readers first, before the program runs: the spawned process may exit before the program
    * writes (runc/crun create), and node drains the pipes of an exited child that have none.
    */
+  /** Reuse mode reads the reply pipe itself (pool/reuse.ts). */
+  detachReply(sandbox: RuntimeSandbox): void {
+    sandbox.reply?.removeAllListeners('data');
+  }
+
   attach(sandbox: RuntimeSandbox): void {
     sandbox.stdout.on('data', (b: Buffer) => this.stdout.push(b));
     sandbox.stderr.on('data', (b: Buffer) => this.stderr.push(b));

@@ -1,9 +1,16 @@
 // Observers of finished runs (an audit log, metrics): each is called once with every final
 // RunResult (after the task's output check), whatever the outcome. An observer's failure never
 // changes a result.
+import type { Policy } from '../../config/policy.js';
 import type { RunResult } from '../result.js';
 
-export type RunObserver = (result: RunResult) => void;
+/** What a result alone does not say: which task (a program's argv[0] for exec) under which policy. */
+export interface RunContext {
+  task: string;
+  policy: Policy;
+}
+
+export type RunObserver = (result: RunResult, ctx: RunContext) => void;
 
 const observers = new Set<RunObserver>();
 
@@ -14,10 +21,10 @@ export function observeRuns(fn: RunObserver): () => void {
 }
 
 /** Hand a final result to every observer, and return it. */
-export function published(result: RunResult): RunResult {
+export function published(result: RunResult, ctx: RunContext): RunResult {
   for (const fn of observers) {
     try {
-      fn(result);
+      fn(result, ctx);
     } catch {
       /* an observer's own problem */
     }

@@ -20,6 +20,10 @@ import { assertHostIds, pickHostId } from '../../runtime/ids.js';
 import { createScratch, type Scratch } from '../scratch.js';
 import { mountWorkspace } from '../workspace-fs.js';
 import { RunResources } from './resources.js';
+import { lsmPlan, prepareLsm } from '../../lsm/apply.js';
+import { landlockDegraded } from '../../lsm/landlock/probe.js';
+import { openSources } from '../../fs/mounts.js';
+import { listenSeccompAudit } from '../../seccomp/classify.js';
 
 export interface RunRequest {
   policy: Policy;
@@ -53,6 +57,8 @@ export async function prepareRun(req: RunRequest, res: RunResources): Promise<Pr
 async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun> {
   const { policy, host } = req;
   assertSupported(policy);
+  // AppArmor/SELinux: refused here, or loaded, or a gap the policy allows; Landlock likewise.
+  const lsmGaps = [...(await prepareLsm(policy)), ...landlockDegraded(policy)];
   const command = req.mode === 'program' ? req.command ?? [] : null;
   if (command?.length === 0) throw new PawlError('InvalidPolicy', 'no program to run');
   void collectGarbageOnce(host);
@@ -77,12 +83,18 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   if (cgroupR.status === 'fulfilled') res.cgroup = cgroupR.value;
   for (const r of [seccompR, cgroupR, workspaceR]) if (r.status === 'rejected') throw r.reason;
   const cgroup = (cgroupR as PromiseFulfilledResult<RunCgroup>).value;
+  const seccomp = (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value;
+  // A seccomp kill is recorded by the kernel's audit: join its netlink log group before anything runs.
+  if (seccomp) listenSeccompAudit();
+  // Bind and volume sources, opened without following links, handed to the runtime by fd.
+  const sources = (res.sources = await openSources(policy, host, res.id));
+  const lsm = lsmPlan(policy);
   const plan = planRun(
     policy,
-    { cgroup: driver, ioDevices: withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value), swapLimit: storage.swapLimit, seccomp: (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value },
+    { cgroup: driver, ioDevices: withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value), swapLimit: storage.swapLimit, seccomp, lsm: { apparmor: lsm.apparmor, selinux: lsm.selinux } },
     { rootfs: rootfs.path, workspace: scratch.workspace, egressSocket: res.egress ? egressSocket : null, cgroupName },
     { mode: req.mode, ...(command ? { command } : {}) },
   );
-  const backend = await runtimeFor(policy.runtime).prepare(plan, { id: res.id, host, dir: scratch.dir, cgroupName, procsFiles: cgroup.procsFiles, hostId, secret: randomBytes(6).toString('hex') });
-  return { plan, backend, scratch, cgroup, degraded: storage.degraded, notNeeded: storage.notNeeded };
+  const backend = await runtimeFor(policy.runtime).prepare(plan, { id: res.id, host, dir: scratch.dir, cgroupName, procsFiles: cgroup.procsFiles, hostId, secret: randomBytes(6).toString('hex'), sources });
+  return { plan, backend, scratch, cgroup, degraded: [...storage.degraded, ...lsmGaps], notNeeded: storage.notNeeded };
 }

@@ -40,6 +40,7 @@ export function runResult(p: ResultParts): RunResult {
     stderr_dropped_bytes: p.stderrDropped ?? 0,
     runtime: p.policy.runtime,
     cgroup: p.cgroup,
+    mode: 'sandboxed',
     trust_level: p.policy.trustLevel,
     degraded: p.degraded ?? [],
     ...(p.cleanupError ? { cleanup_error: p.cleanupError } : {}),

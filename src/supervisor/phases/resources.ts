@@ -10,6 +10,7 @@ import { releaseHostId } from '../../runtime/ids.js';
 import { recordLeftover } from '../leftovers.js';
 import { removeTree, type Scratch } from '../scratch.js';
 import { unmountWorkspace } from '../workspace-fs.js';
+import { closeSources, type OpenedSources } from '../../fs/mounts.js';
 
 export class RunResources {
   hostId: number | null = null;
@@ -17,6 +18,8 @@ export class RunResources {
   cgroup: RunCgroup | null = null;
   egress: EgressProxy | null = null;
   sandbox: RuntimeSandbox | null = null;
+  /** Bind/volume sources the supervisor opened (fs/mounts.ts): closed once the runtime has made its mounts. */
+  sources: OpenedSources | null = null;
 
   constructor(readonly id: string, private readonly policy: Policy, private readonly host: HostConfig) {}
 
@@ -53,8 +56,14 @@ export class RunResources {
     }
   }
 
+  /** The runtime has made its mounts (bwrap: bound the fds; runc/crun: create has exited): let the sources go. */
+  async closeSources(): Promise<void> {
+    await closeSources(this.sources);
+  }
+
   /** Only after every process of the run is dead. */
   private async remove(): Promise<void> {
+    await this.closeSources().catch(() => {});
     await this.closeEgress().catch(() => {});
     await this.killGroupIfPopulated();
     try {

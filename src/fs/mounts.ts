@@ -1,0 +1,147 @@
+// The policy's mounts as typed entries every backend renders the same way (bwrap argv, OCI
+// mounts), and the host-side part of a run: each bind source and volume opened without following
+// symlinks (fs/resolve.ts), handed to the runtime as an fd, never as a name it would resolve again.
+import { closeSync, existsSync, fstatSync, lstatSync, type Stats } from 'node:fs';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { PawlError } from '../errors.js';
+import { errnoCode, loadLibc } from '../util/libc.js';
+import { unmount } from './loop-mount.js';
+import { join } from 'node:path';
+import { RECIPE_DIR } from '../rootfs/build.js';
+import type { Policy } from '../config/policy.js';
+import type { HostConfig } from '../config/host.js';
+import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../rootfs/layout.js';
+import { openNoSymlinks } from './resolve.js';
+import { ensureVolume } from './volumes.js';
+import { under } from '../config/filesystem.js';
+
+/** A mount whose source the supervisor opens: `slot` is its index among the run's opened sources. */
+export type SourceMount =
+  | { kind: 'bind'; source: string; target: string; readonly: boolean; slot: number }
+  | { kind: 'volume'; volume: string; size: number; target: string; readonly: boolean; slot: number };
+export type PolicyMount = SourceMount | { kind: 'tmpfs'; target: string; size: number };
+export type FsMount =
+  | PolicyMount
+  /** A blocked dir of the layout: an empty tmpfs of mode 000, read-only. */
+  | { kind: 'blocked-dir'; target: string }
+  /** A blocked file of the layout: the rootfs's mode-000 empty file bound over it. */
+  | { kind: 'blocked-file'; target: string };
+
+/** The first fd of the bind sources in bwrap's spawned process (after plan.ts's fixed fds 0-7). */
+export const MOUNT_FD_BASE = 8;
+
+/** Pure: the policy's binds, volumes and tmpfs mounts, in order. */
+export function policyMounts(policy: Policy): PolicyMount[] {
+  const out: PolicyMount[] = [];
+  let slot = 0;
+  for (const b of policy.filesystem.binds) out.push({ kind: 'bind', source: b.src, target: b.dst, readonly: b.readOnly, slot: slot++ });
+  for (const m of policy.filesystem.mounts) {
+    if (m.type === 'bind') out.push({ kind: 'bind', source: m.source, target: m.target, readonly: m.readonly, slot: slot++ });
+    else if (m.type === 'volume') out.push({ kind: 'volume', volume: m.source, size: m.size, target: m.target, readonly: m.readonly, slot: slot++ });
+    else out.push({ kind: 'tmpfs', target: m.target, size: m.size });
+  }
+  return out;
+}
+
+/**
+ * A path of the rootfs tree; when that tree is not built (explain's placeholder path), the recipe's
+ * own files/ dir, which is what the rootfs's /etc is copied from.
+ */
+function rootfsStat(rootfs: string, path: string): Stats | undefined {
+  if (existsSync(rootfs)) return lstatSync(`${rootfs}${path}`, { throwIfNoEntry: false });
+  return lstatSync(join(RECIPE_DIR, 'files', path), { throwIfNoEntry: false });
+}
+
+/** How each blocked path is kept from the task, one line each (explain), with the covers to mount. */
+export interface BlockedPlan {
+  covers: FsMount[];
+  lines: string[];
+}
+
+/**
+ * Pure given the rootfs tree: each blocked path is absent from the layout (nothing there), covered
+ * (a path of the rootfs), or narrowed (/proc and /dev: node needs parts of them).
+ */
+export function blockedPlan(policy: Policy, rootfs: string): BlockedPlan {
+  const covers: FsMount[] = [];
+  const lines: string[] = [];
+  for (const path of policy.filesystem.blockedPaths) {
+    if (under(path, '/proc') || under('/proc', path)) {
+      lines.push(`${path}: narrowed, not removed: node and the harness read /proc/self; a new procfs of the sandbox's own pid namespace, with Docker's masked and read-only /proc paths`);
+    } else if (under(path, '/dev') || under('/dev', path)) {
+      lines.push(`${path}: narrowed, not removed: node needs /dev/null and /dev/urandom; only null, zero, full, random, urandom, tty and the fd links are there`);
+    } else if (ROOTFS_MOUNTS.some((m) => under(path, m) || under(m, path))) {
+      const st = rootfsStat(rootfs, path);
+      if (ROOTFS_MOUNTS.some((m) => under(m, path) && m !== path)) lines.push(`${path}: refused: it holds pawl's rootfs (${ROOTFS_MOUNTS.join(', ')})`);
+      else if (!st) lines.push(`${path}: absent: pawl's rootfs has no such path`);
+      else if (st.isDirectory()) (covers.push({ kind: 'blocked-dir', target: path }), lines.push(`${path}: covered by an empty read-only tmpfs of mode 000`));
+      else (covers.push({ kind: 'blocked-file', target: path }), lines.push(`${path}: covered by an empty file of mode 000 (EACCES)`));
+    } else if (Object.keys(ROOTFS_SYMLINKS).some((l) => under(path, l))) {
+      lines.push(`${path}: under a link into /usr: block the /usr path it names`);
+    } else {
+      lines.push(`${path}: absent: not mounted in the sandbox (ENOENT)`);
+    }
+  }
+  return { covers, lines };
+}
+
+/** The run's opened sources: fds in slot order, and for runc/crun the staged paths. */
+export interface OpenedSources {
+  fds: number[];
+  /** runc/crun: a bind of each fd's object on a path of pawl's own (see stage()); null for bwrap. */
+  staged: string[] | null;
+}
+
+/**
+ * Open every bind source and volume (made and mounted on first use) without following symlinks.
+ * bwrap binds the fds themselves (--bind-fd). runc and crun open mount sources by path inside the
+ * container's new mount namespace, where a /proc/<pid>/fd magic link names a mount of the host's
+ * namespace and cannot be bound (EINVAL): for them each fd's object is bound first, by the
+ * supervisor in the host's namespace, on a path under <stateDir>/stage that only root can reach
+ * and no task writes; that path is what config.json names, and it is detached once the runtime
+ * has made its mounts.
+ */
+export async function openSources(policy: Policy, host: HostConfig, runId: string): Promise<OpenedSources> {
+  const opened: OpenedSources = { fds: [], staged: policy.runtime === 'bwrap' ? null : [] };
+  try {
+    for (const m of policyMounts(policy)) {
+      if (m.kind === 'bind') opened.fds.push(openNoSymlinks(m.source, `mount source of ${m.target}`));
+      else if (m.kind === 'volume') opened.fds.push(openNoSymlinks(await ensureVolume(host.stateDir, m.volume, m.size), `volume "${m.volume}"`));
+      else continue;
+      if (opened.staged) opened.staged.push(await stage(opened.fds.at(-1)!, join(host.stateDir, 'stage'), `${runId}-${opened.fds.length - 1}`));
+    }
+  } catch (e) {
+    await closeSources(opened);
+    throw e;
+  }
+  return opened;
+}
+
+const MS_BIND = 4096;
+const MS_REC = 16384;
+
+async function stage(fd: number, dir: string, name: string): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const point = join(dir, name);
+  if (fstatSync(fd).isDirectory()) await mkdir(point, { mode: 0o700 });
+  else await writeFile(point, '', { mode: 0o600, flag: 'wx' });
+  // The magic link names the open object itself: nothing is looked up by name again.
+  if (loadLibc().mount(`/proc/self/fd/${fd}`, point, null as unknown as string, MS_BIND | MS_REC, null) < 0) {
+    const why = errnoCode();
+    await rm(point, { force: true, recursive: false }).catch(() => {});
+    throw new PawlError('RuntimeError', `cannot stage a mount source on ${point}: ${why}`);
+  }
+  return point;
+}
+
+/** Close the fds and detach the staged binds (each is then an empty dir or file of pawl's). */
+export async function closeSources(s: OpenedSources | null): Promise<void> {
+  if (!s) return;
+  for (const fd of s.fds.splice(0)) closeSync(fd);
+  for (const point of s.staged?.splice(0) ?? []) {
+    if (unmount(point, true) === 0) await rm(point, { recursive: false, force: true }).catch(() => rmdir(point).catch(() => {}));
+  }
+}
+
+/** runc/crun: what config.json names as each source mount's source. */
+export const ociSourcePaths = (s: OpenedSources): string[] | null => s.staged;

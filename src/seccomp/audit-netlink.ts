@@ -1,0 +1,77 @@
+// The kernel's audit records straight from the audit netlink socket (the read-only log multicast
+// group, which needs CAP_AUDIT_READ and the initial network namespace), instead of from the
+// kernel log. Without an audit daemon the kernel prints each record to its log through
+// printk_ratelimit (10 records per 5 s for the whole host), so a run that follows a few other
+// seccomp kills loses its record there; the multicast copy is sent for every record.
+// A multicast listener sees only what happens after it joins: it is opened before a sandbox
+// with a seccomp filter starts (classify.ts listenSeccompAudit), and drained when records are read.
+import { closeSync } from 'node:fs';
+import { errnoCode, loadLibc } from '../util/libc.js';
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_AUDIT = 9;
+/** AUDIT_NLGRP_READLOG = 1; groups are a bit mask of (1 << (group - 1)). */
+const READLOG_GROUPS = 1;
+const NLMSG_HDRLEN = 16;
+/** MAX_AUDIT_MESSAGE_LENGTH is 8970. */
+const BUF = 9000;
+
+let sock: number | null | undefined;
+
+/** Join the audit log multicast group once per process; false when the kernel refuses (not root, no audit, another netns). */
+export function openAuditNetlink(): boolean {
+  if (sock === undefined) {
+    sock = null;
+    try {
+      const libc = loadLibc();
+      const fd = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_AUDIT);
+      if (fd >= 0) {
+        const addr = Buffer.alloc(12); // struct sockaddr_nl: family, pad, pid (0: the kernel picks), groups
+        addr.writeUInt16LE(AF_NETLINK, 0);
+        addr.writeUInt32LE(READLOG_GROUPS, 8);
+        if (libc.bind(fd, addr, addr.length) === 0) sock = fd;
+        else closeSync(fd);
+      }
+    } catch {
+      sock = null; // no koffi/libc: the kernel log is the only source
+    }
+  }
+  return sock !== null;
+}
+
+/**
+ * Every record received since the last call, as "type=<n> <text>" lines (the kernel log's
+ * format, so one parser reads both). [] when the listener is not open.
+ */
+export function drainAuditNetlink(): string[] {
+  if (sock === null || sock === undefined) return [];
+  const libc = loadLibc();
+  const buf = Buffer.alloc(BUF);
+  const lines: string[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const n = Number(libc.recv(sock, buf, buf.length, 0));
+    if (n < 0) {
+      // ENOBUFS: the socket's queue overflowed and records were dropped; the rest still follow.
+      if (errnoCode() === 'ENOBUFS') continue;
+      break; // EAGAIN: nothing more now
+    }
+    for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
+      const len = buf.readUInt32LE(off);
+      if (len < NLMSG_HDRLEN || off + len > n) break;
+      const type = buf.readUInt16LE(off + 4);
+      const text = buf.toString('utf8', off + NLMSG_HDRLEN, off + len).replace(/\0+$/, '');
+      lines.push(`type=${type} ${text}`);
+      off += (len + 3) & ~3;
+    }
+  }
+  return lines;
+}
+
+/** Leave the group (tests). */
+export function closeAuditNetlink(): void {
+  if (typeof sock === 'number') closeSync(sock);
+  sock = undefined;
+}

@@ -1,0 +1,95 @@
+// Mounts, volumes, tmpfs, blocked paths and Landlock from the policy, on real bwrap, runc and crun.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execProgram } from '../../src/index.js';
+import type { PolicyInput } from '../../src/config/policy.js';
+import type { RuntimeName } from '../../src/runtime/index.js';
+import { removeVolume } from '../../src/fs/volumes.js';
+import { leftovers, testHost } from '../helpers/host.js';
+
+const host = testHost('fs');
+const RUNTIMES = (process.env.PAWL_RUNTIMES?.split(',') ?? ['bwrap', 'runc', 'crun']) as RuntimeName[];
+const DATA = `/var/lib/pawl/test-fs-${process.env.PAWL_TEST_TAG ?? 'x'}`;
+const BUSYBOX = { type: 'bind', source: '/usr/bin/busybox', target: '/bin/busybox' } as const;
+const VOLUME = `t-${process.env.PAWL_TEST_TAG ?? 'x'}-${process.pid}`;
+
+const sh = (runtime: RuntimeName, script: string, filesystem: NonNullable<PolicyInput['filesystem']> = {}) =>
+  execProgram(['/bin/busybox', 'sh', '-c', script], {
+    policy: { runtime, filesystem: { ...filesystem, mounts: [BUSYBOX, ...(filesystem.mounts ?? [])] }, resources: { wallTime: '20s' } },
+    host,
+  });
+
+beforeAll(() => {
+  rmSync(DATA, { recursive: true, force: true });
+  mkdirSync(`${DATA}/ro`, { recursive: true });
+  mkdirSync(`${DATA}/rw`, { recursive: true });
+  chmodSync(`${DATA}/rw`, 0o777); // the sandbox's user is an unprivileged host id
+  writeFileSync(`${DATA}/ro/x`, 'hello\n');
+  symlinkSync('/etc', `${DATA}/to-etc`);
+  symlinkSync(`${DATA}/ro`, `${DATA}/to-ro`);
+});
+
+afterAll(async () => {
+  await removeVolume(host.stateDir, VOLUME);
+  rmSync(DATA, { recursive: true, force: true });
+  expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+});
+
+describe.each(RUNTIMES)('%s: mounts from the policy', (runtime) => {
+  it('a read-only bind cannot be written; a read-write bind can, and the host sees the file', async () => {
+    const r = await sh(runtime, `cat /ro/x; echo no > /ro/y; echo from-${runtime} > /rw/out-${runtime}`, {
+      mounts: [{ type: 'bind', source: `${DATA}/ro`, target: '/ro' }, { type: 'bind', source: `${DATA}/rw`, target: '/rw', readonly: false }],
+    });
+    expect(r.stdout).toBe('hello\n');
+    expect(r.stderr).toMatch(/Read-only file system/);
+    expect(existsSync(`${DATA}/ro/y`)).toBe(false);
+    expect(readFileSync(`${DATA}/rw/out-${runtime}`, 'utf8')).toBe(`from-${runtime}\n`);
+  });
+
+  it('a volume keeps its data between runs and stops at its size', async () => {
+    const mounts = [{ type: 'volume', source: VOLUME, target: '/vol', size: '8MB' }] as const;
+    const first = await sh(runtime, `echo kept-${runtime} > /vol/keep-${runtime}; dd if=/dev/zero of=/vol/big-${runtime} bs=1M count=32 2>&1; rm /vol/big-${runtime}`, { mounts: [...mounts] });
+    expect(first.stdout).toMatch(/No space left on device/);
+    const second = await sh(runtime, `cat /vol/keep-${runtime}`, { mounts: [...mounts] });
+    expect(second.stdout).toBe(`kept-${runtime}\n`);
+  });
+
+  it('a tmpfs mount stops at its size', async () => {
+    const r = await sh(runtime, 'dd if=/dev/zero of=/scratch/f bs=1M count=4 2>&1; echo; ls -l /scratch/f', { mounts: [{ type: 'tmpfs', target: '/scratch', size: '1MB' }] });
+    expect(r.stdout).toMatch(/No space left on device/);
+    expect(r.stdout).toMatch(/ 1048576 .*\/scratch\/f/);
+  });
+
+  it('refuses a bind source that is, or passes through, a symlink', async () => {
+    await expect(sh(runtime, 'true', { mounts: [{ type: 'bind', source: `${DATA}/to-etc`, target: '/e' }] })).rejects.toThrow(/to-etc is a symlink/);
+    await expect(sh(runtime, 'true', { mounts: [{ type: 'bind', source: `${DATA}/to-ro/x`, target: '/e' }] })).rejects.toThrow(/to-ro is a symlink/);
+  });
+
+  it('makes every default blocked path inaccessible (or narrows /proc and /dev)', async () => {
+    const r = await sh(runtime, 'for f in /etc/passwd /etc/shadow; do cat $f >/dev/null && echo "read $f"; done; for d in /root /home /sys; do ls $d >/dev/null && echo "listed $d"; done; echo dev: $(ls /dev)');
+    expect(r.stdout).not.toMatch(/read |listed /);
+    expect(r.stderr).toMatch(/can't open '\/etc\/passwd': Permission denied/);
+    expect(r.stderr).toMatch(/can't open '\/etc\/shadow': No such file/);
+    for (const d of ['/root', '/home', '/sys']) expect(r.stderr).toContain(`${d}: No such file or directory`);
+    // /dev is narrowed, not removed: the runtime's minimal set only.
+    expect(r.stdout).toMatch(/^dev: .*null/m);
+    expect(r.stdout).not.toMatch(/^dev: .*(sda|vda|loop|mem|kmsg)/m);
+  });
+
+  it('Landlock refuses a read outside allowRead that the mount alone allows', async () => {
+    const mounts = [{ type: 'bind', source: `${DATA}/ro`, target: '/ro' }] as const;
+    const denied = await sh(runtime, 'cat /ro/x', { mounts: [...mounts], filePermissions: { allowRead: ['/tmp', '/bin/busybox'] }, landlock: 'required' });
+    expect(denied.stderr).toMatch(/can't open '\/ro\/x': Permission denied/);
+    expect(denied.stdout).toBe('');
+    // The same mount without Landlock: the read goes through, so it was Landlock that refused it.
+    const off = await sh(runtime, 'cat /ro/x', { mounts: [...mounts], filePermissions: { allowRead: ['/tmp', '/bin/busybox'] }, landlock: 'off' });
+    expect(off.stdout).toBe('hello\n');
+  });
+
+  it('Landlock refuses writes and execution outside allowWrite and allowExecute', async () => {
+    const r = await sh(runtime, 'echo a > /tmp/a && echo wrote-tmp; echo b > /workspace/b && echo wrote-ws; cp /bin/busybox /workspace/bb && echo copied && /workspace/bb true && echo ran-copy', { filePermissions: { allowWrite: ['/workspace'] }, landlock: 'required' });
+    expect(r.stdout).toBe('wrote-ws\ncopied\n');
+    expect(r.stderr).toMatch(/\/tmp\/a: Permission denied/);
+    expect(r.stderr).toMatch(/\/workspace\/bb: Permission denied/);
+  });
+});

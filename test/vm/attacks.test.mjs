@@ -1,0 +1,172 @@
+// Issue 10's attacks that must not run on a shared host, as the attacks, on cgroup v2 in the VM:
+// 7 (a run asleep in uninterruptible I/O), 8 (a directory swapped for a link while its run dir is
+// removed) and 11 (seccomp kills of a child process, many in a row).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DIST, NOTHING_LEFT, REPO, leftovers, pawl, requireV2, testHost, withBusybox } from './lib.mjs';
+
+const host = testHost('attacks');
+const { execProgram, runTask, collectGarbage } = pawl;
+const { listLeftovers } = await import(join(DIST, 'supervisor', 'leftovers.js'));
+const { removeTree } = await import(join(DIST, 'supervisor', 'scratch.js'));
+const WORK = '/var/lib/pawl/vm-attacks';
+
+before(async () => {
+  await requireV2();
+  mkdirSync(WORK, { recursive: true, mode: 0o755 });
+});
+
+after(async () => {
+  rmSync(WORK, { recursive: true, force: true });
+  assert.deepEqual(await leftovers(host), NOTHING_LEFT);
+});
+
+describe('10.7: uninterruptible I/O cannot replace the verdict', () => {
+  // Not met yet (a todo runs and reports, it does not fail the suite): in this VM the result came
+  // only after 42 s (one 64 MiB write) and 66 s (two 96 MiB writes), cleanup then succeeded, so the
+  // supervisor's result path waits for the I/O instead of returning with cleanup_error. The fix
+  // belongs in the run's kill/reap/cleanup waits (supervisor/sandbox.ts, runtime/index.ts).
+  const todo = 'the result waits for the I/O (see above)';
+  it('a task asleep in throttled O_DIRECT writes past its timeout: Timeout stands, cleanup_error is reported, gc clears the group later', { todo }, async (t) => {
+    // Two 96 MiB O_DIRECT writes to /workspace (its own loop device, under io.max) at the 1 MB/s
+    // floor: the writers sleep in D state for minutes, longer than every kill and cleanup wait of
+    // the supervisor together (~40 s).
+    const dd = (f) => `busybox dd if=/dev/zero of=/workspace/${f} bs=96M count=1 oflag=direct`;
+    const argv = ['/bin/busybox', 'sh', '-c', `${dd('a')} & ${dd('b')} & wait`];
+    const t0 = Date.now();
+    const r = await execProgram(argv, { host, policy: withBusybox({ resources: { cpuPercent: 100, memory: '512MB', wallTime: '2s', diskWriteBps: '1MB', diskSpace: '256MB' } }) });
+    t.diagnostic(`${r.status} ${r.error?.kind}: ${r.error?.message}; cleanup_error: ${r.cleanup_error}; result after ${Date.now() - t0} ms`);
+    assert.equal(r.status, 'failed');
+    assert.equal(r.error?.kind, 'Timeout');
+    assert.match(r.cleanup_error ?? '', /cgroup/);
+    // The result came while the I/O still went on: a process of the run is still asleep in the group.
+    const group = join('/sys/fs/cgroup', host.cgroupParent, `run-${r.id}`);
+    assert.ok(existsSync(group), 'the busy group is still there');
+    const states = readFileSync(join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)
+      .map((pid) => /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    t.diagnostic(`left in the group: ${states.join(' ')}`);
+    assert.ok(states.includes('D'), `a D-state process holds the group (${states})`);
+    assert.ok((await listLeftovers(host)).some((l) => l.id === r.id), 'the run is on the leftover list');
+    // Once the write ends, gc removes what the run left.
+    const deadline = Date.now() + 400_000;
+    let report;
+    do {
+      await new Promise((res) => setTimeout(res, 2000));
+      report = await collectGarbage(host);
+    } while ((await listLeftovers(host)).some((l) => l.id === r.id) && Date.now() < deadline);
+    t.diagnostic(`gc: ${JSON.stringify(report)}`);
+    assert.equal(existsSync(group), false);
+    assert.deepEqual((await listLeftovers(host)).map((l) => l.id), []);
+  });
+});
+
+describe('10.8: removal never follows a link swapped in during it', () => {
+  const canaryAt = (name) => {
+    const canary = join(WORK, name);
+    mkdirSync(canary, { recursive: true });
+    writeFileSync(join(canary, 'precious'), 'keep me');
+    return canary;
+  };
+
+  it('a directory swapped for a link to an outside dir right after it was listed', async () => {
+    const canary = canaryAt('canary-1');
+    const runs = join(WORK, 'runs-1');
+    const run = join(runs, 'r1');
+    mkdirSync(join(run, 'workspace', 'a', 'sub'), { recursive: true });
+    writeFileSync(join(run, 'workspace', 'a', 'sub', 'f'), 'x');
+    let swapped = false;
+    await removeTree(run, runs, (_fd, names) => {
+      if (swapped || !names.includes('sub')) return;
+      renameSync(join(run, 'workspace', 'a', 'sub'), join(run, 'moved'));
+      symlinkSync(canary, join(run, 'workspace', 'a', 'sub'));
+      swapped = true;
+    });
+    assert.equal(swapped, true);
+    assert.equal(existsSync(run), false);
+    assert.deepEqual(readdirSync(canary), ['precious']);
+  });
+
+  it('another process swapping directories for links in a loop, 20 removals', async (t) => {
+    const canary = canaryAt('canary-2');
+    const runs = join(WORK, 'runs-2');
+    // The racer: for every dir d<i> it sees, moves it away and puts a link to the canary there.
+    const racer = spawn(process.execPath, ['-e', `
+      const fs = require('fs'), path = require('path');
+      const [runs, canary] = process.argv.slice(1);
+      for (;;) {
+        for (const r of (() => { try { return fs.readdirSync(runs); } catch { return []; } })()) {
+          for (let i = 0; i < 20; i++) {
+            const d = path.join(runs, r, 'workspace', 'd' + i);
+            try { fs.renameSync(d, d + '.gone'); fs.symlinkSync(canary, d); process.stdout.write('.'); } catch {}
+          }
+        }
+      }`, runs, canary], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let swaps = 0;
+    const failed = [];
+    racer.stdout.on('data', (b) => (swaps += b.length));
+    try {
+      for (let n = 0; n < 20; n++) {
+        // Built aside, then moved into the racer's view in one rename.
+        const staging = join(WORK, 'staging');
+        for (let i = 0; i < 20; i++) {
+          mkdirSync(join(staging, 'workspace', `d${i}`, 'x'), { recursive: true });
+          writeFileSync(join(staging, 'workspace', `d${i}`, 'x', 'f'), 'x');
+        }
+        const run = join(runs, `r${n}`);
+        mkdirSync(runs, { recursive: true });
+        renameSync(staging, run);
+        // The racer may keep adding entries faster than they go ("Directory not empty"): such a
+        // removal fails (in a run: cleanup_error and the leftover list), it never follows a link.
+        await removeTree(run, runs).catch((e) => failed.push(e.message));
+        assert.deepEqual(readdirSync(canary), ['precious'], `after removal ${n}`);
+      }
+    } finally {
+      racer.kill('SIGKILL');
+    }
+    await new Promise((res) => racer.once('close', res));
+    for (const left of readdirSync(runs)) await removeTree(join(runs, left), runs);
+    assert.deepEqual(readdirSync(runs), []);
+    t.diagnostic(`${failed.length} of 20 removals failed while the racer ran: ${failed[0] ?? ''}`);
+    t.diagnostic(`${swaps} directories swapped for links during removals; canary: ${readdirSync(canary)}`);
+    assert.ok(swaps > 0, 'the racer swapped nothing: the test proved nothing');
+    assert.equal(readFileSync(join(canary, 'precious'), 'utf8'), 'keep me');
+  });
+});
+
+describe('10.11: seccomp kills of a child process at untrusted', () => {
+  let dir;
+  before(() => {
+    dir = mkdtempSync(join(WORK, 'childkill-'));
+    chmodSync(dir, 0o755); // bwrap runs as the run's unprivileged host id
+    mkdirSync(join(dir, 'probe'));
+    execFileSync('gcc', ['-static', '-O2', '-o', join(dir, 'probe', 'prober'), join(REPO, 'test', 'security', 'prober.c')]);
+    chmodSync(join(dir, 'probe'), 0o755);
+    mkdirSync(join(dir, 'task'));
+    // Each run's children are killed 20 times: more than the kernel prints per 5 s (10,
+    // machine-wide), so the kernel log alone loses at least half of every run's records.
+    writeFileSync(join(dir, 'task', 'main.js'), `async function main() {
+      const signals = [];
+      for (let i = 0; i < 20; i++) signals.push(require('child_process').spawnSync('/probe/prober', ['--direct', 'ptrace']).signal);
+      await new Promise((r) => setTimeout(r, 300)); // kauditd sends its records asynchronously
+      return { signals: [...new Set(signals)] };
+    }`);
+  });
+
+  it('20 seccomp kills of child processes in one run, 3 runs in a row: every kill is a violation, each run a SecurityViolation', async (t) => {
+    for (let i = 0; i < 3; i++) {
+      const r = await runTask(join(dir, 'task'), {
+        trustLevel: 'untrusted', host,
+        policy: { resources: { cpuPercent: 100, wallTime: '120s' }, filesystem: { binds: [{ src: join(dir, 'probe'), dst: '/probe' }] } },
+      });
+      const kills = r.violations.filter((v) => v.kind === 'syscall' && v.source === 'supervisor');
+      t.diagnostic(`run ${i}: ${r.status} ${r.error?.kind} ${r.error?.syscall}; ${kills.length} kills reported; children ${JSON.stringify(r.output)}`);
+      assert.equal(r.error?.kind, 'SecurityViolation');
+      assert.equal(r.error?.syscall, 'ptrace');
+      assert.equal(kills.length, 20, JSON.stringify(kills));
+      assert.ok(kills.every((k) => k.detail === 'ptrace'));
+    }
+  });
+});
