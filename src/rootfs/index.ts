@@ -2,7 +2,7 @@
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../util/libc.js';
 import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
@@ -43,6 +43,15 @@ async function treeIntact(facts: FactsCache, hash: string, path: string, files: 
   }
   facts.set(`rootfs-tree-${hash}`, key, true);
   return true;
+}
+
+/** Trees replaced by a rebuild, once no sandbox can still be starting from them (10 minutes on). */
+async function removeOldTrees(root: string): Promise<void> {
+  const cutoff = Date.now() - 10 * 60_000;
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const when = Number(/^\.old-(\d+)-/.exec(name)?.[1]);
+    if (when && when < cutoff) await rm(join(root, name), { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash, ...files.map((f) => `${f.dest}=${statSig(join(path, f.dest))}`));
@@ -120,10 +129,12 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   const path = join(root, hash);
   let built = false;
   if (rebuild || !(await exists(join(path, '.pawl-rootfs')))) {
-    if (rebuild) await rm(path, { recursive: true, force: true });
     const tmp = join(root, `.build-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
       await buildTree(files, tmp, opts.onProgress);
+      // A rebuilt tree replaces the old one in two renames, never by removing it first: sandboxes
+      // of other runs may be starting from it right now. The old tree is removed later (below).
+      if (rebuild && (await exists(path))) await rename(path, join(root, `.old-${Date.now()}-${randomBytes(6).toString('hex')}`));
       await replaceAtomically(tmp, path);
       built = true;
       facts.set(`rootfs-tree-${hash}`, treeKey(hash, path, files), true);
@@ -131,6 +142,7 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
       await rm(tmp, { recursive: true, force: true });
     }
   }
+  await removeOldTrees(root);
   const index = await readIndex(indexFile);
   index[sig] = hash;
   // A name of its own per write: two callers in one process (or two processes) never share a temp file.

@@ -1,6 +1,6 @@
 // The few libc calls node has no API for, through koffi (already used for libseccomp): fd flags,
 // fd-relative open/unlink (removal that never follows a link), the reaper's prctl/waitpid, and
-// the loop device and mount calls of /workspace's filesystem (supervisor/loop-mount.ts).
+// the loop device and mount calls of /workspace's filesystem (fs/loop-mount.ts).
 // Loaded on first use; errno is read right after the failing call. The one libc binding (the
 // layering check allows koffi only here and in seccomp/libseccomp.ts).
 // The audit netlink socket (seccomp/audit-netlink.ts) and Landlock's ABI query (doctor) too.

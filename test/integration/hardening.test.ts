@@ -40,11 +40,10 @@ describe('the verdict comes from facts, not from what the task writes (10.3)', (
     expect(r.error?.kind).toBe('TaskError');
   });
 
-  it('a "bwrap: ..." line with exit 1 is TaskError; a real set-up failure is RuntimeError', async () => {
+  it('a "bwrap: ..." line with exit 1 is TaskError', async () => {
+    // (A real set-up failure is bwrap's unconsumed --block-fd byte: classify.test.ts.)
     const forged = await execProgram(node(`process.stderr.write("bwrap: Can't mount proc on /newroot/proc\\n"); process.exit(1)`), { host });
     expect(forged.error?.kind).toBe('TaskError');
-    const real = await execProgram(node('0'), { policy: { filesystem: { binds: [{ src: '/nonexistent-pawl-src', dst: '/x' }] } }, host });
-    expect(real.error).toMatchObject({ kind: 'RuntimeError', message: expect.stringContaining('/nonexistent-pawl-src') });
   });
 
   it('a reply with a forged EPERM code and violations is not a SecurityViolation', async () => {

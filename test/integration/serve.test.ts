@@ -287,11 +287,11 @@ describe('pawl serve --config (the operator security.yaml)', () => {
     const config = join(work, 'security.yaml');
     const audit = join(work, 'audit.log');
     const yaml = (mb: number) => `security:\n  task_policies:\n    inline:\n      trust_level: limited\n      resource_limits:\n        max_memory_mb: ${mb}\n`;
-    writeFileSync(config, yaml(48));
+    writeFileSync(config, yaml(96));
     const svc = await startService(join(work, 'config.sock'), host, ['--config', config, '--audit-log', audit, '--pool-size', '0']);
     try {
-      // 80 MB of live buffers: over the task policy's 48 MB, under the limited preset's 128 MB.
-      const hungry = { source: 'function(input) { const keep = []; for (let i = 0; i < 80; i++) keep.push(Buffer.alloc(1 << 20, 1)); return { kept: keep.length }; }' };
+      // 120 MB of live buffers: over the task policy's 96 MB, under the 256 MB it is raised to.
+      const hungry = { source: 'function(input) { const keep = []; for (let i = 0; i < 120; i++) keep.push(Buffer.alloc(1 << 20, 1)); return { kept: keep.length }; }' };
       const small = await svc.call('POST', '/v1/runs', { task: hungry, input: {} });
       expect(small.status, small.text).toBe(200);
       expect(small.json).toMatchObject({ status: 'failed', error: { kind: 'ResourceExhausted' } });
@@ -299,7 +299,7 @@ describe('pawl serve --config (the operator security.yaml)', () => {
       svc.proc.kill('SIGHUP');
       await until('the reload', async () => svc.events().some((e) => e.event === 'reloaded'));
       const big = await svc.call('POST', '/v1/runs', { task: hungry, input: {} });
-      expect(big.json, big.text).toMatchObject({ status: 'succeeded', output: { kept: 80 } });
+      expect(big.json, big.text).toMatchObject({ status: 'succeeded', output: { kept: 120 } });
       const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       const runs = lines.filter((l) => l.event === 'run');
       expect(runs.map((l) => l.run_id)).toEqual([small.json.id, big.json.id]);

@@ -21,6 +21,7 @@ import { holdSubreaper, tryReap } from '../oci/reaper.js';
 import type { ContainerRuntime, CreateOptions, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BWRAP, bwrapArgs, type BwrapFds } from './argv.js';
 import { shimCommand } from './shim.js';
+import { ChildStdio } from '../child-stdio.js';
 import { AA_EXEC } from '../../lsm/host.js';
 import { pollUntil, withDeadline } from '../../util/wait.js';
 
@@ -29,7 +30,7 @@ const FD = { seccomp: 5, ready: 6, info: 7, sources: 8 } as const;
 const KILL_WAIT_MS = 2000;
 const ORPHAN_WAIT_MS = 2000;
 
-class BwrapSandbox implements RuntimeSandbox {
+class BwrapSandbox extends ChildStdio implements RuntimeSandbox {
   readonly exited: Promise<SandboxExit>;
   readonly closed: Promise<void>;
   /** bwrap's program is a grandchild in a pid namespace: the audit session identifies it instead. */
@@ -39,7 +40,8 @@ class BwrapSandbox implements RuntimeSandbox {
   /** bwrap has exited and its init is reaped (by bwrap, or by this process once orphaned). */
   private readonly reaped: Promise<void>;
 
-  constructor(private readonly child: ChildProcess, private readonly cgroup: RunCgroup, private readyFd: number) {
+  constructor(child: ChildProcess, private readonly cgroup: RunCgroup, private readyFd: number) {
+    super(child);
     // bwrap exits as soon as its init reports the program's status, often before it has reaped
     // that init: the orphan comes to this process (a child subreaper for the run) and is reaped
     // here, so no bwrap process of the run, zombie or not, outlives the result.
@@ -51,23 +53,8 @@ class BwrapSandbox implements RuntimeSandbox {
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
   get auditPid(): number | null {
     return this.child.pid ?? null;
-  }
-  get stdout(): Readable {
-    return this.child.stdout!;
-  }
-  get stderr(): Readable {
-    return this.child.stderr!;
-  }
-  get request(): Writable | null {
-    return (this.child.stdio[3] as Writable | null) ?? null;
-  }
-  get reply(): Readable | null {
-    return (this.child.stdio[4] as Readable | null) ?? null;
   }
 
   async start(): Promise<void> {

@@ -1,6 +1,7 @@
 // runc and crun behind the one runtime interface. A run is `create` (the container exists, inside
 // pawl's cgroup, its init waiting), `start` (the program runs), the init's exit (reaped by this
 // process as child subreaper, reaper.ts), and `delete --force` on every path out.
+import { ChildStdio } from '../child-stdio.js';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { PawlError } from '../../errors.js';
 import { ROOTFS_SYMLINKS } from '../../rootfs/layout.js';
 import type { SandboxPlan } from '../../plan/plan.js';
 import { idTime, ownerPid, partnerId } from '../ids.js';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { ContainerRuntime, CreateOptions, Launch, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, startCommand, stateCommand, UMOUNT, UNSHARE, type OciCli, type OciRuntimeName } from './cli.js';
 import { ociConfig, type OciFacts, type OciSpec } from './config.js';
@@ -196,7 +197,7 @@ export class OciRuntime implements ContainerRuntime {
   }
 }
 
-class OciSandbox implements RuntimeSandbox {
+class OciSandbox extends ChildStdio implements RuntimeSandbox {
   readonly exited: Promise<SandboxExit>;
   readonly closed: Promise<void>;
   /** The init's pid once `create` has exited; its creator gone, the init is this process's child. */
@@ -217,8 +218,9 @@ class OciSandbox implements RuntimeSandbox {
     private readonly cli: OciCli,
     private readonly id: string,
     files: ReturnType<typeof bundleFiles>,
-    private readonly child: ChildProcess,
+    child: ChildProcess,
   ) {
+    super(child);
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
     this.created = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))).then(async (code) => {
       const pid = code === 0 ? Number((await readFile(files.pidFile, 'utf8').catch(() => '')).trim()) : NaN;
@@ -233,21 +235,6 @@ class OciSandbox implements RuntimeSandbox {
     );
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-  get stdout(): Readable {
-    return this.child.stdout!;
-  }
-  get stderr(): Readable {
-    return this.child.stderr!;
-  }
-  get request(): Writable | null {
-    return (this.child.stdio[3] as Writable | null) ?? null;
-  }
-  get reply(): Readable | null {
-    return (this.child.stdio[4] as Readable | null) ?? null;
-  }
 
   setupFailed(): boolean {
     return this.setupError !== null;
