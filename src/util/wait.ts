@@ -1,5 +1,6 @@
-// "Wait, or give up after N ms", in its two forms, written once. Neither keeps the process alive
-// on its own (the timers are unref'd) nor leaves a timer behind once the wait is over.
+// "Wait, or give up after N ms", in its two forms, written once. A wait in progress keeps the
+// process alive (its timer is ref'd: a CLI awaiting a poll whose condition no other handle drives
+// would otherwise end mid-run with exit 0 and no output), and leaves no timer behind once over.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Polls until check() is true or timeoutMs has passed; says which. check runs at least once. */
@@ -8,7 +9,7 @@ export async function pollUntil(check: () => boolean | Promise<boolean>, timeout
   for (;;) {
     if (await check()) return true;
     if (Date.now() >= deadline) return false;
-    await sleep(intervalMs, undefined, { ref: false });
+    await sleep(intervalMs);
   }
 }
 
@@ -17,7 +18,6 @@ export async function withDeadline<T>(p: Promise<T>, timeoutMs: number): Promise
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<undefined>((resolve) => {
     timer = setTimeout(resolve, timeoutMs, undefined);
-    timer.unref();
   });
   try {
     return await Promise.race([p, expired]);
