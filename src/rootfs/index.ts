@@ -38,6 +38,12 @@ async function treeIntact(facts: FactsCache, hash: string, path: string, files: 
   const key = treeKey(hash, path, files);
   if (facts.get(`rootfs-tree-${hash}`, key)) return true;
   for (const f of files) {
+    if (f.mode === 0) {
+      // The blocked-path placeholder: an empty file no one may open (not even to hash it, without root).
+      const st = await stat(join(path, f.dest)).catch(() => null);
+      if (!st || !st.isFile() || st.size !== 0 || (st.mode & 0o7777) !== 0) return false;
+      continue;
+    }
     const [a, b] = await Promise.all([sha256File(join(path, f.dest)).catch(() => 'missing'), sha256File(f.source)]);
     if (a !== b) return false;
   }
