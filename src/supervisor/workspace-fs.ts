@@ -11,10 +11,12 @@
 // charges its pages to the run's memory cgroup, so /workspace's 100 MB would have to fit inside
 // the 64-128 MB memory limits of the trust levels; project quotas need a filesystem mounted with
 // prjquota, which hosts rarely have.
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
 import { chmod, chown, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { runTool } from '../util/tool.js';
+import { loadLibc } from '../util/libc.js';
+import { withDeadline } from '../util/wait.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { dataRanges, loopMount, unmount } from '../fs/loop-mount.js';
@@ -171,14 +173,69 @@ export async function workspaceFull(workspace: string): Promise<boolean> {
 const EXT4_MAGIC = 0xef53;
 
 /**
+ * How long unmounting waits for the workspace's data to reach its image. Dirty pages of a run are
+ * written back under the run's own io.max (cgroup writeback), at the policy's floor rate at
+ * worst: a task that dirtied 100 MB at 1 MB/s would hold an unmount for 100 s.
+ */
+export const UNMOUNT_FLUSH_MS = 3000;
+
+/**
  * Unmount the workspace if it is a mount (detached lazily when still busy). Only after the run's
  * processes are dead. Without root nothing was mounted, and nothing is tried.
+ *
+ * umount(2) writes back what is dirty first, in the calling thread, uninterruptibly: so the
+ * filesystem is flushed first with syncfs on one of libuv's threads, under a deadline. When
+ * writeback takes longer, the mount stays (this throws, the caller records it for gc, and gc
+ * tries again later: by then the flush has ended) and the supervisor's thread never sleeps in it.
  */
-export async function unmountWorkspace(workspace: string): Promise<void> {
+export async function unmountWorkspace(workspace: string, flushMs = UNMOUNT_FLUSH_MS): Promise<void> {
   if (process.geteuid?.() !== 0) return;
+  if (!(await flushed(workspace, flushMs))) {
+    throw new Error(`cannot unmount ${workspace} yet: its data was still being written back after ${flushMs} ms`);
+  }
   const errno = unmount(workspace);
   if (errno === 0 || errno === EINVAL || errno === ENOENT) return; // EINVAL: not a mount point
   const lazy = unmount(workspace, true);
   if (lazy !== 0 && lazy !== EINVAL) throw new Error(`cannot unmount ${workspace}: errno ${errno}, then ${lazy}`);
 }
 const [ENOENT, EINVAL] = [2, 22];
+
+/**
+ * syncfs on the workspace's own filesystem, off the main thread: true once it returned within
+ * flushMs (or there is no filesystem of its own to flush). Past the deadline the call goes on in
+ * its thread until writeback ends (its fd is closed then), and a later call waits on that same
+ * flush. At most MAX_FLUSHING such threads at once, so that slow flushes never take all of
+ * libuv's threads (4) from every other file operation of the process: past that, false at once.
+ */
+async function flushed(workspace: string, flushMs: number): Promise<boolean> {
+  let sync = flushing.get(workspace);
+  if (!sync) {
+    try {
+      if ((await stat(workspace)).dev === (await stat(dirname(workspace))).dev) return true; // not a mount
+    } catch {
+      return true; // gone: nothing to flush (unmount says the rest)
+    }
+    if (flushing.size >= MAX_FLUSHING) return false;
+    let fd: number;
+    try {
+      fd = openSync(workspace, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    } catch {
+      return true;
+    }
+    const started = loadLibc()
+      .syncfsAsync(fd)
+      .then(
+        () => true,
+        () => true, // a failed syncfs leaves it to umount to say what is wrong
+      )
+      .finally(() => {
+        closeSync(fd);
+        flushing.delete(workspace);
+      });
+    flushing.set(workspace, started);
+    sync = started;
+  }
+  return (await withDeadline(sync, flushMs)) === true;
+}
+const flushing = new Map<string, Promise<boolean>>();
+const MAX_FLUSHING = 2;

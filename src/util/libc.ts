@@ -24,6 +24,8 @@ export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Buffer, len: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  /** syncfs(fd) on one of libuv's threads: it may sleep for as long as the filesystem's writeback takes. */
+  syncfsAsync(fd: number): Promise<number>;
 }
 
 export const F_GETFD = 1;
@@ -37,6 +39,7 @@ let libc: Libc | null = null;
 export function loadLibc(): Libc {
   if (!libc) {
     const lib = koffi.load('libc.so.6');
+    const syncfs = lib.func('int syncfs(int)');
     libc = {
       // fcntl and openat are variadic in C; every call here passes exactly these int arguments.
       fcntl: lib.func('int fcntl(int, int, int)'),
@@ -56,6 +59,8 @@ export function loadLibc(): Libc {
       socket: lib.func('int socket(int, int, int)'),
       bind: lib.func('int bind(int, const void *, uint32_t)'),
       recv: lib.func('long recv(int, void *, size_t, int)'),
+      syncfsAsync: (fd: number) =>
+        new Promise<number>((resolve, reject) => syncfs.async(fd, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),
     };
   }
   return libc;

@@ -62,7 +62,9 @@ function mountChanges() {
 export async function leftovers(host) {
   const parentDir = join(CGROUP_ROOT, host.cgroupParent);
   const cgroupDirs = (await readdir(parentDir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name);
-  const scratch = await readdir(host.runDir).catch(() => []);
+  // gc's leftover list (<runDir>/.leftovers) counts only when something is on it.
+  const listed = await readdir(join(host.runDir, '.leftovers')).catch(() => []);
+  const scratch = (await readdir(host.runDir).catch(() => [])).filter((name) => name !== '.leftovers' || listed.length);
   const processes = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;

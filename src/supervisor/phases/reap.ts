@@ -17,6 +17,8 @@ import type { RunWatch } from './watch.js';
 
 /** How long a killed run's end may take before its verdict is given without it. */
 const KILL_GRACE_MS = 10_000;
+/** How long the final look at the workspace (walk, statfs) may take. */
+const WORKSPACE_READ_MS = 2000;
 /** A timer that never holds the process open. */
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
@@ -55,14 +57,17 @@ export async function reap(
   // The sandbox is gone: the proxy's counts and denials are final.
   const egress = await res.closeEgress();
   await watch.poller.poll(true);
-  const workspaceBytes = Math.max(watch.poller.peaks.workspaceBytes, await treeUsage(run.workspace, { live: false }));
+  // The workspace is read under deadlines: a directory locked by a process asleep in I/O would
+  // hold the walk; then the watch's last figures stand.
+  const walked = await withDeadline(treeUsage(run.workspace, { live: false }), WORKSPACE_READ_MS);
+  const workspaceBytes = Math.max(watch.poller.peaks.workspaceBytes, walked ?? 0);
   const reply = run.mode === 'task' ? io.parsedReply() : null;
   const seccompKills = await seccompKillsOf(sandbox, watch, run.seccomp, exit.signal === 'SIGSYS' || exit.code === 128 + 31);
   return {
     exit,
     stats: watch.poller.last,
     workspaceBytes,
-    workspaceFull: watch.poller.peaks.workspaceFull || (await workspaceFull(run.workspace)),
+    workspaceFull: watch.poller.peaks.workspaceFull || ((await withDeadline(workspaceFull(run.workspace), WORKSPACE_READ_MS)) ?? false),
     stdout: io.stdout.text(),
     stderr,
     reply,

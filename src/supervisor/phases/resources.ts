@@ -61,7 +61,12 @@ export class RunResources {
     await closeSources(this.sources);
   }
 
-  /** Only after every process of the run is dead. */
+  /**
+   * Only after every process of the run is dead. Each step is bounded (the group kill and rmdir
+   * poll for at most 2 s and 1 s, the runtime's destroy waits with a deadline, the unmount flushes
+   * under one: workspace-fs.ts), so a process asleep in uninterruptible I/O delays the result by
+   * seconds, never by the I/O. What could not go is named in the error, for cleanup_error.
+   */
   private async remove(): Promise<void> {
     await this.closeSources().catch(() => {});
     await this.closeEgress().catch(() => {});
@@ -72,13 +77,18 @@ export class RunResources {
     } finally {
       // The scratch dir only once the group is gone: rmdir succeeding proves no process of the
       // run is left to race the removal. Otherwise it stays for gc, which checks the same.
-      if (this.cgroup) await this.cgroup.remove();
+      if (this.cgroup) await this.cgroup.remove().catch((e) => leftBehind(e, this.scratch && `the scratch dir ${this.scratch.dir} and its /workspace mount`));
       if (this.scratch) {
-        await unmountWorkspace(this.scratch.workspace);
+        await unmountWorkspace(this.scratch.workspace).catch((e) => leftBehind(e, `the scratch dir ${this.scratch!.dir}`));
         await removeTree(this.scratch.dir, this.host.runDir);
       }
     }
     // Only now: a run whose group could not be removed may still hold processes of that id.
     releaseHostId(this.hostId);
   }
+}
+
+/** A failed step of remove(), with what it leaves for gc named after it. */
+function leftBehind(e: unknown, alsoLeft: string | null): never {
+  throw new Error(`${(e as Error).message}${alsoLeft ? `; left for gc with it: ${alsoLeft}` : ''}`);
 }
