@@ -83,7 +83,9 @@ export async function leftovers(host: HostConfig): Promise<{ cgroups: string[]; 
     const dir = join(mount, host.cgroupParent);
     for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) cgroups.push(join(dir, e.name));
   }
-  const scratch = await readdir(host.runDir).catch(() => [] as string[]);
+  // The leftover list's dir stays once made; only a record in it is something left behind.
+  const listed = await readdir(join(host.runDir, '.leftovers')).catch(() => [] as string[]);
+  const scratch = (await readdir(host.runDir).catch(() => [] as string[])).flatMap((n) => (n !== '.leftovers' ? [n] : listed.map((r) => `.leftovers/${r}`)));
   const processes: number[] = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
