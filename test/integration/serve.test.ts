@@ -129,7 +129,7 @@ describe('pawl serve', () => {
     const r = await svc.call(method as string, path as string, body);
     expect(r.status, r.text).toBe(status);
     expect(r.json).toEqual({ error: { code, message: expect.any(String) } });
-    if (status === 405) expect(r.headers.allow).toBeTruthy();
+    if (status === 405) expect(r.headers.allow).toBe(path === '/v1/runs' ? 'GET, POST' : 'GET, DELETE');
     expect((await svc.call('GET', '/healthz')).status).toBe(200);
   });
 
