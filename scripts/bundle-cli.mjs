@@ -4,22 +4,30 @@
 // `pawl run examples/add` 0.69 s of CPU unbundled, 0.51 s bundled: resolving and compiling ~400
 // small ESM files (zod alone is ~100) costs more than parsing one big one. Splitting keeps
 // `pawl --help` from loading what only `run` needs. koffi stays external (a native addon).
+// test/unit/cli-startup.test.ts bundles src/cli/main.ts the same way (bundleCli) and checks
+// what `pawl --help` loads.
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-rmSync('dist/bundle', { recursive: true, force: true });
-await build({
-  entryPoints: { pawl: 'dist/cli/main.js' },
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  outdir: 'dist/bundle',
-  outExtension: { '.js': '.mjs' },
-  external: ['koffi'],
-  logLevel: 'warning',
-  // CommonJS dependencies (ajv, yaml) call require() for node's builtins.
-  banner: { js: "import { createRequire as __pawlRequire } from 'node:module'; const require = __pawlRequire(import.meta.url);" },
-});
-chmodSync('dist/bundle/pawl.mjs', 0o755);
+export async function bundleCli(entry, outdir) {
+  rmSync(outdir, { recursive: true, force: true });
+  await build({
+    entryPoints: { pawl: entry },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    external: ['koffi'],
+    logLevel: 'warning',
+    // CommonJS dependencies (ajv, yaml) call require() for node's builtins.
+    banner: { js: "import { createRequire as __pawlRequire } from 'node:module'; const require = __pawlRequire(import.meta.url);" },
+  });
+  chmodSync(join(outdir, 'pawl.mjs'), 0o755);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await bundleCli('dist/cli/main.js', 'dist/bundle');

@@ -1,15 +1,28 @@
-// Argument parsing for the CLI: flags -> PolicyInput. Parsing only; validation of values
-// (sizes, durations) happens once, in the zod schemas.
+// What main.ts needs to parse argv before it knows the command: the option tables and the
+// parsing helpers. Nothing here may import zod or the library (`pawl --help` loads only this,
+// test/unit/cli-startup.test.ts checks it); flags become a policy in policy-flags.ts, loaded
+// with the command.
 import type { ParseArgsConfig } from 'node:util';
-import type { PolicyInput } from '../config/policy.js';
 import { PawlError } from '../errors.js';
-import { NETWORK_OPTIONS, networkFromFlags } from './network-args.js';
 
 export class UsageError extends PawlError {
   constructor(message: string) {
     super('InvalidPolicy', message);
   }
 }
+
+export const NETWORK_OPTIONS = {
+  network: { type: 'string' },
+  'allow-host': { type: 'string', multiple: true },
+  'allow-port': { type: 'string', multiple: true },
+  'block-host': { type: 'string', multiple: true },
+  dns: { type: 'string', multiple: true },
+  'net-down': { type: 'string' },
+  'net-up': { type: 'string' },
+  'net-connections': { type: 'string' },
+  'net-over-limit': { type: 'string' },
+  'force-full-network': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
 
 export const LIMIT_OPTIONS = {
   trust: { type: 'string' },
@@ -23,36 +36,8 @@ export const LIMIT_OPTIONS = {
   ...NETWORK_OPTIONS,
 } as const satisfies ParseArgsConfig['options'];
 
-type Values = { [K in keyof typeof LIMIT_OPTIONS]?: (typeof LIMIT_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof LIMIT_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
-
-function integer(flag: string, v: string): number {
-  if (!/^\d+$/.test(v.trim())) throw new UsageError(`--${flag} expects a whole number, got "${v}"`);
-  return Number(v);
-}
-
-/** Flags -> per-run policy overrides. Sizes and durations stay strings for the schema to parse. */
-export function policyFromFlags(v: Values, binds: PolicyInput['filesystem'] = undefined): PolicyInput {
-  const resources: NonNullable<PolicyInput['resources']> = {};
-  if (v.memory !== undefined) resources.memory = v.memory;
-  if (v.timeout !== undefined) resources.wallTime = v.timeout;
-  if (v['cpu-time'] !== undefined) resources.cpuTime = v['cpu-time'];
-  if (v.pids !== undefined) resources.processes = integer('pids', v.pids);
-  if (v.cpu !== undefined) resources.cpuPercent = integer('cpu', v.cpu.replace(/%$/, ''));
-  const out: PolicyInput = { resources };
-  const network = networkFromFlags(v);
-  if (network) out.network = network;
-  if (v.runtime !== undefined) out.runtime = v.runtime as 'bwrap';
-  if (v.env?.length) {
-    out.env = {};
-    for (const kv of v.env) {
-      const i = kv.indexOf('=');
-      if (i <= 0) throw new UsageError(`--env expects NAME=VALUE, got "${kv}"`);
-      out.env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-  }
-  if (binds) out.filesystem = binds;
-  return out;
-}
+/** What parseArgs returns for a table of options. */
+export type Values<O extends ParseArgsConfig['options']> = { [K in keyof O]?: O[K] extends { multiple: true } ? string[] : O[K] extends { type: 'boolean' } ? boolean : string };
 
 /**
  * bwrap-style two-value flags (--ro-bind SRC DST, --bind SRC DST) taken out before parseArgs,

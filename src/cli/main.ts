@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PawlError } from '../errors.js';
-import { LIMIT_OPTIONS, parseJsonInput, policyFromFlags, takeBinds, UsageError } from './args.js';
+import { LIMIT_OPTIONS, parseJsonInput, takeBinds, UsageError } from './args.js';
 import { OPERATOR_OPTIONS, wantsOperator } from './commands/operator-run.js';
 import { err, finish, out, quietOnEpipe } from './output.js';
 import { mark, timingsLine, timingsOn } from './timings.js';
@@ -27,6 +27,7 @@ const USAGE = `usage:
   pawl config check FILE | show FILE --task NAME [--json]      check an operator security.yaml; a task's effective policy and sources
 operator: run/test --config FILE (security.yaml: the task's policy and execution mode) --audit-log FILE (JSON lines)
   pawl doctor [--json]                                         what pawl can enforce on this host, with fixes (exit 1: not all)
+  pawl --version                                               print pawl's version
 timings: PAWL_TIMINGS=1 pawl ... (or pawl --timings CMD ...) prints the phases of the command to stderr
 limits: --trust untrusted|limited|trusted|system --memory SIZE --timeout DURATION
         --cpu-time DURATION --cpu PERCENT --pids N --env NAME=VALUE --runtime bwrap|runc|crun
@@ -68,12 +69,12 @@ async function main(argv: string[]): Promise<number> {
       const task = oneTask(positionals, 'run');
       const input = await readInput(values);
       if (wantsOperator(values)) {
-        const [{ runConfigured }, { formatResult }] = await Promise.all([import('./commands/operator-run.js'), import('./format.js')]);
+        const [{ runConfigured }, { formatResult }, { policyFromFlags }] = await Promise.all([import('./commands/operator-run.js'), import('./format.js'), import('./policy-flags.js')]);
         const result = await runConfigured(task, values, input, policyFromFlags(values));
         out(formatResult(result));
         return result.status === 'succeeded' ? 0 : 1;
       }
-      const [{ runTask }, { formatResult }] = await Promise.all([import('../supervisor/run.js'), import('./format.js')]);
+      const [{ runTask }, { formatResult }, { policyFromFlags }] = await Promise.all([import('../supervisor/run.js'), import('./format.js'), import('./policy-flags.js')]);
       mark('load');
       const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values) });
       out(formatResult(result));
@@ -85,8 +86,8 @@ async function main(argv: string[]): Promise<number> {
       if (sep < 0 || sep === rest.length - 1) throw new UsageError('pawl exec needs the program after "--": pawl exec [options] -- PROGRAM ARGS...');
       const { values, positionals } = parse(rest.slice(0, sep), { ...LIMIT_OPTIONS, result: { type: 'string' }, 'result-fd': { type: 'string' } });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" before "--"`);
-      const [{ execProgram }, { hostConfig }, { resultTarget, writeResult }] = await Promise.all([
-        import('../supervisor/run.js'), import('../config/host.js'), import('./exec-result.js'),
+      const [{ execProgram }, { hostConfig }, { resultTarget, writeResult }, { policyFromFlags }] = await Promise.all([
+        import('../supervisor/run.js'), import('../config/host.js'), import('./exec-result.js'), import('./policy-flags.js'),
       ]);
       const target = resultTarget(values, hostConfig().stateDir);
       mark('load');
@@ -103,7 +104,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'test': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, config: OPERATOR_OPTIONS.config, json: { type: 'boolean' } });
-      const [{ runTaskTests }, { formatResult }, { testOptions }, { terminalProgress }] = await Promise.all([import('../supervisor/task-tests.js'), import('./format.js'), import('./commands/operator-run.js'), import('./progress.js')]);
+      const [{ runTaskTests }, { formatResult }, { testOptions }, { terminalProgress }, { policyFromFlags }] = await Promise.all([
+        import('../supervisor/task-tests.js'), import('./format.js'), import('./commands/operator-run.js'), import('./progress.js'), import('./policy-flags.js'),
+      ]);
       const task = oneTask(positionals, 'test');
       const progress = terminalProgress(); // stderr, only on a terminal
       const report = await runTaskTests(task, { ...(await testOptions(task, values, policyFromFlags(values))), onProgress: progress.update }).finally(() => progress.done());
@@ -117,11 +120,11 @@ async function main(argv: string[]): Promise<number> {
     case 'explain': {
       const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, json: { type: 'boolean' } });
       if (positionals.length > 1) throw new UsageError('pawl explain takes at most one TASK');
-      const overrides = policyFromFlags(values);
-      const [{ loadTask }, { taskPolicy }, { resolvePolicy }, { explain }, { formatExplanation }, { formatReading }] = await Promise.all([
+      const [{ loadTask }, { taskPolicy }, { resolvePolicy }, { explain }, { formatExplanation }, { formatReading }, { policyFromFlags }] = await Promise.all([
         import('../task/load.js'), import('../supervisor/run.js'), import('../config/resolve.js'), import('../supervisor/explain.js'), import('./format.js'),
-        import('../task/metadata.js'),
+        import('../task/metadata.js'), import('./policy-flags.js'),
       ]);
+      const overrides = policyFromFlags(values);
       const task = positionals[0] ? await loadTask(positionals[0]) : null;
       const policy = task ? taskPolicy(task, { trustLevel: values.trust, policy: overrides }) : resolvePolicy({ trustLevel: values.trust, overrides });
       const plan = await explain(policy);
@@ -173,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
       const [sub, ...more] = rest;
       const { values, positionals } = parse(more, LIMIT_OPTIONS);
       if (sub !== 'profile' || positionals.length) throw new UsageError('usage: pawl apparmor profile [limits] [--ro-bind SRC DST] [--bind SRC DST]');
-      const [{ resolvePolicy }, { apparmorProfile }] = await Promise.all([import('../config/resolve.js'), import('../lsm/apparmor/index.js')]);
+      const [{ resolvePolicy }, { apparmorProfile }, { policyFromFlags }] = await Promise.all([import('../config/resolve.js'), import('../lsm/apparmor/index.js'), import('./policy-flags.js')]);
       out(apparmorProfile(resolvePolicy({ trustLevel: values.trust, overrides: policyFromFlags(values, binds.length ? { binds } : undefined) })).text);
       return 0;
     }
@@ -214,6 +217,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'serve':
       return (await import('./commands/serve.js')).serveCommand(args);
+    case '--version':
+    case 'version': {
+      // dist/cli/main.js and dist/bundle/pawl.mjs are both two levels below the package.
+      const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      out(`pawl ${version}`);
+      return 0;
+    }
     case undefined:
     case 'help':
     case '--help':

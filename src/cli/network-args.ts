@@ -1,23 +1,8 @@
 // Network flags -> policy.network (parsing only; the schema validates hosts, ports and rates).
-import type { ParseArgsConfig } from 'node:util';
 import type { PolicyInput } from '../config/policy.js';
 import { NetworkPolicy } from '../network/schema.js';
 import { PawlError } from '../errors.js';
-
-export const NETWORK_OPTIONS = {
-  network: { type: 'string' },
-  'allow-host': { type: 'string', multiple: true },
-  'allow-port': { type: 'string', multiple: true },
-  'block-host': { type: 'string', multiple: true },
-  dns: { type: 'string', multiple: true },
-  'net-down': { type: 'string' },
-  'net-up': { type: 'string' },
-  'net-connections': { type: 'string' },
-  'net-over-limit': { type: 'string' },
-  'force-full-network': { type: 'boolean' },
-} as const satisfies ParseArgsConfig['options'];
-
-type Values = { [K in keyof typeof NETWORK_OPTIONS]?: (typeof NETWORK_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof NETWORK_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+import type { NETWORK_OPTIONS, Values } from './args.js';
 
 const whole = (flag: string, v: string) => {
   if (!/^\d+$/.test(v.trim())) throw new PawlError('InvalidPolicy', `--${flag} expects a whole number, got "${v}"`);
@@ -26,7 +11,7 @@ const whole = (flag: string, v: string) => {
 /** "1MB/s" and "1MB" mean the same rate. */
 const rate = (v: string) => v.replace(/\/s$/i, '');
 
-export function networkFromFlags(v: Values): PolicyInput['network'] | undefined {
+export function networkFromFlags(v: Values<typeof NETWORK_OPTIONS>): PolicyInput['network'] | undefined {
   const n: NonNullable<PolicyInput['network']> = {};
   if (v.network !== undefined) n.mode = v.network as 'none';
   if (v['allow-host']?.length) n.allowedHosts = v['allow-host'];
