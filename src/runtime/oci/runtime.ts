@@ -3,7 +3,7 @@
 // process as child subreaper, reaper.ts), and `delete --force` on every path out.
 import { ChildStdio } from '../child-stdio.js';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeCgroups } from '../../cgroup/probe.js';
@@ -172,8 +172,9 @@ export class OciRuntime implements ContainerRuntime {
 
   async list(host: HostConfig): Promise<SandboxInfo[]> {
     const root = OciRuntime.stateRoot(this.name, host);
-    // Listing a --root that does not exist would create it.
-    if (!existsSync(root) || !this.available()) return [];
+    // Listing a --root that does not exist would create it. An empty root holds no container
+    // (each has a dir there): no process to spawn, which gc does on every CLI run.
+    if (!existsSync(root) || readdirSync(root).length === 0 || !this.available()) return [];
     const out = await run(listCommand(this.cli(root, null)));
     const entries = (JSON.parse(out.trim() || 'null') ?? []) as { id: string; status: string; pid: number }[];
     const now = Date.now();
