@@ -8,8 +8,20 @@
 // what `pawl --help` loads.
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+// zod's index re-exports every locale (~370 KB, half of zod in the bundle) as z.locales; pawl
+// uses none of them (English is zod's default, set by zod from locales/en.js directly), so the
+// bundle's z.locales holds English only.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes(`${sep}node_modules${sep}zod${sep}`) ? { path: join(dirname(args.importer), '..', 'locales', 'english-only.js'), namespace: 'zod-locales' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({ contents: 'export { default as en } from "./en.js";', resolveDir: dirname(args.path), loader: 'js' }));
+  },
+};
 
 export async function bundleCli(entry, outdir) {
   rmSync(outdir, { recursive: true, force: true });
@@ -23,6 +35,7 @@ export async function bundleCli(entry, outdir) {
     outdir,
     outExtension: { '.js': '.mjs' },
     external: ['koffi'],
+    plugins: [zodEnglishOnly],
     logLevel: 'warning',
     // CommonJS dependencies (ajv, yaml) call require() for node's builtins.
     banner: { js: "import { createRequire as __pawlRequire } from 'node:module'; const require = __pawlRequire(import.meta.url);" },

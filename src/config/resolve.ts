@@ -1,6 +1,5 @@
 // defaults <- trust level preset <- task policy (security.yaml) <- per-run flags, parsed once.
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { Policy, TrustLevel, type PolicyInput, type ResourceLimits } from './policy.js';
 import { TRUST_PRESETS } from './trust.js';
@@ -85,6 +84,8 @@ export async function loadPolicyFile(path: string): Promise<PolicyInput | undefi
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new PawlError('InvalidPolicy', `cannot read ${path}: ${(e as Error).message}`);
   }
+  // yaml (~270 KB bundled) loads only for a task that has this file.
+  const { parse: parseYaml } = await import('yaml');
   let doc: unknown;
   try {
     doc = parseYaml(text);

@@ -3,7 +3,6 @@
 // Every file is read through TaskFiles (files.ts): no links, regular files only, size caps.
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { formatZodError } from '../config/resolve.js';
 import type { PolicyInput } from '../config/policy.js';
@@ -43,7 +42,9 @@ const fail = (msg: string): never => {
   throw new PawlError('InvalidTask', msg);
 };
 
-function parseYamlFile(text: string, name: string): unknown {
+async function parseYamlFile(text: string, name: string): Promise<unknown> {
+  // yaml (~270 KB bundled) loads only for a task that has a YAML file: most have metadata.json only.
+  const { parse: parseYaml, YAMLParseError } = await import('yaml');
   try {
     // The yaml package bounds alias expansion (maxAliasCount), so a "billion laughs" file is refused.
     // logLevel 'error': errors throw, and warnings (which quote the text) are not printed.
@@ -75,7 +76,7 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
   // Both: Ratchet's own task loader reads metadata.json (and main.js), so pawl does too, and says so.
   const bothMeta = metaJson !== null && metaYaml !== null;
   const metaFile = metaJson !== null ? 'metadata.json' : 'meta.yaml';
-  const rawMeta = metaJson !== null ? parseJsonFile(metaJson, files.show(metaFile)) : metaYaml !== null ? parseYamlFile(metaYaml, files.show(metaFile)) : {};
+  const rawMeta = metaJson !== null ? parseJsonFile(metaJson, files.show(metaFile)) : metaYaml !== null ? await parseYamlFile(metaYaml, files.show(metaFile)) : {};
   const meta = TaskMetadata.safeParse(rawMeta);
   if (!meta.success) fail(formatZodError(meta.error, `task metadata in ${files.show(metaFile)}`));
   const metadata = meta.data!;
@@ -97,7 +98,7 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
   if (entrypoint) readings.push({ field: 'entrypoint', raw: JSON.stringify(metadata.entrypoint), source: metaFile, read: 'file' in entrypoint ? `the file to load` : `the function to call` });
   const policy: PolicyInput = { resources };
   const securityText = await files.read('security.yaml', caps.dataBytes);
-  const security = securityText === null ? undefined : parseYamlFile(securityText, files.show('security.yaml'));
+  const security = securityText === null ? undefined : await parseYamlFile(securityText, files.show('security.yaml'));
   if (security !== undefined && (typeof security !== 'object' || Array.isArray(security))) {
     throw new PawlError('InvalidPolicy', `${files.show('security.yaml')} must hold a mapping of policy fields`);
   }
