@@ -17,5 +17,8 @@ export function timingsLine(): string {
     prev = t;
   }
   parts.push(`total=${performance.now().toFixed(1)}`);
+  // CPU of this process, every thread (the schema thread too): wall time on a loaded host says little.
+  const cpu = process.cpuUsage();
+  parts.push(`cpu=${((cpu.user + cpu.system) / 1000).toFixed(1)}`);
   return `pawl timings (ms): ${parts.join(' ')}`;
 }

@@ -11,6 +11,7 @@ import { assertSupported, driverFor } from './host.js';
 import { hostConfig } from '../config/host.js';
 import { newRunId } from '../runtime/ids.js';
 import { published } from './phases/observers.js';
+import { prepareAhead } from './phases/prepare.js';
 import { runResult } from './phases/report.js';
 import type { RunResult } from './result.js';
 import { Sandbox } from './sandbox.js';
@@ -42,6 +43,7 @@ export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLev
 
 /** Run a task (a directory or .js file, or an already loaded task). Throws PawlError when pawl cannot run it. */
 export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
+  prepareAhead(opts.host ?? hostConfig());
   const prepared = await prepareTaskRun(task, opts);
   if ('rejected' in prepared) return prepared.rejected;
   const { loaded, policy, input } = prepared;

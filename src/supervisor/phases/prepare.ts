@@ -43,6 +43,18 @@ export interface PreparedRun {
   notNeeded: string[];
 }
 
+/**
+ * Start what prepare needs and a task does not decide (the cgroup driver, the host-id check,
+ * gc of dead runs) while the task is still loading: a CLI run's task loading waits on the schema
+ * thread, and these spawn getent and read host facts meanwhile. Each is memoised per process, so
+ * prepare picks up the same promise (a failure included: prepare reports it).
+ */
+export function prepareAhead(host: HostConfig): void {
+  void collectGarbageOnce(host);
+  driverFor(host).catch(() => {});
+  assertHostIds(host).catch(() => {});
+}
+
 /** Prepare a run whose resources are recorded in `res`; on failure they are released before the error propagates. */
 export async function prepareRun(req: RunRequest, res: RunResources): Promise<PreparedRun> {
   try {
