@@ -1,12 +1,12 @@
 // Watch a running sandbox: poll cgroup stats for peaks (default every 100 ms) and end the run
 // when a limit the kernel does not enforce by itself is crossed (CPU time, disk space, a refused
 // fork). The wall-clock limit is a plain timer.
-import { readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import type { Policy } from '../config/policy.js';
 import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
 import type { KillReason } from './classify.js';
 import { treeUsage } from './scratch.js';
-import { workspaceFull } from './workspace-fs.js';
+import { workspaceFs } from './workspace-fs.js';
 
 export interface Peaks {
   memoryBytes: number;
@@ -17,7 +17,8 @@ export interface Peaks {
   workspaceFull: boolean;
 }
 
-const DISK_EVERY = 5; // polls between workspace walks: a walk costs more than a stats read
+/** Without a filesystem of its own (no root), polls between two walks of the workspace by du: a process each time. */
+const DISK_EVERY = 5;
 
 export class Watch {
   readonly peaks: Peaks = { memoryBytes: 0, pids: 0, fds: 0, workspaceBytes: 0, workspaceFull: false };
@@ -78,10 +79,16 @@ export class Watch {
       if (s.cpuUsageUs / 1000 > r.cpuTime) return this.kill('cpu');
       if (s.pidsLimitHits > 0) return this.kill('pids');
       this.peaks.fds = Math.max(this.peaks.fds, await this.countFds());
-      // One statfs, every poll: it also sees files unlinked but held open, which no walk can.
-      if (await workspaceFull(this.workspace)) this.peaks.workspaceFull = true;
-      if (++this.polls % DISK_EVERY === 0) {
-        const used = await treeUsage(this.workspace, { live: true });
+      // /workspace's own filesystem: one statfs, every poll, and no process (its size is the
+      // kernel's to enforce; this sees files unlinked but held open too, which no walk can).
+      // A plain dir (no root): du, every DISK_EVERY polls.
+      const fs = await workspaceFs(this.workspace);
+      let used: number | null = null;
+      if (fs) {
+        if (fs.full) this.peaks.workspaceFull = true;
+        used = fs.usedBytes;
+      } else if (++this.polls % DISK_EVERY === 0) used = await treeUsage(this.workspace, { live: true });
+      if (used !== null) {
         this.peaks.workspaceBytes = Math.max(this.peaks.workspaceBytes, used);
         if (used > r.diskSpace) return this.kill('disk');
       }
@@ -96,8 +103,14 @@ export class Watch {
   private async countFds(): Promise<number> {
     let max = 0;
     for (const pid of await this.cgroup.pids()) {
-      const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
-      max = Math.max(max, fds.length);
+      // Synchronous, as the cgroup files are (files.ts): /proc is the kernel's memory, not a disk.
+      let fds = 0;
+      try {
+        fds = readdirSync(`/proc/${pid}/fd`).length;
+      } catch {
+        /* gone */
+      }
+      max = Math.max(max, fds);
     }
     return max;
   }
