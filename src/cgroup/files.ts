@@ -52,6 +52,15 @@ export async function readNumber(path: string): Promise<number> {
   return Number((await readText(path)).trim());
 }
 
+/** The PIDs listed in a cgroup.procs file, now (none when it cannot be read): for the pollers. */
+export function readPidsSync(procsFile: string): number[] {
+  try {
+    return readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** The PIDs listed in a cgroup.procs file. */
 export async function readPids(procsFile: string): Promise<number[]> {
   const text = await readOptional(procsFile);

@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import type { Policy } from '../config/policy.js';
 import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
 import type { KillReason } from './classify.js';
+import { readPidsSync } from '../cgroup/files.js';
 import { treeUsage } from './scratch.js';
 import { workspaceFs } from './workspace-fs.js';
 
@@ -17,7 +18,7 @@ export interface Peaks {
   workspaceFull: boolean;
 }
 
-/** Without a filesystem of its own (no root), polls between two walks of the workspace by du: a process each time. */
+/** Polls between two looks at /workspace's usage (a statfs; without root, du: a process). */
 const DISK_EVERY = 5;
 
 export class Watch {
@@ -70,24 +71,25 @@ export class Watch {
 
   private async pollOnce(final: boolean): Promise<void> {
     try {
-      const s = await this.cgroup.readStats();
-      this.last = s;
+      // A periodic poll leaves out the I/O counters (nothing is judged on them during the run).
+      const s = await this.cgroup.readStats({ io: final });
+      this.last = final ? s : { ...s, ioReadBytes: this.last?.ioReadBytes ?? 0, ioWriteBytes: this.last?.ioWriteBytes ?? 0 };
       const r = this.policy.resources;
       this.peaks.memoryBytes = Math.max(this.peaks.memoryBytes, s.memoryPeakBytes, s.memoryCurrentBytes);
       this.peaks.pids = Math.max(this.peaks.pids, s.pidsPeak ?? 0, s.pidsCurrent);
       if (final) return;
       if (s.cpuUsageUs / 1000 > r.cpuTime) return this.kill('cpu');
       if (s.pidsLimitHits > 0) return this.kill('pids');
-      this.peaks.fds = Math.max(this.peaks.fds, await this.countFds());
-      // /workspace's own filesystem: one statfs, every poll, and no process (its size is the
-      // kernel's to enforce; this sees files unlinked but held open too, which no walk can).
-      // A plain dir (no root): du, every DISK_EVERY polls.
-      const fs = await workspaceFs(this.workspace);
+      this.peaks.fds = Math.max(this.peaks.fds, this.countFds());
+      // /workspace's own filesystem: one statfs, and no process (its size is the kernel's to
+      // enforce; this sees files unlinked but held open too, which no walk can); the reap reads it
+      // once more. A plain dir (no root): du. Either every DISK_EVERY polls.
       let used: number | null = null;
-      if (fs) {
-        if (fs.full) this.peaks.workspaceFull = true;
-        used = fs.usedBytes;
-      } else if (++this.polls % DISK_EVERY === 0) used = await treeUsage(this.workspace, { live: true });
+      if (++this.polls % DISK_EVERY === 0) {
+        const fs = await workspaceFs(this.workspace);
+        if (fs?.full) this.peaks.workspaceFull = true;
+        used = fs ? fs.usedBytes : await treeUsage(this.workspace, { live: true });
+      }
       if (used !== null) {
         this.peaks.workspaceBytes = Math.max(this.peaks.workspaceBytes, used);
         if (used > r.diskSpace) return this.kill('disk');
@@ -100,9 +102,11 @@ export class Watch {
   }
 
   /** The largest number of open fds of any one process (RLIMIT_NOFILE is per process). */
-  private async countFds(): Promise<number> {
+  private countFds(): number {
     let max = 0;
-    for (const pid of await this.cgroup.pids()) {
+    // One group's list: every process of the run is in each once its shim has moved (the kill
+    // reads them all, RunCgroup.pids). Read synchronously, as the control files are (files.ts).
+    for (const pid of readPidsSync(this.cgroup.procsFiles[0]!)) {
       // Synchronous, as the cgroup files are (files.ts): /proc is the kernel's memory, not a disk.
       let fds = 0;
       try {

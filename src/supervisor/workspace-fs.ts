@@ -19,7 +19,7 @@ import { loadLibc } from '../util/libc.js';
 import { withDeadline } from '../util/wait.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
-import { dataRanges, loopMount, unmount } from '../fs/loop-mount.js';
+import { dataRanges, loopMount, unmount, unmountAsync } from '../fs/loop-mount.js';
 import { ioDevicesFor } from '../cgroup/io-devices.js';
 import type { FactsCache } from '../hostfacts/cache.js';
 import { sha256, statSig } from '../hostfacts/keys.js';
@@ -54,7 +54,7 @@ export async function mountWorkspace(dir: string, workspace: string, policy: Pol
   } finally {
     await f.close();
   }
-  loopMount(image, workspace); // the loop device goes away by itself with the last unmount
+  await loopMount(image, workspace); // the loop device goes away by itself with the last unmount
   const id = owner ?? 0;
   await chown(workspace, id, id);
   await chmod(workspace, 0o700);
@@ -143,7 +143,7 @@ async function makeFs(path: string, size: number, inodes: number): Promise<numbe
   const mnt = `${path}.mnt`;
   await mkdir(mnt, { mode: 0o700 });
   try {
-    loopMount(path, mnt);
+    await loopMount(path, mnt);
     try {
       await rmdir(join(mnt, 'lost+found'));
       const s = await statfs(mnt);
@@ -204,7 +204,7 @@ export async function unmountWorkspace(workspace: string, flushMs = UNMOUNT_FLUS
     throw new Error(`cannot unmount ${workspace} yet: its data was still being written back after ${flushMs} ms`);
   }
   fresh.delete(workspace);
-  const errno = unmount(workspace);
+  const errno = await unmountAsync(workspace);
   if (errno === 0 || errno === EINVAL || errno === ENOENT) return; // EINVAL: not a mount point
   const lazy = unmount(workspace, true);
   if (lazy !== 0 && lazy !== EINVAL) throw new Error(`cannot unmount ${workspace}: errno ${errno}, then ${lazy}`);
