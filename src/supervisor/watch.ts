@@ -18,7 +18,7 @@ export interface Peaks {
   workspaceFull: boolean;
 }
 
-/** Polls between two looks at /workspace's usage (a statfs; without root, du: a process). */
+/** Polls between two looks at /workspace's usage (a statfs; without root, du: a process) and the open fds. */
 const DISK_EVERY = 5;
 
 export class Watch {
@@ -80,12 +80,13 @@ export class Watch {
       if (final) return;
       if (s.cpuUsageUs / 1000 > r.cpuTime) return this.kill('cpu');
       if (s.pidsLimitHits > 0) return this.kill('pids');
-      this.peaks.fds = Math.max(this.peaks.fds, this.countFds());
       // /workspace's own filesystem: one statfs, and no process (its size is the kernel's to
       // enforce; this sees files unlinked but held open too, which no walk can); the reap reads it
-      // once more. A plain dir (no root): du. Either every DISK_EVERY polls.
+      // once more. A plain dir (no root): du. Either at the first poll, then every DISK_EVERY.
       let used: number | null = null;
-      if (++this.polls % DISK_EVERY === 0) {
+      if (++this.polls % DISK_EVERY === 1) {
+        // The fd count is a sampled peak (RLIMIT_NOFILE is the limit): with the disk, not every poll.
+        this.peaks.fds = Math.max(this.peaks.fds, this.countFds());
         const fs = await workspaceFs(this.workspace);
         if (fs?.full) this.peaks.workspaceFull = true;
         used = fs ? fs.usedBytes : await treeUsage(this.workspace, { live: true });
