@@ -6,7 +6,10 @@
 // and RSS, a trivial task's cgroup peak. Prints a table with each goal met or not, and writes
 // bench/results/bench.json and bench/results/bench.svg.
 //   npm run bench            (as root; BENCH_RUNS=N to change the sample count, default 20)
-//   BENCH_ONLY=reuse node bench/bench.mjs   (reuse mode against in-process only; writes nothing)
+//   BENCH_ONLY=pool,monitor node bench/bench.mjs   (only these sections; prints their rows and the
+//   goals they measure, writes nothing). Sections: cli, cold (bare/in-process/library cold rows),
+//   pool (warm pool dispatch-to-result), reuse, tput (throughput, supervisor CPU), monitor
+//   (supervisor CPU while one sandbox sleeps), peak.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -18,6 +21,10 @@ import { pct, r1, summary, throughput, timeRuns } from './stats.mjs';
 import { latencyChart } from './svg.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const SECTIONS = ['cli', 'cold', 'pool', 'reuse', 'tput', 'monitor', 'peak'];
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null;
+for (const o of ONLY ?? []) if (!SECTIONS.includes(o)) throw new Error(`BENCH_ONLY: unknown section ${o} (sections: ${SECTIONS.join(', ')})`);
+const want = (section) => !ONLY || ONLY.includes(section);
 const root = new URL('..', import.meta.url).pathname;
 const CLI = join(root, "dist", "bundle", "pawl.mjs"); // the shipped bin
 const HARNESS = join(root, 'dist', 'task', 'harness.js');
@@ -70,7 +77,7 @@ const row = (name, label, ms, extra = {}) => {
 };
 
 // Warm-up: the rootfs in the page cache, cgroup parents, seccomp plans.
-for (const rt of ['bwrap', 'runc', 'crun']) await sandboxed(add, INPUT, rt).catch((e) => log(`warm-up ${rt}: ${e.message}`));
+for (const rt of want('cold') ? ['bwrap', 'runc', 'crun'] : ['bwrap']) await sandboxed(add, INPUT, rt).catch((e) => log(`warm-up ${rt}: ${e.message}`));
 
 /**
  * Reuse mode (trusted, opt-in): latency of a run in a sandbox that already ran the task (the
@@ -103,20 +110,15 @@ async function reuseBench(concurrency) {
 }
 const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null);
 
-if (process.env.BENCH_ONLY === 'reuse') {
-  for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) row(`vm-${tname}`, `in-process node:vm, ${tname}`, await timeRuns(RUNS, () => inProcess(task, input)));
-  await reuseBench([1, 2]);
-  await collectGarbage(host);
-  process.exit(0);
+// 1. Start-up from the shell.
+if (want('cli')) {
+  row('node', '`node -e 0`', await timeRuns(RUNS, () => proc([process.execPath, '-e', '0'])));
+  row('cli-help', '`pawl --help`', await timeRuns(RUNS, () => proc([process.execPath, CLI, '--help'], cliEnv)));
+  row('cli-run', '`pawl run examples/add` (CLI cold)', await timeRuns(RUNS, () => proc([process.execPath, CLI, 'run', join(root, 'examples', 'add'), '--input', JSON.stringify(INPUT)], cliEnv)));
 }
 
-// 1. Start-up from the shell.
-row('node', '`node -e 0`', await timeRuns(RUNS, () => proc([process.execPath, '-e', '0'])));
-row('cli-help', '`pawl --help`', await timeRuns(RUNS, () => proc([process.execPath, CLI, '--help'], cliEnv)));
-row('cli-run', '`pawl run examples/add` (CLI cold)', await timeRuns(RUNS, () => proc([process.execPath, CLI, 'run', join(root, 'examples', 'add'), '--input', JSON.stringify(INPUT)], cliEnv)));
-
 // 2. One task, trivial and 50 ms of CPU.
-for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) {
+for (const [tname, task, input] of want('cold') ? [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]] : []) {
   row(`bare-${tname}`, `bare node + harness, ${tname}`, await timeRuns(RUNS, () => bare(task, input)));
   row(`vm-${tname}`, `in-process node:vm, ${tname}`, await timeRuns(RUNS, () => inProcess(task, input)));
   for (const rt of tname === 'trivial' ? ['bwrap', 'runc', 'crun'] : ['bwrap']) {
@@ -131,14 +133,15 @@ for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { 
   }
 }
 
-// 3. Warm pool: dispatch-to-result, one task at a time, each after the pool has refilled.
+// 3. Warm pool: dispatch-to-result, one task at a time, each after the pool has refilled (and
+// the last run's teardown has ended: a warm sandbox and a quiet supervisor, as the goal says).
 const pool = new Pool({ size: 2, maxConcurrent: 10 }, host);
-for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]]) {
+for (const [tname, task, input] of want('pool') ? [['trivial', add, INPUT], ['cpu50', cpu50, { ms: 50 }]] : []) {
   const keyPolicy = await pool.warmTask(task);
   const ms = [];
   for (let i = 0; i <= RUNS; i++) {
-    await waitFor(() => pool.idleFor(keyPolicy) >= 1); // the pool keeps up: a warm sandbox is waiting
-        const t0 = performance.now();
+    await waitFor(() => pool.idleFor(keyPolicy) >= 2 && pool.stats().live === 2); // the pool keeps up: warm sandboxes wait, no teardown runs
+    const t0 = performance.now();
     const r = await pool.run(task, { input });
     if (r.status !== 'succeeded') throw new Error(`pool: ${JSON.stringify(r.error)}`);
     if (i > 0) ms.push(performance.now() - t0);
@@ -146,16 +149,16 @@ for (const [tname, task, input] of [['trivial', add, INPUT], ['cpu50', cpu50, { 
   row(`pool-${tname}`, `pawl warm pool, dispatch to result, ${tname}`, ms);
 }
 await pool.close();
-const reuseTput = await reuseBench([1, 2, 8]);
+const reuseTput = want('reuse') ? await reuseBench([1, 2, 8]) : null;
 
 // 4. docker (podman is not installed here): only when an engine is already running.
 const dockerUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
-row('docker', 'docker run node -e 0', null, { note: dockerUp ? 'running but no node image measured' : 'not running' });
+if (!ONLY) row('docker', 'docker run node -e 0', null, { note: dockerUp ? 'running but no node image measured' : 'not running' });
 
 // 5. Throughput (tasks/s) at concurrency 1, 2, 8: process per task, single-use pool, in-process.
 const TOTAL = Math.max(16, RUNS);
 const tput = {};
-for (const c of [1, 2, 8]) {
+for (const c of want('tput') ? [1, 2, 8] : []) {
   const p = new Pool({ size: c, maxConcurrent: c * 2 }, host);
   const keyPolicy = await p.warmTask(add);
   await waitFor(() => p.idleFor(keyPolicy) >= c);
@@ -165,31 +168,37 @@ for (const c of [1, 2, 8]) {
   const cpu = process.cpuUsage(cpu0);
   const wall = performance.now() - t0;
   await p.close();
+  const cpuPerTask = r1((cpu.user + cpu.system) / 1000 / TOTAL);
   tput[c] = {
     bare: await throughput(TOTAL, c, () => bare(add, INPUT)),
     pool: poolTput,
     cold_bwrap: await throughput(TOTAL, c, () => sandboxed(add, INPUT, 'bwrap')),
     vm: await throughput(TOTAL * 10, c, () => inProcess(add, INPUT)),
     supervisor_cpu_pct_pool: r1(((cpu.user + cpu.system) / 1000 / wall) * 100),
+    supervisor_cpu_ms_per_task: cpuPerTask,
   };
   log(`throughput c=${c}: ${JSON.stringify(tput[c])}`);
 }
 
 // 6. Monitoring cost: supervisor CPU while one sandbox sleeps 3 s (polling cgroup stats every 100 ms).
-const sleepDir = await sleepTask();
-const sleeper = await loadTask(sleepDir);
-rmSync(sleepDir, { recursive: true, force: true }); // loaded: the source is in memory now
-// Sampled from 1 s to 2.5 s into the run: the steady watch, not start-up and reap.
-let cpuA, tA, monitorPct;
-setTimeout(() => { cpuA = process.cpuUsage(); tA = performance.now(); }, 1000);
-setTimeout(() => { const c = process.cpuUsage(cpuA); monitorPct = r1(((c.user + c.system) / 1000 / (performance.now() - tA)) * 100); }, 2500);
-const slept = await runTask(sleeper, { host, input: {} });
-const peak = (await sandboxed(add, INPUT, 'bwrap')).usage.peak_memory_bytes;
+let monitorPct = null;
+let slept = null;
+if (want('monitor')) {
+  const sleepDir = await sleepTask();
+  const sleeper = await loadTask(sleepDir);
+  rmSync(sleepDir, { recursive: true, force: true }); // loaded: the source is in memory now
+  // Sampled from 1 s to 2.5 s into the run: the steady watch, not start-up and reap.
+  let cpuA, tA;
+  setTimeout(() => { cpuA = process.cpuUsage(); tA = performance.now(); }, 1000);
+  setTimeout(() => { const c = process.cpuUsage(cpuA); monitorPct = r1(((c.user + c.system) / 1000 / (performance.now() - tA)) * 100); }, 2500);
+  slept = await runTask(sleeper, { host, input: {} });
+}
+const peak = want('peak') ? (await sandboxed(add, INPUT, 'bwrap')).usage.peak_memory_bytes : null;
 const rss = process.memoryUsage().rss;
 await collectGarbage(host);
 
 // Goals (issue 13), as ratios measured in this run.
-const get = (n) => rows.find((r) => r.name === n);
+const get = (n) => rows.find((r) => r.name === n) ?? {};
 const cores = availableParallelism();
 const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const goals = [
@@ -199,12 +208,12 @@ const goals = [
   ['library cold bwrap p95 <= 1.5x bare harness p95', ratio(get('lib-bwrap-trivial').p95_ms, get('bare-trivial').p95_ms), (v) => v <= 1.5, 'x'],
   ['warm pool dispatch-to-result median <= 5 ms', get('pool-trivial').median_ms, (v) => v <= 5, 'ms'],
   ['warm pool dispatch-to-result p95 <= 10 ms', get('pool-trivial').p95_ms, (v) => v <= 10, 'ms'],
-  [`single-use throughput at concurrency ${cc} >= 90% of bare process-per-task`, ratio(tput[cc].pool, tput[cc].bare), (v) => v >= 0.9, 'x'],
-  [`reuse mode throughput at concurrency ${cc} >= 90% of in-process`, ratio(reuseTput[cc].reuse, reuseTput[cc].vm), (v) => v >= 0.9, 'x'],
+  [`single-use throughput at concurrency ${cc} >= 90% of bare process-per-task`, ratio(tput[cc]?.pool, tput[cc]?.bare), (v) => v >= 0.9, 'x'],
+  [`reuse mode throughput at concurrency ${cc} >= 90% of in-process`, ratio(reuseTput?.[cc].reuse, reuseTput?.[cc].vm), (v) => v >= 0.9, 'x'],
   ['monitoring < 1% CPU (supervisor, one sandbox sleeping 3 s)', monitorPct, (v) => v < 1, '%'],
-  ['trivial task cgroup peak <= 40 MB', r1(peak / 2 ** 20), (v) => v <= 40, 'MB'],
+  ['trivial task cgroup peak <= 40 MB', peak === null ? null : r1(peak / 2 ** 20), (v) => v <= 40, 'MB'],
   ['pawl >= 5x faster than docker run', null, () => false, ''],
-].map(([goal, value, ok, unit]) => ({ goal, value, unit, met: value === null ? null : ok(value) }));
+].map(([goal, value, ok, unit]) => ({ goal, value: value ?? null, unit, met: value === null || value === undefined ? null : ok(value) }));
 
 const machine = { cpus: cpus().length, model: cpus()[0]?.model, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), node: process.version, loadavg_before: load0.map(r1), loadavg_after: loadavg().map(r1) };
 const lines = [
@@ -216,17 +225,23 @@ const lines = [
   '',
   '| tasks/s (examples/add) | concurrency 1 | 2 | 8 |',
   '|---|---|---|---|',
-  ...['bare', 'pool', 'cold_bwrap', 'vm'].map((k) => `| ${{ bare: 'bare node, process per task', pool: 'pawl warm pool (single use)', cold_bwrap: 'pawl library cold, bwrap', vm: 'in-process node:vm' }[k]} | ${tput[1][k]} | ${tput[2][k]} | ${tput[8][k]} |`),
-  `| pawl reuse mode (trusted) | ${reuseTput[1].reuse} | ${reuseTput[2].reuse} | ${reuseTput[8].reuse} |`,
-  `| supervisor CPU % during the pool runs | ${tput[1].supervisor_cpu_pct_pool} | ${tput[2].supervisor_cpu_pct_pool} | ${tput[8].supervisor_cpu_pct_pool} |`,
+  ...['bare', 'pool', 'cold_bwrap', 'vm'].map((k) => `| ${{ bare: 'bare node, process per task', pool: 'pawl warm pool (single use)', cold_bwrap: 'pawl library cold, bwrap', vm: 'in-process node:vm' }[k]} | ${tput[1]?.[k] ?? ''} | ${tput[2]?.[k] ?? ''} | ${tput[8]?.[k] ?? ''} |`),
+  `| pawl reuse mode (trusted) | ${reuseTput?.[1].reuse ?? ''} | ${reuseTput?.[2].reuse ?? ''} | ${reuseTput?.[8].reuse ?? ''} |`,
+  `| in-process node:vm (beside reuse) | ${reuseTput?.[1].vm ?? ''} | ${reuseTput?.[2].vm ?? ''} | ${reuseTput?.[8].vm ?? ''} |`,
+  `| supervisor CPU % during the pool runs | ${tput[1]?.supervisor_cpu_pct_pool ?? ''} | ${tput[2]?.supervisor_cpu_pct_pool ?? ''} | ${tput[8]?.supervisor_cpu_pct_pool ?? ''} |`,
+  `| supervisor CPU ms per pool task | ${tput[1]?.supervisor_cpu_ms_per_task ?? ''} | ${tput[2]?.supervisor_cpu_ms_per_task ?? ''} | ${tput[8]?.supervisor_cpu_ms_per_task ?? ''} |`,
   '',
-  `supervisor RSS ${r1(rss / 2 ** 20)} MB; trivial task cgroup peak ${r1(peak / 2 ** 20)} MB; monitoring CPU ${monitorPct}% (${slept.status})`,
+  `supervisor RSS ${r1(rss / 2 ** 20)} MB; trivial task cgroup peak ${peak === null ? '-' : r1(peak / 2 ** 20)} MB; monitoring CPU ${monitorPct ?? '-'}% (${slept?.status ?? 'not run'})`,
   '',
   '| goal | measured | met |',
   '|---|---|---|',
-  ...goals.map((g) => `| ${g.goal} | ${g.value === null ? 'not measured (docker not running)' : `${g.value}${g.unit === 'x' ? 'x' : ` ${g.unit}`}`} | ${g.met === null ? '-' : g.met ? 'met' : 'not met'} |`),
+  ...goals.map((g) => `| ${g.goal} | ${g.value === null ? (g.unit ? 'not measured (section not run)' : 'not measured (docker not running)') : `${g.value}${g.unit === 'x' ? 'x' : ` ${g.unit}`}`} | ${g.met === null ? '-' : g.met ? 'met' : 'not met'} |`),
 ];
 console.log(lines.join('\n'));
+if (ONLY) {
+  await collectGarbage(host);
+  process.exit(0); // a partial run writes no results
+}
 const out = join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, reuse_throughput: reuseTput, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));

@@ -15,7 +15,7 @@ export { loadTask, TaskLimits, type LoadedTask } from './task/load.js';
 export { runTaskTests } from './supervisor/task-tests.js';
 export { ensureRootfs, rootfsInfo } from './rootfs/index.js';
 export { PawlError, type PawlErrorKind } from './errors.js';
-export { Pool, PoolConfig, policyKey, type PoolStats, type PoolConfigInput } from './pool/index.js';
+export { Pool, PoolConfig, policyKey, type PoolStats, type PoolEvents, type PoolConfigInput } from './pool/index.js';
 export { Service, defaultPolicyFor, type ServiceOptions, type PolicyFor } from './service/service.js';
 export { ServiceConfig, CallerPolicy, RunRequest, type ServiceConfigInput } from './service/schema.js';
 export { applyCallerPolicy } from './service/caller-policy.js';

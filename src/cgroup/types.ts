@@ -63,7 +63,8 @@ export interface RunCgroup {
   readonly procsFiles: string[];
   /** The directories this run owns (one per v1 hierarchy, one on v2). */
   readonly dirs: string[];
-  readStats(): Promise<CgroupStats>;
+  /** `io: false`: without the I/O counters (0), which only the run's final figures need: a file less per poll. */
+  readStats(opts?: { io?: boolean }): Promise<CgroupStats>;
   /** PIDs (host view) of every process in the group. */
   pids(): Promise<number[]>;
   /** Kill every process in the group and wait until it is empty (v2 cgroup.kill; v1 freeze+SIGKILL). */

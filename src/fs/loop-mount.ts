@@ -23,7 +23,7 @@ const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${l
  * Attach `image` to a free loop device with autoclear (it detaches itself at the last unmount)
  * and mount its ext4 on `target`, nosuid, nodev, noatime.
  */
-export function loopMount(image: string, target: string): void {
+export async function loopMount(image: string, target: string): Promise<void> {
   const c = loadLibc();
   const control = openSync('/dev/loop-control', 'r+');
   const file = openSync(image, 'r+');
@@ -44,7 +44,11 @@ export function loopMount(image: string, target: string): void {
         }
         // Mounted before our fd on the device closes: autoclear would detach an unused device.
         // noinit_itable: no kernel thread zeroing inode tables in the background, outside the run's cgroup.
-        if (c.mount(dev, target, 'ext4', MS_NOSUID | MS_NODEV | MS_NOATIME, 'noinit_itable') < 0) throw fail(`cannot mount ${dev} on ${target}`);
+        // On a libuv thread (it reads through the loop device); a failure is asked again here for its errno.
+        const flags = MS_NOSUID | MS_NODEV | MS_NOATIME;
+        if ((await c.mountAsync(dev, target, 'ext4', flags, 'noinit_itable')) < 0 && c.mount(dev, target, 'ext4', flags, 'noinit_itable') < 0) {
+          throw fail(`cannot mount ${dev} on ${target}`);
+        }
         return;
       } finally {
         closeSync(loop);
@@ -59,6 +63,14 @@ export function loopMount(image: string, target: string): void {
 /** umount2(target, flags): 0 or the errno. MNT_DETACH = 2. */
 export function unmount(target: string, lazy = false): number {
   return loadLibc().umount2(target, lazy ? 2 : 0) < 0 ? lastErrno() : 0;
+}
+
+/**
+ * unmount() on a libuv thread: a successful unmount (the write-back, the loop device's detach)
+ * never stops the event loop. A failure (not mounted, busy: quick) is asked again here for its errno.
+ */
+export async function unmountAsync(target: string, lazy = false): Promise<number> {
+  return (await loadLibc().umount2Async(target, lazy ? 2 : 0)) === 0 ? 0 : unmount(target, lazy);
 }
 
 const [SEEK_DATA, SEEK_HOLE] = [3, 4];

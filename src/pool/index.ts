@@ -1,2 +1,2 @@
-export { Pool, policyKey, type PoolStats } from './pool.js';
+export { Pool, policyKey, type PoolStats, type PoolEvents } from './pool.js';
 export { PoolConfig, type PoolConfigInput } from './config.js';

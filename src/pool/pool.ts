@@ -60,6 +60,21 @@ export interface PoolStats {
   diedIdle: number;
   expired: number;
   evicted: number;
+  /** Sandboxes whose teardown left something behind (each on the leftover list, for gc). */
+  teardownFailures: number;
+}
+
+/** What a pool reports besides its results. */
+export interface PoolEvents {
+  /**
+   * A sandbox's teardown, which ends after its result was handed back, left something behind
+   * (it is on the leftover list that gc retries). Default: one JSON line on stderr.
+   */
+  teardownFailed?: (failure: { id: string; error: string }) => void;
+}
+
+function logTeardownFailure(f: { id: string; error: string }): void {
+  process.stderr.write(`${JSON.stringify({ event: 'teardown_failed', ...f })}\n`);
 }
 
 /** The pool key of a policy: equal keys mean interchangeable sandboxes. */
@@ -73,8 +88,8 @@ export function policyKey(policy: Policy): string {
  * sandbox is parked as idle, so a dispatch never waits for node to boot.
  */
 const READ_NR = process.arch === 'arm64' ? '63' : '0';
-async function waitingOnRequest(sb: Sandbox): Promise<boolean> {
-  for (const pid of await sb.pids().catch(() => [] as number[])) {
+function waitingOnRequest(sb: Sandbox): boolean {
+  for (const pid of sb.pidsNow()) {
     try {
       if (readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${READ_NR} 0x3 `)) return true;
     } catch {
@@ -84,11 +99,17 @@ async function waitingOnRequest(sb: Sandbox): Promise<boolean> {
   return false;
 }
 
+/**
+ * Polled while node boots (tens to hundreds of ms): a few synchronous reads of /proc and one
+ * cgroup.procs per look, every READY_POLL_MS (measured: every 2 ms through the async reads of all
+ * five v1 hierarchies' cgroup.procs, this was the pool's largest CPU cost per task).
+ */
 async function whenReady(sb: Sandbox, limitMs: number): Promise<boolean> {
   let dead = false;
-  const ready = await pollUntil(async () => (dead = !processAlive(sb.pid)) || (await waitingOnRequest(sb)), limitMs, 2);
+  const ready = await pollUntil(() => (dead = !processAlive(sb.pid)) || waitingOnRequest(sb), limitMs, READY_POLL_MS);
   return ready && !dead;
 }
+const READY_POLL_MS = 5;
 
 /** A process that has exited but not been reaped yet still answers kill(pid, 0): read its state. */
 function processAlive(pid: number | undefined): boolean {
@@ -110,10 +131,12 @@ export class Pool {
   private closed = false;
   private idleCount = 0;
   private readonly drainedWaiters: (() => void)[] = [];
-  private readonly counters = { peakLive: 0, started: 0, warmHits: 0, diedIdle: 0, expired: 0, evicted: 0 };
+  private readonly counters = { peakLive: 0, started: 0, warmHits: 0, diedIdle: 0, expired: 0, evicted: 0, teardownFailures: 0 };
+  private readonly events: Required<PoolEvents>;
 
-  constructor(config: PoolConfigInput = {}, readonly host: HostConfig = hostConfig()) {
+  constructor(config: PoolConfigInput = {}, readonly host: HostConfig = hostConfig(), events: PoolEvents = {}) {
     this.config = PoolConfig.parse(config);
+    this.events = { teardownFailed: events.teardownFailed ?? logTeardownFailure };
   }
 
   stats(): PoolStats {
@@ -156,12 +179,15 @@ export class Pool {
     const slot = await this.acquire(this.keyFor(policy), opts.signal);
     const cancel = () => void slot.sb.kill('cancelled');
     opts.signal?.addEventListener('abort', cancel, { once: true });
+    // The result is handed back as soon as it is final; the teardown goes on in the background
+    // and the slot counts against the cap until it has ended (close() waits for it).
+    let teardown: Promise<string | null> | null = null;
     try {
       if (opts.signal?.aborted) cancel();
-      return await dispatchTask(slot.sb, loaded, policy, input, opts.context, opts.mocks);
+      return await dispatchTask(slot.sb, loaded, policy, input, opts.context, opts.mocks, (t) => (teardown = t.then((d) => d.error)));
     } finally {
       opts.signal?.removeEventListener('abort', cancel);
-      this.gone(slot);
+      this.tearDown(slot, teardown ?? slot.sb.result().then((r) => r.cleanup_error ?? null, () => null));
     }
   }
 
@@ -185,7 +211,7 @@ export class Pool {
         slot.state = 'idle';
         this.park(slot);
       } else {
-        void session.end().finally(() => this.gone(slot));
+        this.tearDown(slot, session.end());
       }
     }
   }
@@ -360,15 +386,27 @@ export class Pool {
   private destroy(slot: Slot): void {
     if (slot.state === 'gone') return;
     slot.state = 'gone';
-    if (slot.session) return void slot.session.end().finally(() => this.released());
+    if (slot.session) return this.tearDown(slot, slot.session.end());
     void slot.sb.kill('cancelled').catch(() => {});
-    void slot.sb.result().catch(() => {}).finally(() => this.released());
+    this.tearDown(slot, slot.sb.result().then((r) => r.cleanup_error ?? null, () => null));
   }
 
-  /** A dispatched sandbox's run has been reaped (result() removed it). */
-  private gone(slot: Slot): void {
+  /**
+   * A sandbox's teardown (its group, /workspace mount and scratch dir removed: Sandbox.settled)
+   * in progress: its slot is free once that has ended. What could not be removed is on the
+   * leftover list already; it is also counted and reported (teardownFailed).
+   */
+  private tearDown(slot: Slot, teardown: Promise<string | null>): void {
     slot.state = 'gone';
-    this.released();
+    void teardown.then((error) => {
+      if (!error) return;
+      this.counters.teardownFailures++;
+      try {
+        this.events.teardownFailed({ id: slot.sb.id, error });
+      } catch {
+        /* a reporter's own problem */
+      }
+    }).finally(() => this.released());
   }
 
   private released(): void {

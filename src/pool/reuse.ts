@@ -208,7 +208,8 @@ export class ReuseSession {
       timings_ms: { prepare: 0, start: 0, run: round(wallMs), cleanup: 0 },
     };
     // A run whose limits were hit (a child OOM-killed, a refused fork) leaves nothing clean to inherit.
-    if (replyProblem || (verdict.error && ENDS_SANDBOX.has(verdict.error.kind))) await this.end();
+    // (Its teardown is the pool's to wait for: end() again.)
+    if (replyProblem || (verdict.error && ENDS_SANDBOX.has(verdict.error.kind))) void this.end();
     return checkOutput(result, loaded);
   }
 
@@ -219,7 +220,8 @@ export class ReuseSession {
    */
   private async sandboxEnded(id: string, loaded: LoadedTask, policy: Policy, before: CgroupStats, wallMs: number): Promise<RunResult> {
     this.reaped = true;
-    const res = await this.sb.result();
+    // As soon as the verdict is final; the pool waits for the teardown (end()).
+    const res = (await this.sb.settled()).result;
     const error = res.error?.kind === 'Timeout' && res.error.limit === 'cpu'
       ? { ...res.error, limit_value: policy.resources.cpuTime, message: `CPU time limit of ${policy.resources.cpuTime} ms reached` }
       : res.error;
@@ -232,13 +234,17 @@ export class ReuseSession {
     }, loaded);
   }
 
-  /** End the sandbox between runs (max runs reached, pool closing): reaped like any run. */
-  async end(): Promise<void> {
-    if (this.reaped) return;
-    this.reaped = true;
-    this.h.request.end();
-    await this.sb.kill('cancelled').catch(() => {});
-    await this.sb.result().catch(() => {});
+  /**
+   * End the sandbox (max runs reached, pool closing, a run that ended it): reaped like any run.
+   * Settles once its teardown has, with what stayed behind (its cleanup_error), or null.
+   */
+  async end(): Promise<string | null> {
+    if (!this.reaped) {
+      this.reaped = true;
+      this.h.request.end();
+      await this.sb.kill('cancelled').catch(() => {});
+    }
+    return (await this.sb.result().catch(() => null))?.cleanup_error ?? null;
   }
 }
 

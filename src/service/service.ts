@@ -92,7 +92,8 @@ export class Service {
     this.config = parsed.data;
     if (this.config.listen && !this.config.tokenFile) throw new PawlError('InvalidPolicy', 'TCP (--listen) needs --token-file: the unix socket is the only unauthenticated way in');
     this.host = opts.host ?? hostConfig();
-    this.pool = new Pool(this.config.pool, this.host);
+    // A teardown that fails after its run's result was answered: logged and counted all the same.
+    this.pool = new Pool(this.config.pool, this.host, { teardownFailed: (f) => (this.log({ event: 'teardown_failed', ...f }), this.metrics.cleanupFailures(1)) });
     this.runs = new RunStore(this.config.resultTtlMs, this.config.maxResults);
     this.metrics = createMetrics(() => this.pool.stats(), () => this.runs.running().length);
     this.policyFor = opts.policyFor ?? defaultPolicyFor(this.config.trustLevel);

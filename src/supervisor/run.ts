@@ -14,7 +14,7 @@ import { published } from './phases/observers.js';
 import { prepareAhead } from './phases/prepare.js';
 import { runResult } from './phases/report.js';
 import type { RunResult } from './result.js';
-import { Sandbox } from './sandbox.js';
+import { Sandbox, type Teardown } from './sandbox.js';
 
 export interface RunTaskOptions {
   input?: unknown;
@@ -72,10 +72,24 @@ export async function prepareTaskRun(
   return { loaded, policy, input };
 }
 
-/** Hand a loaded task to a started task sandbox and wait for its result (also the pool's way in). */
-export async function dispatchTask(sandbox: Sandbox, loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>, mocks?: HttpMock[]): Promise<RunResult> {
+/**
+ * Hand a loaded task to a started task sandbox and wait for its result (also the pool's way in).
+ * With `onTeardown` the result comes as soon as its verdict and usage are final, and the caller
+ * is handed the teardown still in progress (Sandbox.settled); without, after the teardown, with
+ * `cleanup_error` (the one-run path: its caller learns everything the run left).
+ */
+export async function dispatchTask(
+  sandbox: Sandbox, loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>, mocks?: HttpMock[],
+  onTeardown?: (teardown: Promise<Teardown>) => void,
+): Promise<RunResult> {
   sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context, network: policy.network.mode, mocks }));
-  return published(await checkOutput(await sandbox.result(), loaded), { task: loaded.name, policy });
+  let result: RunResult;
+  if (onTeardown) {
+    const settled = await sandbox.settled();
+    onTeardown(settled.teardown);
+    result = settled.result;
+  } else result = await sandbox.result();
+  return published(await checkOutput(result, loaded), { task: loaded.name, policy });
 }
 
 /** What the harness is handed for one run of a loaded task. */

@@ -5,6 +5,7 @@
 // after, every outcome (a sandbox that could not be set up included) is a RunResult.
 import type { Readable, Writable } from 'node:stream';
 import type { RunCgroup } from '../cgroup/types.js';
+import { readPidsSync } from '../cgroup/files.js';
 import type { EgressStats } from '../network/index.js';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
@@ -46,6 +47,18 @@ export interface SandboxOptions {
   signal?: AbortSignal;
 }
 
+/** What a teardown ended with: its failure (null: everything went), and how long it took. */
+export interface Teardown {
+  error: string | null;
+  ms: number;
+}
+
+/** A run's result without its teardown, and the teardown in progress (Sandbox.settled). */
+export interface Settled {
+  result: RunResult;
+  teardown: Promise<Teardown>;
+}
+
 /** The run's clock: each phase's start. */
 interface Clock {
   begin: number;
@@ -57,6 +70,8 @@ interface Clock {
 export class Sandbox {
   private sent = false;
   private resultP: Promise<RunResult> | null = null;
+  private settledP: Promise<Settled> | null = null;
+  private teardownP: Promise<Teardown> | null = null;
 
   private constructor(
     readonly id: string,
@@ -135,6 +150,14 @@ export class Sandbox {
     return this.prep.cgroup.pids();
   }
 
+  /**
+   * The pids in one of the run's groups, read synchronously (a kernel file, no disk): what a pool
+   * polls while node boots. Every process of the run is in every group once its shim has moved.
+   */
+  pidsNow(): number[] {
+    return readPidsSync(this.prep.cgroup.procsFiles[0]!);
+  }
+
   /** Settles when that process has exited: a pool drops a sandbox that died while idle. */
   get ended(): Promise<unknown> {
     return this.run.exited;
@@ -145,25 +168,47 @@ export class Sandbox {
     return this.watch.kill(reason);
   }
 
-  /** Wait for the end, reap, classify and report. (A task's output is checked against its schema by the caller, off the event loop: run.ts.) */
+  /**
+   * Wait for the end, reap, classify and report, after the teardown (cgroup, /workspace mount,
+   * scratch dir): the result carries `cleanup_error` when something stayed. (A task's output is
+   * checked against its schema by the caller, off the event loop: run.ts.)
+   */
   result(): Promise<RunResult> {
-    this.resultP ??= this.finish();
+    this.resultP ??= this.settled().then(async ({ result, teardown }) => {
+      const { error, ms } = await teardown;
+      return { ...result, ...(error ? { cleanup_error: error } : {}), timings_ms: { ...result.timings_ms, cleanup: round(result.timings_ms.cleanup + ms) } };
+    });
     return this.resultP;
   }
 
-  private async finish(): Promise<RunResult> {
+  /**
+   * The result as soon as the verdict and usage are final: every process of the run is gone (its
+   * group emptied or killed) and its last figures are read. The teardown (the runtime's state,
+   * the cgroup, the /workspace unmount and its syncfs, the scratch dir) has started then and
+   * settles with its failure, if any, which is on the leftover list already (resources.ts). Until
+   * it settles a ref'd handle keeps the process alive: nothing of a run is left for an exit to
+   * cut short. A caller that delivers the result early owns waiting for `teardown` (the pool does).
+   */
+  settled(): Promise<Settled> {
+    this.settledP ??= this.finish();
+    return this.settledP;
+  }
+
+  private async finish(): Promise<Settled> {
     const exit = await awaitEnd(this.run, this.watch);
     const ended = performance.now();
     this.watch.poller.stop();
     const reapStart = performance.now();
     let end: EndFacts;
-    let cleanupError: string | null;
     try {
       end = await reap(exit, { sandbox: this.run, watch: this.watch, io: this.io, res: this.res, workspace: this.prep.scratch.workspace, mode: this.mode, seccomp: this.prep.plan.seccomp });
-    } finally {
-      // On every path out, even when reading the end failed: nothing of the run survives it.
-      cleanupError = await this.res.release();
+    } catch (e) {
+      // Even when reading the end failed: nothing of the run survives it.
+      await this.teardown();
+      throw e;
     }
+    const reaped = performance.now();
+    const teardown = this.teardown();
     const verdict = classify({
       mode: this.mode,
       policy: this.policy,
@@ -186,7 +231,7 @@ export class Sandbox {
       workspaceFull: end.workspaceFull,
     });
     const runMs = ended - Math.max(this.t.started, this.t.sent);
-    return runResult({
+    const result = runResult({
       id: this.id,
       policy: this.policy,
       cgroup: this.prep.plan.cgroupVersion,
@@ -199,13 +244,28 @@ export class Sandbox {
       stderrDropped: this.io.stderr.dropped,
       degraded: this.prep.degraded,
       notNeeded: this.prep.notNeeded,
-      cleanupError,
       timings: {
         prepare: round(this.t.spawned - this.t.begin),
         start: round(this.t.started - this.t.spawned),
         run: round(runMs),
-        cleanup: round(performance.now() - reapStart),
+        // The reap (the last figures); result() adds the teardown's time.
+        cleanup: round(reaped - reapStart),
       },
     });
+    return { result, teardown };
+  }
+
+  /** Release what the run held, once (resources.ts records a failure on the leftover list). */
+  private teardown(): Promise<Teardown> {
+    this.teardownP ??= (async () => {
+      const t0 = performance.now();
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      try {
+        return { error: await this.res.release(), ms: performance.now() - t0 };
+      } finally {
+        clearInterval(keepAlive);
+      }
+    })();
+    return this.teardownP;
   }
 }

@@ -1,12 +1,13 @@
 // Watch a running sandbox: poll cgroup stats for peaks (default every 100 ms) and end the run
 // when a limit the kernel does not enforce by itself is crossed (CPU time, disk space, a refused
 // fork). The wall-clock limit is a plain timer.
-import { readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import type { Policy } from '../config/policy.js';
 import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
 import type { KillReason } from './classify.js';
+import { readPidsSync } from '../cgroup/files.js';
 import { treeUsage } from './scratch.js';
-import { workspaceFull } from './workspace-fs.js';
+import { workspaceFs } from './workspace-fs.js';
 
 export interface Peaks {
   memoryBytes: number;
@@ -17,7 +18,8 @@ export interface Peaks {
   workspaceFull: boolean;
 }
 
-const DISK_EVERY = 5; // polls between workspace walks: a walk costs more than a stats read
+/** Polls between two looks at /workspace's usage (a statfs; without root, du: a process) and the open fds. */
+const DISK_EVERY = 5;
 
 export class Watch {
   readonly peaks: Peaks = { memoryBytes: 0, pids: 0, fds: 0, workspaceBytes: 0, workspaceFull: false };
@@ -69,19 +71,27 @@ export class Watch {
 
   private async pollOnce(final: boolean): Promise<void> {
     try {
-      const s = await this.cgroup.readStats();
-      this.last = s;
+      // A periodic poll leaves out the I/O counters (nothing is judged on them during the run).
+      const s = await this.cgroup.readStats({ io: final });
+      this.last = final ? s : { ...s, ioReadBytes: this.last?.ioReadBytes ?? 0, ioWriteBytes: this.last?.ioWriteBytes ?? 0 };
       const r = this.policy.resources;
       this.peaks.memoryBytes = Math.max(this.peaks.memoryBytes, s.memoryPeakBytes, s.memoryCurrentBytes);
       this.peaks.pids = Math.max(this.peaks.pids, s.pidsPeak ?? 0, s.pidsCurrent);
       if (final) return;
       if (s.cpuUsageUs / 1000 > r.cpuTime) return this.kill('cpu');
       if (s.pidsLimitHits > 0) return this.kill('pids');
-      this.peaks.fds = Math.max(this.peaks.fds, await this.countFds());
-      // One statfs, every poll: it also sees files unlinked but held open, which no walk can.
-      if (await workspaceFull(this.workspace)) this.peaks.workspaceFull = true;
-      if (++this.polls % DISK_EVERY === 0) {
-        const used = await treeUsage(this.workspace, { live: true });
+      // /workspace's own filesystem: one statfs, and no process (its size is the kernel's to
+      // enforce; this sees files unlinked but held open too, which no walk can); the reap reads it
+      // once more. A plain dir (no root): du. Either at the first poll, then every DISK_EVERY.
+      let used: number | null = null;
+      if (++this.polls % DISK_EVERY === 1) {
+        // The fd count is a sampled peak (RLIMIT_NOFILE is the limit): with the disk, not every poll.
+        this.peaks.fds = Math.max(this.peaks.fds, this.countFds());
+        const fs = await workspaceFs(this.workspace);
+        if (fs?.full) this.peaks.workspaceFull = true;
+        used = fs ? fs.usedBytes : await treeUsage(this.workspace, { live: true });
+      }
+      if (used !== null) {
         this.peaks.workspaceBytes = Math.max(this.peaks.workspaceBytes, used);
         if (used > r.diskSpace) return this.kill('disk');
       }
@@ -93,11 +103,19 @@ export class Watch {
   }
 
   /** The largest number of open fds of any one process (RLIMIT_NOFILE is per process). */
-  private async countFds(): Promise<number> {
+  private countFds(): number {
     let max = 0;
-    for (const pid of await this.cgroup.pids()) {
-      const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
-      max = Math.max(max, fds.length);
+    // One group's list: every process of the run is in each once its shim has moved (the kill
+    // reads them all, RunCgroup.pids). Read synchronously, as the control files are (files.ts).
+    for (const pid of readPidsSync(this.cgroup.procsFiles[0]!)) {
+      // Synchronous, as the cgroup files are (files.ts): /proc is the kernel's memory, not a disk.
+      let fds = 0;
+      try {
+        fds = readdirSync(`/proc/${pid}/fd`).length;
+      } catch {
+        /* gone */
+      }
+      max = Math.max(max, fds);
     }
     return max;
   }

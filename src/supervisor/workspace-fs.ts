@@ -19,7 +19,7 @@ import { loadLibc } from '../util/libc.js';
 import { withDeadline } from '../util/wait.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
-import { dataRanges, loopMount, unmount } from '../fs/loop-mount.js';
+import { dataRanges, loopMount, unmount, unmountAsync } from '../fs/loop-mount.js';
 import { ioDevicesFor } from '../cgroup/io-devices.js';
 import type { FactsCache } from '../hostfacts/cache.js';
 import { sha256, statSig } from '../hostfacts/keys.js';
@@ -54,10 +54,12 @@ export async function mountWorkspace(dir: string, workspace: string, policy: Pol
   } finally {
     await f.close();
   }
-  loopMount(image, workspace); // the loop device goes away by itself with the last unmount
+  await loopMount(image, workspace); // the loop device goes away by itself with the last unmount
   const id = owner ?? 0;
   await chown(workspace, id, id);
   await chmod(workspace, 0o700);
+  // The fresh filesystem's free blocks: what the run uses is the difference (workspaceFs).
+  fresh.set(workspace, (await statfs(workspace)).bfree);
   return (await ioDevicesFor(workspace)).devices;
 }
 
@@ -141,7 +143,7 @@ async function makeFs(path: string, size: number, inodes: number): Promise<numbe
   const mnt = `${path}.mnt`;
   await mkdir(mnt, { mode: 0o700 });
   try {
-    loopMount(path, mnt);
+    await loopMount(path, mnt);
     try {
       await rmdir(join(mnt, 'lost+found'));
       const s = await statfs(mnt);
@@ -154,20 +156,28 @@ async function makeFs(path: string, size: number, inodes: number): Promise<numbe
   }
 }
 
+/** Free blocks of each mounted workspace's fresh filesystem (this process mounted it), by path. */
+const fresh = new Map<string, number>();
+
 /**
- * Read from the kernel (statfs), never from what the task said: the filesystem is full when no
- * inode is left, or less free space than ext4 keeps back when it starts refusing writes (measured:
- * a 16 MB image refused a 1 MB write with 686 KB free; ext4 checks against a per-CPU watermark).
+ * /workspace's usage from its own filesystem's counters (one statfs, no process, no walk), or
+ * null when it has none (a plain dir, without root: then the caller walks it). Read from the
+ * kernel, never from what the task said: `usedBytes` is the blocks allocated since the mount
+ * (files, directories, and files unlinked but still held open, which no walk sees); `full` when
+ * no inode is left, or less free space than ext4 keeps back when it starts refusing writes
+ * (measured: a 16 MB image refused a 1 MB write with 686 KB free; ext4 checks against a per-CPU
+ * watermark).
  */
-export async function workspaceFull(workspace: string): Promise<boolean> {
+export async function workspaceFs(workspace: string): Promise<{ usedBytes: number; full: boolean } | null> {
+  const free0 = fresh.get(workspace);
+  if (free0 === undefined) return null;
   try {
-    // Only its own filesystem: a plain workspace dir (no root) must not report the host's disk.
-    if ((await stat(workspace)).dev === (await stat(dirname(workspace))).dev) return false;
     const s = await statfs(workspace);
+    if (s.type !== EXT4_MAGIC) return null; // unmounted under us: not its filesystem any more
     const slack = Math.max(256 * 1024, Math.min(1024 * 1024, 0.08 * s.blocks * s.bsize));
-    return s.type === EXT4_MAGIC && (s.bavail * s.bsize < slack || s.ffree === 0);
+    return { usedBytes: Math.max(0, free0 - s.bfree) * s.bsize, full: s.bavail * s.bsize < slack || s.ffree === 0 };
   } catch {
-    return false;
+    return null;
   }
 }
 const EXT4_MAGIC = 0xef53;
@@ -193,7 +203,8 @@ export async function unmountWorkspace(workspace: string, flushMs = UNMOUNT_FLUS
   if (!(await flushed(workspace, flushMs))) {
     throw new Error(`cannot unmount ${workspace} yet: its data was still being written back after ${flushMs} ms`);
   }
-  const errno = unmount(workspace);
+  fresh.delete(workspace);
+  const errno = await unmountAsync(workspace);
   if (errno === 0 || errno === EINVAL || errno === ENOENT) return; // EINVAL: not a mount point
   const lazy = unmount(workspace, true);
   if (lazy !== 0 && lazy !== EINVAL) throw new Error(`cannot unmount ${workspace}: errno ${errno}, then ${lazy}`);

@@ -2,7 +2,7 @@
 // queue, and nothing left once a supervisor holding a pool is killed.
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from '../../src/pool/index.js';
@@ -11,6 +11,8 @@ import { probeCgroups } from '../../src/cgroup/probe.js';
 import { collectGarbage } from '../../src/supervisor/gc.js';
 import { leftovers, testHost } from '../helpers/host.js';
 import { loadTask } from '../../src/task/load.js';
+import { listLeftovers } from '../../src/supervisor/leftovers.js';
+import { pollUntil } from '../../src/util/wait.js';
 
 const host = testHost('pool');
 
@@ -132,6 +134,53 @@ describe('warm pool', () => {
       await pool.close();
     }
   }, 600_000);
+
+  it('hands the result back before the teardown, and close() waits for every teardown: nothing is left', async () => {
+    // No idle sandboxes (size 0): close() has nothing to destroy, only the runs' teardowns to wait for.
+    const pool = new Pool({ size: 0, maxConcurrent: 3 }, host);
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => pool.run(TRIVIAL, { input: { n }, trustLevel: 'limited' })));
+    expect(results.map((r) => r.output)).toEqual([2, 4, 6, 8, 10, 12].map((n) => ({ n })));
+    // No teardown may be cut short: the moment close() resolves, every run's group, mount and scratch dir is gone.
+    await pool.close();
+    expect(pool.stats()).toMatchObject({ live: 0, teardownFailures: 0 });
+    const left = await leftovers(host);
+    const ids = results.map((r) => r.id);
+    expect({
+      cgroups: left.cgroups.filter((g) => ids.some((id) => g.endsWith(`run-${id}`))),
+      scratch: left.scratch.filter((d) => ids.some((id) => d.includes(id))),
+      mounts: left.mounts.filter((m) => ids.some((id) => m.includes(id))),
+    }).toEqual({ cgroups: [], scratch: [], mounts: [] });
+  }, 120_000);
+
+  it('a teardown that fails after the result was handed back lands on the leftover list, is reported, and gc clears it', async () => {
+    const failures: { id: string; error: string }[] = [];
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, host, { teardownFailed: (f) => failures.push(f) });
+    const policy = resolvePolicy({ trustLevel: 'limited' });
+    pool.warm(policy);
+    await pollUntil(() => pool.idleFor(policy) === 1, 30_000, 20);
+    const [idle] = idleSandboxes(pool);
+    // A child group inside the sandbox's group makes its rmdir fail (EBUSY) after a 1 s retry, as a
+    // process asleep in uninterruptible I/O would: the teardown takes that long, and then fails.
+    const { mounts } = await probeCgroups();
+    const blocker = join(mounts.pids!, host.cgroupParent, `run-${idle!.id}`, 'blocker');
+    mkdirSync(blocker);
+    try {
+      const r = await pool.run(TRIVIAL, { input: { n: 21 }, trustLevel: 'limited' });
+      expect(r).toMatchObject({ id: idle!.id, status: 'succeeded', output: { n: 42 } });
+      expect(r.cleanup_error).toBeUndefined();
+      // The result came while the teardown still went on: its scratch dir is still there.
+      expect(existsSync(join(host.runDir, idle!.id))).toBe(true);
+      await pool.close();
+      expect(failures).toEqual([{ id: idle!.id, error: expect.stringContaining('cannot remove cgroup') }]);
+      expect(pool.stats().teardownFailures).toBe(1);
+      expect((await listLeftovers(host)).map((l) => l.id)).toContain(idle!.id);
+    } finally {
+      rmdirSync(blocker);
+    }
+    const report = await collectGarbage(host);
+    expect(report.cgroups).toContain(`run-${idle!.id}`);
+    expect((await listLeftovers(host)).map((l) => l.id)).not.toContain(idle!.id);
+  }, 120_000);
 
   it('a killed supervisor leaves no pooled sandbox behind after gc', async () => {
     // A separate supervisor process (from dist/: run npm run build first) with three idle sandboxes.

@@ -130,9 +130,18 @@ describe('/workspace space is enforced by the kernel', () => {
     );
     expect(r.stderr).toMatch(/No space left on device/);
     expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk' });
-    // Nothing is left to walk: the sampled du saw none of it.
-    expect(r.usage.workspace_bytes).toBeLessThan(MiB);
+    // The usage is the filesystem's own count (statfs), which sees unlinked files: never past the limit.
+    expect(r.usage.workspace_bytes).toBeLessThanOrEqual(16 * MiB + 256 * 1024);
     expect(imageBytes).toBeLessThanOrEqual(17 * MiB); // diskSpace, plus what ext4 keeps of its own (the image is sized so the task gets all of diskSpace)
+  });
+
+  it('usage is read from the filesystem, no walk or du: a file unlinked but held open is counted', async () => {
+    // No walk can see this file (it has no name); only the filesystem's own counters can. The
+    // watch looks every fifth poll (~0.5 s): 2 s gives it several looks while the file is held.
+    const { r } = await observe(sh('cd /workspace; exec 3>a; rm a; busybox dd if=/dev/zero bs=1M count=3 >&3 2>/dev/null; sleep 2'), policy);
+    expect(r.status).toBe('succeeded');
+    expect(r.usage.workspace_bytes).toBeGreaterThanOrEqual(3 * MiB);
+    expect(r.usage.workspace_bytes).toBeLessThan(4 * MiB);
   });
 
   it('write-and-delete faster than any sample cannot hold more than the limit at once', async () => {

@@ -141,12 +141,12 @@ class V1RunCgroup implements RunCgroup {
     this.procsFiles = this.dirs.map((d) => join(d, 'cgroup.procs'));
   }
 
-  async readStats(): Promise<CgroupStats> {
+  async readStats(opts: { io?: boolean } = {}): Promise<CgroupStats> {
     const [memory, cpu, pids, io] = await Promise.all([
       memoryStats(this.p.memory),
       cpuacctStats(this.p.cpuacct),
       pidsStats(this.p.pids),
-      this.p.blkio ? blkioStats(this.p.blkio) : { ioReadBytes: 0, ioWriteBytes: 0 },
+      this.p.blkio && opts.io !== false ? blkioStats(this.p.blkio) : { ioReadBytes: 0, ioWriteBytes: 0 },
     ]);
     return { ...memory, ...cpu, ...pids, ...io };
   }

@@ -206,8 +206,8 @@ class V2RunCgroup implements RunCgroup {
     this.procsFiles = [join(dir, 'cgroup.procs')];
   }
 
-  async readStats(): Promise<CgroupStats> {
-    const [memory, cpu, pids, io] = await Promise.all([memoryStats(this.dir), cpuStats(this.dir), pidsStats(this.dir), ioStats(this.dir)]);
+  async readStats(opts: { io?: boolean } = {}): Promise<CgroupStats> {
+    const [memory, cpu, pids, io] = await Promise.all([memoryStats(this.dir), cpuStats(this.dir), pidsStats(this.dir), opts.io !== false ? ioStats(this.dir) : { ioReadBytes: 0, ioWriteBytes: 0 }]);
     return { ...memory, ...cpu, ...pids, ...io };
   }
 

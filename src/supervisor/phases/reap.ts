@@ -10,7 +10,7 @@ import type { SeccompPlan } from '../../seccomp/index.js';
 import type { HarnessReply } from '../../task/protocol.js';
 import { withDeadline } from '../../util/wait.js';
 import { treeUsage } from '../scratch.js';
-import { workspaceFull } from '../workspace-fs.js';
+import { workspaceFs } from '../workspace-fs.js';
 import type { RunIo } from './io.js';
 import type { RunResources } from './resources.js';
 import type { RunWatch } from './watch.js';
@@ -58,8 +58,9 @@ export async function reap(
   const egress = await res.closeEgress();
   await watch.poller.poll(true);
   // The workspace is read under deadlines: a directory locked by a process asleep in I/O would
-  // hold the walk; then the watch's last figures stand.
-  const walked = await withDeadline(treeUsage(run.workspace, { live: false }), WORKSPACE_READ_MS);
+  // hold the walk; then the watch's last figures stand. Its own filesystem: one statfs, no walk.
+  const fs = await withDeadline(workspaceFs(run.workspace), WORKSPACE_READ_MS);
+  const walked = fs ? fs.usedBytes : await withDeadline(treeUsage(run.workspace, { live: false }), WORKSPACE_READ_MS);
   const workspaceBytes = Math.max(watch.poller.peaks.workspaceBytes, walked ?? 0);
   const reply = run.mode === 'task' ? io.parsedReply() : null;
   const seccompKills = await seccompKillsOf(sandbox, watch, run.seccomp, exit.signal === 'SIGSYS' || exit.code === 128 + 31);
@@ -67,7 +68,7 @@ export async function reap(
     exit,
     stats: watch.poller.last,
     workspaceBytes,
-    workspaceFull: watch.poller.peaks.workspaceFull || ((await withDeadline(workspaceFull(run.workspace), WORKSPACE_READ_MS)) ?? false),
+    workspaceFull: watch.poller.peaks.workspaceFull || (fs?.full ?? false),
     stdout: io.stdout.text(),
     stderr,
     reply,

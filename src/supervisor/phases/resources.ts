@@ -9,7 +9,9 @@ import type { RuntimeSandbox } from '../../runtime/index.js';
 import { releaseHostId } from '../../runtime/ids.js';
 import { recordLeftover } from '../leftovers.js';
 import { removeTree, type Scratch } from '../scratch.js';
-import { unmountWorkspace } from '../workspace-fs.js';
+import { unmountWorkspace, WORKSPACE_IMAGE } from '../workspace-fs.js';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { closeSources, type OpenedSources } from '../../fs/mounts.js';
 
 export class RunResources {
@@ -80,6 +82,10 @@ export class RunResources {
       if (this.cgroup) await this.cgroup.remove().catch((e) => leftBehind(e, this.scratch && `the scratch dir ${this.scratch.dir} and its /workspace mount`));
       if (this.scratch) {
         await unmountWorkspace(this.scratch.workspace).catch((e) => leftBehind(e, `the scratch dir ${this.scratch!.dir}`));
+        // The image first, on a libuv thread: freeing its blocks is the slow part of the removal,
+        // which walks fd by fd on the event loop (scratch.ts). It is the supervisor's own file
+        // beside the workspace, never in the sandbox's view; unlink follows no link anyway.
+        await unlink(join(this.scratch.dir, WORKSPACE_IMAGE)).catch(() => {});
         await removeTree(this.scratch.dir, this.host.runDir);
       }
     }
