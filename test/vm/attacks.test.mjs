@@ -26,10 +26,12 @@ after(async () => {
 
 describe('10.7: uninterruptible I/O cannot replace the verdict', () => {
   it('a task asleep in throttled O_DIRECT writes past its timeout: Timeout within seconds, cleanup_error names what stayed, gc clears it once the I/O ends', async (t) => {
-    // Two 48 MiB O_DIRECT writes to /workspace (its own loop device, under io.max) at the 1 MB/s
-    // floor: the writers sleep in D state for 48-96 s, far longer than every bounded kill and
-    // cleanup wait of the supervisor together (~10 s).
-    const dd = (f) => `busybox dd if=/dev/zero of=/workspace/${f} bs=48M count=1 oflag=direct`;
+    // Two 16 MiB O_DIRECT writes to /workspace (its own loop device, under io.max) at the 1 MB/s
+    // floor: the writers sleep in D state for ~32 s in all, past every bounded kill and cleanup
+    // wait of the supervisor (~10 s after the 5 s timeout), yet the I/O outlasts the 20 s the result
+    // may take: a supervisor that waited for the group to empty would come back after the writes,
+    // too late and with nothing left to name. (48 MiB each kept gc waiting ~100 s for nothing more.)
+    const dd = (f) => `busybox dd if=/dev/zero of=/workspace/${f} bs=16M count=1 oflag=direct`;
     const argv = ['/bin/busybox', 'sh', '-c', `${dd('a')} & ${dd('b')} & wait`];
     const wallMs = 5000;
     const r = await execProgram(argv, { host, policy: withBusybox({ resources: { cpuPercent: 100, memory: '512MB', wallTime: `${wallMs / 1000}s`, diskWriteBps: '1MB', diskSpace: '256MB' } }) });

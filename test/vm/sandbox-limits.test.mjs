@@ -1,10 +1,12 @@
 // The foundation's behaviours, on cgroup v2, through the library with real bubblewrap sandboxes:
 // each limit ends the run with the right verdict and the usage comes from the v2 files.
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PassThrough } from 'node:stream';
 import {
-  MiB, NOTHING_LEFT, cgroupOf, ddRate, descendants, example, fixture, leftovers, pawl, requireV2, scratchFile, testHost, withBusybox,
+  CGROUP_ROOT, MiB, NOTHING_LEFT, cgroupOf, ddRate, descendants, example, fixture, leftovers, pawl, requireV2, scratchFile, testHost, withBusybox,
 } from './lib.mjs';
 
 const host = testHost('sandbox');
@@ -153,11 +155,28 @@ describe('cgroup v2: placement and kill', () => {
   it('cancelling a run kills everything it started (cgroup.kill) and leaves nothing behind', async (t) => {
     const ac = new AbortController();
     const started = Date.now();
-    setTimeout(() => ac.abort(), 3000);
+    // Cancelled once its 7 sleeps are up in the run's group (not after a fixed 3 s: under load,
+    // start-up alone can take that); at the latest after 60 s.
+    const parent = join(CGROUP_ROOT, host.cgroupParent);
+    const SLEEP = ['/bin/busybox', 'sleep', '600', ''].join('\0');
+    const sleeping = () => readdirSync(parent).filter((d) => d.startsWith('run-'))
+      .flatMap((d) => readFileSync(join(parent, d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+      .filter((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === SLEEP; } catch { return false; } }).length;
+    let ended = false;
+    (async () => {
+      while (!ended && Date.now() - started < 60_000) {
+        try {
+          if (sleeping() >= 7) break;
+        } catch { /* the group is being made or removed */ }
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      ac.abort();
+    })();
     const r = await execProgram(
       ['/bin/busybox', 'sh', '-c', 'for i in 1 2 3 4 5 6; do /bin/busybox sleep 600 & done; /bin/busybox setsid /bin/busybox sleep 600 & wait'],
       { host, signal: ac.signal, policy: withBusybox({ resources: { cpuPercent: 100 } }) },
     );
+    ended = true;
     t.diagnostic(`${r.error?.kind} after ${Date.now() - started} ms; peak pids ${r.usage.peak_pids}`);
     assert.equal(r.error?.kind, 'Cancelled');
     assert.ok(r.usage.peak_pids >= 8, `peak pids ${r.usage.peak_pids}`);
