@@ -46,13 +46,20 @@ export function hostMounts() {
 /** Taken when a test file first imports this module, before any of its runs. */
 const BASELINE = hostMounts();
 
-/** Mounts gained ("+ ...") or lost ("- ...") since BASELINE: a leaked mount, or a host mount a runtime took away. */
-function mountChanges() {
+/**
+ * Mounts gained ("+ ...") or lost ("- ...") since BASELINE: a leaked mount, or a host mount a
+ * runtime took away. The suite runs two files at a time (scripts/vm/suite): the other file's runs
+ * and fixtures mount under its own dirs (/var/lib/pawl/vm-*, test-*, /tmp/pawl-vm-*), not this
+ * host's to judge; everything else, and all under this host's run dir, is.
+ */
+function mountChanges(host) {
+  const others = (point) => /^(\/var\/lib\/pawl\/(test-|vm-)|\/tmp\/pawl-vm-)/.test(point) && !`${point}/`.startsWith(`${host.runDir}/`);
   const count = (list) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map());
   const [before, after] = [count(BASELINE), count(hostMounts())];
   const changes = [];
   for (const k of new Set([...before.keys(), ...after.keys()])) {
     const d = (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    if (others(k.split(' ')[0])) continue;
     for (let i = 0; i < Math.abs(d); i++) changes.push(`${d > 0 ? '+' : '-'} ${k}`);
   }
   return changes;
@@ -71,9 +78,19 @@ export async function leftovers(host) {
     const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
     if (/^State:\s+Z/m.test(status)) continue;
     const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
-    if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount) processes.push(Number(pid));
+    if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount && !(await otherHosts(pid, host))) processes.push(Number(pid));
   }
-  return { cgroups: cgroupDirs, scratch, processes, mounts: mountChanges() };
+  return { cgroups: cgroupDirs, scratch, processes, mounts: mountChanges(host) };
+}
+
+/**
+ * Whether a process belongs to the file running beside this one: it sits in a cgroup under a
+ * different pawl-* parent. (A process this host leaked is in its own parent's group, or in none.)
+ */
+async function otherHosts(pid, host) {
+  const line = (await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '')).split('\n').find((l) => l.startsWith('0::'));
+  const top = line?.slice(3).split('/')[1] ?? '';
+  return top.startsWith('pawl') && top !== host.cgroupParent.split('/')[0];
 }
 
 export const NOTHING_LEFT = { cgroups: [], scratch: [], processes: [], mounts: [] };
