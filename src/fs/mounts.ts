@@ -6,7 +6,7 @@ import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { PawlError } from '../errors.js';
 import { errnoCode, loadLibc } from '../util/libc.js';
 import { unmount } from './loop-mount.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RECIPE_DIR } from '../rootfs/build.js';
 import type { Policy } from '../config/policy.js';
 import type { HostConfig } from '../config/host.js';
@@ -97,9 +97,10 @@ export interface OpenedSources {
  * bwrap binds the fds themselves (--bind-fd). runc and crun open mount sources by path inside the
  * container's new mount namespace, where a /proc/<pid>/fd magic link names a mount of the host's
  * namespace and cannot be bound (EINVAL): for them each fd's object is bound first, by the
- * supervisor in the host's namespace, on a path under <stateDir>/stage that only root can reach
- * and no task writes; that path is what config.json names, and it is detached once the runtime
- * has made its mounts.
+ * supervisor in the host's namespace, on a path under <runDir>/.stage (mode 0700 in the 0711 run
+ * dir: only root can reach it) where no task writes; that path is what config.json names, and it
+ * is detached once the runtime has made its mounts. Under the run dir, not the state dir, so that
+ * supervisors with run dirs of their own (test suites side by side) never share it.
  */
 export async function openSources(policy: Policy, host: HostConfig, runId: string): Promise<OpenedSources> {
   const opened: OpenedSources = { fds: [], staged: policy.runtime === 'bwrap' ? null : [] };
@@ -108,7 +109,7 @@ export async function openSources(policy: Policy, host: HostConfig, runId: strin
       if (m.kind === 'bind') opened.fds.push(openNoSymlinks(m.source, `mount source of ${m.target}`));
       else if (m.kind === 'volume') opened.fds.push(openNoSymlinks(await ensureVolume(host.stateDir, m.volume, m.size), `volume "${m.volume}"`));
       else continue;
-      if (opened.staged) opened.staged.push(await stage(opened.fds.at(-1)!, join(host.stateDir, 'stage'), `${runId}-${opened.fds.length - 1}`));
+      if (opened.staged) opened.staged.push(await stage(opened.fds.at(-1)!, join(host.runDir, '.stage'), `${runId}-${opened.fds.length - 1}`));
     }
   } catch (e) {
     await closeSources(opened);
@@ -121,7 +122,10 @@ const MS_BIND = 4096;
 const MS_REC = 16384;
 
 async function stage(fd: number, dir: string, name: string): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // The run dir as the scratch dirs make it (0711), then the stage in it (0700): a recursive mkdir
+  // with 0700 would make the run dir 0700 too.
+  await mkdir(dirname(dir), { recursive: true, mode: 0o711 });
+  await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
   const point = join(dir, name);
   if (fstatSync(fd).isDirectory()) await mkdir(point, { mode: 0o700 });
   else await writeFile(point, '', { mode: 0o600, flag: 'wx' });

@@ -85,8 +85,9 @@ export async function leftovers(host: HostConfig): Promise<{ cgroups: string[]; 
     for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) cgroups.push(join(dir, e.name));
   }
   // The leftover list's dir stays once made; only a record in it is something left behind.
-  const listed = await readdir(join(host.runDir, '.leftovers')).catch(() => [] as string[]);
-  const scratch = (await readdir(host.runDir).catch(() => [] as string[])).flatMap((n) => (n !== '.leftovers' ? [n] : listed.map((r) => `.leftovers/${r}`)));
+  // gc's leftover list and the OCI mount stage count by what is in them (an empty dir is no leak).
+  const inside = async (d: string) => (await readdir(join(host.runDir, d)).catch(() => [] as string[])).map((r) => `${d}/${r}`);
+  const scratch = (await Promise.all((await readdir(host.runDir).catch(() => [] as string[])).map((n) => (n === '.leftovers' || n === '.stage' ? inside(n) : [n])))).flat();
   const processes: number[] = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;

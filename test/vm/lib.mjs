@@ -69,9 +69,9 @@ function mountChanges(host) {
 export async function leftovers(host) {
   const parentDir = join(CGROUP_ROOT, host.cgroupParent);
   const cgroupDirs = (await readdir(parentDir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name);
-  // gc's leftover list (<runDir>/.leftovers) counts only when something is on it.
-  const listed = await readdir(join(host.runDir, '.leftovers')).catch(() => []);
-  const scratch = (await readdir(host.runDir).catch(() => [])).filter((name) => name !== '.leftovers' || listed.length);
+  // gc's leftover list and the OCI mount stage count by what is in them (an empty dir is no leak).
+  const inside = async (d) => (await readdir(join(host.runDir, d)).catch(() => [])).map((r) => `${d}/${r}`);
+  const scratch = (await Promise.all((await readdir(host.runDir).catch(() => [])).map((n) => (n === '.leftovers' || n === '.stage' ? inside(n) : [n])))).flat();
   const processes = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
