@@ -339,7 +339,8 @@ export class Pool {
     this.counters.peakLive = Math.max(this.counters.peakLive, this.live);
     key.starting++;
     try {
-      const sb = await Sandbox.start({ policy: key.policy, host: this.host, mode: 'task' });
+      // Single use: the run ends at the harness's reply (Sandbox.endOrReply); reuse mode reads the replies itself.
+      const sb = await Sandbox.start({ policy: key.policy, host: this.host, mode: 'task', endAtReply: !this.config.reuse });
       this.counters.started++;
       const slot: Slot = { sb, key, state: 'idle' };
       // Died while idle (killed, OOM at start, runtime failure): out of the pool, reaped, replaced.

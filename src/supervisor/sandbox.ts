@@ -10,7 +10,7 @@ import type { EgressStats } from '../network/index.js';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
-import type { RuntimeSandbox } from '../runtime/index.js';
+import type { RuntimeSandbox, SandboxExit } from '../runtime/index.js';
 import type { TaskRequest } from '../task/protocol.js';
 import { classify, type KillReason } from './classify.js';
 import { newRunId } from '../runtime/ids.js';
@@ -45,6 +45,11 @@ export interface SandboxOptions {
   forwardStdout?: Writable;
   forwardStderr?: Writable;
   signal?: AbortSignal;
+  /**
+   * Task mode, single use (the pool): end the run at the harness's complete, valid reply instead
+   * of waiting for node and the runtime to exit (see endAtReply below).
+   */
+  endAtReply?: boolean;
 }
 
 /** What a teardown ended with: its failure (null: everything went), and how long it took. */
@@ -84,6 +89,7 @@ export class Sandbox {
     private readonly io: RunIo,
     private readonly watch: RunWatch,
     private readonly t: Clock,
+    private readonly replied: Promise<void> | null,
   ) {}
 
   /** Prepare and launch. Throws a PawlError (after removing whatever was made) when no sandbox could be made. */
@@ -96,7 +102,13 @@ export class Sandbox {
     const prep = await prepareRun({ policy, host, mode: opts.mode, command: opts.command }, res);
     const { cgroup } = prep;
     let watch: RunWatch | null = null;
-    const io = new RunIo(policy, { forwardStdout: opts.forwardStdout, forwardStderr: opts.forwardStderr, onReplyTooLarge: () => void watch?.kill('output') });
+    let onReply!: () => void;
+    const replied = new Promise<void>((r) => (onReply = r));
+    const endAtReply = opts.endAtReply === true && opts.mode === 'task';
+    const io = new RunIo(policy, {
+      forwardStdout: opts.forwardStdout, forwardStderr: opts.forwardStderr, onReplyTooLarge: () => void watch?.kill('output'),
+      ...(endAtReply ? { onReplyFrame: onReply } : {}),
+    });
     // launch: create (the program does not run yet), readers on its pipes, then start.
     t.spawned = performance.now();
     let run: RuntimeSandbox;
@@ -112,7 +124,7 @@ export class Sandbox {
     await run.start();
     await res.closeSources();
     t.started = performance.now();
-    const sb = new Sandbox(id, policy, host, opts.mode, res, prep, run, io, watch, t);
+    const sb = new Sandbox(id, policy, host, opts.mode, res, prep, run, io, watch, t, endAtReply ? replied : null);
     watch.start(host, { clock: opts.mode !== 'task', signal: opts.signal });
     return sb;
   }
@@ -195,7 +207,7 @@ export class Sandbox {
   }
 
   private async finish(): Promise<Settled> {
-    const exit = await awaitEnd(this.run, this.watch);
+    const exit = await this.endOrReply();
     const ended = performance.now();
     this.watch.poller.stop();
     const reapStart = performance.now();
@@ -253,6 +265,29 @@ export class Sandbox {
       },
     });
     return { result, teardown };
+  }
+
+  /**
+   * The run's end: the program's exit, or (endAtReply) the harness's complete, valid reply,
+   * whichever comes first. The reply is written by code in the task's own process, so it cannot
+   * be trusted to mean "the task is done": a timer, a promise or a child the task started may
+   * still run. That is why the run ends there: reap kills the whole group at once (the same kill
+   * every other end gets), so nothing the task started runs past its reply, and what it printed
+   * before is already in the pipes (node writes stdout/stderr pipes synchronously on Linux),
+   * which reap drains to EOF. What the supervisor decides still wins over the reply when it
+   * happened before it: a kill reason already set (wall, cpu, disk, pids, output, cancelled),
+   * and the kernel's counters and records read after the kill (OOM kills, pids limit hits, CPU
+   * time, workspace size, seccomp kills) all come first in classify. A run ended this way reports
+   * the harness's own exit after a reply, status 0 (README "The result").
+   */
+  private endOrReply(): Promise<SandboxExit> {
+    const end = awaitEnd(this.run, this.watch);
+    if (!this.replied) return end;
+    return Promise.race([end, this.replied.then((): SandboxExit => {
+      // From here on the supervisor's own kill (the reap's) carries no reason: the run is over.
+      this.watch.over();
+      return { code: 0, signal: null };
+    })]);
   }
 
   /** Release what the run held, once (resources.ts records a failure on the leftover list). */

@@ -182,6 +182,60 @@ describe('warm pool', () => {
     expect((await listLeftovers(host)).map((l) => l.id)).not.toContain(idle!.id);
   }, 120_000);
 
+  it('ends a run at its reply: nothing the task started runs past it, and what it printed is kept', async () => {
+    // The task keeps its process alive past its reply: the harness's exit is disabled and a timer
+    // spins. Only the supervisor's kill at the reply ends it; without it the run would end at its
+    // wall time, as a Timeout.
+    const LINGER = task(`
+      const proc = require('process');
+      proc.exit = () => {};
+      proc.stderr.write('to stderr\\n');
+      console.log('printed before the reply');
+      setInterval(() => { for (const end = Date.now() + 50; Date.now() < end;); }, 1);
+      return { n: input.n };
+    `);
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, host);
+    const opts = { trustLevel: 'limited' as const, policy: { resources: { wallTime: 8000 } } };
+    try {
+      const r = await pool.run(LINGER, { ...opts, input: { n: 7 } });
+      expect(r, JSON.stringify(r.error)).toMatchObject({ status: 'succeeded', output: { n: 7 }, exit_code: 0, signal: null });
+      expect(r.stdout).toContain('printed before the reply');
+      expect(r.stderr).toContain('to stderr');
+      // The moment the result is in, no process of the run is left (its group empty or gone).
+      const { mounts } = await probeCgroups();
+      let procs = '';
+      try {
+        procs = readFileSync(join(mounts.pids!, host.cgroupParent, `run-${r.id}`, 'cgroup.procs'), 'utf8');
+      } catch {
+        /* already removed */
+      }
+      expect(procs.trim()).toBe('');
+      expect(r.timings_ms.run).toBeLessThan(8000);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it('a limit crossed before the reply still decides the verdict of a run ended at its reply', async () => {
+    // Polls 10 s apart: only the final figures, read after the kill at the reply, can see the CPU
+    // time the task used before it replied.
+    const slow = { ...host, pollIntervalMs: 10_000 };
+    const SPIN = task(`
+      const proc = require('process');
+      while (proc.cpuUsage().user < 600_000);
+      return { spun: true };
+    `);
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, slow);
+    try {
+      const r = await pool.run(SPIN, { trustLevel: 'limited', policy: { resources: { cpuTime: 200, wallTime: 20_000 } } });
+      expect(r.status).toBe('failed');
+      expect(r.error).toMatchObject({ kind: 'Timeout', limit: 'cpu' });
+      expect(r.output).toBeUndefined();
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('a killed supervisor leaves no pooled sandbox behind after gc', async () => {
     // A separate supervisor process (from dist/: run npm run build first) with three idle sandboxes.
     const script = `

@@ -34,6 +34,11 @@ export interface IoOptions {
   forwardStderr?: Writable;
   /** The reply crossed RESULT_MAX: the run must end (kill reason "output"). */
   onReplyTooLarge: () => void;
+  /**
+   * Called once when the reply is one complete, valid frame (a JSON line and nothing after it):
+   * a pooled run ends there (Sandbox, README "Warm pool"). Unset: the reply is read to EOF.
+   */
+  onReplyFrame?: () => void;
 }
 
 export class RunIo {
@@ -43,6 +48,10 @@ export class RunIo {
   private replyBytes = 0;
   /** The reply could not be used (too large, not JSON). */
   replyProblem: string | null = null;
+  /** The one frame the run ended at (onReplyFrame): later bytes on fd 4 are not read. */
+  private frame: HarnessReply | null = null;
+  /** A frame was looked at (valid or not): only the first complete line can end a run early. */
+  private frameSeen = false;
 
   constructor(policy: Policy, private readonly opts: IoOptions) {
     this.stdout = new Capped(policy.resources.stdoutMax, opts.forwardStdout);
@@ -65,6 +74,7 @@ export class RunIo {
   }
 
   private onReply(b: Buffer): void {
+    if (this.frame) return;
     this.replyBytes += b.length;
     if (this.replyBytes > RESULT_MAX) {
       if (!this.replyProblem) {
@@ -74,6 +84,23 @@ export class RunIo {
       return;
     }
     this.reply.push(b);
+    if (this.opts.onReplyFrame && !this.frameSeen && b.includes(10)) this.checkFrame();
+  }
+
+  /**
+   * The harness writes its reply as one JSON line (JSON.stringify never emits a raw newline).
+   * The first complete line ends the run only if it is all there is and it is a valid reply;
+   * anything else (a task that wrote fd 4 itself, a partial line) is left to the normal path,
+   * which reads to EOF and judges the whole.
+   */
+  private checkFrame(): void {
+    this.frameSeen = true;
+    const all = Buffer.concat(this.reply);
+    if (all.indexOf(10) !== all.length - 1) return;
+    const parsed = parseReply(all.toString('utf8'));
+    if ('problem' in parsed) return;
+    this.frame = parsed.reply;
+    this.opts.onReplyFrame!();
   }
 
   /** Hand the harness its task (fd 3 inside), once. */
@@ -83,6 +110,7 @@ export class RunIo {
 
   /** The task's reply, once the sandbox is gone (null: none, or unusable: see replyProblem). */
   parsedReply(): HarnessReply | null {
+    if (this.frame) return this.frame;
     if (this.replyProblem || this.reply.length === 0) return null;
     const parsed = parseReply(Buffer.concat(this.reply).toString('utf8'));
     if ('problem' in parsed) {

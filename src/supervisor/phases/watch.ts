@@ -21,6 +21,8 @@ export class RunWatch {
   /** The run's audit session once its first process has written it (root), or null. */
   auditSession: number | null = null;
   private onKilled!: () => void;
+  /** The run has ended at its reply (Sandbox.endOrReply): a kill from now on gives no reason. */
+  private ended = false;
 
   constructor(
     private readonly sandbox: RuntimeSandbox,
@@ -46,7 +48,7 @@ export class RunWatch {
    * namespace with it; the group kill then catches anything that is still there.
    */
   async kill(reason: KillReason): Promise<void> {
-    this.reason ??= reason;
+    if (!this.ended) this.reason ??= reason;
     this.onKilled();
     await this.sandbox.kill();
     await this.cgroup.kill().catch(() => {
@@ -56,6 +58,12 @@ export class RunWatch {
         /* already gone */
       }
     });
+  }
+
+  /** The run ended at its reply: its clocks stop, and a later kill (a cancel) changes no verdict. */
+  over(): void {
+    this.ended = true;
+    this.poller.stop();
   }
 
   /**
