@@ -140,7 +140,9 @@ for (const [tname, task, input] of want('pool') ? [['trivial', add, INPUT], ['cp
   const keyPolicy = await pool.warmTask(task);
   const ms = [];
   for (let i = 0; i <= RUNS; i++) {
-    await waitFor(() => pool.idleFor(keyPolicy) >= 2 && pool.stats().live === 2); // the pool keeps up: warm sandboxes wait, no teardown runs
+    // The pool keeps up: warm sandboxes wait, and every live one is idle (no run, no teardown; the
+    // other task's warm sandboxes count as live too).
+    await waitFor(() => { const s = pool.stats(); return pool.idleFor(keyPolicy) >= 2 && s.live === s.idle; });
     const t0 = performance.now();
     const r = await pool.run(task, { input });
     if (r.status !== 'succeeded') throw new Error(`pool: ${JSON.stringify(r.error)}`);

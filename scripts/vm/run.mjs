@@ -22,7 +22,7 @@ export function qemuArgv(accel, append) {
   const cmdline = ['panic=-1', ...append, ...(tsc ? [`tsc_early_khz=${tsc}`] : [])].join(' ');
   return [
     ...PDEATH, 'qemu-system-x86_64', '-M', 'microvm', '-nodefaults', '-no-user-config', '-display', 'none',
-    '-serial', 'stdio', '-no-reboot', '-m', process.env.PAWL_VM_MEMORY || '2G', '-smp', process.env.PAWL_VM_CPUS || '2',
+    '-serial', 'stdio', '-no-reboot', '-m', process.env.PAWL_VM_MEMORY || '3G', '-smp', process.env.PAWL_VM_CPUS || '2',
     '-kernel', join(kdir, 'vmlinux'), '-initrd', join(kdir, `initramfs-${initramfsHash()}.cpio`), '-append', cmdline,
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
   ];

@@ -27,7 +27,7 @@
 // version and a hash of the guest init scripts). Set-up runs by itself on first use; run
 // `scripts/vm-test --setup` again to pick up a newer Debian kernel.
 //
-// Environment knobs: PAWL_VM_ACCEL=kvm|tcg (skip KVM detection), PAWL_VM_MEMORY (default 2G),
+// Environment knobs: PAWL_VM_ACCEL=kvm|tcg (skip KVM detection), PAWL_VM_MEMORY (default 3G: two suite lanes side by side),
 // PAWL_VM_CPUS (default 2), PAWL_VM_DISK_SIZE (default 8G).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
