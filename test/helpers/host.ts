@@ -49,10 +49,10 @@ export function cgroupMounts(): string[] {
  * Mounts gained ("+ ...") or lost ("- ...") since BASELINE, in the host's mount namespace. Runs of
  * other checkouts on a shared machine mount under their own state dirs (/var/lib/pawl/test-runs-*
  * of other tags), and in the v2 VM the test/vm file running beside this one under its own
- * (/var/lib/pawl/vm-*, /tmp/pawl-vm-*): those alone are not this host's to judge.
+ * (/var/lib/pawl/vm-*, /tmp/pawl-vm-*, /var/cache/pawl-vm-*): those alone are not this host's to judge.
  */
 function mountChanges(host: HostConfig): string[] {
-  const others = (point: string) => !`${point}/`.startsWith(`${host.runDir}/`) && /^(\/var\/lib\/pawl\/(test-|vm-)|\/tmp\/pawl-vm-)/.test(point);
+  const others = (point: string) => !`${point}/`.startsWith(`${host.runDir}/`) && /^(\/var\/lib\/pawl\/(test-|vm-)|\/(tmp|var\/cache)\/pawl-vm-)/.test(point);
   const now = hostMounts();
   const count = (list: string[]) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
   const [before, after] = [count(BASELINE), count(now)];

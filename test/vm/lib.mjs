@@ -53,7 +53,7 @@ const BASELINE = hostMounts();
  * host's to judge; everything else, and all under this host's run dir, is.
  */
 function mountChanges(host) {
-  const others = (point) => /^(\/var\/lib\/pawl\/(test-|vm-)|\/tmp\/pawl-vm-)/.test(point) && !`${point}/`.startsWith(`${host.runDir}/`);
+  const others = (point) => /^(\/var\/lib\/pawl\/(test-|vm-)|\/(tmp|var\/cache)\/pawl-vm-)/.test(point) && !`${point}/`.startsWith(`${host.runDir}/`);
   const count = (list) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map());
   const [before, after] = [count(BASELINE), count(hostMounts())];
   const changes = [];
