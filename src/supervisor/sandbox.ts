@@ -213,7 +213,7 @@ export class Sandbox {
     const reapStart = performance.now();
     let end: EndFacts;
     try {
-      end = await reap(exit, { sandbox: this.run, watch: this.watch, io: this.io, res: this.res, workspace: this.prep.scratch.workspace, mode: this.mode, seccomp: this.prep.plan.seccomp });
+      end = await reap(exit, { sandbox: this.run, watch: this.watch, io: this.io, res: this.res, workspace: this.prep.scratch.workspace, diskSpace: this.policy.resources.diskSpace, mode: this.mode, seccomp: this.prep.plan.seccomp });
     } catch (e) {
       // Even when reading the end failed: nothing of the run survives it.
       await this.teardown();

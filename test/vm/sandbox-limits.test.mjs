@@ -23,7 +23,7 @@ after(async () => {
 
 describe('cgroup v2: a task runs and reports', () => {
   it('runs the addition task on v2 and reports its peak memory', async (t) => {
-    const r = await runTask(example('add'), { input: { num1: 2, num2: 40 }, host, policy: { resources: { cpuPercent: 100 } } });
+    const r = await runTask(example('add'), { input: { num1: 2, num2: 40 }, host, policy: { resources: { cpuPercent: 100, wallTime: '60s' } } });
     t.diagnostic(`status ${r.status}, cgroup ${r.cgroup}, peak ${r.usage.peak_memory_bytes} B, cpu ${r.usage.cpu_ms} ms, wall ${r.usage.wall_ms} ms`);
     assert.equal(r.status, 'succeeded', JSON.stringify(r.error));
     assert.deepEqual(r.output, { sum: 42 });

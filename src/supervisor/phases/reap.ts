@@ -47,7 +47,7 @@ export function awaitEnd(sandbox: RuntimeSandbox, watch: RunWatch): Promise<Sand
 
 export async function reap(
   exit: SandboxExit,
-  run: { sandbox: RuntimeSandbox; watch: RunWatch; io: RunIo; res: RunResources; workspace: string; mode: 'task' | 'program'; seccomp: SeccompPlan | null },
+  run: { sandbox: RuntimeSandbox; watch: RunWatch; io: RunIo; res: RunResources; workspace: string; diskSpace: number; mode: 'task' | 'program'; seccomp: SeccompPlan | null },
 ): Promise<EndFacts> {
   const { sandbox, watch, io, res } = run;
   // Anything the program left behind dies with the group, which also closes its pipes.
@@ -60,7 +60,8 @@ export async function reap(
   // The workspace is read under deadlines: a directory locked by a process asleep in I/O would
   // hold the walk; then the watch's last figures stand. Its own filesystem: one statfs, no walk.
   const fs = await withDeadline(workspaceFs(run.workspace), WORKSPACE_READ_MS);
-  const walked = fs ? fs.usedBytes : await withDeadline(treeUsage(run.workspace, { live: false }), WORKSPACE_READ_MS);
+  // Its own filesystem: capped at diskSpace by the kernel (the rest is ext4's slack: watch.ts).
+  const walked = fs ? Math.min(fs.usedBytes, run.diskSpace) : await withDeadline(treeUsage(run.workspace, { live: false }), WORKSPACE_READ_MS);
   const workspaceBytes = Math.max(watch.poller.peaks.workspaceBytes, walked ?? 0);
   const reply = run.mode === 'task' ? io.parsedReply() : null;
   const seccompKills = await seccompKillsOf(sandbox, watch, run.seccomp, exit.signal === 'SIGSYS' || exit.code === 128 + 31);
