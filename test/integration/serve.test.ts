@@ -217,6 +217,8 @@ describe('pawl serve, a client that goes away mid-run', () => {
       expect((await svc.call('GET', `/v1/runs/${id}`)).json.state).toBe('running');
       await until('the run to end', async () => (await svc.call('GET', `/v1/runs/${id}`)).json.state !== 'running');
       expect((await svc.call('GET', `/v1/runs/${id}`)).json).toMatchObject({ state: 'done', result: { status: 'succeeded', output: { slept: 1500 } } });
+      // The pool hands a result back before the run's teardown, which counts as live until done.
+      await until('its teardown to end', async () => (await svc.call('GET', '/healthz')).json.pool.live === 0);
       await noLeftovers();
     } finally {
       svc.proc.kill('SIGTERM');
