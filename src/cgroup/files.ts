@@ -52,10 +52,12 @@ export async function readNumber(path: string): Promise<number> {
   return Number((await readText(path)).trim());
 }
 
+const parsePids = (text: string): number[] => text.split('\n').filter((l) => l.trim() !== '').map(Number);
+
 /** The PIDs listed in a cgroup.procs file, now (none when it cannot be read): for the pollers. */
 export function readPidsSync(procsFile: string): number[] {
   try {
-    return readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+    return parsePids(readFileSync(procsFile, 'utf8'));
   } catch {
     return [];
   }
@@ -63,8 +65,7 @@ export function readPidsSync(procsFile: string): number[] {
 
 /** The PIDs listed in a cgroup.procs file. */
 export async function readPids(procsFile: string): Promise<number[]> {
-  const text = await readOptional(procsFile);
-  return (text ?? '').split('\n').filter((l) => l.trim() !== '').map(Number);
+  return parsePids((await readOptional(procsFile)) ?? '');
 }
 
 export async function subdirs(dir: string): Promise<string[]> {
