@@ -5,6 +5,9 @@
 // seccomp kills loses its record there; the multicast copy is sent for every record.
 // A multicast listener sees only what happens after it joins: it is opened before a sandbox
 // with a seccomp filter starts (classify.ts listenSeccompAudit), and drained when records are read.
+// The kernel queues a record when the call is made and kauditd sends it later (seconds later on a
+// starved machine): the same socket asks the kernel how many records are still queued
+// (AUDIT_GET's backlog), so a run's records can be waited for instead of guessed at.
 import { closeSync } from 'node:fs';
 import { errnoCode, loadLibc } from '../util/libc.js';
 
@@ -18,8 +21,16 @@ const READLOG_GROUPS = 1;
 const NLMSG_HDRLEN = 16;
 /** MAX_AUDIT_MESSAGE_LENGTH is 8970. */
 const BUF = 9000;
+const NLMSG_ERROR = 2;
+const NLM_F_REQUEST = 1;
+const AUDIT_GET = 1000;
+/** struct audit_status: mask, enabled, failure, pid, rate_limit, backlog_limit, lost, backlog (u32 each). */
+const STATUS_BACKLOG_OFFSET = 28;
 
 let sock: number | null | undefined;
+let seq = 0;
+/** Replies to status requests by sequence number: the queue's length, or null when refused. */
+const statusReplies = new Map<number, number | null>();
 
 /** Join the audit log multicast group once per process; false when the kernel refuses (not root, no audit, another netns). */
 export function openAuditNetlink(): boolean {
@@ -62,6 +73,18 @@ export function drainAuditNetlink(): string[] {
       const len = buf.readUInt32LE(off);
       if (len < NLMSG_HDRLEN || off + len > n) break;
       const type = buf.readUInt16LE(off + 4);
+      const replySeq = buf.readUInt32LE(off + 8);
+      if (type === AUDIT_GET && len >= NLMSG_HDRLEN + STATUS_BACKLOG_OFFSET + 4) {
+        statusReplies.set(replySeq, buf.readUInt32LE(off + NLMSG_HDRLEN + STATUS_BACKLOG_OFFSET));
+        off += (len + 3) & ~3;
+        continue;
+      }
+      if (type === NLMSG_ERROR) {
+        // struct nlmsgerr: a negative errno (0 is an ack, which is not asked for), then the request's header.
+        if (buf.readInt32LE(off + NLMSG_HDRLEN) !== 0) statusReplies.set(replySeq, null);
+        off += (len + 3) & ~3;
+        continue;
+      }
       const text = buf.toString('utf8', off + NLMSG_HDRLEN, off + len).replace(/\0+$/, '');
       lines.push(`type=${type} ${text}`);
       off += (len + 3) & ~3;
@@ -70,8 +93,32 @@ export function drainAuditNetlink(): string[] {
   return lines;
 }
 
+/**
+ * Ask the kernel how many audit records it holds that kauditd has not yet sent (root: it needs
+ * CAP_AUDIT_CONTROL). The reply is read by drainAuditNetlink and found with statusReply(seq).
+ * null when the listener is not open or the request could not be sent.
+ */
+export function requestAuditStatus(): number | null {
+  if (sock === null || sock === undefined) return null;
+  seq = (seq + 1) >>> 0 || 1;
+  const msg = Buffer.alloc(NLMSG_HDRLEN); // struct nlmsghdr: len, type, flags, seq, pid (0: the kernel)
+  msg.writeUInt32LE(NLMSG_HDRLEN, 0);
+  msg.writeUInt16LE(AUDIT_GET, 4);
+  msg.writeUInt16LE(NLM_F_REQUEST, 6);
+  msg.writeUInt32LE(seq, 8);
+  return Number(loadLibc().send(sock, msg, msg.length, 0)) === msg.length ? seq : null;
+}
+
+/** The backlog a status request's reply gave (taken once), null if refused, undefined if none yet. */
+export function statusReply(n: number): number | null | undefined {
+  const r = statusReplies.get(n);
+  statusReplies.delete(n);
+  return r;
+}
+
 /** Leave the group (tests). */
 export function closeAuditNetlink(): void {
   if (typeof sock === 'number') closeSync(sock);
   sock = undefined;
+  statusReplies.clear();
 }

@@ -6,7 +6,7 @@
 // log group (audit-netlink.ts), which the kernel's print rate limit does not thin out. Without a record whose pid or session belongs to the run, the call
 // is unknown and reported as null, never guessed.
 import { closeSync, openSync, readFileSync, readSync, constants as fsc } from 'node:fs';
-import { closeAuditNetlink, drainAuditNetlink, openAuditNetlink } from './audit-netlink.js';
+import { closeAuditNetlink, drainAuditNetlink, openAuditNetlink, requestAuditStatus, statusReply } from './audit-netlink.js';
 import { libseccomp } from './libseccomp.js';
 import { syscallName } from './syscalls.js';
 
@@ -101,6 +101,31 @@ export function readSeccompRecords(): AuditRecord[] {
   if (seen.length > KEEP) seen.splice(0, seen.length - KEEP);
   if (serials.size > 2 * KEEP) serials.clear();
   return seen.slice();
+}
+
+/**
+ * Wait until the kernel has sent every audit record it had queued when this was called, reading
+ * them as they come: its queue (which kauditd empties asynchronously) is seen empty twice in a
+ * row. Once a run's processes are all gone, its seccomp records are then all in. false when that
+ * cannot be known (no netlink listener, the kernel refused the request, or maxMs passed).
+ */
+export async function awaitAuditDelivery(maxMs = 3000): Promise<boolean> {
+  const end = Date.now() + maxMs;
+  for (let empty = 0; empty < 2; ) {
+    const n = requestAuditStatus();
+    if (n === null) return false;
+    let backlog: number | null | undefined;
+    while ((backlog = statusReply(n)) === undefined) {
+      if (Date.now() >= end) return false;
+      readSeccompRecords();
+      if ((backlog = statusReply(n)) !== undefined) break;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    if (backlog === null) return false;
+    empty = backlog === 0 ? empty + 1 : 0;
+  }
+  readSeccompRecords();
+  return true;
 }
 
 /** Close the reader (tests). */

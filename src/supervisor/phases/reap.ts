@@ -5,7 +5,7 @@
 import type { CgroupStats } from '../../cgroup/types.js';
 import type { EgressStats } from '../../network/index.js';
 import type { RuntimeSandbox, SandboxExit } from '../../runtime/index.js';
-import { readSeccompRecords, recordSyscallName, runRecords } from '../../seccomp/classify.js';
+import { awaitAuditDelivery, readSeccompRecords, recordSyscallName, runRecords, type AuditRecord } from '../../seccomp/classify.js';
 import type { SeccompPlan } from '../../seccomp/index.js';
 import type { HarnessReply } from '../../task/protocol.js';
 import { withDeadline } from '../../util/wait.js';
@@ -81,19 +81,22 @@ export async function reap(
 
 /**
  * Every seccomp kill of the run's processes, from the kernel's audit records (root, with the
- * run's audit session or init pid). kauditd prints asynchronously: when the exit looks like a
- * kill, wait briefly for its record.
+ * run's audit session or init pid). The kernel queues a record at the call and sends it later:
+ * with the audit socket, pawl waits until the kernel's queue is empty (every process of the run is
+ * gone, so each of its records is in); without it (the kernel log only), a death that looks like
+ * a kill waits up to 200 ms for its record and a run under a filter that kills gets one short
+ * second look.
  */
 async function seccompKillsOf(sandbox: RuntimeSandbox, watch: RunWatch, seccomp: SeccompPlan | null, exitLooksKilled: boolean): Promise<{ syscall: string | null }[]> {
   const session = watch.auditSession;
   if (!seccomp || (session === null && sandbox.initPid === null)) return [];
   const key = { ...(session !== null ? { session } : {}), ...(sandbox.initPid !== null ? { pids: [sandbox.initPid] } : {}) };
+  const named = (found: AuditRecord[]) => found.map((r) => ({ syscall: recordSyscallName(r) }));
+  if ((exitLooksKilled || seccomp.killsOnViolation) && (await awaitAuditDelivery())) return named(runRecords(key, readSeccompRecords()));
   for (let i = 0; ; i++) {
     const found = runRecords(key, readSeccompRecords());
-    // A death that looks like a kill waits up to 200 ms for its record; under a filter that
-    // kills, a child's kill may have been printed just now (one short second look).
     const tries = exitLooksKilled ? 20 : seccomp.killsOnViolation ? 1 : 0;
-    if (found.length || i >= tries) return found.map((r) => ({ syscall: recordSyscallName(r) }));
+    if (found.length || i >= tries) return named(found);
     await new Promise((r) => setTimeout(r, exitLooksKilled ? 10 : 5));
   }
 }
