@@ -21,9 +21,16 @@ export interface AuditKey {
   session?: number;
   /** Host pids of the run's processes, when known (e.g. the program started as pid 1). */
   pids?: readonly number[];
+  /**
+   * When the run's first process was made (ms since the epoch): a record stamped earlier is
+   * another process's, even with the same pid (pids are reused: 32768 of them by default).
+   */
+  since?: number;
 }
 
 export interface AuditRecord {
+  /** The kernel's stamp (ms since the epoch), from audit(SECONDS.MS:SERIAL). */
+  time: number;
   session: number | null;
   pid: number;
   signal: number;
@@ -33,16 +40,17 @@ export interface AuditRecord {
 }
 
 // Fields may sit between these (an LSM adds subj=... after ses=), so each is found on its own.
-const RECORD = /type=1326 .*?\bses=(\d+)\b.*?\bpid=(\d+)\b.*?\bsig=(\d+)\b.*?\barch=([0-9a-f]+)\b.*?\bsyscall=(\d+)\b/;
+const RECORD = /type=1326 audit\((\d+)\.(\d{3}):\d+\): .*?\bses=(\d+)\b.*?\bpid=(\d+)\b.*?\bsig=(\d+)\b.*?\barch=([0-9a-f]+)\b.*?\bsyscall=(\d+)\b/;
 const UNSET = 4294967295;
+const STAMP_SLACK_MS = 50;
 const AUDIT_ARCH = { x86_64: 0xc000003e, x86: 0x40000003, aarch64: 0xc00000b7, arm: 0x40000028 } as const;
 const X32_SYSCALL_BIT = 0x40000000;
 
 export function parseAuditRecord(line: string): AuditRecord | null {
   const m = RECORD.exec(line);
   if (!m) return null;
-  const session = Number(m[1]);
-  return { session: session === UNSET ? null : session, pid: Number(m[2]), signal: Number(m[3]), arch: parseInt(m[4]!, 16), syscall: Number(m[5]) };
+  const session = Number(m[3]);
+  return { time: Number(m[1]) * 1000 + Number(m[2]), session: session === UNSET ? null : session, pid: Number(m[4]), signal: Number(m[5]), arch: parseInt(m[6]!, 16), syscall: Number(m[7]) };
 }
 
 // One /dev/kmsg reader per process, opened on first use: each read takes only the records printed
@@ -162,5 +170,7 @@ export function recordSyscallName(r: AuditRecord): string | null {
 
 /** The records of the run's processes, by audit session or pid: every seccomp kill, any process. */
 export function runRecords(key: AuditKey, records: AuditRecord[]): AuditRecord[] {
-  return records.filter((r) => r.signal === SIGSYS && ((key.session !== undefined && r.session === key.session) || key.pids?.includes(r.pid)));
+  // The kernel's stamp is its coarse clock (up to a tick behind): a little slack before `since`.
+  const since = key.since === undefined ? -Infinity : key.since - STAMP_SLACK_MS;
+  return records.filter((r) => r.signal === SIGSYS && r.time >= since && ((key.session !== undefined && r.session === key.session) || key.pids?.includes(r.pid)));
 }

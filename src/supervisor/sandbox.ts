@@ -111,6 +111,7 @@ export class Sandbox {
     });
     // launch: create (the program does not run yet), readers on its pipes, then start.
     t.spawned = performance.now();
+    const spawnedAt = Date.now();
     let run: RuntimeSandbox;
     try {
       run = res.sandbox = await prep.backend.create({ stdin: opts.stdin ?? 'ignore', cgroup });
@@ -119,7 +120,7 @@ export class Sandbox {
       throw e;
     }
     io.attach(run);
-    watch = new RunWatch(run, cgroup, policy, prep.scratch.workspace, prep.plan.seccomp !== null);
+    watch = new RunWatch(run, cgroup, policy, prep.scratch.workspace, prep.plan.seccomp !== null, spawnedAt);
     // A set-up failure is not thrown: the run ends at once and its result says RuntimeError.
     await run.start();
     await res.closeSources();

@@ -52,7 +52,13 @@ export function cgroupMounts(): string[] {
  * (/var/lib/pawl/vm-*, /tmp/pawl-vm-*, /var/cache/pawl-vm-*): those alone are not this host's to judge.
  */
 function mountChanges(host: HostConfig): string[] {
-  const others = (point: string) => !`${point}/`.startsWith(`${host.runDir}/`) && /^(\/var\/lib\/pawl\/(test-|vm-)|\/(tmp|var\/cache)\/pawl-vm-)/.test(point);
+  // runc's own transient mounts (runc.XXXX) sit under the runtime state root of the host that
+  // started it, /run/pawl/<runtime>/<cgroup parent>: another host's are another file's.
+  const otherStateRoot = (point: string) => {
+    const m = /^\/run\/pawl\/(runc|crun)\/(.+)$/.exec(point);
+    return m !== null && !`${m[2]}/`.startsWith(`${host.cgroupParent}/`);
+  };
+  const others = (point: string) => (!`${point}/`.startsWith(`${host.runDir}/`) && /^(\/var\/lib\/pawl\/(test-|vm-)|\/(tmp|var\/cache)\/pawl-vm-)/.test(point)) || otherStateRoot(point);
   const now = hostMounts();
   const count = (list: string[]) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
   const [before, after] = [count(BASELINE), count(now)];

@@ -10,22 +10,22 @@ const records = (...lines: string[]) => () => lines.map(parseAuditRecord).filter
 
 describe('audit records', () => {
   it('parses the kernel line', () => {
-    expect(parseAuditRecord(LINE)).toEqual({ session: 3, pid: 11813, signal: 31, arch: 0xc000003e, syscall: 101 });
+    expect(parseAuditRecord(LINE)).toEqual({ time: 1795775549012, session: 3, pid: 11813, signal: 31, arch: 0xc000003e, syscall: 101 });
     expect(parseAuditRecord(NO_SESSION)).toMatchObject({ session: null, pid: 11489 });
     expect(parseAuditRecord('6,1,2,-;EXT4-fs (vda): mounted filesystem')).toBeNull();
     // A kernel with an LSM (AppArmor, as in the v2 VM's Debian kernel) puts subj= between ses= and pid=.
-    const lsm = 'audit: type=1326 audit(1795779000.1:9): auid=600123 uid=600123 gid=600123 ses=7 subj=unconfined pid=842 comm="busybox" exe="/bin/busybox" sig=31 arch=c000003e syscall=272 compat=0 ip=0x4a code=0x80000000';
-    expect(parseAuditRecord(lsm)).toEqual({ session: 7, pid: 842, signal: 31, arch: 0xc000003e, syscall: 272 });
+    const lsm = 'audit: type=1326 audit(1795779000.100:9): auid=600123 uid=600123 gid=600123 ses=7 subj=unconfined pid=842 comm="busybox" exe="/bin/busybox" sig=31 arch=c000003e syscall=272 compat=0 ip=0x4a code=0x80000000';
+    expect(parseAuditRecord(lsm)).toEqual({ time: 1795779000100, session: 7, pid: 842, signal: 31, arch: 0xc000003e, syscall: 272 });
     // From the audit netlink socket (audit-netlink.ts writes the message type as the log does), as received on this host.
     const netlink = 'type=1326 audit(1796030583.398:1057): auid=642564 uid=642564 gid=642564 ses=7613 pid=6669 comm="busybox" exe="/bin/busybox" sig=31 arch=c000003e syscall=272 compat=0 ip=0x4815c7 code=0x80000000';
-    expect(parseAuditRecord(netlink)).toEqual({ session: 7613, pid: 6669, signal: 31, arch: 0xc000003e, syscall: 272 });
+    expect(parseAuditRecord(netlink)).toEqual({ time: 1796030583398, session: 7613, pid: 6669, signal: 31, arch: 0xc000003e, syscall: 272 });
   });
 
   it('names native, x32 and x86 calls', () => {
     expect(recordSyscallName(parseAuditRecord(LINE)!)).toBe('ptrace');
     expect(recordSyscallName(parseAuditRecord(NO_SESSION)!)).toBe('getpid (x32 ABI)');
-    expect(recordSyscallName({ session: null, pid: 1, signal: 31, arch: 0x40000003, syscall: 20 })).toBe('getpid (x86 ABI)');
-    expect(recordSyscallName({ session: null, pid: 1, signal: 31, arch: 0xc000003e, syscall: 9999 })).toBeNull();
+    expect(recordSyscallName({ time: 0, session: null, pid: 1, signal: 31, arch: 0x40000003, syscall: 20 })).toBe('getpid (x86 ABI)');
+    expect(recordSyscallName({ time: 0, session: null, pid: 1, signal: 31, arch: 0xc000003e, syscall: 9999 })).toBeNull();
   });
 
   it('syscallName covers calls newer than libseccomp', () => {
@@ -46,6 +46,15 @@ describe('runRecords: the seccomp kills of one run', () => {
     expect(calls({ session: 4 }, LINE)).toEqual([]);
     expect(calls({ pids: [42] }, LINE, NO_SESSION)).toEqual([]);
     expect(calls({}, LINE)).toEqual([]);
+  });
+
+  it('never takes a record older than the run, even with its pid (pids are reused)', () => {
+    // LINE is stamped 1795775549.012: a run whose processes began after it has another process's pid.
+    expect(calls({ pids: [11813], since: 1795775549012 + 1000 }, LINE)).toEqual([]);
+    expect(calls({ session: 3, since: 1795775549012 + 1000 }, LINE)).toEqual([]);
+    // The kernel's stamp comes from its coarse clock, a tick behind: a few ms of slack.
+    expect(calls({ pids: [11813], since: 1795775549012 + 4 }, LINE)).toEqual(['ptrace']);
+    expect(calls({ pids: [11813], since: 1795775549012 - 1000 }, LINE)).toEqual(['ptrace']);
   });
 
   it('keeps the records in order (the most recent last)', () => {

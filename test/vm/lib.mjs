@@ -53,7 +53,13 @@ const BASELINE = hostMounts();
  * host's to judge; everything else, and all under this host's run dir, is.
  */
 function mountChanges(host) {
-  const others = (point) => /^(\/var\/lib\/pawl\/(test-|vm-)|\/(tmp|var\/cache)\/pawl-vm-)/.test(point) && !`${point}/`.startsWith(`${host.runDir}/`);
+  // runc's own transient mounts (runc.XXXX) sit under the runtime state root of the host that
+  // started it, /run/pawl/<runtime>/<cgroup parent>: another host's are the other file's.
+  const otherStateRoot = (point) => {
+    const m = /^\/run\/pawl\/(runc|crun)\/(.+)$/.exec(point);
+    return m !== null && !`${m[2]}/`.startsWith(`${host.cgroupParent}/`);
+  };
+  const others = (point) => (/^(\/var\/lib\/pawl\/(test-|vm-)|\/(tmp|var\/cache)\/pawl-vm-)/.test(point) && !`${point}/`.startsWith(`${host.runDir}/`)) || otherStateRoot(point);
   const count = (list) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map());
   const [before, after] = [count(BASELINE), count(hostMounts())];
   const changes = [];

@@ -90,7 +90,7 @@ export async function reap(
 async function seccompKillsOf(sandbox: RuntimeSandbox, watch: RunWatch, seccomp: SeccompPlan | null, exitLooksKilled: boolean): Promise<{ syscall: string | null }[]> {
   const session = watch.auditSession;
   if (!seccomp || (session === null && sandbox.initPid === null)) return [];
-  const key = { ...(session !== null ? { session } : {}), ...(sandbox.initPid !== null ? { pids: [sandbox.initPid] } : {}) };
+  const key = { since: watch.since, ...(session !== null ? { session } : {}), ...(sandbox.initPid !== null ? { pids: [sandbox.initPid] } : {}) };
   const named = (found: AuditRecord[]) => found.map((r) => ({ syscall: recordSyscallName(r) }));
   if ((exitLooksKilled || seccomp.killsOnViolation) && (await awaitAuditDelivery())) return named(runRecords(key, readSeccompRecords()));
   for (let i = 0; ; i++) {
