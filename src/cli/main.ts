@@ -14,6 +14,7 @@ import { mark, timingsLine, timingsOn } from './timings.js';
 
 const USAGE = `usage:
   pawl run TASK [--input JSON | --input-file FILE] [limits]   run a Ratchet task, print the result JSON
+      [--server SOCKET]                                        ... in a running \`pawl serve\` (its warm pool and policy; limits only stricter)
   pawl exec [limits] [--ro-bind SRC DST] [--bind SRC DST] [--result FILE | --result-fd N] -- PROGRAM ARGS...
   pawl test TASK [limits] [--json]                             run the task's tests (tests/*.json, meta.yaml test_cases)
   pawl explain [TASK] [limits] [--json]                        print the plan: cgroup files, rlimits, argv, mounts
@@ -71,8 +72,15 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
     case 'run': {
-      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, ...OPERATOR_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' } });
+      const { values, positionals } = parse(args, { ...LIMIT_OPTIONS, ...OPERATOR_OPTIONS, input: { type: 'string' }, 'input-file': { type: 'string' }, server: { type: 'string' } });
       const task = oneTask(positionals, 'run');
+      if (values.server !== undefined) {
+        if (wantsOperator(values)) throw new UsageError('--config and --audit-log are the service\'s own with --server');
+        const input = await readInput(values);
+        const { remoteRun } = await import('./commands/remote-run.js');
+        mark('load');
+        return remoteRun(values.server, task, input, values);
+      }
       warmSchemaThread();
       const input = await readInput(values);
       if (wantsOperator(values)) {

@@ -206,7 +206,7 @@ export class Service {
       if (tcp && url.pathname !== '/healthz' && !bearerMatches(req.headers.authorization, this.token!)) {
         throw new ApiError(401, 'unauthorized', 'a valid "Authorization: Bearer TOKEN" header is required');
       }
-      await this.route(req, res, url.pathname);
+      await this.route(req, res, url);
     } catch (e) {
       const err = apiError(e);
       if (err.status === 500) this.log({ event: 'internal_error', message: err.message });
@@ -214,7 +214,8 @@ export class Service {
     }
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
     const method = req.method ?? 'GET';
     const allow = (...methods: string[]) => {
       if (!methods.includes(method)) throw Object.assign(new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}; allowed: ${methods.join(', ')}`), { allow: methods.join(', ') });
@@ -239,7 +240,12 @@ export class Service {
       allow('GET', 'DELETE');
       const record = this.runs.get(m[1]!);
       if (!record) throw new ApiError(404, 'run_not_found', `no run ${m[1]!.slice(0, 80)} (unknown, or its result has expired)`);
-      if (method === 'GET') return sendJson(res, 200, runView(record, true));
+      if (method === 'GET') {
+        // ?wait=true answers once the run has ended: a client that submitted with wait false
+        // (so it knows the id and can cancel) waits without polling (`pawl run --server`).
+        if (url.searchParams.get('wait') === 'true') await record.done;
+        return sendJson(res, 200, runView(record, true));
+      }
       return this.cancel(res, record);
     }
     throw new ApiError(404, 'not_found', `no endpoint ${path.slice(0, 200)}`);

@@ -33,7 +33,7 @@ Module._load = function (request, ...rest) { appendFileSync(process.env.LOAD_LOG
 
 /** Run the bundled CLI; what it printed, and the files of every module it loaded (builtins left out). */
 function traced(args: string[]) {
-  const log = join(dir, `loads-${args.join('_')}.txt`);
+  const log = join(dir, `loads-${args.join('_').replace(/[^\w.-]/g, '_')}.txt`);
   writeFileSync(log, '');
   const r = spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), BIN, ...args], { encoding: 'utf8', env: { ...process.env, LOAD_LOG: log } });
   const entries = readFileSync(log, 'utf8').split('\n').filter(Boolean);
@@ -59,5 +59,17 @@ describe.each([
     const sources = r.files.flatMap(bundledSources);
     expect(sources).toContain('src/cli/main.ts');
     expect(sources.filter((s) => !/^src\/(cli\/[\w/-]+\.ts|errors\.ts)$/.test(s))).toEqual([]);
+  });
+});
+
+describe('pawl run --server', () => {
+  it('loads only the CLI and its http client: no zod, no library, no sandbox code (the service has them loaded)', () => {
+    const r = traced(['run', join(ROOT, 'examples', 'add'), '--server', join(dir, 'no-such.sock'), '--input', '{"num1":1,"num2":2}']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cannot reach the service at .*no-such\.sock: no such socket/);
+    expect(r.required).toEqual([]);
+    const sources = r.files.flatMap(bundledSources);
+    expect(sources).toContain('src/cli/commands/remote-run.ts');
+    expect(sources.filter((s) => !/^src\/(cli\/[\w/-]+\.ts|errors\.ts|util\/json-depth\.ts)$/.test(s))).toEqual([]);
   });
 });
