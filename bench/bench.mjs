@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pawl's benchmark, all in ONE run on one machine so that ratios compare like with like:
 // node -e 0; bare node running the harness (no sandbox); in-process node:vm; the pawl CLI cold
-// (`pawl run`, `pawl --help`); the library cold through bwrap, runc and crun; the warm pool;
+// (`pawl run`, `pawl --help`), and `pawl run --server` with a `pawl serve` running; the library cold through bwrap, runc and crun; the warm pool;
 // reuse mode; docker when an engine runs. Median/p95/p99, throughput at concurrency 1/2/8, supervisor CPU
 // and RSS, a trivial task's cgroup peak. Prints a table with each goal met or not, and writes
 // bench/results/bench.json and bench/results/bench.svg.
@@ -115,6 +115,34 @@ if (want('cli')) {
   row('node', '`node -e 0`', await timeRuns(RUNS, () => proc([process.execPath, '-e', '0'])));
   row('cli-help', '`pawl --help`', await timeRuns(RUNS, () => proc([process.execPath, CLI, '--help'], cliEnv)));
   row('cli-run', '`pawl run examples/add` (CLI cold)', await timeRuns(RUNS, () => proc([process.execPath, CLI, 'run', join(root, 'examples', 'add'), '--input', JSON.stringify(INPUT)], cliEnv)));
+  // The same run handed to a `pawl serve` on this machine: the CLI loads only its http client and
+  // the run takes a warm sandbox from the service's pool (README "Service": `pawl run --server`).
+  row('cli-server', '`pawl run examples/add --server` (`pawl serve` running)', await withService((sock) =>
+    timeRuns(RUNS, () => proc([process.execPath, CLI, 'run', join(root, 'examples', 'add'), '--server', sock, '--input', JSON.stringify(INPUT)], cliEnv))));
+}
+
+/** A `pawl serve` (the shipped bin) for the duration of fn, on a socket of its own. */
+async function withService(fn) {
+  const { mkdtempSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/pawl-bench-serve-');
+  const sock = join(dir, 'pawl.sock');
+  const svc = spawn(process.execPath, [CLI, 'serve', '--socket', sock, '--task-root', join(root, 'examples'), '--pool-size', '2'], { env: cliEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise((resolve) => svc.on('close', resolve));
+  try {
+    await new Promise((resolve, reject) => {
+      let err = '';
+      svc.stderr.on('data', (c) => {
+        err += c;
+        if (err.includes('"event":"listening"')) resolve();
+      });
+      void exited.then(() => reject(new Error(`pawl serve ended: ${err}`)));
+    });
+    return await fn(sock);
+  } finally {
+    svc.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // 2. One task, trivial and 50 ms of CPU.
@@ -205,6 +233,7 @@ const cores = availableParallelism();
 const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const goals = [
   ['`pawl run` median <= 2.5x `node -e 0`', ratio(get('cli-run').median_ms, get('node').median_ms), (v) => v <= 2.5, 'x'],
+  ['`pawl run --server` (a `pawl serve` running) median <= 2.5x `node -e 0`', ratio(get('cli-server').median_ms, get('node').median_ms), (v) => v <= 2.5, 'x'],
   ['`pawl --help` median <= 1.3x `node -e 0`', ratio(get('cli-help').median_ms, get('node').median_ms), (v) => v <= 1.3, 'x'],
   ['library cold bwrap median <= 1.25x bare harness', ratio(get('lib-bwrap-trivial').median_ms, get('bare-trivial').median_ms), (v) => v <= 1.25, 'x'],
   ['library cold bwrap p95 <= 1.5x bare harness p95', ratio(get('lib-bwrap-trivial').p95_ms, get('bare-trivial').p95_ms), (v) => v <= 1.5, 'x'],
