@@ -2,8 +2,7 @@
 import { join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import { hostLacks } from '../../hostfacts/capabilities.js';
-import { applyWrites, errno, killAll, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
-import { pollUntil } from '../../util/wait.js';
+import { applyWrites, errno, killAll, killUntilEmpty, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
 import { blkioStats, blkioWrites } from './blkio.js';
@@ -164,13 +163,8 @@ class V1RunCgroup implements RunCgroup {
     } finally {
       await thaw(this.p.freezer);
     }
-    let left: number[] = [];
-    const empty = await pollUntil(async () => {
-      left = await this.pids();
-      killAll(left, this.ops);
-      return left.length === 0;
-    }, EMPTY_WAIT_MS);
-    if (!empty) {
+    const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
+    if (left.length) {
       throw new PawlError('RuntimeError', `cgroup run ${this.name} still has processes ${left.join(', ')} ${EMPTY_WAIT_MS} ms after SIGKILL`);
     }
   }

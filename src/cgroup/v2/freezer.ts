@@ -2,7 +2,7 @@
 // group cannot fork while its processes are killed one by one.
 import { join } from 'node:path';
 import { errno, readOptional, writeControl } from '../files.js';
-import { pollUntil } from '../../util/wait.js';
+import { pollUntil, soonThenEvery5ms } from '../../util/wait.js';
 import { keyedValue } from '../parse.js';
 
 const FREEZE_WAIT_MS = 1000;
@@ -13,7 +13,7 @@ export async function freeze(dir: string): Promise<void> {
   await pollUntil(async () => {
     const events = await readOptional(join(dir, 'cgroup.events'));
     return events === null || keyedValue(events, 'frozen') === 1;
-  }, FREEZE_WAIT_MS);
+  }, FREEZE_WAIT_MS, soonThenEvery5ms);
 }
 
 export async function thaw(dir: string): Promise<void> {

@@ -4,9 +4,8 @@ import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import {
-  applyWrites, errno, exists, killAll, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
+  applyWrites, errno, exists, killAll, killUntilEmpty, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
 } from '../files.js';
-import { pollUntil } from '../../util/wait.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
 import { cpuStats, cpuWrites } from './cpu.js';
@@ -228,13 +227,8 @@ class V2RunCgroup implements RunCgroup {
         await thaw(this.dir);
       }
     }
-    let left: number[] = [];
-    const empty = await pollUntil(async () => {
-      left = await this.pids();
-      killAll(left, this.ops);
-      return left.length === 0;
-    }, EMPTY_WAIT_MS);
-    if (!empty) {
+    const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
+    if (left.length) {
       throw new PawlError('RuntimeError', `cgroup run ${this.name} still has processes ${left.join(', ')} ${EMPTY_WAIT_MS} ms after SIGKILL`);
     }
   }
