@@ -65,6 +65,10 @@ function harness(argv, env, req) {
     child.stdio[4].on('data', (b) => (reply += b));
     child.stdio[4].on('end', () => (replyMs = performance.now() - t0));
     child.stderr.on('data', (b) => (err = (err + b).slice(-2000)));
+    // A process that dies before reading its request (an engine that failed) resets the pipes:
+    // its exit code says what happened.
+    child.stdio[3].on('error', () => {});
+    child.stdio[4].on('error', () => {});
     child.stdio[3].end(req);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -185,35 +189,40 @@ const engine = want('engine') ? await pickEngine() : null;
 if (engine && engine.docker !== 'running') row('docker', 'docker run node -e 0', null, { note: engine.docker });
 if (engine && !engine.name) row('engine', 'podman run node -e 0', null, { note: engine.why });
 if (engine?.name) {
-  const e = engine;
-  let image = null;
+  try {
+    await engineRows(engine);
+  } finally {
+    const left = await cleanupEngine(engine);
+    if (left.length) log(`${engine.name}: left behind: ${left.join(', ')}`);
+  }
+}
+
+async function engineRows(e) {
+  let image;
   try {
     image = await ensureImage(e, await ensureRootfs(host));
   } catch (err) {
-    row(e.name, `${e.name} run node -e 0`, null, { note: `image import failed: ${err.message.slice(0, 120)}` });
+    row(`${e.name}-node`, `${e.name} run node -e 0`, null, { note: `image import failed: ${err.message.slice(0, 160)}` });
+    return;
   }
-  if (image) {
-    const nodeArgv = runArgv(e, image, ['/usr/bin/node', '-e', '0']);
-    const taskArgv = e.fds ? runArgv(e, image, ['/usr/bin/node', '/opt/pawl/harness.mjs'], 2) : runArgv(e, image, ['/usr/bin/node', '-e', taskScript(add, INPUT)]);
-    const show = (argv) => argv.map((a) => (/[\s"'$&|]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
-    const measure = async (name, label, argv, fn) => {
-      log(`${label}: ${show(argv)}`);
-      const replies = [];
-      let ms = null;
-      let note;
-      try {
-        ms = await timeRuns(RUNS, async () => { const r = await fn(); if (r?.replyMs) replies.push(r.replyMs); });
-      } catch (err) {
-        note = `failed: ${err.message.slice(-160)}`;
-      }
-      // The first reply is timeRuns' untimed warm-up.
-      row(name, label, ms, { engine: e.name, engine_version: e.version, command: show(argv), ...(replies.length > 1 ? { reply_median_ms: summary(replies.slice(1)).median_ms } : {}), ...(note ? { note } : {}) });
-    };
-    await measure(`${e.name}-node`, `${e.name} run node -e 0`, nodeArgv, () => proc(nodeArgv));
-    await measure(`${e.name}-task`, `${e.name} run of examples/add (${e.fds ? 'pawl\'s harness' : 'node -e'})`, taskArgv, () => (e.fds ? harness(taskArgv, process.env, request(add, INPUT)) : proc(taskArgv)));
-  }
-  const left = await cleanupEngine(e);
-  if (left.length) log(`${e.name}: left behind: ${left.join(', ')}`);
+  const nodeArgv = runArgv(e, image, ['/usr/bin/node', '-e', '0']);
+  const taskArgv = e.fds ? runArgv(e, image, ['/usr/bin/node', '/opt/pawl/harness.mjs'], 2) : runArgv(e, image, ['/usr/bin/node', '-e', taskScript(add, INPUT)]);
+  const show = (argv) => argv.map((a) => (/[\s"'$&|]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
+  const measure = async (name, label, argv, fn) => {
+    log(`${label}: ${show(argv)}`);
+    const replies = [];
+    let ms = null;
+    let note;
+    try {
+      ms = await timeRuns(RUNS, async () => { const r = await fn(); if (r?.replyMs) replies.push(r.replyMs); });
+    } catch (err) {
+      note = `failed: ${err.message.replace(/^[\s\S]*? exited /, 'exited ').slice(0, 200)}`;
+    }
+    // The first reply is timeRuns' untimed warm-up.
+    row(name, label, ms, { engine: e.name, engine_version: e.version, command: show(argv), ...(replies.length > 1 ? { reply_median_ms: summary(replies.slice(1)).median_ms } : {}), ...(note ? { note } : {}) });
+  };
+  await measure(`${e.name}-node`, `${e.name} run node -e 0`, nodeArgv, () => proc(nodeArgv));
+  await measure(`${e.name}-task`, `${e.name} run of examples/add (${e.fds ? "pawl's harness" : 'node -e'})`, taskArgv, () => (e.fds ? harness(taskArgv, process.env, request(add, INPUT)) : proc(taskArgv)));
 }
 
 // 5. Throughput (tasks/s) at concurrency 1, 2, 8: process per task, single-use pool, in-process.
@@ -261,7 +270,7 @@ await collectGarbage(host);
 // Goals (issue 13), as ratios measured in this run.
 const get = (n) => rows.find((r) => r.name === n) ?? {};
 const engineName = !engine ? 'docker run' : engine.name === 'docker' ? 'docker run' : engine.name ? `podman run (docker: ${engine.docker === 'not installed' ? 'not installed' : 'no engine here'})` : 'docker/podman run';
-const engineMissing = !engine ? 'not measured (section engine not run)' : !engine.name ? `not measured (${engine.why})` : !get(`${engine.name}-task`).median_ms ? `not measured (${get(`${engine.name}-task`).note ?? get(engine.name).note ?? 'engine failed'})` : undefined;
+const engineMissing = !engine ? 'not measured (section engine not run)' : !engine.name ? `not measured (${engine.why})` : !get(`${engine.name}-task`).median_ms ? `not measured (${get(`${engine.name}-task`).note ?? get(`${engine.name}-node`).note ?? 'engine failed'})` : undefined;
 const cores = availableParallelism();
 const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const goals = [
