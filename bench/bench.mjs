@@ -219,7 +219,8 @@ async function engineRows(e) {
       note = `failed: ${err.message.replace(/^[\s\S]*? exited /, 'exited ').slice(0, 200)}`;
     }
     // The first reply is timeRuns' untimed warm-up.
-    row(name, label, ms, { engine: e.name, engine_version: e.version, command: show(argv), ...(replies.length > 1 ? { reply_median_ms: summary(replies.slice(1)).median_ms } : {}), ...(note ? { note } : {}) });
+    const r = row(name, label, ms, { engine: e.name, engine_version: e.version, command: show(argv), ...(replies.length > 1 ? { reply_median_ms: summary(replies.slice(1)).median_ms } : {}), ...(note ? { note } : {}) });
+    if (r.reply_median_ms) log(`${label}: the reply came at ${r.reply_median_ms} ms (median), the engine exited at ${r.median_ms}`);
   };
   await measure(`${e.name}-node`, `${e.name} run node -e 0`, nodeArgv, () => proc(nodeArgv));
   await measure(`${e.name}-task`, `${e.name} run of examples/add (${e.fds ? "pawl's harness" : 'node -e'})`, taskArgv, () => (e.fds ? harness(taskArgv, process.env, request(add, INPUT)) : proc(taskArgv)));
