@@ -2,15 +2,15 @@
 // pawl's benchmark, all in ONE run on one machine so that ratios compare like with like:
 // node -e 0; bare node running the harness (no sandbox); in-process node:vm; the pawl CLI cold
 // (`pawl run`, `pawl --help`); the library cold through bwrap, runc and crun; the warm pool;
-// reuse mode; a container engine (docker when an engine runs, else podman; bench/engine.mjs) running
-// the same task in pawl's rootfs imported as an image. Median/p95/p99, throughput at concurrency 1/2/8, supervisor CPU
+// reuse mode; docker when an engine runs. Median/p95/p99, throughput at concurrency 1/2/8, supervisor CPU
 // and RSS, a trivial task's cgroup peak. Prints a table with each goal met or not, and writes
 // bench/results/bench.json and bench/results/bench.svg.
 //   npm run bench            (as root; BENCH_RUNS=N to change the sample count, default 20)
 //   BENCH_ONLY=pool,monitor node bench/bench.mjs   (only these sections; prints their rows and the
 //   goals they measure, writes nothing). Sections: cli, cold (bare/in-process/library cold rows),
 //   pool (warm pool dispatch-to-result), reuse, tput (throughput, supervisor CPU), monitor
-//   (supervisor CPU while one sandbox sleeps), peak, engine (docker/podman run; its goals need cli
+//   (supervisor CPU while one sandbox sleeps), peak, engine (`docker run` when an engine runs, else
+//   `podman run`, of pawl's own rootfs imported as an image: bench/engine.mjs; its goals need cli
 //   and cold too: BENCH_ONLY=engine,cli,cold).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
