@@ -9,19 +9,22 @@
 //   BENCH_ONLY=pool,monitor node bench/bench.mjs   (only these sections; prints their rows and the
 //   goals they measure, writes nothing). Sections: cli, cold (bare/in-process/library cold rows),
 //   pool (warm pool dispatch-to-result), reuse, tput (throughput, supervisor CPU), monitor
-//   (supervisor CPU while one sandbox sleeps), peak.
-import { spawn, spawnSync } from 'node:child_process';
+//   (supervisor CPU while one sandbox sleeps), peak, engine (`docker run` when an engine runs, else
+//   `podman run`, of pawl's own rootfs imported as an image: bench/engine.mjs; its goals need cli
+//   and cold too: BENCH_ONLY=engine,cli,cold).
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { hostConfig, runTask, Pool, collectGarbage } from '../dist/index.js';
+import { hostConfig, runTask, Pool, collectGarbage, ensureRootfs } from '../dist/index.js';
 import { loadTask } from '../dist/task/load.js';
 import { pct, r1, summary, throughput, timeRuns } from './stats.mjs';
 import { latencyChart } from './svg.mjs';
+import { cleanupEngine, ensureImage, pickEngine, runArgv, taskScript } from './engine.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-const SECTIONS = ['cli', 'cold', 'pool', 'reuse', 'tput', 'monitor', 'peak'];
+const SECTIONS = ['cli', 'cold', 'pool', 'reuse', 'tput', 'monitor', 'peak', 'engine'];
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null;
 for (const o of ONLY ?? []) if (!SECTIONS.includes(o)) throw new Error(`BENCH_ONLY: unknown section ${o} (sections: ${SECTIONS.join(', ')})`);
 const want = (section) => !ONLY || ONLY.includes(section);
@@ -36,25 +39,51 @@ const INPUT = { num1: 1, num2: 2 };
 const load0 = loadavg();
 const log = (s) => process.stderr.write(`${s}\n`);
 
-function proc(argv, env = process.env, stdio = ['ignore', 'ignore', 'ignore']) {
+function proc(argv, env = process.env) {
   return new Promise((resolve, reject) => {
-    const c = spawn(argv[0], argv.slice(1), { env, stdio });
+    const c = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (b) => (err = (err + b).slice(-2000)));
     c.on('error', reject);
-    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited ${code}`))));
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited ${code}: ${err.trim().split('\n').at(-1)}`))));
   });
 }
 
-/** The harness and its protocol on fds 3 and 4, no sandbox, empty environment. */
-function bare(task, input) {
-  const request = JSON.stringify({ source: task.source, filename: task.filename, input, context: { executionId: 'bench' }, network: 'none' });
+const request = (task, input) => JSON.stringify({ source: task.source, filename: task.filename, input, context: { executionId: 'bench' }, network: 'none' });
+
+/**
+ * A harness process with its protocol on fds 3 and 4 (the request in, the reply out). Resolves
+ * at its exit with the time its reply came (an engine's `run --rm` exits well after that).
+ */
+function harness(argv, env, req) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HARNESS], { env: {}, stdio: ['ignore', 'ignore', 'inherit', 'pipe', 'pipe'] });
+    const t0 = performance.now();
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
     let reply = '';
+    let err = '';
+    let replyMs;
     child.stdio[4].on('data', (b) => (reply += b));
-    child.stdio[3].end(request);
-    child.on('close', () => (JSON.parse(reply).ok ? resolve() : reject(new Error(reply))));
+    child.stdio[4].on('end', () => (replyMs = performance.now() - t0));
+    child.stderr.on('data', (b) => (err = (err + b).slice(-2000)));
+    // A process that dies before reading its request (an engine that failed) resets the pipes:
+    // its exit code says what happened.
+    child.stdio[3].on('error', () => {});
+    child.stdio[4].on('error', () => {});
+    child.stdio[3].end(req);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let ok = false;
+      try {
+        ok = JSON.parse(reply).ok === true;
+      } catch { /* no reply */ }
+      if (ok && code === 0) resolve({ replyMs });
+      else reject(new Error(`${argv.at(-1)} exited ${code}: ${reply || err.trim().split('\n').at(-1)}`));
+    });
   });
 }
+
+/** The harness and its protocol, no sandbox, empty environment. */
+const bare = (task, input) => harness([process.execPath, HARNESS], {}, request(task, input));
 
 /** The plan's "current performance": the task's function in a fresh vm context in this process. */
 function inProcess(task, input) {
@@ -181,9 +210,49 @@ for (const [tname, task, input] of want('pool') ? [['trivial', add, INPUT], ['cp
 await pool.close();
 const reuseTput = want('reuse') ? await reuseBench([1, 2, 8]) : null;
 
-// 4. docker (podman is not installed here): only when an engine is already running.
-const dockerUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
-if (!ONLY) row('docker', 'docker run node -e 0', null, { note: dockerUp ? 'running but no node image measured' : 'not running' });
+// 4. A container engine running the same node in pawl's own rootfs: `node -e 0`, then the trivial
+// task end to end (podman: through pawl's harness on the same fds; docker cannot pass fds, so
+// `node -e` of the same function). Measured against docker only when an engine runs, else podman.
+const engine = want('engine') ? await pickEngine() : null;
+if (engine && engine.docker !== 'running') row('docker', 'docker run node -e 0', null, { note: engine.docker });
+if (engine && !engine.name) row('engine', 'podman run node -e 0', null, { note: engine.why });
+if (engine?.name) {
+  try {
+    await engineRows(engine);
+  } finally {
+    const left = await cleanupEngine(engine);
+    if (left.length) log(`${engine.name}: left behind: ${left.join(', ')}`);
+  }
+}
+
+async function engineRows(e) {
+  let image;
+  try {
+    image = await ensureImage(e, await ensureRootfs(host));
+  } catch (err) {
+    row(`${e.name}-node`, `${e.name} run node -e 0`, null, { note: `image import failed: ${err.message.slice(0, 160)}` });
+    return;
+  }
+  const nodeArgv = runArgv(e, image, ['/usr/bin/node', '-e', '0']);
+  const taskArgv = e.fds ? runArgv(e, image, ['/usr/bin/node', '/opt/pawl/harness.mjs'], 2) : runArgv(e, image, ['/usr/bin/node', '-e', taskScript(add, INPUT)]);
+  const show = (argv) => argv.map((a) => (/[\s"'$&|]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
+  const measure = async (name, label, argv, fn) => {
+    log(`${label}: ${show(argv)}`);
+    const replies = [];
+    let ms = null;
+    let note;
+    try {
+      ms = await timeRuns(RUNS, async () => { const r = await fn(); if (r?.replyMs) replies.push(r.replyMs); });
+    } catch (err) {
+      note = `failed: ${err.message.replace(/^[\s\S]*? exited /, 'exited ').slice(0, 200)}`;
+    }
+    // The first reply is timeRuns' untimed warm-up.
+    const r = row(name, label, ms, { engine: e.name, engine_version: e.version, command: show(argv), ...(replies.length > 1 ? { reply_median_ms: summary(replies.slice(1)).median_ms } : {}), ...(note ? { note } : {}) });
+    if (r.reply_median_ms) log(`${label}: the reply came at ${r.reply_median_ms} ms (median), the engine exited at ${r.median_ms}`);
+  };
+  await measure(`${e.name}-node`, `${e.name} run node -e 0`, nodeArgv, () => proc(nodeArgv));
+  await measure(`${e.name}-task`, `${e.name} run of examples/add (${e.fds ? "pawl's harness" : 'node -e'})`, taskArgv, () => (e.fds ? harness(taskArgv, process.env, request(add, INPUT)) : proc(taskArgv)));
+}
 
 // 5. Throughput (tasks/s) at concurrency 1, 2, 8: process per task, single-use pool, in-process.
 const TOTAL = Math.max(16, RUNS);
@@ -229,6 +298,8 @@ await collectGarbage(host);
 
 // Goals (issue 13), as ratios measured in this run.
 const get = (n) => rows.find((r) => r.name === n) ?? {};
+const engineName = !engine ? 'docker run' : engine.name === 'docker' ? 'docker run' : engine.name ? `podman run (docker: ${engine.docker === 'not installed' ? 'not installed' : 'no engine here'})` : 'docker/podman run';
+const engineMissing = !engine ? 'not measured (section engine not run)' : !engine.name ? `not measured (${engine.why})` : !get(`${engine.name}-task`).median_ms ? `not measured (${get(`${engine.name}-task`).note ?? get(`${engine.name}-node`).note ?? 'engine failed'})` : undefined;
 const cores = availableParallelism();
 const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const goals = [
@@ -243,8 +314,10 @@ const goals = [
   [`reuse mode throughput at concurrency ${cc} >= 90% of in-process`, ratio(reuseTput?.[cc].reuse, reuseTput?.[cc].vm), (v) => v >= 0.9, 'x'],
   ['monitoring < 1% CPU (supervisor, one sandbox sleeping 3 s)', monitorPct, (v) => v < 1, '%'],
   ['trivial task cgroup peak <= 40 MB', peak === null ? null : r1(peak / 2 ** 20), (v) => v <= 40, 'MB'],
-  ['pawl >= 5x faster than docker run', null, () => false, ''],
-].map(([goal, value, ok, unit]) => ({ goal, value: value ?? null, unit, met: value === null || value === undefined ? null : ok(value) }));
+  // The engine's run of the same task over pawl's (median / median): pawl is that many times faster.
+  [`\`pawl run\` >= 5x faster than ${engineName} of the same task (CLI)`, ratio(get(`${engine?.name}-task`).median_ms, get('cli-run').median_ms), (v) => v >= 5, 'x', engineMissing],
+  [`library cold bwrap >= 5x faster than ${engineName} of the same task`, ratio(get(`${engine?.name}-task`).median_ms, get('lib-bwrap-trivial').median_ms), (v) => v >= 5, 'x', engineMissing],
+].map(([goal, value, ok, unit, missing]) => ({ goal, value: value ?? null, unit, met: value === null || value === undefined ? null : ok(value), ...(value === null || value === undefined ? { missing: missing ?? 'not measured (section not run)' } : {}) }));
 
 const machine = { cpus: cpus().length, model: cpus()[0]?.model, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), node: process.version, loadavg_before: load0.map(r1), loadavg_after: loadavg().map(r1) };
 const lines = [
@@ -266,7 +339,7 @@ const lines = [
   '',
   '| goal | measured | met |',
   '|---|---|---|',
-  ...goals.map((g) => `| ${g.goal} | ${g.value === null ? (g.unit ? 'not measured (section not run)' : 'not measured (docker not running)') : `${g.value}${g.unit === 'x' ? 'x' : ` ${g.unit}`}`} | ${g.met === null ? '-' : g.met ? 'met' : 'not met'} |`),
+  ...goals.map((g) => `| ${g.goal} | ${g.value === null ? g.missing : `${g.value}${g.unit === 'x' ? 'x' : ` ${g.unit}`}`} | ${g.met === null ? '-' : g.met ? 'met' : 'not met'} |`),
 ];
 console.log(lines.join('\n'));
 if (ONLY) {
@@ -275,7 +348,7 @@ if (ONLY) {
 }
 const out = join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, reuse_throughput: reuseTput, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));
+writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, reuse_throughput: reuseTput, engine: engine && { name: engine.name, version: engine.version ?? null, docker: engine.docker, ...(engine.why ? { why: engine.why } : {}) }, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));
 writeFileSync(join(out, 'bench.svg'), latencyChart(rows, `pawl bench ${new Date().toISOString().slice(0, 10)}: ${machine.cpus} cores, load ${machine.loadavg_before[0]}`));
 log(`wrote ${join(out, 'bench.json')} and bench.svg`);
 
