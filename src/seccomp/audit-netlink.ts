@@ -24,11 +24,26 @@ const BUF = 9000;
 const NLMSG_ERROR = 2;
 const NLM_F_REQUEST = 1;
 const AUDIT_GET = 1000;
+const AUDIT_SECCOMP = 1326;
 /** struct audit_status: mask, enabled, failure, pid, rate_limit, backlog_limit, lost, backlog (u32 each). */
 const STATUS_BACKLOG_OFFSET = 28;
 
 let sock: number | null | undefined;
 let seq = 0;
+/**
+ * What the socket held, taken every PULL_MS while it is open: the kernel's queue for a listener
+ * is its receive buffer, and records of the whole host (AppArmor's, other runs' kills) would
+ * otherwise pile up there between two runs' reads until it overflows and drops the next run's.
+ */
+let pending: string[] = [];
+let puller: NodeJS.Timeout | undefined;
+const PULL_MS = 200;
+const PENDING_MAX = 20_000;
+/** Records the kernel dropped because the socket was full (ENOBUFS), since it was opened. */
+let lost = 0;
+const SOL_SOCKET = 1;
+const SO_RCVBUFFORCE = 33;
+const RCVBUF = 8 << 20;
 /** Replies to status requests by sequence number: the queue's length, or null when refused. */
 const statusReplies = new Map<number, number | null>();
 
@@ -43,8 +58,15 @@ export function openAuditNetlink(): boolean {
         const addr = Buffer.alloc(12); // struct sockaddr_nl: family, pad, pid (0: the kernel picks), groups
         addr.writeUInt16LE(AF_NETLINK, 0);
         addr.writeUInt32LE(READLOG_GROUPS, 8);
-        if (libc.bind(fd, addr, addr.length) === 0) sock = fd;
-        else closeSync(fd);
+        if (libc.bind(fd, addr, addr.length) === 0) {
+          sock = fd;
+          // A larger queue than the default (~200 KB) where root may set it: a burst of records
+          // between two pulls must not overflow it. Without it the default stays; pulls still run.
+          const size = Buffer.alloc(4);
+          size.writeInt32LE(RCVBUF);
+          libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4);
+          puller = setInterval(() => void pull(), PULL_MS).unref();
+        } else closeSync(fd);
       }
     } catch {
       sock = null; // no koffi/libc: the kernel log is the only source
@@ -54,19 +76,35 @@ export function openAuditNetlink(): boolean {
 }
 
 /**
- * Every record received since the last call, as "type=<n> <text>" lines (the kernel log's
- * format, so one parser reads both). [] when the listener is not open.
+ * Every seccomp record received since the last call, as "type=<n> <text>" lines (the kernel
+ * log's format, so one parser reads both). [] when the listener is not open.
  */
 export function drainAuditNetlink(): string[] {
-  if (sock === null || sock === undefined) return [];
+  pull();
+  const lines = pending;
+  pending = [];
+  return lines;
+}
+
+/** How many records the kernel dropped because the socket was full, since it was opened. */
+export function auditRecordsLost(): number {
+  return lost;
+}
+
+/** Move what the socket holds into `pending` (status replies aside), without waiting. */
+function pull(): void {
+  if (sock === null || sock === undefined) return;
   const libc = loadLibc();
   const buf = Buffer.alloc(BUF);
-  const lines: string[] = [];
+  const lines = pending;
   for (let i = 0; i < 100_000; i++) {
     const n = Number(libc.recv(sock, buf, buf.length, 0));
     if (n < 0) {
       // ENOBUFS: the socket's queue overflowed and records were dropped; the rest still follow.
-      if (errnoCode() === 'ENOBUFS') continue;
+      if (errnoCode() === 'ENOBUFS') {
+        lost++;
+        continue;
+      }
       break; // EAGAIN: nothing more now
     }
     for (let off = 0; off + NLMSG_HDRLEN <= n; ) {
@@ -85,12 +123,12 @@ export function drainAuditNetlink(): string[] {
         off += (len + 3) & ~3;
         continue;
       }
-      const text = buf.toString('utf8', off + NLMSG_HDRLEN, off + len).replace(/\0+$/, '');
-      lines.push(`type=${type} ${text}`);
+      // Only seccomp's records are kept: the rest of the host's audit traffic is not pawl's.
+      if (type === AUDIT_SECCOMP) lines.push(`type=${type} ${buf.toString('utf8', off + NLMSG_HDRLEN, off + len).replace(/\0+$/, '')}`);
       off += (len + 3) & ~3;
     }
   }
-  return lines;
+  if (lines.length > PENDING_MAX) lines.splice(0, lines.length - PENDING_MAX);
 }
 
 /**
@@ -120,5 +158,7 @@ export function statusReply(n: number): number | null | undefined {
 export function closeAuditNetlink(): void {
   if (typeof sock === 'number') closeSync(sock);
   sock = undefined;
+  clearInterval(puller);
+  pending = [];
   statusReplies.clear();
 }

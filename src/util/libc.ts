@@ -25,6 +25,7 @@ export interface Libc {
   bind(fd: number, addr: Buffer, len: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   /** syncfs(fd) on one of libuv's threads: it may sleep for as long as the filesystem's writeback takes. */
   syncfsAsync(fd: number): Promise<number>;
   /**
@@ -72,6 +73,7 @@ export function loadLibc(): Libc {
       bind: lib.func('int bind(int, const void *, uint32_t)'),
       recv: lib.func('long recv(int, void *, size_t, int)'),
       send: lib.func('long send(int, const void *, size_t, int)'),
+      setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)'),
       syncfsAsync: (fd: number) =>
         new Promise<number>((resolve, reject) => syncfs.async(fd, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),
       umount2Async: (target, flags) => onThread(umount2, target, flags),

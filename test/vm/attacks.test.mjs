@@ -12,6 +12,8 @@ const host = testHost('attacks');
 const { execProgram, runTask, collectGarbage } = pawl;
 const { listLeftovers } = await import(join(DIST, 'supervisor', 'leftovers.js'));
 const { removeTree } = await import(join(DIST, 'supervisor', 'scratch.js'));
+const { readSeccompRecords } = await import(join(DIST, 'seccomp', 'classify.js'));
+const { auditRecordsLost } = await import(join(DIST, 'seccomp', 'audit-netlink.js'));
 const WORK = '/var/lib/pawl/vm-attacks';
 
 before(async () => {
@@ -171,12 +173,18 @@ describe('10.11: seccomp kills of a child process at untrusted', () => {
 
   it('20 seccomp kills of child processes in one run, 3 runs in a row: every kill is a violation, each run a SecurityViolation', async (t) => {
     for (let i = 0; i < 3; i++) {
+      const t0 = Date.now();
       const r = await runTask(join(dir, 'task'), {
         trustLevel: 'untrusted', host,
         policy: { resources: { cpuPercent: 100, wallTime: '120s' }, filesystem: { binds: [{ src: join(dir, 'probe'), dst: '/probe' }] } },
       });
       const kills = r.violations.filter((v) => v.kind === 'syscall' && v.source === 'supervisor');
       t.diagnostic(`run ${i}: ${r.status} ${r.error?.kind} ${r.error?.syscall}; ${kills.length} kills reported; children ${JSON.stringify(r.output)}`);
+      if (kills.length !== 20) {
+        // What the supervisor's reader holds from this run's time on, and whether the kernel dropped any.
+        const seen = readSeccompRecords().filter((x) => x.time >= t0 - 1000);
+        t.diagnostic(`records since the run began: ${seen.length} (sessions ${[...new Set(seen.map((x) => x.session))]}, first at +${seen[0] ? seen[0].time - t0 : '-'} ms); dropped by a full socket: ${auditRecordsLost()}`);
+      }
       assert.equal(r.error?.kind, 'SecurityViolation');
       assert.equal(r.error?.syscall, 'ptrace');
       assert.equal(kills.length, 20, JSON.stringify(kills));
