@@ -7,6 +7,7 @@
 // but this user can write (like the rootfs and filters beside it). Anything else (no cache, a
 // stale or rejected one, a read-only or foreign state dir) compiles the bundle as node would,
 // and the cache is rewritten where it can be.
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { constants as fsc, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, closeSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,15 +30,17 @@ const ownedOnly = (st: Stats) => st.uid === process.geteuid?.() && (st.mode & 0o
 /** Run dist/bundle/cli.cjs with the code cache; false when this build has no bundle (then import main.js). */
 export function runCachedBundle(cmd: string): boolean {
   const file = fileURLToPath(new URL('./cli.cjs', import.meta.url));
-  let source: string;
+  let bytes: Buffer;
   try {
-    source = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch {
     return false;
   }
+  // The build makes it ASCII: latin1 decodes it several times faster than utf8, into a one-byte string.
+  const source = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
   const dir = join(stateDirFromEnv(), 'cache');
   const cacheFile = join(dir, `cli-code-${OWN_CACHE.has(cmd) ? cmd : 'other'}`);
-  const key = createHash('sha256').update(source).update(`\0${process.version}\0${process.arch}\0${JSON.stringify(process.execArgv)}`).digest('hex');
+  const key = createHash('sha256').update(bytes).update(`\0${process.version}\0${process.arch}\0${JSON.stringify(process.execArgv)}`).digest('hex');
   const { data, state } = readCache(dir, cacheFile, key);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
