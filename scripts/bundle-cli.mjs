@@ -8,6 +8,7 @@
 // - cli.cjs, the same CLI (cli/main.ts) as one CommonJS file, which every other command runs
 //   compiled with a V8 code cache (cli/code-cache.ts); the commands imported lazily stay lazy
 //   in it (esbuild wraps each in an init function run at its import).
+// - schema-deps.cjs: ajv, ajv-draft-04 and re2js for the schema thread, in one file.
 // koffi stays external (a native addon). test/unit/cli-startup.test.ts bundles src/cli the same
 // way (bundleCli) and checks what `pawl --help` loads and how the code cache is used.
 import { build } from 'esbuild';
@@ -47,9 +48,23 @@ export async function bundleCli(cliDir, outdir, ext = '.js') {
     outfile: join(outdir, 'cli.cjs'),
     outdir: undefined,
     format: 'cjs',
+    // No comments (a third of the file, and one with a non-ASCII dash): the launcher reads,
+    // hashes and hands V8 this file on every command, and reads it as latin1 when it is ASCII.
+    minifyWhitespace: true,
+    charset: 'ascii',
     // import.meta.url, where a module finds its package (config/host.ts) or dependencies: this file's.
     define: { 'import.meta.url': '__pawlBundleUrl' },
     banner: { js: "var __pawlBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  });
+  // The schema thread's dependencies in one file (task/schema-thread.ts), each initialised at its first use.
+  await build({
+    ...common,
+    plugins: [],
+    stdin: { contents: "module.exports = { ajv: () => require('ajv'), ajvDraft04: () => require('ajv-draft-04'), re2js: () => require('re2js') };", resolveDir: cliDir, loader: 'js' },
+    outfile: join(outdir, 'schema-deps.cjs'),
+    outdir: undefined,
+    format: 'cjs',
+    minifyWhitespace: true,
   });
   chmodSync(join(outdir, 'pawl.mjs'), 0o755);
 }

@@ -5,19 +5,23 @@
 // schema text's hash; the cache dies with the worker (terminated when a bound is hit).
 export const SCHEMA_WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const Ajv = require(workerData.ajv).default;
+// Each dependency from the build's one file (schema-thread.ts) or from node_modules.
+const deps = workerData.bundle
+  ? require(workerData.bundle)
+  : { ajv: () => require(workerData.ajv), ajvDraft04: () => require(workerData.ajvDraft04), re2js: () => require(workerData.re2js) };
+const Ajv = deps.ajv().default;
 // Ratchet validates with a library that reads draft-04 schemas too (some of its samples declare
 // it); ajv needs its draft-04 build for them. It and re2js load at their first use: most
 // schemas need neither, and the thread's start-up is on a CLI run's path.
 let draft04;
-const AjvDraft04 = () => (draft04 ??= require(workerData.ajvDraft04).default);
+const AjvDraft04 = () => (draft04 ??= deps.ajvDraft04().default);
 const DRAFT_04 = /^https?:\/\/json-schema\.org\/draft-04\/schema#?$/;
 let re2lib;
 
 // ajv's RegExpEngine: (pattern, flags) -> { test(s) }, with the same unanchored search semantics
 // as RegExp.prototype.test. RE2 refuses backreferences and lookaround instead of backtracking.
 function re2(pattern) {
-  const re = (re2lib ??= require(workerData.re2js).RE2JS).compile(pattern);
+  const re = (re2lib ??= deps.re2js().RE2JS).compile(pattern);
   return { test: (s) => re.matcher(s).find() };
 }
 re2.code = 're2js';
