@@ -1,9 +1,10 @@
 // The CLI as one CommonJS bundle (dist/bundle/cli.cjs, scripts/bundle-cli.mjs) compiled by
-// vm.Script with V8's code cache, kept in <stateDir>/cache/cli-code-<command> (one per command:
-// the cache holds the functions a command compiled, written when the command ends).
+// vm.Script with V8's code cache, kept in <stateDir>/cache/cli-code-<command>-<copy> (one per
+// command, as it holds the functions the command compiled, written when it ends; one per copy of
+// pawl, so that checkouts sharing a state dir keep theirs).
 // The cache is executable code for V8, which checks only its header (version, flags, source
 // length), so it is used only when it was stored under this key (the bundle's content hash, node's
-// version and arch, the process's node flags), and only from a file and directory that no one
+// version and arch, the process's node flags and NODE_OPTIONS), and only from a file and directory that no one
 // but this user can write (like the rootfs and filters beside it). Anything else (no cache, a
 // stale or rejected one, a read-only or foreign state dir) compiles the bundle as node would,
 // and the cache is rewritten where it can be.
@@ -39,8 +40,10 @@ export function runCachedBundle(cmd: string): boolean {
   // The build makes it ASCII: latin1 decodes it several times faster than utf8, into a one-byte string.
   const source = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
   const dir = join(stateDirFromEnv(), 'cache');
-  const cacheFile = join(dir, `cli-code-${OWN_CACHE.has(cmd) ? cmd : 'other'}`);
-  const key = createHash('sha256').update(bytes).update(`\0${process.version}\0${process.arch}\0${JSON.stringify(process.execArgv)}`).digest('hex');
+  // One per installed copy too: two checkouts sharing a state dir do not overwrite each other's.
+  const copy = createHash('sha256').update(file).digest('hex').slice(0, 12);
+  const cacheFile = join(dir, `cli-code-${OWN_CACHE.has(cmd) ? cmd : 'other'}-${copy}`);
+  const key = createHash('sha256').update(bytes).update(`\0${process.version}\0${process.arch}\0${JSON.stringify(process.execArgv)}\0${process.env.NODE_OPTIONS ?? ''}`).digest('hex');
   const { data, state } = readCache(dir, cacheFile, key);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,

@@ -7,6 +7,7 @@
 // stored, used, and never trusted when stale, rejected by V8, or writable by others.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,7 +68,7 @@ describe.each([
 
 describe('pawl run through the code cache', () => {
   const state = mkdtempSync(join(tmpdir(), 'pawl-codecache-'));
-  const cacheFile = join(state, 'cache', 'cli-code-run');
+  const cacheFile = join(state, 'cache', `cli-code-run-${createHash('sha256').update(join(dir, 'dist', 'bundle', 'cli.cjs')).digest('hex').slice(0, 12)}`);
   /** `pawl run` of a task that does not exist: the run's modules load, then it fails as a usage error. */
   const run = (stateDir = state, bin = BIN) => {
     const r = spawnSync(process.execPath, [bin, 'run', join(dir, 'no-such-task')], { encoding: 'utf8', env: { ...process.env, PAWL_STATE_DIR: stateDir, PAWL_TIMINGS: '1' } });
