@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// The CLI as a bundle (dist/bundle/pawl.mjs plus one chunk per lazily imported command), built
-// from tsc's dist/ by esbuild. Measured (bench/, and CPU time of 5 runs on a loaded 2-core host):
-// `pawl run examples/add` 0.69 s of CPU unbundled, 0.51 s bundled: resolving and compiling ~400
-// small ESM files (zod alone is ~100) costs more than parsing one big one. Splitting keeps
-// `pawl --help` from loading what only `run` needs. koffi stays external (a native addon).
-// test/unit/cli-startup.test.ts bundles src/cli/main.ts the same way (bundleCli) and checks
-// what `pawl --help` loads.
+// The CLI as a bundle, built from tsc's dist/ by esbuild (dist/bundle/):
+// - pawl.mjs, the bin (cli/launch.ts), plus one ES module chunk per lazily imported command:
+//   `pawl --help` and `--version` load only the CLI's argument parsing. Measured (bench/, and CPU
+//   time of 5 runs on a loaded 2-core host): `pawl run examples/add` 0.69 s of CPU unbundled,
+//   0.51 s bundled: resolving and compiling ~400 small ESM files (zod alone is ~100) costs more
+//   than parsing one big one.
+// - cli.cjs, the same CLI (cli/main.ts) as one CommonJS file, which every other command runs
+//   compiled with a V8 code cache (cli/code-cache.ts); the commands imported lazily stay lazy
+//   in it (esbuild wraps each in an init function run at its import).
+// - schema-deps.cjs: ajv, ajv-draft-04 and re2js for the schema thread, in one file.
+// koffi stays external (a native addon). test/unit/cli-startup.test.ts bundles src/cli the same
+// way (bundleCli) and checks what `pawl --help` loads and how the code cache is used.
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
@@ -23,24 +28,45 @@ const zodEnglishOnly = {
   },
 };
 
-export async function bundleCli(entry, outdir) {
+/** Bundle the CLI whose sources (launch, main: .js from tsc or .ts) are in `cliDir` into `outdir`. */
+export async function bundleCli(cliDir, outdir, ext = '.js') {
   rmSync(outdir, { recursive: true, force: true });
+  const common = { bundle: true, platform: 'node', target: 'node20', outdir, external: ['koffi'], plugins: [zodEnglishOnly], logLevel: 'warning' };
   await build({
-    entryPoints: { pawl: entry },
-    bundle: true,
+    ...common,
+    entryPoints: { pawl: join(cliDir, `launch${ext}`) },
     splitting: true,
     format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    outdir,
     outExtension: { '.js': '.mjs' },
-    external: ['koffi'],
-    plugins: [zodEnglishOnly],
-    logLevel: 'warning',
     // CommonJS dependencies (ajv, yaml) call require() for node's builtins.
     banner: { js: "import { createRequire as __pawlRequire } from 'node:module'; const require = __pawlRequire(import.meta.url);" },
+  });
+  await build({
+    ...common,
+    // Through stdin: main's #! line would be a syntax error inside code-cache.ts's function wrapper.
+    stdin: { contents: `import './main${ext}';`, resolveDir: cliDir, sourcefile: 'cli-entry.js', loader: 'js' },
+    outfile: join(outdir, 'cli.cjs'),
+    outdir: undefined,
+    format: 'cjs',
+    // No comments (a third of the file, and one with a non-ASCII dash): the launcher reads,
+    // hashes and hands V8 this file on every command, and reads it as latin1 when it is ASCII.
+    minifyWhitespace: true,
+    charset: 'ascii',
+    // import.meta.url, where a module finds its package (config/host.ts) or dependencies: this file's.
+    define: { 'import.meta.url': '__pawlBundleUrl' },
+    banner: { js: "var __pawlBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  });
+  // The schema thread's dependencies in one file (task/schema-thread.ts), each initialised at its first use.
+  await build({
+    ...common,
+    plugins: [],
+    stdin: { contents: "module.exports = { ajv: () => require('ajv'), ajvDraft04: () => require('ajv-draft-04'), re2js: () => require('re2js') };", resolveDir: cliDir, loader: 'js' },
+    outfile: join(outdir, 'schema-deps.cjs'),
+    outdir: undefined,
+    format: 'cjs',
+    minifyWhitespace: true,
   });
   chmodSync(join(outdir, 'pawl.mjs'), 0o755);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) await bundleCli('dist/cli/main.js', 'dist/bundle');
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await bundleCli('dist/cli', 'dist/bundle');

@@ -20,5 +20,8 @@ export function timingsLine(): string {
   // CPU of this process, every thread (the schema thread too): wall time on a loaded host says little.
   const cpu = process.cpuUsage();
   parts.push(`cpu=${((cpu.user + cpu.system) / 1000).toFixed(1)}`);
+  // How the launcher compiled the CLI (code-cache.ts; its symbol, so that this file loads no more).
+  const codeCache = (globalThis as Record<symbol, unknown>)[Symbol.for('pawl.codeCache')];
+  if (codeCache) parts.push(`code-cache=${String(codeCache)}`);
   return `pawl timings (ms): ${parts.join(' ')}`;
 }

@@ -6,12 +6,13 @@ import { z } from 'zod';
 import { CgroupParent, ownDelegatedParent } from './cgroup-parent.js';
 import { PawlError } from '../errors.js';
 import { formatZodError } from './resolve.js';
+import { DEFAULT_STATE_DIR } from './state-dir.js';
 
 export const HostConfig = z.strictObject({
   /** Rootfs cache, compiled filters. */
-  stateDir: z.string().default('/var/lib/pawl'),
+  stateDir: z.string().default(DEFAULT_STATE_DIR),
   /** Per-run scratch dirs (any storage: README "Storage" says how each kind is limited). */
-  runDir: z.string().default('/var/lib/pawl/runs'),
+  runDir: z.string().default(join(DEFAULT_STATE_DIR, 'runs')),
   /**
    * pawl's own cgroup subtree, relative to the cgroup mount; per-run groups are created only
    * below it. hostConfig() defaults it to "pawl", or without root on a pure v2 host to a "pawl"

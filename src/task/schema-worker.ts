@@ -5,38 +5,63 @@
 // schema text's hash; the cache dies with the worker (terminated when a bound is hit).
 export const SCHEMA_WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const Ajv = require(workerData.ajv).default;
+// Each dependency from the build's one file (schema-thread.ts) or from node_modules.
+const deps = workerData.bundle
+  ? require(workerData.bundle)
+  : { ajv: () => require(workerData.ajv), ajvDraft04: () => require(workerData.ajvDraft04), re2js: () => require(workerData.re2js) };
+const Ajv = deps.ajv().default;
 // Ratchet validates with a library that reads draft-04 schemas too (some of its samples declare
-// it); ajv needs its draft-04 build for them.
-const AjvDraft04 = require(workerData.ajvDraft04).default;
+// it); ajv needs its draft-04 build for them. It and re2js load at their first use: most
+// schemas need neither, and the thread's start-up is on a CLI run's path.
+let draft04;
+const AjvDraft04 = () => (draft04 ??= deps.ajvDraft04().default);
 const DRAFT_04 = /^https?:\/\/json-schema\.org\/draft-04\/schema#?$/;
-const { RE2JS } = require(workerData.re2js);
+let re2lib;
 
 // ajv's RegExpEngine: (pattern, flags) -> { test(s) }, with the same unanchored search semantics
 // as RegExp.prototype.test. RE2 refuses backreferences and lookaround instead of backtracking.
 function re2(pattern) {
-  const re = RE2JS.compile(pattern);
+  const re = (re2lib ??= deps.re2js().RE2JS).compile(pattern);
   return { test: (s) => re.matcher(s).find() };
 }
 re2.code = 're2js';
 
 const cache = new Map();
 const CACHE_MAX = 256;
+const OPTIONS = { allErrors: false, strict: false, logger: false, code: { regExp: re2 } };
+
+// ajv checks a schema against its draft's meta-schema, which it compiles once per Ajv instance
+// (40-170 ms measured, and a task has two schemas): one checker per draft checks every schema
+// (compiling nothing of theirs, so they leave nothing in it), and each schema's own instance
+// skips the check. Same messages as ajv's own ("schema is invalid: ...").
+const checkers = new Map();
+function checkSchema(Engine, schema) {
+  let c = checkers.get(Engine);
+  if (!c) checkers.set(Engine, (c = new Engine(OPTIONS)));
+  c.validateSchema(schema, true);
+}
+
+function compile(schema) {
+  const Engine = schema && typeof schema === 'object' && DRAFT_04.test(String(schema.$schema)) ? AjvDraft04() : Ajv;
+  checkSchema(Engine, schema);
+  // One Ajv per schema: two tasks with the same $id do not collide, and an evicted schema
+  // leaves nothing behind in a shared instance.
+  return new Engine({ ...OPTIONS, validateSchema: false }).compile(schema);
+}
 
 function compiled(hash, text) {
   let v = cache.get(hash);
   if (!v) {
-    // One Ajv per schema: two tasks with the same $id do not collide, and an evicted schema
-    // leaves nothing behind in a shared instance.
-    const schema = JSON.parse(text);
-    const Engine = schema && typeof schema === 'object' && DRAFT_04.test(String(schema.$schema)) ? AjvDraft04 : Ajv;
-    const ajv = new Engine({ allErrors: false, strict: false, logger: false, code: { regExp: re2 } });
-    v = ajv.compile(schema);
+    v = compile(JSON.parse(text));
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value);
     cache.set(hash, v);
   }
   return v;
 }
+
+// Before 'ready', while the CLI still loads its own modules: the draft-07 meta-schema and ajv's
+// code generation compile here, not inside the first task's time bound.
+compile({ type: 'object', properties: { n: { type: 'number' } }, required: ['n'] })({ n: 1 });
 
 parentPort.on('message', (m) => {
   let v;

@@ -3,9 +3,12 @@
 // src/ exactly as the shipped bin is (scripts/bundle-cli.mjs), run with a loader hook that
 // records every module node loads, and each loaded file's bundled sources (esbuild names them
 // in `// path` comments) must all be the CLI's own.
+// Every other command runs the CLI's CommonJS bundle with a V8 code cache (cli/code-cache.ts):
+// stored, used, and never trusted when stale, rejected by V8, or writable by others.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +22,9 @@ const BIN = join(dir, 'dist', 'bundle', 'pawl.mjs');
 beforeAll(async () => {
   // --version reads the package.json two levels above the bin, as in the package.
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules')); // koffi stays external
   mkdirSync(join(dir, 'dist'));
-  await (bundleCli as (entry: string, outdir: string) => Promise<void>)(join(ROOT, 'src', 'cli', 'main.ts'), join(dir, 'dist', 'bundle'));
+  await (bundleCli as (cliDir: string, outdir: string, ext: string) => Promise<void>)(join(ROOT, 'src', 'cli'), join(dir, 'dist', 'bundle'), '.ts');
   // ESM loads through the hook (run in its own thread); CommonJS require() through Module._load.
   writeFileSync(join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';
 export async function load(url, context, next) { appendFileSync(process.env.LOAD_LOG, url + '\\n'); return next(url, context); }\n`);
@@ -71,5 +75,72 @@ describe('pawl run --server', () => {
     const sources = r.files.flatMap(bundledSources);
     expect(sources).toContain('src/cli/commands/remote-run.ts');
     expect(sources.filter((s) => !/^src\/(cli\/[\w/-]+\.ts|errors\.ts|util\/json-depth\.ts)$/.test(s))).toEqual([]);
+  });
+});
+
+describe('pawl run through the code cache', () => {
+  const state = mkdtempSync(join(tmpdir(), 'pawl-codecache-'));
+  const cacheFile = join(state, 'cache', `cli-code-run-${createHash('sha256').update(join(dir, 'dist', 'bundle', 'cli.cjs')).digest('hex').slice(0, 12)}`);
+  /** `pawl run` of a task that does not exist: the run's modules load, then it fails as a usage error. */
+  const run = (stateDir = state, bin = BIN) => {
+    const r = spawnSync(process.execPath, [bin, 'run', join(dir, 'no-such-task')], { encoding: 'utf8', env: { ...process.env, PAWL_STATE_DIR: stateDir, PAWL_TIMINGS: '1' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`pawl: task not found: ${join(dir, 'no-such-task')}`);
+    return /code-cache=(\w+)/.exec(r.stderr)?.[1];
+  };
+
+  it('compiles and stores it (0600 in a 0700 dir), then uses it', () => {
+    expect(run()).toBe('miss');
+    expect(statSync(cacheFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(state, 'cache')).mode & 0o777).toBe(0o700);
+    expect(run()).toBe('hit');
+  });
+
+  it('does not use a cache stored for another bundle (or node), and replaces it', () => {
+    const stored = readFileSync(cacheFile);
+    writeFileSync(cacheFile, Buffer.concat([Buffer.from('0'.repeat(64)), stored.subarray(64)]), { mode: 0o600 });
+    expect(run()).toBe('stale');
+    expect(run()).toBe('hit');
+  });
+
+  it('compiles afresh when V8 rejects the cache, and replaces it', () => {
+    const key = readFileSync(cacheFile).subarray(0, 64);
+    writeFileSync(cacheFile, Buffer.concat([key, Buffer.alloc(4096, 7)]), { mode: 0o600 });
+    expect(run()).toBe('rejected');
+    expect(run()).toBe('hit');
+  });
+
+  it('does not trust a cache file or dir that others can write, and leaves it alone', () => {
+    chmodSync(cacheFile, 0o666);
+    expect(run()).toBe('untrusted');
+    expect(statSync(cacheFile).mode & 0o777).toBe(0o666);
+    chmodSync(cacheFile, 0o600);
+    chmodSync(join(state, 'cache'), 0o777);
+    expect(run()).toBe('untrusted');
+    chmodSync(join(state, 'cache'), 0o700);
+    expect(run()).toBe('hit');
+  });
+
+  it('runs without a cache where the state dir cannot be written', () => {
+    const notDir = join(state, 'a-file');
+    writeFileSync(notDir, '');
+    expect(run(notDir)).toBe('miss');
+    expect(run(notDir)).toBe('miss');
+  });
+
+  it('--help and --version write no cache', () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'pawl-codecache-'));
+    for (const args of [['--help'], ['--version']]) expect(spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, PAWL_STATE_DIR: fresh } }).status).toBe(0);
+    expect(existsSync(join(fresh, 'cache'))).toBe(false);
+  });
+
+  it('without the CommonJS bundle, runs the ES modules', () => {
+    const cjs = join(dir, 'dist', 'bundle', 'cli.cjs');
+    renameSync(cjs, `${cjs}.away`);
+    try {
+      expect(run()).toBeUndefined();
+    } finally {
+      renameSync(`${cjs}.away`, cjs);
+    }
   });
 });

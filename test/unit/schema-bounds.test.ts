@@ -59,6 +59,9 @@ describe('task schemas are hostile (issue 10.2)', () => {
     [{ type: 'string', pattern: '(?<=a)b' }, /input\.schema\.json: not a usable JSON Schema: .*invalid named capture/],
     [{ type: 'string', pattern: '(a)\\1' }, /input\.schema\.json: not a usable JSON Schema/],
     [[1, 2], /input\.schema\.json: must hold a JSON Schema object/],
+    // Refused only by the meta-schema check (one checker per draft, schema-worker.ts).
+    [{ type: 'object', properties: { a: { minimum: 'ten' } } }, /input\.schema\.json: not a usable JSON Schema: schema is invalid: data\/properties\/a\/minimum must be number/],
+    [{ $schema: 'http://json-schema.org/draft-04/schema#', type: 'object', required: [] }, /input\.schema\.json: not a usable JSON Schema: schema is invalid: data\/required must NOT have fewer than 1 items/],
   ])('a schema that cannot be compiled (or needs backtracking) is InvalidTask (%#)', async (schema, message) => {
     const err = await compileSchema(schema, 'input', 'input.schema.json', limits()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PawlError);
