@@ -45,6 +45,8 @@ interface Waiter {
 }
 
 const READY_MS = 30_000;
+/** How long a pooled run's teardown waits for its /workspace writeback (a one-off run: 3 s). */
+const POOL_UNMOUNT_FLUSH_MS = 30_000;
 
 export interface PoolStats {
   /** Sandboxes that exist now (starting, idle, running or being destroyed). */
@@ -340,7 +342,9 @@ export class Pool {
     key.starting++;
     try {
       // Single use: the run ends at the harness's reply (Sandbox.endOrReply); reuse mode reads the replies itself.
-      const sb = await Sandbox.start({ policy: key.policy, host: this.host, mode: 'task', endAtReply: !this.config.reuse });
+      // Its teardown runs after the result has gone back: it may wait longer for a busy disk's
+      // writeback than a one-off run (whose result waits for it) before leaving it to gc.
+      const sb = await Sandbox.start({ policy: key.policy, host: this.host, mode: 'task', endAtReply: !this.config.reuse, unmountFlushMs: POOL_UNMOUNT_FLUSH_MS });
       this.counters.started++;
       const slot: Slot = { sb, key, state: 'idle' };
       // Died while idle (killed, OOM at start, runtime failure): out of the pool, reaped, replaced.

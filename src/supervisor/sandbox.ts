@@ -50,6 +50,12 @@ export interface SandboxOptions {
    * of waiting for node and the runtime to exit (see endAtReply below).
    */
   endAtReply?: boolean;
+  /**
+   * How long the teardown waits for /workspace's data to reach its image before it leaves the
+   * mount to gc (workspace-fs.ts UNMOUNT_FLUSH_MS by default). A pool tears down after the result
+   * has gone back, so it can wait longer than a run whose result waits for it.
+   */
+  unmountFlushMs?: number;
 }
 
 /** What a teardown ended with: its failure (null: everything went), and how long it took. */
@@ -98,7 +104,7 @@ export class Sandbox {
     const host = opts.host ?? hostConfig();
     const { policy } = opts;
     const t: Clock = { begin: performance.now(), spawned: 0, started: 0, sent: 0 };
-    const res = new RunResources(id, policy, host);
+    const res = new RunResources(id, policy, host, opts.unmountFlushMs);
     const prep = await prepareRun({ policy, host, mode: opts.mode, command: opts.command }, res);
     const { cgroup } = prep;
     let watch: RunWatch | null = null;

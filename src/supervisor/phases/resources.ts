@@ -23,7 +23,7 @@ export class RunResources {
   /** Bind/volume sources the supervisor opened (fs/mounts.ts): closed once the runtime has made its mounts. */
   sources: OpenedSources | null = null;
 
-  constructor(readonly id: string, private readonly policy: Policy, private readonly host: HostConfig) {}
+  constructor(readonly id: string, private readonly policy: Policy, private readonly host: HostConfig, private readonly unmountFlushMs?: number) {}
 
   /** Stop the run's egress proxy (idempotent) and take its final figures. */
   async closeEgress(): Promise<EgressStats | null> {
@@ -81,7 +81,7 @@ export class RunResources {
       // run is left to race the removal. Otherwise it stays for gc, which checks the same.
       if (this.cgroup) await this.cgroup.remove().catch((e) => leftBehind(e, this.scratch && `the scratch dir ${this.scratch.dir} and its /workspace mount`));
       if (this.scratch) {
-        await unmountWorkspace(this.scratch.workspace).catch((e) => leftBehind(e, `the scratch dir ${this.scratch!.dir}`));
+        await unmountWorkspace(this.scratch.workspace, this.unmountFlushMs).catch((e) => leftBehind(e, `the scratch dir ${this.scratch!.dir}`));
         // The image first, on a libuv thread: freeing its blocks is the slow part of the removal,
         // which walks fd by fd on the event loop (scratch.ts). It is the supervisor's own file
         // beside the workspace, never in the sandbox's view; unlink follows no link anyway.

@@ -8,9 +8,12 @@ import type { RuntimeSandbox } from '../../runtime/index.js';
 import { auditSession } from '../../seccomp/index.js';
 import type { KillReason } from '../classify.js';
 import { Watch } from '../watch.js';
+import { pollUntil } from '../../util/wait.js';
 
 /** The supervisor's own audit session: the shim's fresh one differs from it once written. */
 const SUPERVISOR_SESSION = auditSession(process.pid);
+/** How long a run's audit session is looked for at most (its process ending stops it sooner). */
+const SESSION_WAIT_MS = 60_000;
 
 export class RunWatch {
   readonly poller: Watch;
@@ -71,15 +74,19 @@ export class RunWatch {
   /**
    * The run's audit session, which the shim makes fresh before exec (root only). Read as soon
    * as it is written, so that even a sandbox killed by its filter within milliseconds can be
-   * matched to the kernel's record of the call.
+   * matched to the kernel's record of the call, and for as long as that process lives: a shim
+   * starved of CPU may write it late (under emulation, later than the 20 ms this once waited,
+   * and then the kills of the run's children matched nothing).
    */
   private async watchAuditSession(): Promise<void> {
     const pid = this.sandbox.auditPid;
     if (!pid || !this.watchesSeccomp || process.geteuid?.() !== 0) return;
-    for (let i = 0; i < 20 && this.auditSession === null; i++) {
+    let gone = false;
+    void this.sandbox.exited.then(() => (gone = true), () => (gone = true));
+    await pollUntil(() => {
       const ses = auditSession(pid);
       if (ses !== null && ses !== SUPERVISOR_SESSION) this.auditSession = ses;
-      else await new Promise((r) => setTimeout(r, 1));
-    }
+      return this.auditSession !== null || gone;
+    }, SESSION_WAIT_MS, (attempt) => (attempt < 20 ? 1 : attempt < 200 ? 5 : 50));
   }
 }
