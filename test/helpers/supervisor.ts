@@ -15,6 +15,9 @@ const [runtime, cgroupParent, runDir] = process.argv.slice(1);
 const host = hostConfig({ cgroupParent, runDir });
 const policy = resolvePolicy({ overrides: { runtime, resources: { wallTime: '120s' } } });
 const sb = await Sandbox.start({ policy, host, mode: 'program', command: ['/usr/bin/node', '-e', 'setInterval(() => {}, 1000)'] });
+// bwrap's start returns once the shim is spawned, before it has moved into the run's group: the
+// run "runs" once a process of it is in there.
+while ((await sb.pids()).length === 0) await new Promise((r) => setTimeout(r, 1));
 console.log(sb.id);
 await sb.result();
 `;
