@@ -216,9 +216,11 @@ const [ENOENT, EINVAL] = [2, 22];
  * flushMs (or there is no filesystem of its own to flush). Past the deadline the call goes on in
  * its thread until writeback ends (its fd is closed then), and a later call waits on that same
  * flush. At most MAX_FLUSHING such threads at once, so that slow flushes never take all of
- * libuv's threads (4) from every other file operation of the process: past that, false at once.
+ * libuv's threads (4) from every other file operation of the process: past that, a call waits for
+ * a slot within its deadline.
  */
 async function flushed(workspace: string, flushMs: number): Promise<boolean> {
+  const deadline = Date.now() + flushMs;
   let sync = flushing.get(workspace);
   if (!sync) {
     try {
@@ -226,7 +228,15 @@ async function flushed(workspace: string, flushMs: number): Promise<boolean> {
     } catch {
       return true; // gone: nothing to flush (unmount says the rest)
     }
-    if (flushing.size >= MAX_FLUSHING) return false;
+    // A slot, within the same deadline: several teardowns at once (a pool closing) wait their turn
+    // (they once failed at once, and their runs were left for gc).
+    while (flushing.size >= MAX_FLUSHING && !flushing.has(workspace)) {
+      const left = deadline - Date.now();
+      if (left <= 0 || (await withDeadline(Promise.race(flushing.values()), left)) === undefined) return false;
+    }
+    sync = flushing.get(workspace);
+  }
+  if (!sync) {
     let fd: number;
     try {
       fd = openSync(workspace, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
@@ -246,7 +256,7 @@ async function flushed(workspace: string, flushMs: number): Promise<boolean> {
     flushing.set(workspace, started);
     sync = started;
   }
-  return (await withDeadline(sync, flushMs)) === true;
+  return (await withDeadline(sync, Math.max(0, deadline - Date.now()))) === true;
 }
 const flushing = new Map<string, Promise<boolean>>();
 const MAX_FLUSHING = 2;

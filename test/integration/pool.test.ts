@@ -152,6 +152,21 @@ describe('warm pool', () => {
     }).toEqual({ cgroups: [], scratch: [], mounts: [] });
   }, 120_000);
 
+  it('close() tears down several warm sandboxes at once, each completely (none left to gc)', async () => {
+    // Four idle sandboxes: their teardowns (each a /workspace syncfs and unmount) run at the same
+    // moment, more than may flush at once: the rest wait their turn instead of giving up.
+    const failures: unknown[] = [];
+    const pool = new Pool({ size: 4, maxConcurrent: 4 }, host, { teardownFailed: (f) => failures.push(f) });
+    const keyPolicy = await pool.warmTask(TRIVIAL);
+    const end = Date.now() + 60_000;
+    while (pool.idleFor(keyPolicy) < 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(pool.idleFor(keyPolicy)).toBe(4);
+    await pool.close();
+    expect(failures).toEqual([]);
+    expect(pool.stats()).toMatchObject({ live: 0, teardownFailures: 0 });
+    expect(await listLeftovers(host)).toEqual([]);
+  });
+
   it('a teardown that fails after the result was handed back lands on the leftover list, is reported, and gc clears it', async () => {
     const failures: { id: string; error: string }[] = [];
     const pool = new Pool({ size: 1, maxConcurrent: 2 }, host, { teardownFailed: (f) => failures.push(f) });
