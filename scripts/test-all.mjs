@@ -21,7 +21,6 @@ class FailureReports {
   #inVitest = false;
 
   see(raw) {
-    // eslint-disable-next-line no-control-regex
     const line = raw.replace(/\x1b\[[0-9;]*m/g, '');
     const body = line.replace(/^(\[[\w-]+\] )*/, '');
     if (this.#tap) {

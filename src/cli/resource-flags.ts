@@ -3,7 +3,7 @@
 import type { PolicyInput } from '../config/policy.js';
 import { UsageError, type LIMIT_OPTIONS, type Values } from './args.js';
 
-export function integer(flag: string, v: string): number {
+function integer(flag: string, v: string): number {
   if (!/^\d+$/.test(v.trim())) throw new UsageError(`--${flag} expects a whole number, got "${v}"`);
   return Number(v);
 }

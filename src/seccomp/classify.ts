@@ -123,10 +123,10 @@ export async function awaitAuditDelivery(maxMs = 3000): Promise<boolean> {
     const n = requestAuditStatus();
     if (n === null) return false;
     let backlog: number | null | undefined;
-    while ((backlog = statusReply(n)) === undefined) {
-      if (Date.now() >= end) return false;
-      readSeccompRecords();
+    for (;;) {
+      readSeccompRecords(); // takes the reply off the socket, with whatever records came first
       if ((backlog = statusReply(n)) !== undefined) break;
+      if (Date.now() >= end) return false;
       await new Promise((r) => setTimeout(r, 1));
     }
     if (backlog === null) return false;

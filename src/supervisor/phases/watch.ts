@@ -34,7 +34,7 @@ export class RunWatch {
     workspace: string,
     private readonly watchesSeccomp: boolean,
     /** When the run's processes began to be made (ms since the epoch): its audit records are not older. */
-    readonly since: number = Date.now(),
+    readonly since: number,
   ) {
     this.killed = new Promise<void>((resolve) => (this.onKilled = resolve));
     this.poller = new Watch(cgroup, policy, workspace, (reason) => void this.kill(reason));
