@@ -82,11 +82,40 @@ const WRITE_FLAGS = constants.O_WRONLY | constants.O_TRUNC;
  * or unmount (measured: 5-16 ms for a freeze-kill-thaw on a busy supervisor).
  */
 export async function writeControl(path: string, value: string): Promise<void> {
+  writeControlSync(path, value);
+}
+
+function writeControlSync(path: string, value: string): void {
   const fd = openSync(path, WRITE_FLAGS);
   try {
     writeSync(fd, value);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * create()'s writes: those due now are made, those left for the hand-over (atDispatch) are
+ * returned, each checked to exist first, so that a host without the file is refused before the
+ * run starts, as it would be if it were written now.
+ */
+export async function applyCreateWrites(writes: PlannedWrite[], ops: HostOps): Promise<PlannedWrite[]> {
+  const later = writes.filter((w) => w.atDispatch);
+  for (const w of later) {
+    if (!existsSync(w.path)) throw hostLacks.cgroupFile(w.path, basename(w.path).split('.')[0]!, basename(w.path));
+  }
+  await applyWrites(writes.filter((w) => !w.atDispatch), ops);
+  return later;
+}
+
+/** The hand-over's writes (RunCgroup.limitCpu): synchronous, so that nothing runs between them and the request. */
+export function applyWritesSync(writes: readonly PlannedWrite[]): void {
+  for (const w of writes) {
+    try {
+      writeControlSync(w.path, w.value);
+    } catch (e) {
+      throw new PawlError('RuntimeError', `cannot write "${w.value}" to ${w.path}: ${(e as Error).message}`);
+    }
   }
 }
 

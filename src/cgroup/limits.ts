@@ -4,8 +4,11 @@
 import { cpuQuotaUs, type ResourceLimits } from '../config/policy.js';
 import type { CgroupLimits, IoLimit } from './types.js';
 
-/** `swapLimit` false: the degrade step let the run go without a swap limit (hostfacts/degrade.ts). */
-export function cgroupLimits(resources: ResourceLimits, io: IoLimit | null, swapLimit = true): CgroupLimits {
+/**
+ * `swapLimit` false: the degrade step let the run go without a swap limit (hostfacts/degrade.ts).
+ * `cpuAtDispatch`: a task run, whose CPU quota waits for the hand-over (CgroupLimits).
+ */
+export function cgroupLimits(resources: ResourceLimits, io: IoLimit | null, swapLimit = true, cpuAtDispatch = false): CgroupLimits {
   return {
     memoryBytes: resources.memory,
     noSwap: swapLimit,
@@ -13,5 +16,6 @@ export function cgroupLimits(resources: ResourceLimits, io: IoLimit | null, swap
     cpuPeriodUs: resources.cpuPeriodUs,
     pidsMax: resources.processes * resources.threadsPerProcess,
     io,
+    cpuAtDispatch,
   };
 }

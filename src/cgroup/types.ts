@@ -32,6 +32,13 @@ export interface CgroupLimits {
   /** Tasks (threads included), as the pids controller counts them. */
   pidsMax: number;
   io: IoLimit | null;
+  /**
+   * A task run: the CPU quota is written when the task is handed to the harness (RunCgroup.limitCpu),
+   * not at create. Until then the group runs only pawl's own code (node and the harness booting,
+   * then waiting on its pipe), which at a 50 % quota took twice its CPU time in wall time. A
+   * program run (exec) runs untrusted code from its first instruction: quota at create.
+   */
+  cpuAtDispatch: boolean;
 }
 
 export interface CgroupStats {
@@ -54,6 +61,8 @@ export interface CgroupStats {
 export interface CgroupFileWrite {
   path: string;
   value: string;
+  /** Written when the task is handed over (RunCgroup.limitCpu), not at create: CgroupLimits.cpuAtDispatch. */
+  atDispatch?: true;
 }
 
 export interface RunCgroup {
@@ -67,6 +76,11 @@ export interface RunCgroup {
   readStats(opts?: { io?: boolean }): Promise<CgroupStats>;
   /** PIDs (host view) of every process in the group. */
   pids(): Promise<number[]>;
+  /**
+   * Write what create() left for the hand-over (cpuAtDispatch: the CPU quota), at once (no await
+   * between it and the request that follows); throws when the kernel refuses. Nothing left: no-op.
+   */
+  limitCpu(): void;
   /** Kill every process in the group and wait until it is empty (v2 cgroup.kill; v1 freeze+SIGKILL). */
   kill(): Promise<void>;
   /** rmdir every directory, retrying EBUSY briefly. Idempotent. */

@@ -27,7 +27,7 @@ export function formatExplanation(e: Explanation): string {
     ...e.storage.degraded.map((n) => `  degraded: ${n}`),
     '',
     `cgroup ${e.cgroup.version} files:`,
-    ...e.cgroup.writes.map((w) => `  ${w.path} = ${w.value}`),
+    ...e.cgroup.writes.map((w) => `  ${w.path} = ${w.value}${w.atDispatch ? '  (when the task is handed to the harness: node boots without it)' : ''}`),
     '',
     'rlimits:',
     ...Object.entries(e.rlimits).map(([k, v]) => `  ${k} = ${v}`),

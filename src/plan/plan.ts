@@ -89,14 +89,14 @@ export interface PlanOptions {
 }
 
 /** Pure: what the run's cgroup enforces. `swapLimit`: the degrade step's outcome (HostFacts.swapLimit). */
-export function limitsFor(policy: Policy, ioDevices: string[], swapLimit: boolean): CgroupLimits {
+export function limitsFor(policy: Policy, ioDevices: string[], swapLimit: boolean, mode: 'task' | 'program'): CgroupLimits {
   const r = policy.resources;
   const io: IoLimit | null = ioDevices.length ? { devices: ioDevices, readBps: r.diskReadBps, writeBps: r.diskWriteBps } : null;
-  return cgroupLimits(r, io, swapLimit);
+  return cgroupLimits(r, io, swapLimit, mode === 'task');
 }
 
 export function planRun(policy: Policy, facts: HostFacts, paths: PlanPaths, opts: PlanOptions): SandboxPlan {
-  const limits = limitsFor(policy, facts.ioDevices, facts.swapLimit);
+  const limits = limitsFor(policy, facts.ioDevices, facts.swapLimit, opts.mode);
   // Program mode with a restricted network: a loopback HTTP proxy relays to the egress socket first.
   const command = opts.mode === 'task' ? HARNESS_COMMAND : programCommand(opts.command ?? [], policy);
   // Landlock's launcher (filesystem.landlock): applies the rules after the runtime's mounts, then execs.

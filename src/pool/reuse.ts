@@ -65,7 +65,9 @@ export class ReuseSession {
   runs = 0;
   /** The sandbox was reaped (a run ended it, or end() did). */
   reaped = false;
-  private readonly h: ReuseHandle;
+  /** The sandbox's pipes, once its harness has booted (Sandbox.reuseHandle). */
+  private readonly handle: Promise<ReuseHandle>;
+  private h!: ReuseHandle;
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   private lines: string[] = [];
@@ -74,8 +76,11 @@ export class ReuseSession {
   private lastStats: CgroupStats | null = null;
 
   constructor(readonly sb: Sandbox, private readonly host: HostConfig) {
-    this.h = sb.reuseHandle();
-    this.h.reply.on('data', (b: Buffer) => this.onData(b));
+    this.handle = sb.reuseHandle().then((h) => {
+      h.reply.on('data', (b: Buffer) => this.onData(b));
+      return (this.h = h);
+    });
+    this.handle.catch(() => {}); // the first run reports it
   }
 
   private onData(b: Buffer): void {
@@ -111,6 +116,7 @@ export class ReuseSession {
 
   /** One run of the task in this sandbox: its own result, whatever happens. */
   async run(loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>, mocks?: HttpMock[]): Promise<RunResult> {
+    await this.handle;
     const n = ++this.runs;
     const id = `${this.sb.id}.${n}`;
     const r = policy.resources;
@@ -241,7 +247,7 @@ export class ReuseSession {
   async end(): Promise<string | null> {
     if (!this.reaped) {
       this.reaped = true;
-      this.h.request.end();
+      void this.handle.then((h) => h.request.end(), () => {});
       await this.sb.kill('cancelled').catch(() => {});
     }
     return (await this.sb.result().catch(() => null))?.cleanup_error ?? null;

@@ -82,7 +82,7 @@ export async function dispatchTask(
   sandbox: Sandbox, loaded: LoadedTask, policy: Policy, input: unknown, context?: Record<string, unknown>, mocks?: HttpMock[],
   onTeardown?: (teardown: Promise<Teardown>) => void,
 ): Promise<RunResult> {
-  sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context, network: policy.network.mode, mocks }));
+  await sandbox.send(taskRequest(loaded, { input, executionId: sandbox.id, context, network: policy.network.mode, mocks }));
   let result: RunResult;
   if (onTeardown) {
     const settled = await sandbox.settled();

@@ -96,6 +96,8 @@ export class Sandbox {
     private readonly watch: RunWatch,
     private readonly t: Clock,
     private readonly replied: Promise<void> | null,
+    /** Task mode: the harness's ready byte came (true), or the sandbox ended first (false). */
+    private readonly booted: Promise<boolean>,
   ) {}
 
   /** Prepare and launch. Throws a PawlError (after removing whatever was made) when no sandbox could be made. */
@@ -110,10 +112,13 @@ export class Sandbox {
     let watch: RunWatch | null = null;
     let onReply!: () => void;
     const replied = new Promise<void>((r) => (onReply = r));
+    let onReady!: () => void;
+    const ready = new Promise<void>((r) => (onReady = r));
     const endAtReply = opts.endAtReply === true && opts.mode === 'task';
     const io = new RunIo(policy, {
       forwardStdout: opts.forwardStdout, forwardStderr: opts.forwardStderr, onReplyTooLarge: () => void watch?.kill('output'),
       ...(endAtReply ? { onReplyFrame: onReply } : {}),
+      onReady,
     });
     // launch: create (the program does not run yet), readers on its pipes, then start.
     t.spawned = performance.now();
@@ -131,27 +136,56 @@ export class Sandbox {
     await run.start();
     await res.closeSources();
     t.started = performance.now();
-    const sb = new Sandbox(id, policy, host, opts.mode, res, prep, run, io, watch, t, endAtReply ? replied : null);
+    const booted = Promise.race([ready.then(() => true), run.exited.then(() => false)]);
+    const sb = new Sandbox(id, policy, host, opts.mode, res, prep, run, io, watch, t, endAtReply ? replied : null, booted);
     watch.start(host, { clock: opts.mode !== 'task', signal: opts.signal });
     return sb;
   }
 
-  /** Hand the task to the harness (task mode). */
-  send(req: TaskRequest): void {
+  /**
+   * Hand the task to the harness (task mode): once it has booted, the run's CPU quota, then the
+   * request. The wall clock runs from the call (a cold run's boot counts, as it always did).
+   */
+  async send(req: TaskRequest): Promise<void> {
     if (this.sent) throw new Error('a sandbox runs one task');
     this.sent = true;
     this.t.sent = performance.now();
     this.watch.poller.startClock();
+    await this.handOver();
     RunIo.send(this.run, { ...req, ...(this.res.egress ? { egressProxy: EGRESS_SOCKET } : {}) });
+  }
+
+  /** Task mode: the harness has booted and waits for its request (false: the sandbox ended first). */
+  whenBooted(): Promise<boolean> {
+    return this.booted;
+  }
+
+  /**
+   * From here on code of the task may run: the CPU quota create() left for now
+   * (CgroupLimits.cpuAtDispatch) is written, after the harness's ready byte, so node's boot ran
+   * without it. A harness that died first is left to the run's end (the request finds no reader).
+   * A quota the kernel refuses ends the sandbox, torn down, and is thrown: no task runs without it.
+   */
+  private async handOver(): Promise<void> {
+    if (!(await this.booted)) return;
+    try {
+      this.prep.cgroup.limitCpu();
+    } catch (e) {
+      await this.kill('cancelled');
+      await this.result().catch(() => {});
+      throw e;
+    }
   }
 
   /**
    * Reuse mode (pool/reuse.ts): the task protocol's pipes handed over for several runs, each
    * framed and judged by the reuse session; this sandbox's own result() then only ends it.
    */
-  reuseHandle(): ReuseHandle {
+  async reuseHandle(): Promise<ReuseHandle> {
     if (this.sent || this.mode !== 'task' || !this.run.request || !this.run.reply) throw new Error('a sandbox runs one task');
     this.sent = true;
+    // After the ready byte (taken off fd 4 by RunIo): the session reads only its replies.
+    await this.handOver();
     this.io.detachReply(this.run);
     return {
       request: this.run.request, reply: this.run.reply, cgroup: this.prep.cgroup, egress: () => this.res.egress?.stats() ?? null,

@@ -15,7 +15,7 @@ import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 import { types } from 'node:util';
 import type * as WorkerThreads from 'node:worker_threads';
-import { Fd, type HarnessReply, type ReuseReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
+import { Fd, Ready, type HarnessReply, type ReuseReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
 
 // node's HTTP and TLS stacks load on first use: a task that makes no request does not pay for
 // them at start-up (they cost milliseconds against a start of a few tens).
@@ -606,6 +606,8 @@ async function main(): Promise<void> {
   // trivial task went from ~20 to ~13 ms).
   void process.stdout;
   void process.stderr;
+  // Booted: the supervisor applies the run's CPU quota on this byte, then sends the request.
+  writeSync(Fd.Reply, Buffer.of(Ready.Byte));
   const first = readFrame();
   if (first?.framed) return reuseLoop(first.text);
   request = JSON.parse(first?.text ?? '') as TaskRequest;

@@ -9,6 +9,15 @@ export const enum Fd {
   Reply = 4,
 }
 
+/**
+ * The harness's first byte on fd 4, once node has booted and it waits for its request: the
+ * supervisor then writes the run's CPU quota, and only then the request (CgroupLimits.cpuAtDispatch).
+ * No code of the task has run when it is written (the task comes with the request).
+ */
+export const enum Ready {
+  Byte = 0x06,
+}
+
 export interface TaskRequest {
   /** The task file's source, in any shape the harness accepts (README: Ratchet tasks). */
   source: string;

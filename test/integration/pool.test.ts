@@ -9,7 +9,7 @@ import { Pool } from '../../src/pool/index.js';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { probeCgroups } from '../../src/cgroup/probe.js';
 import { collectGarbage } from '../../src/supervisor/gc.js';
-import { leftovers, testHost } from '../helpers/host.js';
+import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { loadTask } from '../../src/task/load.js';
 import { listLeftovers } from '../../src/supervisor/leftovers.js';
 import { pollUntil } from '../../src/util/wait.js';
@@ -84,6 +84,33 @@ describe('warm pool', () => {
       expect(r.id).not.toBe(idle.id);
       expect(r.id).toBe(replacement.id);
       expect(pool.stats().diedIdle).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it('a warm sandbox boots without its CPU quota, which is written at dispatch: its task is held to it', async () => {
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, host);
+    const limits = { policy: { resources: { wallTime: '60s', cpuPercent: 25 } } };
+    try {
+      await pool.warmTask(fixture('share'), limits);
+      const idle = await waitFor(() => idleSandboxes(pool)[0]);
+      // The kernel's own file for the idle sandbox's group: node booted and waits without a quota.
+      const cg = await probeCgroups();
+      const quota = () => (cg.version === 'v1'
+        ? readFileSync(join(cg.mounts.cpu!, host.cgroupParent, `run-${idle.id}`, 'cpu.cfs_quota_us'), 'utf8')
+        : readFileSync(join(cg.mounts.memory!, host.cgroupParent, `run-${idle.id}`, 'cpu.max'), 'utf8')).trim();
+      expect(quota()).toMatch(cg.version === 'v1' ? /^-1$/ : /^max /);
+      const running = pool.run(fixture('share'), limits);
+      await waitFor(() => quota() !== (cg.version === 'v1' ? '-1' : 'max 100000') || undefined, 5000);
+      expect(quota()).toBe(cg.version === 'v1' ? '25000' : '25000 100000');
+      const r = await running;
+      expect(r.id).toBe(idle.id);
+      expect(r.status).toBe('succeeded');
+      // Without the quota the spinner gets a whole core (or half of one on a busy 2-core host).
+      const { share } = r.output as { share: number };
+      expect(share).toBeGreaterThan(0.18);
+      expect(share).toBeLessThan(0.32);
     } finally {
       await pool.close();
     }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cgroupLimits } from '../../src/cgroup/limits.js';
+import { CgroupV1Driver } from '../../src/cgroup/v1/manager.js';
+import { CgroupV2Driver } from '../../src/cgroup/v2/manager.js';
 import { ResourceLimits } from '../../src/config/policy.js';
 import { resolvePolicy } from '../../src/config/resolve.js';
 
@@ -14,7 +16,17 @@ describe('cgroupLimits', () => {
       cpuPeriodUs: 100_000,
       pidsMax: 120,
       io: null,
+      cpuAtDispatch: false,
     });
+  });
+
+  it('leaves a task run\'s CPU quota for the hand-over: the cpu write is marked, the others are not', () => {
+    const task = new CgroupV1Driver({ root: '/cg' }).plan('run-ID', cgroupLimits(ResourceLimits.parse({}), null, true, true));
+    expect(task.filter((w) => w.atDispatch).map((w) => `${w.path} = ${w.value}`)).toEqual(['/cg/cpu/pawl/run-ID/cpu.cfs_quota_us = 50000']);
+    const v2 = new CgroupV2Driver({ root: '/cg2' }).plan('run-ID', cgroupLimits(ResourceLimits.parse({}), null, true, true));
+    expect(v2.filter((w) => w.atDispatch).map((w) => `${w.path} = ${w.value}`)).toEqual(['/cg2/pawl/run-ID/cpu.max = 50000 100000']);
+    const program = new CgroupV1Driver({ root: '/cg' }).plan('run-ID', cgroupLimits(ResourceLimits.parse({}), null, true, false));
+    expect(program.some((w) => w.atDispatch)).toBe(false);
   });
 
   it('counts tasks as processes * threadsPerProcess', () => {

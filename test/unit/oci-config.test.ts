@@ -110,7 +110,11 @@ describe('OCI config.json', () => {
     const r = ociConfig(i).linux.resources;
     expect(ociConfig(i).linux.cgroupsPath).toBe('/pawl/run-ID');
     expect(r.memory).toEqual({ limit: i.limits.memoryBytes, swap: i.limits.memoryBytes });
-    expect(r.cpu).toEqual({ quota: i.limits.cpuQuotaUs, period: i.limits.cpuPeriodUs });
+    // A task's CPU quota is pawl's to write when the task is handed over (CgroupLimits.cpuAtDispatch);
+    // a program's is the runtime's too, from its first instruction.
+    expect(r.cpu).toBeUndefined();
+    const program = input('untrusted', {}, { command: ['/bin/true'] });
+    expect(ociConfig(program).linux.resources.cpu).toEqual({ quota: program.limits.cpuQuotaUs, period: program.limits.cpuPeriodUs });
     expect(r.pids).toEqual({ limit: i.limits.pidsMax });
     expect(r.blockIO).toEqual({
       throttleReadBpsDevice: [{ major: 254, minor: 0, rate: i.limits.io!.readBps }],

@@ -11,11 +11,11 @@ import { testPlan } from '../helpers/plan.js';
 
 const MiB = 1024 * 1024;
 const policy = resolvePolicy();
-const io = limitsFor(policy, ['253:0', '254:0'], true).io!;
+const io = limitsFor(policy, ['253:0', '254:0'], true, 'task').io!;
 
 describe('io limits over several devices', () => {
   it('no device: no io limit at all (the io controller is not even asked for)', () => {
-    expect(limitsFor(policy, [], true).io).toBeNull();
+    expect(limitsFor(policy, [], true, 'task').io).toBeNull();
   });
 
   it('v2 io.max gets one line per device', () => {
@@ -30,7 +30,7 @@ describe('io limits over several devices', () => {
   });
 
   it('runc/crun get every device in linux.resources.blockIO', () => {
-    const limits = limitsFor(policy, ['253:0', '254:0'], true);
+    const limits = limitsFor(policy, ['253:0', '254:0'], true, 'task');
     expect(testPlan(policy, { ioDevices: ['253:0', '254:0'] }).limits).toEqual(limits);
     const c = ociConfig(testPlan(policy, { ioDevices: ['253:0', '254:0'], cgroupVersion: 'v2', command: ['x'] }), {
       root: '/b/root', cgroupsPath: '/pawl/run-ID', hostIds: { user: 600001, root: 600000 }, userns: true,

@@ -4,10 +4,11 @@ import { readNumber, type PlannedWrite } from '../files.js';
 import type { CgroupLimits, CgroupStats } from '../types.js';
 
 export function cpuWrites(dir: string, limits: CgroupLimits): PlannedWrite[] {
-  // The kernel checks the quota against the current period, so the period goes first.
+  // The kernel checks the quota against the current period, so the period goes first (at create:
+  // a period without a quota limits nothing).
   return [
     { path: join(dir, 'cpu.cfs_period_us'), value: String(limits.cpuPeriodUs) },
-    { path: join(dir, 'cpu.cfs_quota_us'), value: String(limits.cpuQuotaUs) },
+    { path: join(dir, 'cpu.cfs_quota_us'), value: String(limits.cpuQuotaUs), ...(limits.cpuAtDispatch ? { atDispatch: true as const } : {}) },
   ];
 }
 

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import { hostLacks } from '../../hostfacts/capabilities.js';
-import { applyWrites, errno, killAll, killUntilEmpty, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
+import { applyCreateWrites, applyWritesSync, errno, killAll, killUntilEmpty, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
 import { blkioStats, blkioWrites } from './blkio.js';
@@ -72,7 +72,7 @@ export class CgroupV1Driver implements CgroupDriver {
 
   async create(name: string, limits: CgroupLimits): Promise<RunCgroup> {
     const writes = this.plan(name, limits);
-    const run = this.open(name);
+    const run = new V1RunCgroup(name, this.paths(name), this.ops);
     await this.ensureParents();
     const made: string[] = [];
     try {
@@ -82,7 +82,7 @@ export class CgroupV1Driver implements CgroupDriver {
         });
         made.push(dir);
       }
-      await applyWrites(writes, this.ops);
+      run.atDispatch = await applyCreateWrites(writes, this.ops);
     } catch (e) {
       await Promise.allSettled(made.map((d) => removeDir(d, this.ops)));
       throw e;
@@ -129,6 +129,8 @@ class V1RunCgroup implements RunCgroup {
   readonly version = 'v1';
   readonly dirs: string[];
   readonly procsFiles: string[];
+  /** What create() left for the hand-over (limitCpu). */
+  atDispatch: PlannedWrite[] = [];
 
   constructor(
     readonly name: string,
@@ -154,6 +156,11 @@ class V1RunCgroup implements RunCgroup {
   async pids(): Promise<number[]> {
     const lists = await Promise.all(this.procsFiles.map(readPids));
     return [...new Set(lists.flat())].sort((a, b) => a - b);
+  }
+
+  limitCpu(): void {
+    applyWritesSync(this.atDispatch);
+    this.atDispatch = [];
   }
 
   async kill(): Promise<void> {

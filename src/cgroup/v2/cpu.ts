@@ -5,7 +5,7 @@ import { keyedValue } from '../parse.js';
 import type { CgroupLimits, CgroupStats } from '../types.js';
 
 export function cpuWrites(dir: string, limits: CgroupLimits): PlannedWrite[] {
-  return [{ path: join(dir, 'cpu.max'), value: `${limits.cpuQuotaUs} ${limits.cpuPeriodUs}` }];
+  return [{ path: join(dir, 'cpu.max'), value: `${limits.cpuQuotaUs} ${limits.cpuPeriodUs}`, ...(limits.cpuAtDispatch ? { atDispatch: true as const } : {}) }];
 }
 
 export async function cpuStats(dir: string): Promise<Pick<CgroupStats, 'cpuUsageUs'>> {

@@ -4,7 +4,7 @@ import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import {
-  applyWrites, errno, exists, killAll, killUntilEmpty, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
+  applyCreateWrites, applyWritesSync, errno, exists, killAll, killUntilEmpty, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
 } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
@@ -57,11 +57,11 @@ export class CgroupV2Driver implements CgroupDriver {
     const writes = this.plan(name, limits);
     const needed: Controller[] = limits.io ? ['memory', 'cpu', 'pids', 'io'] : ['memory', 'cpu', 'pids'];
     await this.delegate(needed);
-    const run = this.open(name);
+    const run = new V2RunCgroup(name, this.dir(name), this.ops);
     const dir = run.dirs[0]!;
     await this.makeDir(dir, false);
     try {
-      await applyWrites(writes, this.ops);
+      run.atDispatch = await applyCreateWrites(writes, this.ops);
     } catch (e) {
       await removeDir(dir, this.ops).catch(() => undefined);
       throw e;
@@ -195,6 +195,8 @@ class V2RunCgroup implements RunCgroup {
   readonly version = 'v2';
   readonly dirs: string[];
   readonly procsFiles: string[];
+  /** What create() left for the hand-over (limitCpu). */
+  atDispatch: PlannedWrite[] = [];
 
   constructor(
     readonly name: string,
@@ -212,6 +214,11 @@ class V2RunCgroup implements RunCgroup {
 
   pids(): Promise<number[]> {
     return readPids(this.procsFiles[0]!);
+  }
+
+  limitCpu(): void {
+    applyWritesSync(this.atDispatch);
+    this.atDispatch = [];
   }
 
   async kill(): Promise<void> {

@@ -52,7 +52,7 @@ export interface OciSpec {
     resources: {
       devices: { allow: boolean; access: string }[];
       memory: { limit: number; swap?: number };
-      cpu: { quota: number; period: number };
+      cpu?: { quota: number; period: number };
       pids: { limit: number };
       blockIO?: { throttleReadBpsDevice: ThrottleDevice[]; throttleWriteBpsDevice: ThrottleDevice[] };
       unified?: Record<string, string>;
@@ -152,7 +152,9 @@ export function ociConfig(plan: SandboxPlan, i: OciFacts): OciSpec {
         // swap = memory+swap on v1 (and swap.max = swap - limit = 0 on v2). noSwap is false only
         // where the degrade step let the run go without it (hostfacts/degrade.ts), as for pawl's driver.
         memory: { limit: limits.memoryBytes, ...(limits.noSwap ? { swap: limits.memoryBytes } : {}) },
-        cpu: { quota: limits.cpuQuotaUs, period: limits.cpuPeriodUs },
+        // A task's quota is pawl's to write at the hand-over (CgroupLimits.cpuAtDispatch): the
+        // runtime writing it at create would hold the harness's boot to it.
+        ...(limits.cpuAtDispatch ? {} : { cpu: { quota: limits.cpuQuotaUs, period: limits.cpuPeriodUs } }),
         pids: { limit: limits.pidsMax },
         ...(limits.io ? { blockIO: blockIO(limits.io) } : {}),
         // v2: one OOM kill takes the whole run down, as pawl's v2 driver sets it.

@@ -3,7 +3,7 @@
 import type { Writable } from 'node:stream';
 import type { Policy } from '../../config/policy.js';
 import type { RuntimeSandbox } from '../../runtime/index.js';
-import type { HarnessReply, TaskRequest } from '../../task/protocol.js';
+import { Ready, type HarnessReply, type TaskRequest } from '../../task/protocol.js';
 import { parseReply } from '../../task/reply.js';
 
 const RESULT_MAX = 16 * 1024 * 1024; // a reply larger than this ends the run (ResourceExhausted/output)
@@ -39,6 +39,8 @@ export interface IoOptions {
    * a pooled run ends there (Sandbox, README "Warm pool"). Unset: the reply is read to EOF.
    */
   onReplyFrame?: () => void;
+  /** The harness's ready byte came (protocol.ts Ready): it has booted and waits for its request. */
+  onReady?: () => void;
 }
 
 export class RunIo {
@@ -52,6 +54,8 @@ export class RunIo {
   private frame: HarnessReply | null = null;
   /** A frame was looked at (valid or not): only the first complete line can end a run early. */
   private frameSeen = false;
+  /** fd 4's first byte has come (the ready byte, taken off the reply). */
+  private readySeen = false;
 
   constructor(policy: Policy, private readonly opts: IoOptions) {
     this.stdout = new Capped(policy.resources.stdoutMax, opts.forwardStdout);
@@ -75,6 +79,14 @@ export class RunIo {
 
   private onReply(b: Buffer): void {
     if (this.frame) return;
+    if (!this.readySeen) {
+      this.readySeen = true;
+      if (b[0] === Ready.Byte) {
+        this.opts.onReady?.();
+        b = b.subarray(1);
+        if (b.length === 0) return;
+      }
+    }
     this.replyBytes += b.length;
     if (this.replyBytes > RESULT_MAX) {
       if (!this.replyProblem) {

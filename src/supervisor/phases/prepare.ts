@@ -89,7 +89,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const withWorkspace = (devs: string[]) => [...new Set([...storage.ioDevices, ...devs])];
   const [seccompR, cgroupR, workspaceR] = await Promise.allSettled([
     seccompPlan(policy, factsCache(host.stateDir)),
-    workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs), storage.swapLimit))),
+    workspaceDevices.then((devs) => driver.create(cgroupName, limitsFor(policy, withWorkspace(devs), storage.swapLimit, req.mode))),
     workspaceDevices,
   ]);
   if (cgroupR.status === 'fulfilled') res.cgroup = cgroupR.value;
