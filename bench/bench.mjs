@@ -74,7 +74,8 @@ function harness(argv, env, req) {
     child.on('close', (code) => {
       let ok = false;
       try {
-        ok = JSON.parse(reply).ok === true;
+        // The harness's first byte is its ready byte (task/protocol.ts Ready), then the reply.
+        ok = JSON.parse(reply.replace(/^\x06/, '')).ok === true;
       } catch { /* no reply */ }
       if (ok && code === 0) resolve({ replyMs });
       else reject(new Error(`${argv.at(-1)} exited ${code}: ${reply || err.trim().split('\n').at(-1)}`));

@@ -65,6 +65,15 @@ export interface CgroupFileWrite {
   atDispatch?: true;
 }
 
+export interface KillOptions {
+  /**
+   * Kills, at once, every process of the group that could fork (the run's pid-namespace init:
+   * the kernel kills the whole namespace with it, forks in flight included); true when it did.
+   * Then no freeze is needed: what is left outside the namespace is the runtime's own process.
+   */
+  firstKill?: () => boolean;
+}
+
 export interface RunCgroup {
   readonly version: CgroupVersion;
   readonly name: string;
@@ -82,7 +91,7 @@ export interface RunCgroup {
    */
   limitCpu(): void;
   /** Kill every process in the group and wait until it is empty (v2 cgroup.kill; v1 freeze+SIGKILL). */
-  kill(): Promise<void>;
+  kill(opts?: KillOptions): Promise<void>;
   /** rmdir every directory, retrying EBUSY briefly. Idempotent. */
   remove(): Promise<void>;
 }

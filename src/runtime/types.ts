@@ -94,6 +94,12 @@ export interface RuntimeSandbox {
   readonly setupError: string | null;
   /** Kill the sandbox's init (its pid namespace goes with it); the run then kills the group. */
   kill(): Promise<void>;
+  /**
+   * SIGKILL the sandbox's pid-namespace init now, if it is known and still that process: the
+   * kernel kills every process of the namespace with it, at once. False when it cannot (not known
+   * yet, or already gone): the group kill then freezes the group first (RunCgroup KillOptions).
+   */
+  killNamespace(): boolean;
   /** Release everything the runtime holds for it (fds, state). Idempotent; called on every path. */
   destroy(): Promise<void>;
 }

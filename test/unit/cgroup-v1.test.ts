@@ -379,6 +379,22 @@ describe('CgroupV1Driver', () => {
     expect(await run.pids()).toEqual([]);
   });
 
+  it('with the run\'s namespace killed at once (firstKill), kills what is left without the freezer; without it, freezes', async () => {
+    const t = await fakeTree();
+    const run = await new CgroupV1Driver({ mounts: t.mounts, ops: t.ops }).create('run-1', limits);
+    const freezer = join(t.mounts.freezer!, 'pawl/run-1/freezer.state');
+    await writeFile(freezer, 'THAWED');
+    await writeFile(join(t.mounts.memory!, 'pawl/run-1/cgroup.procs'), '4242\n');
+    let firstKills = 0;
+    await run.kill({ firstKill: () => ++firstKills > 0 });
+    expect(firstKills).toBe(1);
+    expect(t.killed).toEqual([{ pid: 4242, signal: 'SIGKILL', freezerState: 'THAWED' }]);
+    // The namespace could not be killed (init not known yet, or gone): the freezer, as before.
+    await writeFile(join(t.mounts.memory!, 'pawl/run-1/cgroup.procs'), '4243\n');
+    await run.kill({ firstKill: () => false });
+    expect(t.killed.at(-1)).toEqual({ pid: 4243, signal: 'SIGKILL', freezerState: 'FROZEN' });
+  });
+
   it('gives up with an error when processes never leave', async () => {
     const t = await fakeTree({ killWorks: false });
     const run = await new CgroupV1Driver({ mounts: t.mounts, ops: t.ops }).create('run-1', limits);

@@ -7,7 +7,7 @@ import {
   applyCreateWrites, applyWritesSync, errno, exists, killAll, killUntilEmpty, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
 } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
-import type { CgroupDriver, CgroupLimits, CgroupStats, RunCgroup } from '../types.js';
+import type { CgroupDriver, CgroupLimits, CgroupStats, KillOptions, RunCgroup } from '../types.js';
 import { cpuStats, cpuWrites } from './cpu.js';
 import { ownCgroupPath } from '../../config/cgroup-parent.js';
 import { commonAncestor } from './delegation.js';
@@ -221,12 +221,12 @@ class V2RunCgroup implements RunCgroup {
     this.atDispatch = [];
   }
 
-  async kill(): Promise<void> {
+  async kill(opts: KillOptions = {}): Promise<void> {
     const killFile = join(this.dir, 'cgroup.kill');
     // cgroup.kill (Linux 5.14) kills the whole group atomically, forks in flight included.
     if (await exists(killFile)) {
       await writeControl(killFile, '1');
-    } else {
+    } else if (!opts.firstKill?.()) {
       await freeze(this.dir);
       try {
         killAll(await this.pids(), this.ops);

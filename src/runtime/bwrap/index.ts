@@ -39,6 +39,8 @@ class BwrapSandbox extends ChildStdio implements RuntimeSandbox {
   readonly signalIsProgram = false;
   /** bwrap has exited and its init is reaped (by bwrap, or by this process once orphaned). */
   private readonly reaped: Promise<void>;
+  /** bwrap's init (pid 1 of the sandbox's pid namespace), once --info-fd has told. */
+  private nsInit: InitProcess | null = null;
 
   constructor(child: ChildProcess, private readonly cgroup: RunCgroup, private readyFd: number) {
     super(child);
@@ -47,7 +49,7 @@ class BwrapSandbox extends ChildStdio implements RuntimeSandbox {
     // here, so no bwrap process of the run, zombie or not, outlives the result.
     // (The reaping is part of destroy(), the cleanup: the run's end and wall time are bwrap's exit.)
     const release = holdSubreaper();
-    const init = readInit((child.stdio as unknown as (Readable | null)[])[FD.info] ?? undefined);
+    const init = readInit((child.stdio as unknown as (Readable | null)[])[FD.info] ?? undefined, (found) => (this.nsInit = found));
     this.exited = new Promise<SandboxExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     this.reaped = this.exited.then(async () => reapOrphan(await init)).finally(release);
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
@@ -93,6 +95,19 @@ class BwrapSandbox extends ChildStdio implements RuntimeSandbox {
     await withDeadline(this.exited, KILL_WAIT_MS);
   }
 
+  killNamespace(): boolean {
+    const init = this.nsInit;
+    // Its start time, read again: a pid bwrap has reaped and the kernel has given to another
+    // process is never signalled.
+    if (!init || processStartTime(init.pid) !== init.startTime) return false;
+    try {
+      process.kill(init.pid, 'SIGKILL');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Kill bwrap if it still runs, and wait for it and its init to be reaped; close the set-up record. */
   async destroy(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
@@ -109,7 +124,7 @@ interface InitProcess {
 }
 
 /** bwrap's --info-fd report ({"child-pid": N}), read as soon as it is written. */
-function readInit(stream: Readable | undefined): Promise<InitProcess | null> {
+function readInit(stream: Readable | undefined, onFound: (init: InitProcess) => void): Promise<InitProcess | null> {
   if (!stream) return Promise.resolve(null);
   return new Promise((resolve) => {
     let text = '';
@@ -119,7 +134,7 @@ function readInit(stream: Readable | undefined): Promise<InitProcess | null> {
       text += b.toString('utf8');
       const pid = Number(/"child-pid"\s*:\s*(\d+)/.exec(text)?.[1]);
       const startTime = pid > 0 ? processStartTime(pid) : null;
-      if (startTime !== null) found = { pid, startTime };
+      if (startTime !== null) onFound((found = { pid, startTime }));
     });
     stream.once('close', () => resolve(found));
     stream.once('error', () => resolve(found));

@@ -255,6 +255,17 @@ class OciSandbox extends ChildStdio implements RuntimeSandbox {
     });
   }
 
+  killNamespace(): boolean {
+    // Safe by pid: an unreaped child's pid cannot be reused.
+    if (this.init === null || this.reaped) return false;
+    try {
+      process.kill(this.init, 'SIGKILL');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async kill(): Promise<void> {
     // Safe by pid: an unreaped child's pid cannot be reused.
     if (this.init === null || this.reaped) return;

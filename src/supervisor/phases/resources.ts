@@ -37,7 +37,7 @@ export class RunResources {
   async killGroupIfPopulated(): Promise<void> {
     if (!this.cgroup) return;
     const left = await this.cgroup.pids().catch(() => [1]);
-    if (left.length) await this.cgroup.kill().catch(() => {});
+    if (left.length) await this.cgroup.kill({ firstKill: () => this.sandbox?.killNamespace() ?? false }).catch(() => {});
   }
 
   /**
