@@ -2,7 +2,7 @@
 // mounts), and the host-side part of a run: each bind source and volume opened without following
 // symlinks (fs/resolve.ts), handed to the runtime as an fd, never as a name it would resolve again.
 import { closeSync, existsSync, fstatSync, lstatSync, type Stats } from 'node:fs';
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { PawlError } from '../errors.js';
 import { errnoCode, loadLibc } from '../util/libc.js';
 import { unmount } from './loop-mount.js';
@@ -145,6 +145,32 @@ export async function closeSources(s: OpenedSources | null): Promise<void> {
   for (const point of s.staged?.splice(0) ?? []) {
     if (unmount(point, true) === 0) await rm(point, { recursive: false, force: true }).catch(() => rmdir(point).catch(() => {}));
   }
+}
+
+const EINVAL = 22;
+
+/**
+ * The staged sources under <runDir>/.stage, each with the run id it belongs to (its name is
+ * `<run id>-<slot>`). A stage lives from a run's prepare to its runtime's create: one found later
+ * was left by a supervisor that died in between (gc.ts takes those whose run is over).
+ */
+export async function stagedSources(runDir: string): Promise<{ runId: string; path: string }[]> {
+  const dir = join(runDir, '.stage');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.flatMap((name) => {
+    const runId = /^(.+)-\d+$/.exec(name)?.[1];
+    return runId ? [{ runId, path: join(dir, name) }] : [];
+  });
+}
+
+/**
+ * Detach one staged source of a run that is over, and remove its (then empty) mount point. Never
+ * recursive: a point that is still a mount (the detach failed) keeps what it shows.
+ */
+export async function removeStaged(path: string): Promise<void> {
+  const r = unmount(path, true);
+  if (r !== 0 && r !== EINVAL) throw new PawlError('RuntimeError', `cannot detach the staged source ${path}: errno ${r}`);
+  await rm(path, { recursive: false, force: true }).catch(() => rmdir(path));
 }
 
 /** runc/crun: what config.json names as each source mount's source. */

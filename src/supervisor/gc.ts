@@ -5,7 +5,7 @@
 // running (within its cgroup limits) until gc deletes it. Whether a supervisor is gone is
 // decided by hostfacts/liveness.ts (pid + start time + boot id + pid namespace), never by the pid alone.
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
 import { allRuntimes, runtimeFor } from '../runtime/index.js';
 import { driverFor } from './host.js';
@@ -14,6 +14,7 @@ import { forgetLeftover, listLeftovers } from './leftovers.js';
 import { judge, judgeByName, type Liveness } from '../hostfacts/liveness.js';
 import { readOwner, removeTree } from './scratch.js';
 import { unmountWorkspace } from './workspace-fs.js';
+import { removeStaged, stagedSources } from '../fs/mounts.js';
 
 export interface GcReport {
   /** runc/crun containers deleted, as "runtime:id". */
@@ -125,6 +126,15 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
       await unmountWorkspace(join(dir, 'workspace'));
       await removeTree(dir, host.runDir);
       report.scratch.push(name);
+    });
+  }
+  // runc/crun runs' bind sources, staged from prepare until the runtime's create (fs/mounts.ts): a
+  // supervisor that died in between left them mounted. Each names its run, taken once that is over.
+  for (const s of await stagedSources(host.runDir)) {
+    if (ownerPid(s.runId) === null || !(await expired(s.runId, idTime(s.runId)))) continue;
+    await attempt(`staged source ${s.path}`, async () => {
+      await removeStaged(s.path);
+      report.scratch.push(`.stage/${basename(s.path)}`);
     });
   }
   return report;

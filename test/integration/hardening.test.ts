@@ -14,6 +14,7 @@ import { collectGarbage } from '../../src/supervisor/gc.js';
 import { listLeftovers } from '../../src/supervisor/leftovers.js';
 import { selfRecord } from '../../src/hostfacts/liveness.js';
 import { probeCgroups } from '../../src/cgroup/probe.js';
+import { closeSources, openSources } from '../../src/fs/mounts.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 
 const host = testHost('hardening');
@@ -174,6 +175,37 @@ describe('gc judges a supervisor by pid, start time, boot and pid namespace (10.
     expect(report.scratch).toContain(id);
     child.kill('SIGKILL');
   }, 60_000);
+
+  it('detaches and removes the staged bind sources of a runc/crun run whose supervisor died before create', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'pawl-stage-src-'));
+    writeFileSync(join(src, 'data'), 'x');
+    const policy = resolvePolicy({ trustLevel: 'limited', overrides: { runtime: 'runc', filesystem: { binds: [{ src, dst: '/data' }] } } });
+    // A supervisor that has exited: its pid names no process now.
+    const dead = spawn('true');
+    await new Promise((r) => dead.on('exit', r));
+    const runId = (pid: number) => `${Date.now().toString(36)}-${pid}-${Math.random().toString(16).slice(2, 10).padEnd(8, '0')}`;
+    const deadRun = runId(dead.pid!);
+    const liveRun = runId(process.pid);
+    const orphan = await openSources(policy, host, deadRun);
+    const live = await openSources(policy, host, liveRun);
+    const mounted = (p: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+    try {
+      const [point] = orphan.staged!;
+      expect(mounted(point!)).toBe(true);
+      for (const fd of orphan.fds) closeSync(fd); // the dead supervisor's fds went with it; its stage did not
+      const report = await collectGarbage(host);
+      expect(report.scratch).toContain(`.stage/${deadRun}-0`);
+      expect(mounted(point!)).toBe(false);
+      expect(existsSync(point!)).toBe(false);
+      expect(readFileSync(join(src, 'data'), 'utf8')).toBe('x'); // the source itself untouched
+      // A live run's stage is its own.
+      expect(report.scratch).not.toContain(`.stage/${liveRun}-0`);
+      expect(mounted(live.staged![0]!)).toBe(true);
+    } finally {
+      await closeSources(live);
+      rmSync(src, { recursive: true, force: true });
+    }
+  });
 
   it('a record with a live pid but another start time is dead; another pid namespace is left alone unless forced', async () => {
     mkdirSync(host.runDir, { recursive: true });

@@ -32,8 +32,11 @@ export class RunResources {
     return this.egress.stats();
   }
 
-  /** A normal end empties the group already (the pid namespace dies with its init): skip the
-   * freeze-and-kill round trip then, it costs milliseconds on v1. */
+  /**
+   * A normal end empties the group already (the pid namespace dies with its init): then nothing
+   * to kill. Otherwise (a run ended at its reply, a kill) the namespace's init goes first, which
+   * spares v1 the freezer (RunCgroup KillOptions), then whatever is left.
+   */
   async killGroupIfPopulated(): Promise<void> {
     if (!this.cgroup) return;
     const left = await this.cgroup.pids().catch(() => [1]);
