@@ -2,7 +2,7 @@
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../util/libc.js';
 import { join } from 'node:path';
@@ -67,30 +67,48 @@ async function removeOldTrees(root: string): Promise<void> {
 const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash, ...files.map((f) => `${f.dest}=${statSig(join(path, f.dest))}`));
 
 /**
- * Bring every file into the page cache before a sandbox needs it: a sandbox's disk reads are
- * throttled (io.max / blkio) and counted, and loading node from a cold disk at 10 MB/s would take
- * seconds and be billed to the task. posix_fadvise(WILLNEED) asks the kernel to read ahead (the
- * I/O is the supervisor's) and costs microseconds when the pages are already there; reading the
- * files through (~100 MB, ~80 ms per CLI command, measured) is only the fallback.
+ * Bring every file into the page cache before a sandbox needs it, on every run (pages are evicted
+ * under memory pressure, and a host reboots): a sandbox's disk reads are throttled (io.max /
+ * blkio) and counted, and loading node from a cold disk at 10 MB/s takes seconds billed to the
+ * task (measured after a drop_caches: 57 MB read in the sandbox, a trivial task's 5 s Timeout).
+ * posix_fadvise(WILLNEED) starts the reads of every file at once, but only starts them: each file
+ * is then checked with mincore, and one not all in memory is read through here (the I/O is the
+ * supervisor's), waiting for its readahead. Both cost microseconds per file once the pages are there.
  */
 async function warm(path: string, files: RootfsFile[]): Promise<void> {
-  for (const f of files) {
-    if (f.mode === 0) continue; // the blocked placeholder: empty, and unreadable without root
-    const fd = openSync(join(path, f.dest), 'r');
-    let advised: boolean;
+  const paths = files.filter((f) => f.mode !== 0).map((f) => join(path, f.dest)); // not the blocked placeholder: empty, unreadable without root
+  for (const p of paths) {
+    const fd = openSync(p, 'r');
     try {
-      advised = fadviseWillNeed(fd);
+      fadviseWillNeed(fd);
     } finally {
       closeSync(fd);
     }
-    if (advised) continue;
-    const fh = await open(join(path, f.dest), 'r');
+  }
+  for (const p of paths) {
+    if (allResident(p)) continue;
+    const fh = await open(p, 'r');
     try {
       const buf = Buffer.allocUnsafe(1 << 20);
       while ((await fh.read(buf, 0, buf.length)).bytesRead > 0);
     } finally {
       await fh.close();
     }
+  }
+}
+
+/** Every page of the file is in the page cache (false when that cannot be told: read it through). */
+function allResident(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const { size } = fstatSync(fd);
+    if (size === 0) return true;
+    const libc = loadLibc();
+    return libc.residentPages(fd, size) === Math.ceil(size / libc.pageSize());
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -130,7 +148,10 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   const indexFile = join(root, 'index.json');
   if (!opts.rebuild) {
     const known = memo.get(`${root}\0${sig}`); // per state dir: a process may use several
-    if (known) return { path: known, hash: known.slice(root.length + 1), built: false };
+    if (known) {
+      await warm(known, files);
+      return { path: known, hash: known.slice(root.length + 1), built: false };
+    }
     const index = await readIndex(indexFile);
     const hash = index[sig];
     // A tree changed after it was built (by hand, a disk error, a hostile writer) is rebuilt.

@@ -19,6 +19,9 @@ export interface Libc {
   mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
   posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
+  /** Pages of the file on fd in the page cache (mmap + mincore): their count, or -1 when it cannot be told. */
+  residentPages(fd: number, size: number): number;
+  pageSize(): number;
   memfd_create(name: string, flags: number): number;
   syscall3(nr: number, a: Buffer | null, b: number, c: number): number;
   socket(domain: number, type: number, protocol: number): number;
@@ -51,6 +54,12 @@ export function loadLibc(): Libc {
     const syncfs = lib.func('int syncfs(int)');
     const umount2 = lib.func('int umount2(const char *, int)');
     const mount = lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)');
+    const mmap = lib.func('void *mmap(void *, size_t, int, int, int, int64_t)');
+    const munmap = lib.func('int munmap(void *, size_t)');
+    const mincore = lib.func('int mincore(void *, size_t, _Out_ uint8_t *)');
+    const sysconf = lib.func('long sysconf(int)');
+    const SC_PAGESIZE = 30;
+    const [PROT_READ, MAP_SHARED] = [1, 1];
     const onThread = (f: { async: (...a: unknown[]) => void }, ...args: unknown[]) =>
       new Promise<number>((resolve, reject) => f.async(...args, (err: unknown, r: number) => (err ? reject(err) : resolve(r))));
     libc = {
@@ -66,6 +75,21 @@ export function loadLibc(): Libc {
       mount,
       umount2,
       posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
+      pageSize: () => Number(sysconf(SC_PAGESIZE)),
+      residentPages: (fd, size) => {
+        if (size === 0) return 0;
+        const addr = mmap(null, size, PROT_READ, MAP_SHARED, fd, 0);
+        if (koffi.address(addr) === 0xffffffffffffffffn) return -1; // MAP_FAILED
+        try {
+          const vec = Buffer.alloc(Math.ceil(size / Number(sysconf(SC_PAGESIZE))));
+          if (mincore(addr, size, vec) !== 0) return -1;
+          let n = 0;
+          for (const b of vec) n += b & 1;
+          return n;
+        } finally {
+          munmap(addr, size);
+        }
+      },
       memfd_create: lib.func('int memfd_create(const char *, unsigned int)'),
       syscall3: lib.func('long syscall(long, void *, size_t, uint32_t)'),
       // The audit netlink listener (seccomp/audit-netlink.ts): node has no netlink sockets.

@@ -2,7 +2,7 @@
 // for a run dir on tmpfs), and /workspace is a filesystem of its own whose size and inode count
 // the kernel enforces, for bwrap and runc alike. Every attack runs inside a sandbox.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,8 @@ import { probeCgroups } from '../../src/cgroup/probe.js';
 import { execProgram, Sandbox } from '../../src/index.js';
 import type { RunResult } from '../../src/supervisor/result.js';
 import { leftovers, testHost } from '../helpers/host.js';
+import { loadLibc } from '../../src/util/libc.js';
+import { ensureRootfs } from '../../src/rootfs/index.js';
 
 const MiB = 1024 * 1024;
 const host = testHost('storage');
@@ -109,6 +111,40 @@ describe('disk rate limits follow the storage', () => {
       expect(out).not.toMatch(/blkio\.throttle/);
     }, 60_000);
   });
+});
+
+describe('the rootfs is read by the supervisor, never under a run\'s disk rate', () => {
+  it('a rootfs evicted from the page cache is read back before the run starts, not by node under the 10 MB/s read limit', async () => {
+    // A state dir of its own, on the disk: no other test's sandbox maps its rootfs, so the
+    // eviction below drops every page of it (as a reboot or memory pressure would).
+    mkdirSync('/var/lib/pawl', { recursive: true });
+    const stateDir = mkdtempSync('/var/lib/pawl/test-rootfs-evict-');
+    chmodSync(stateDir, 0o755); // as pawl makes its state dir: the sandbox's user reads the rootfs below it
+    const h = hostConfig({ cgroupParent: host.cgroupParent, stateDir, runDir: join(stateDir, 'runs') });
+    const node = ['/usr/bin/node', '-e', '0'];
+    try {
+      const built = await execProgram(node, { host: h, trustLevel: 'limited' }); // builds it
+      expect(built.status, JSON.stringify(built.error)).toBe('succeeded');
+      const { path } = await ensureRootfs(h);
+      const evict = (dir: string): void => {
+        for (const e of readdirSync(dir, { withFileTypes: true })) {
+          if (e.isDirectory()) evict(join(dir, e.name));
+          else if (e.isFile() && statSync(join(dir, e.name)).mode & 0o444) {
+            const fd = openSync(join(dir, e.name), 'r');
+            loadLibc().posix_fadvise(fd, 0n, 0n, 4); // POSIX_FADV_DONTNEED
+            closeSync(fd);
+          }
+        }
+      };
+      evict(path);
+      const r = await execProgram(node, { host: h, trustLevel: 'limited' }); // 5 s wall, 10 MB/s read
+      expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
+      // node alone is ~100 MB; read by the sandbox at 10 MB/s, it was a Timeout.
+      expect(r.usage.disk_read_bytes).toBeLessThan(8 * MiB);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('/workspace space is enforced by the kernel', () => {
