@@ -142,9 +142,7 @@ async function stage(fd: number, dir: string, name: string): Promise<string> {
 export async function closeSources(s: OpenedSources | null): Promise<void> {
   if (!s) return;
   for (const fd of s.fds.splice(0)) closeSync(fd);
-  for (const point of s.staged?.splice(0) ?? []) {
-    if (unmount(point, true) === 0) await rm(point, { recursive: false, force: true }).catch(() => rmdir(point).catch(() => {}));
-  }
+  for (const point of s.staged?.splice(0) ?? []) await removeStaged(point).catch(() => {});
 }
 
 const EINVAL = 22;

@@ -15,6 +15,7 @@ import { Sandbox } from '../supervisor/sandbox.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
 import { PoolConfig, type PoolConfigInput } from './config.js';
 import { published } from '../supervisor/phases/observers.js';
+import { withDeadline } from '../util/wait.js';
 import { assertReusable, reusePolicy, ReuseSession, taskKey } from './reuse.js';
 
 interface Slot {
@@ -88,13 +89,7 @@ export function policyKey(policy: Policy): string {
  * limitMs. Only such a sandbox is parked as idle, so a dispatch never waits for node to boot.
  */
 async function whenReady(sb: Sandbox, limitMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)));
-  try {
-    return await Promise.race([sb.whenBooted(), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return (await withDeadline(sb.whenBooted(), limitMs)) === true;
 }
 
 /** A process that has exited but not been reaped yet still answers kill(pid, 0): read its state. */

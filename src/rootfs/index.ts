@@ -2,8 +2,8 @@
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, read, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../util/libc.js';
 import { join } from 'node:path';
 import type { HostConfig } from '../config/host.js';
@@ -76,48 +76,43 @@ const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash
  * supervisor's), waiting for its readahead. Both cost microseconds per file once the pages are there.
  */
 async function warm(path: string, files: RootfsFile[]): Promise<void> {
-  const paths = files.filter((f) => f.mode !== 0).map((f) => join(path, f.dest)); // not the blocked placeholder: empty, unreadable without root
-  for (const p of paths) {
-    const fd = openSync(p, 'r');
-    try {
-      fadviseWillNeed(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  for (const p of paths) {
-    if (allResident(p)) continue;
-    const fh = await open(p, 'r');
-    try {
+  // Not the blocked placeholder: empty, and unreadable without root.
+  const fds = files.filter((f) => f.mode !== 0).map((f) => openSync(join(path, f.dest), 'r'));
+  try {
+    for (const fd of fds) fadviseWillNeed(fd);
+    for (const fd of fds) {
+      if (allResident(fd)) continue;
       const buf = Buffer.allocUnsafe(1 << 20);
-      while ((await fh.read(buf, 0, buf.length)).bytesRead > 0);
-    } finally {
-      await fh.close();
+      for (let at = 0; ; ) {
+        const n = await readAt(fd, buf, at);
+        if (n === 0) break;
+        at += n;
+      }
     }
+  } finally {
+    for (const fd of fds) closeSync(fd);
   }
 }
 
-/** Every page of the file is in the page cache (false when that cannot be told: read it through). */
-function allResident(path: string): boolean {
-  const fd = openSync(path, 'r');
+/** A read on one of libuv's threads: the bytes read (0 at the end). */
+const readAt = (fd: number, buf: Buffer, at: number) =>
+  new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, at, (e, n) => (e ? reject(e) : resolve(n))));
+
+/** Every page of the file on fd is in the page cache (false when that cannot be told: read it through). */
+function allResident(fd: number): boolean {
   try {
-    const { size } = fstatSync(fd);
-    if (size === 0) return true;
-    const libc = loadLibc();
-    return libc.residentPages(fd, size) === Math.ceil(size / libc.pageSize());
+    return loadLibc().allResident(fd, fstatSync(fd).size);
   } catch {
     return false;
-  } finally {
-    closeSync(fd);
   }
 }
 
 const POSIX_FADV_WILLNEED = 3;
-function fadviseWillNeed(fd: number): boolean {
+function fadviseWillNeed(fd: number): void {
   try {
-    return loadLibc().posix_fadvise(fd, 0n, 0n, POSIX_FADV_WILLNEED) === 0;
+    loadLibc().posix_fadvise(fd, 0n, 0n, POSIX_FADV_WILLNEED);
   } catch {
-    return false;
+    /* no libc binding: the mincore check reads what is missing */
   }
 }
 

@@ -131,7 +131,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
   // runc/crun runs' bind sources, staged from prepare until the runtime's create (fs/mounts.ts): a
   // supervisor that died in between left them mounted. Each names its run, taken once that is over.
   for (const s of await stagedSources(host.runDir)) {
-    if (ownerPid(s.runId) === null || !(await expired(s.runId, idTime(s.runId)))) continue;
+    if (!(await expired(s.runId, idTime(s.runId)))) continue;
     await attempt(`staged source ${s.path}`, async () => {
       await removeStaged(s.path);
       report.scratch.push(`.stage/${basename(s.path)}`);

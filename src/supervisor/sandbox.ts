@@ -5,7 +5,6 @@
 // after, every outcome (a sandbox that could not be set up included) is a RunResult.
 import type { Readable, Writable } from 'node:stream';
 import type { RunCgroup } from '../cgroup/types.js';
-import { readPidsSync } from '../cgroup/files.js';
 import type { EgressStats } from '../network/index.js';
 import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
@@ -201,14 +200,6 @@ export class Sandbox {
   /** The host pids of every process in the run's cgroup. */
   pids(): Promise<number[]> {
     return this.prep.cgroup.pids();
-  }
-
-  /**
-   * The pids in one of the run's groups, read synchronously (a kernel file, no disk): what a pool
-   * polls while node boots. Every process of the run is in every group once its shim has moved.
-   */
-  pidsNow(): number[] {
-    return readPidsSync(this.prep.cgroup.procsFiles[0]!);
   }
 
   /** Settles when that process has exited: a pool drops a sandbox that died while idle. */

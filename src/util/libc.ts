@@ -19,9 +19,8 @@ export interface Libc {
   mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
   posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
-  /** Pages of the file on fd in the page cache (mmap + mincore): their count, or -1 when it cannot be told. */
-  residentPages(fd: number, size: number): number;
-  pageSize(): number;
+  /** Every page of the file on fd (size bytes) is in the page cache (mmap + mincore); false also when that cannot be told. */
+  allResident(fd: number, size: number): boolean;
   memfd_create(name: string, flags: number): number;
   syscall3(nr: number, a: Buffer | null, b: number, c: number): number;
   socket(domain: number, type: number, protocol: number): number;
@@ -57,8 +56,7 @@ export function loadLibc(): Libc {
     const mmap = lib.func('void *mmap(void *, size_t, int, int, int, int64_t)');
     const munmap = lib.func('int munmap(void *, size_t)');
     const mincore = lib.func('int mincore(void *, size_t, _Out_ uint8_t *)');
-    const sysconf = lib.func('long sysconf(int)');
-    const SC_PAGESIZE = 30;
+    const pageSize = Number(lib.func('long sysconf(int)')(30)); // _SC_PAGESIZE
     const [PROT_READ, MAP_SHARED] = [1, 1];
     const onThread = (f: { async: (...a: unknown[]) => void }, ...args: unknown[]) =>
       new Promise<number>((resolve, reject) => f.async(...args, (err: unknown, r: number) => (err ? reject(err) : resolve(r))));
@@ -75,17 +73,13 @@ export function loadLibc(): Libc {
       mount,
       umount2,
       posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
-      pageSize: () => Number(sysconf(SC_PAGESIZE)),
-      residentPages: (fd, size) => {
-        if (size === 0) return 0;
+      allResident: (fd, size) => {
+        if (size === 0) return true;
         const addr = mmap(null, size, PROT_READ, MAP_SHARED, fd, 0);
-        if (koffi.address(addr) === 0xffffffffffffffffn) return -1; // MAP_FAILED
+        if (koffi.address(addr) === 0xffffffffffffffffn) return false; // MAP_FAILED
         try {
-          const vec = Buffer.alloc(Math.ceil(size / Number(sysconf(SC_PAGESIZE))));
-          if (mincore(addr, size, vec) !== 0) return -1;
-          let n = 0;
-          for (const b of vec) n += b & 1;
-          return n;
+          const vec = Buffer.alloc(Math.ceil(size / pageSize));
+          return mincore(addr, size, vec) === 0 && vec.every((b) => (b & 1) === 1);
         } finally {
           munmap(addr, size);
         }

@@ -78,6 +78,14 @@ class BwrapSandbox extends ChildStdio implements RuntimeSandbox {
   async kill(): Promise<void> {
     const pid = this.child.pid;
     if (!pid || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    // The init as --info-fd told it; before that, found in the group as bwrap's child.
+    if (!this.killNamespace() && (await this.killChildOf(pid)) === 0) return;
+    // Dying takes a while for a big group held to a small CPU quota.
+    await withDeadline(this.exited, KILL_WAIT_MS);
+  }
+
+  /** SIGKILL bwrap's direct children in the run's group (its init); how many. */
+  private async killChildOf(pid: number): Promise<number> {
     let killed = 0;
     for (const member of await this.cgroup.pids().catch(() => [] as number[])) {
       // Only processes of our own group, and only bwrap's direct child (its init).
@@ -89,10 +97,8 @@ class BwrapSandbox extends ChildStdio implements RuntimeSandbox {
         if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // bwrap reaped it meanwhile
       }
     }
-    // Killed right after spawn, before bwrap forked its init: nothing to wait for, the group kill follows.
-    if (killed === 0) return;
-    // Dying takes a while for a big group held to a small CPU quota.
-    await withDeadline(this.exited, KILL_WAIT_MS);
+    // None: killed right after spawn, before bwrap forked its init (the group kill follows).
+    return killed;
   }
 
   killNamespace(): boolean {

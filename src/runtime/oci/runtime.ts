@@ -267,13 +267,8 @@ class OciSandbox extends ChildStdio implements RuntimeSandbox {
   }
 
   async kill(): Promise<void> {
-    // Safe by pid: an unreaped child's pid cannot be reused.
     if (this.init === null || this.reaped) return;
-    try {
-      process.kill(this.init, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
+    this.killNamespace(); // false: already gone, and its exit is on its way
     await withDeadline(this.exited, KILL_WAIT_MS);
   }
 
