@@ -72,6 +72,12 @@ export interface KillOptions {
    * Then no freeze is needed: what is left outside the namespace is the runtime's own process.
    */
   firstKill?: () => boolean;
+  /**
+   * false: return once every process of the group has been sent SIGKILL, without waiting for the
+   * group to empty (a killed process runs no more code, but a node takes ~10 ms to die here, its
+   * address space torn down). The caller owns the wait: a kill() that waits, later (the teardown).
+   */
+  wait?: boolean;
 }
 
 export interface RunCgroup {

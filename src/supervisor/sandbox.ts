@@ -82,6 +82,8 @@ export class Sandbox {
   private resultP: Promise<RunResult> | null = null;
   private settledP: Promise<Settled> | null = null;
   private teardownP: Promise<Teardown> | null = null;
+  /** endAtReply: the run ended at the harness's reply, not at an exit. */
+  private endedAtReply = false;
 
   private constructor(
     readonly id: string,
@@ -245,7 +247,10 @@ export class Sandbox {
     const reapStart = performance.now();
     let end: EndFacts;
     try {
-      end = await reap(exit, { sandbox: this.run, watch: this.watch, io: this.io, res: this.res, workspace: this.prep.scratch.workspace, diskSpace: this.policy.resources.diskSpace, mode: this.mode, seccomp: this.prep.plan.seccomp });
+      end = await reap(exit, {
+        sandbox: this.run, watch: this.watch, io: this.io, res: this.res, workspace: this.prep.scratch.workspace, diskSpace: this.policy.resources.diskSpace,
+        mode: this.mode, seccomp: this.prep.plan.seccomp, atReply: this.endedAtReply,
+      });
     } catch (e) {
       // Even when reading the end failed: nothing of the run survives it.
       await this.teardown();
@@ -318,6 +323,7 @@ export class Sandbox {
     return Promise.race([end, this.replied.then((): SandboxExit => {
       // From here on the supervisor's own kill (the reap's) carries no reason: the run is over.
       this.watch.over();
+      this.endedAtReply = true;
       return { code: 0, signal: null };
     })]);
   }

@@ -243,16 +243,44 @@ describe('warm pool', () => {
       expect(r, JSON.stringify(r.error)).toMatchObject({ status: 'succeeded', output: { n: 7 }, exit_code: 0, signal: null });
       expect(r.stdout).toContain('printed before the reply');
       expect(r.stderr).toContain('to stderr');
-      // The moment the result is in, no process of the run is left (its group empty or gone).
+      // The moment the result is in, every process of the run left is being killed: it runs no
+      // more code (the result does not wait for node's death, the teardown does).
       const { mounts } = await probeCgroups();
-      let procs = '';
-      try {
-        procs = readFileSync(join(mounts.pids!, host.cgroupParent, `run-${r.id}`, 'cgroup.procs'), 'utf8');
-      } catch {
-        /* already removed */
-      }
-      expect(procs.trim()).toBe('');
+      const procsFile = join(mounts.pids!, host.cgroupParent, `run-${r.id}`, 'cgroup.procs');
+      const procs = () => {
+        try {
+          return readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+        } catch {
+          return []; // already removed
+        }
+      };
+      for (const pid of procs()) expect(beingKilled(pid), `process ${pid} of the run is not being killed`).toBe(true);
       expect(r.timings_ms.run).toBeLessThan(8000);
+      // Its pipes ended because the run was killed at the reply, not at the reap's 2 s deadline.
+      expect(r.timings_ms.cleanup).toBeLessThan(1500);
+      await pool.close();
+      expect(procs()).toEqual([]);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it('a run ended at its reply keeps all it printed, past the pipes\' 64 KiB', async () => {
+    // The harness lets go of stdout/stderr before it replies and the result does not wait for
+    // node's exit: what was printed must still all be read, in order.
+    const LOUD = task(`
+      for (let i = 0; i < 3000; i++) console.log(String(i).padStart(6, '0') + ' ' + 'x'.repeat(93));
+      process.stderr.write('e'.repeat(100000));
+      return { done: true };
+    `);
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, host);
+    try {
+      const r = await pool.run(LOUD, { trustLevel: 'limited' });
+      expect(r, JSON.stringify(r.error)).toMatchObject({ status: 'succeeded', output: { done: true } });
+      const lines = r.stdout.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(3000);
+      expect(lines.every((l, i) => l.startsWith(String(i).padStart(6, '0')))).toBe(true);
+      expect(r.stderr).toBe('e'.repeat(100000));
     } finally {
       await pool.close();
     }
@@ -316,6 +344,23 @@ describe('warm pool', () => {
 
 type Idle = { id: string; pid: number | undefined };
 /** The idle sandboxes, read through the pool's private key table (test only). */
+/**
+ * The process is gone, or past its last instruction of user code: SIGKILL pending (ShdPnd/SigPnd
+ * bit 9), or exiting (PF_EXITING in /proc/PID/stat's flags), or a zombie.
+ */
+function beingKilled(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const pending = [...status.matchAll(/^(?:ShdPnd|SigPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & (1n << 8n)) !== 0n);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // from field 3 (state) on
+    const PF_EXITING = 0x4;
+    return pending || fields[0] === 'Z' || fields[0] === 'X' || (Number(fields[6]) & PF_EXITING) !== 0;
+  } catch {
+    return true; // reaped meanwhile
+  }
+}
+
 function idleSandboxes(pool: Pool): Idle[] {
   const keys = (pool as unknown as { keys: Map<string, { idle: { sb: Idle }[] }> }).keys;
   return [...keys.values()].flatMap((k) => k.idle.map((s) => s.sb));

@@ -233,7 +233,11 @@ class V2RunCgroup implements RunCgroup {
       } finally {
         await thaw(this.dir);
       }
+    } else if (opts.wait === false) {
+      // The namespace's other processes die once its init has: signalled here at once as well.
+      killAll(await this.pids(), this.ops);
     }
+    if (opts.wait === false) return;
     const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
     if (left.length) {
       throw new PawlError('RuntimeError', `cgroup run ${this.name} still has processes ${left.join(', ')} ${EMPTY_WAIT_MS} ms after SIGKILL`);

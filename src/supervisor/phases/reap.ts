@@ -47,11 +47,15 @@ export function awaitEnd(sandbox: RuntimeSandbox, watch: RunWatch): Promise<Sand
 
 export async function reap(
   exit: SandboxExit,
-  run: { sandbox: RuntimeSandbox; watch: RunWatch; io: RunIo; res: RunResources; workspace: string; diskSpace: number; mode: 'task' | 'program'; seccomp: SeccompPlan | null },
+  run: { sandbox: RuntimeSandbox; watch: RunWatch; io: RunIo; res: RunResources; workspace: string; diskSpace: number; mode: 'task' | 'program'; seccomp: SeccompPlan | null; atReply: boolean },
 ): Promise<EndFacts> {
   const { sandbox, watch, io, res } = run;
-  // Anything the program left behind dies with the group, which also closes its pipes.
-  await res.killGroupIfPopulated();
+  // Anything the program left behind dies with the group, which also closes its pipes. A run
+  // ended at its reply does not wait for the group to empty: every process has been sent
+  // SIGKILL and runs no more code, and node's own death (~10 ms: its address space torn down)
+  // changes no figure the result reports; the harness closed its stdio before it replied, so the
+  // pipes end as soon as the runtime's processes are gone. The teardown waits for the group.
+  await res.killGroupIfPopulated({ wait: !run.atReply });
   await withDeadline(sandbox.closed, 2000);
   const stderr = io.stderr.text(); // only now is everything the program wrote in
   // The sandbox is gone: the proxy's counts and denials are final.

@@ -37,10 +37,10 @@ export class RunResources {
    * to kill. Otherwise (a run ended at its reply, a kill) the namespace's init goes first, which
    * spares v1 the freezer (RunCgroup KillOptions), then whatever is left.
    */
-  async killGroupIfPopulated(): Promise<void> {
+  async killGroupIfPopulated(opts: { wait?: boolean } = {}): Promise<void> {
     if (!this.cgroup) return;
     const left = await this.cgroup.pids().catch(() => [1]);
-    if (left.length) await this.cgroup.kill({ firstKill: () => this.sandbox?.killNamespace() ?? false }).catch(() => {});
+    if (left.length) await this.cgroup.kill({ firstKill: () => this.sandbox?.killNamespace() ?? false, ...opts }).catch(() => {});
   }
 
   /**
