@@ -53,17 +53,15 @@ export async function reap(
   // Anything the program left behind dies with the group, which also closes its pipes. A run
   // ended at its reply does not wait for the group to empty: every process has been sent
   // SIGKILL and runs no more code, and node's own death (~10 ms: its address space torn down)
-  // changes no figure the result reports; the harness closed its stdio before it replied, so the
-  // pipes end as soon as the runtime's processes are gone. The teardown waits for the group.
+  // adds nothing the task did; the harness closed its stdio before it replied, so the pipes end
+  // as soon as the runtime's processes are gone, and the final figures are read meanwhile. The
+  // teardown waits for the group.
   await res.killGroupIfPopulated({ wait: !run.atReply });
-  await withDeadline(sandbox.closed, 2000);
+  // Once the pipes have ended, the proxy's counts and denials are final.
+  const ended = withDeadline(sandbox.closed, 2000).then(() => res.closeEgress());
+  if (!run.atReply) await ended;
+  const [egress, fs] = await Promise.all([ended, finalFigures(watch, run.workspace)]);
   const stderr = io.stderr.text(); // only now is everything the program wrote in
-  // The sandbox is gone: the proxy's counts and denials are final.
-  const egress = await res.closeEgress();
-  await watch.poller.poll(true);
-  // The workspace is read under deadlines: a directory locked by a process asleep in I/O would
-  // hold the walk; then the watch's last figures stand. Its own filesystem: one statfs, no walk.
-  const fs = await withDeadline(workspaceFs(run.workspace), WORKSPACE_READ_MS);
   // Its own filesystem: capped at diskSpace by the kernel (the rest is ext4's slack: watch.ts).
   const walked = fs ? Math.min(fs.usedBytes, run.diskSpace) : await withDeadline(treeUsage(run.workspace, { live: false }), WORKSPACE_READ_MS);
   const workspaceBytes = Math.max(watch.poller.peaks.workspaceBytes, walked ?? 0);
@@ -81,6 +79,16 @@ export async function reap(
     seccompKills,
     setupFailed: sandbox.setupFailed(),
   };
+}
+
+/**
+ * The cgroup's last figures, and /workspace's own filesystem (null: a plain dir, or no answer in
+ * time). The workspace is read under deadlines: a directory locked by a process asleep in I/O
+ * would hold the walk; then the watch's last figures stand. Its own filesystem: one statfs.
+ */
+async function finalFigures(watch: RunWatch, workspace: string) {
+  await watch.poller.poll(true);
+  return withDeadline(workspaceFs(workspace), WORKSPACE_READ_MS);
 }
 
 /**
