@@ -1,10 +1,10 @@
 // What every backend's sandbox exposes the same way: the spawned process's pid and its stdio
 // (0-2, and the task protocol's pipes at 3 and 4: task/protocol.ts).
-import type { ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import type { Spawned } from './spawn.js';
 
 export abstract class ChildStdio {
-  protected constructor(protected readonly child: ChildProcess) {}
+  protected constructor(protected readonly child: Spawned) {}
 
   get pid(): number | undefined {
     return this.child.pid;

@@ -2,7 +2,6 @@
 // drops to the run's host id before exec'ing bwrap, so nothing of the run starts outside it.
 // Its fds: the compiled seccomp filter, the set-up record (--block-fd) and bwrap's report of its
 // init's pid (--info-fd), all files in the run's scratch dir.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import type { SandboxPlan } from '../../plan/plan.js';
 import { idTime, ownerPid } from '../ids.js';
 import { processStartTime } from '../../hostfacts/liveness.js';
 import { spawnWithoutStrayFds } from '../fds.js';
+import { spawnDirect, type Spawned } from '../spawn.js';
 import { bundleFiles } from '../oci/cli.js';
 import { holdSubreaper, tryReap } from '../oci/reaper.js';
 import type { ContainerRuntime, CreateOptions, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
@@ -42,14 +42,14 @@ class BwrapSandbox extends ChildStdio implements RuntimeSandbox {
   /** bwrap's init (pid 1 of the sandbox's pid namespace), once --info-fd has told. */
   private nsInit: InitProcess | null = null;
 
-  constructor(child: ChildProcess, private readonly cgroup: RunCgroup, private readyFd: number) {
+  constructor(child: Spawned, private readonly cgroup: RunCgroup, private readyFd: number) {
     super(child);
     // bwrap exits as soon as its init reports the program's status, often before it has reaped
     // that init: the orphan comes to this process (a child subreaper for the run) and is reaped
     // here, so no bwrap process of the run, zombie or not, outlives the result.
     // (The reaping is part of destroy(), the cleanup: the run's end and wall time are bwrap's exit.)
     const release = holdSubreaper();
-    const init = readInit((child.stdio as unknown as (Readable | null)[])[FD.info] ?? undefined, (found) => (this.nsInit = found));
+    const init = readInit((child.stdio[FD.info] as Readable | null) ?? undefined, (found) => (this.nsInit = found));
     this.exited = new Promise<SandboxExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     this.reaped = this.exited.then(async () => reapOrphan(await init)).finally(release);
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
@@ -199,17 +199,15 @@ export const bwrapRuntime: ContainerRuntime = {
           ready = openFile(site.dir, 'ready', '.');
           const task = plan.fds.task ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
           const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe', ...(site.sources?.fds ?? [])] as ('ignore' | 'inherit' | 'pipe' | number)[];
-          const child = spawnWithoutStrayFds(() => spawn(spawnCmd.file, spawnCmd.args, { env: {}, stdio, detached: false }));
+          let child: Spawned;
+          try {
+            child = spawnWithoutStrayFds(() => spawnDirect(spawnCmd.file, spawnCmd.args, stdio));
+          } catch (e) {
+            throw new PawlError('RuntimeError', `cannot start the sandbox: ${(e as Error).message}`);
+          }
           const sandbox = new BwrapSandbox(child, io.cgroup, ready);
           ready = null; // the sandbox owns it now (destroy closes it)
           (child.stdio[3] as Writable | null)?.on('error', () => {}); // the sandbox may die before reading
-          await new Promise<void>((resolve, reject) => {
-            child.once('spawn', resolve);
-            child.once('error', (e) => {
-              void sandbox.destroy();
-              reject(new PawlError('RuntimeError', `cannot start the sandbox: ${e.message}`));
-            });
-          });
           return sandbox;
         } finally {
           if (seccomp !== null) closeSync(seccomp);

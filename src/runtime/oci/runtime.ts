@@ -2,7 +2,7 @@
 // pawl's cgroup, its init waiting), `start` (the program runs), the init's exit (reaped by this
 // process as child subreaper, reaper.ts), and `delete --force` on every path out.
 import { ChildStdio } from '../child-stdio.js';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, start
 import { ociConfig, type OciFacts, type OciSpec } from './config.js';
 import { holdSubreaper, tryReap, waitForExit } from './reaper.js';
 import { spawnWithoutStrayFds } from '../fds.js';
+import { spawnDirect, type Spawned, type StdioSlot } from '../spawn.js';
 import { withDeadline } from '../../util/wait.js';
 import { hostLacks } from '../../hostfacts/capabilities.js';
 
@@ -149,25 +150,17 @@ export class OciRuntime implements ContainerRuntime {
 
     // From here until create exits, orphans are this process's: the container's init among them.
     const release = holdSubreaper();
-    let child: ChildProcess;
+    let child: Spawned;
     try {
-      const stdio = [io.stdin, 'pipe', 'pipe', ...(task ? ['pipe', 'pipe'] : [])] as ('ignore' | 'inherit' | 'pipe')[];
-      child = spawnWithoutStrayFds(() => spawn(spawnCmd.file, spawnCmd.args, { env: {}, stdio, detached: false }));
+      const stdio = [io.stdin, 'pipe', 'pipe', ...(task ? ['pipe', 'pipe'] : [])] as StdioSlot[];
+      child = spawnWithoutStrayFds(() => spawnDirect(spawnCmd.file, spawnCmd.args, stdio));
     } catch (e) {
       release();
-      throw e;
+      throw new PawlError('RuntimeError', `cannot run ${spawnCmd.file}: ${(e as Error).message}`);
     }
     child.once('exit', release);
     (child.stdio[3] as Writable | null)?.on('error', () => {}); // the sandbox may die before reading
-    const sandbox = new OciSandbox(this.name, cli, site.id, files, child);
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (e) => {
-        release();
-        reject(new PawlError('RuntimeError', `cannot run ${spawnCmd.file}: ${e.message}`));
-      });
-    });
-    return sandbox;
+    return new OciSandbox(this.name, cli, site.id, files, child);
   }
 
   async list(host: HostConfig): Promise<SandboxInfo[]> {
@@ -219,7 +212,7 @@ class OciSandbox extends ChildStdio implements RuntimeSandbox {
     private readonly cli: OciCli,
     private readonly id: string,
     files: ReturnType<typeof bundleFiles>,
-    child: ChildProcess,
+    child: Spawned,
   ) {
     super(child);
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
