@@ -1,10 +1,10 @@
 // Run ids (a run's cgroup and OCI container are named by it) and the host ids sandboxes run as.
 // Here, below the run, because each backend names and maps its sandboxes by them too.
 import { randomBytes, randomInt } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { HostConfig } from '../config/host.js';
 import { PawlError } from '../errors.js';
+import { captureOutput } from './spawn.js';
 
 export function newRunId(): string {
   return `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -72,8 +72,8 @@ export interface AccountSources {
   subgid?: string;
 }
 
-const getent = (db: string) => () =>
-  new Promise<string>((resolve) => execFile('/usr/bin/getent', [db], { maxBuffer: 64 << 20, timeout: 10_000 }, (_e, stdout) => resolve(stdout ?? '')));
+// posix_spawn, not execFile: a CLI run waits for these two (runtime/spawn.ts says why).
+const getent = (db: string) => () => captureOutput('/usr/bin/getent', [db], { maxBytes: 64 << 20, timeoutMs: 10_000 });
 
 /** Every account, group and subordinate id range that overlaps [base, base+count), as "what: detail". */
 export async function hostIdConflicts(base: number, count: number, src: AccountSources = {}): Promise<string[]> {

@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { loadLibc, lastErrno } from '../util/libc.js';
 import { waitForExit } from './oci/reaper.js';
+import { spawnWithoutStrayFds } from './fds.js';
 
 /** One slot of the child's fds, as node's spawn() names them. */
 export type StdioSlot = 'ignore' | 'inherit' | 'pipe' | number;
@@ -110,4 +111,32 @@ export function spawnDirect(file: string, args: string[], stdio: StdioSlot[]): S
     for (const fd of theirs) closeSync(fd);
     for (const fd of ours) if (fd !== null && fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * A small program's standard output (getent), started as above: what it wrote before it exited,
+ * or before it was killed at `timeoutMs` or past `maxBytes` (as execFile's stdout in its callback).
+ */
+export function captureOutput(file: string, args: string[], opts: { timeoutMs: number; maxBytes: number }): Promise<string> {
+  let child: Spawned;
+  try {
+    child = spawnWithoutStrayFds(() => spawnDirect(file, args, ['ignore', 'pipe', 'ignore']));
+  } catch {
+    return Promise.resolve('');
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    child.stdout!.on('data', (b: Buffer) => {
+      const room = opts.maxBytes - bytes;
+      bytes += b.length;
+      if (room > 0) chunks.push(b.subarray(0, room));
+      if (bytes > opts.maxBytes) child.kill('SIGKILL');
+    });
+    child.once('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
 }
