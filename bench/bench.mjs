@@ -99,6 +99,9 @@ async function sandboxed(task, input, runtime) {
 }
 
 const rows = [];
+// The throughput goals' concurrency: the machine's cores (1, 2 or 8).
+const cores = availableParallelism();
+const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const row = (name, label, ms, extra = {}) => {
   const r = { name, label, ...(ms ? summary(ms) : { runs: 0, median_ms: null, p95_ms: null, p99_ms: null }), ...extra };
   rows.push(r);
@@ -136,6 +139,12 @@ async function reuseBench(concurrency) {
     await rp.close();
     log(`reuse throughput c=${c}: ${JSON.stringify(out[c])} (${ratio(out[c].reuse, out[c].vm)}x in-process)`);
   }
+  // The same at the goal's concurrency for the 50 ms CPU task: a run's own work beside pawl's.
+  const rp = new Pool({ size: cc, maxConcurrent: cc * 2, reuse: { maxRuns: 10_000 } }, host);
+  await throughput(cc * 2, cc, () => rp.run(cpu50, { ...opts, input: { ms: 50 } }));
+  out.cpu50 = { c: cc, reuse: await throughput(Math.max(16, RUNS) * 2, cc, () => rp.run(cpu50, { ...opts, input: { ms: 50 } })), vm: await throughput(Math.max(16, RUNS), cc, () => inProcess(cpu50, { ms: 50 })) };
+  await rp.close();
+  log(`reuse throughput, cpu50, c=${cc}: ${JSON.stringify(out.cpu50)}`);
   return out;
 }
 const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null);
@@ -280,6 +289,18 @@ for (const c of want('tput') ? [1, 2, 8] : []) {
   log(`throughput c=${c}: ${JSON.stringify(tput[c])}`);
 }
 
+// The single-use goal's concurrency again, for the 50 ms CPU task.
+let tputCpu50 = null;
+if (want('tput')) {
+  const p = new Pool({ size: cc, maxConcurrent: cc * 2 }, host);
+  const keyPolicy = await p.warmTask(cpu50);
+  await waitFor(() => p.idleFor(keyPolicy) >= cc);
+  tputCpu50 = { c: cc, pool: await throughput(TOTAL, cc, () => p.run(cpu50, { input: { ms: 50 } })) };
+  await p.close();
+  tputCpu50.bare = await throughput(TOTAL, cc, () => bare(cpu50, { ms: 50 }));
+  log(`throughput, cpu50, c=${cc}: ${JSON.stringify(tputCpu50)}`);
+}
+
 // 6. Monitoring cost: supervisor CPU while one sandbox sleeps 3 s (polling cgroup stats every 100 ms).
 let monitorPct = null;
 let slept = null;
@@ -301,8 +322,6 @@ await collectGarbage(host);
 const get = (n) => rows.find((r) => r.name === n) ?? {};
 const engineName = !engine ? 'docker run' : engine.name === 'docker' ? 'docker run' : engine.name ? `podman run (docker: ${engine.docker === 'not installed' ? 'not installed' : 'no engine here'})` : 'docker/podman run';
 const engineMissing = !engine ? 'not measured (section engine not run)' : !engine.name ? `not measured (${engine.why})` : !get(`${engine.name}-task`).median_ms ? `not measured (${get(`${engine.name}-task`).note ?? get(`${engine.name}-node`).note ?? 'engine failed'})` : undefined;
-const cores = availableParallelism();
-const cc = cores >= 8 ? 8 : cores >= 2 ? 2 : 1;
 const goals = [
   ['`pawl run` median <= 2.5x `node -e 0`', ratio(get('cli-run').median_ms, get('node').median_ms), (v) => v <= 2.5, 'x'],
   ['`pawl run --server` (a `pawl serve` running) median <= 2.5x `node -e 0`', ratio(get('cli-server').median_ms, get('node').median_ms), (v) => v <= 2.5, 'x'],
@@ -311,8 +330,10 @@ const goals = [
   ['library cold bwrap p95 <= 1.5x bare harness p95', ratio(get('lib-bwrap-trivial').p95_ms, get('bare-trivial').p95_ms), (v) => v <= 1.5, 'x'],
   ['warm pool dispatch-to-result median <= 5 ms', get('pool-trivial').median_ms, (v) => v <= 5, 'ms'],
   ['warm pool dispatch-to-result p95 <= 10 ms', get('pool-trivial').p95_ms, (v) => v <= 10, 'ms'],
-  [`single-use throughput at concurrency ${cc} >= 90% of bare process-per-task`, ratio(tput[cc]?.pool, tput[cc]?.bare), (v) => v >= 0.9, 'x'],
-  [`reuse mode throughput at concurrency ${cc} >= 90% of in-process`, ratio(reuseTput?.[cc].reuse, reuseTput?.[cc].vm), (v) => v >= 0.9, 'x'],
+  [`single-use throughput at concurrency ${cc} >= 90% of bare process-per-task, trivial task`, ratio(tput[cc]?.pool, tput[cc]?.bare), (v) => v >= 0.9, 'x'],
+  [`single-use throughput at concurrency ${cc} >= 90% of bare process-per-task, 50 ms CPU task`, ratio(tputCpu50?.pool, tputCpu50?.bare), (v) => v >= 0.9, 'x'],
+  [`reuse mode throughput at concurrency ${cc} >= 90% of in-process, trivial task`, ratio(reuseTput?.[cc].reuse, reuseTput?.[cc].vm), (v) => v >= 0.9, 'x'],
+  [`reuse mode throughput at concurrency ${cc} >= 90% of in-process, 50 ms CPU task`, ratio(reuseTput?.cpu50.reuse, reuseTput?.cpu50.vm), (v) => v >= 0.9, 'x'],
   ['monitoring < 1% CPU (supervisor, one sandbox sleeping 3 s)', monitorPct, (v) => v < 1, '%'],
   ['trivial task cgroup peak <= 40 MB', peak === null ? null : r1(peak / 2 ** 20), (v) => v <= 40, 'MB'],
   // The engine's run of the same task over pawl's (median / median): pawl is that many times faster.
@@ -334,6 +355,7 @@ const lines = [
   ...['bare', 'pool', 'cold_bwrap', 'vm'].map((k) => `| ${{ bare: 'bare node, process per task', pool: 'pawl warm pool (single use)', cold_bwrap: 'pawl library cold, bwrap', vm: 'in-process node:vm' }[k]} | ${tput[1]?.[k] ?? ''} | ${tput[2]?.[k] ?? ''} | ${tput[8]?.[k] ?? ''} |`),
   `| pawl reuse mode (trusted) | ${reuseTput?.[1].reuse ?? ''} | ${reuseTput?.[2].reuse ?? ''} | ${reuseTput?.[8].reuse ?? ''} |`,
   `| in-process node:vm (beside reuse) | ${reuseTput?.[1].vm ?? ''} | ${reuseTput?.[2].vm ?? ''} | ${reuseTput?.[8].vm ?? ''} |`,
+  `| 50 ms CPU task, concurrency ${cc}: bare / pool / reuse / in-process | ${tputCpu50?.bare ?? ''} / ${tputCpu50?.pool ?? ''} / ${reuseTput?.cpu50.reuse ?? ''} / ${reuseTput?.cpu50.vm ?? ''} | | |`,
   `| supervisor CPU % during the pool runs | ${tput[1]?.supervisor_cpu_pct_pool ?? ''} | ${tput[2]?.supervisor_cpu_pct_pool ?? ''} | ${tput[8]?.supervisor_cpu_pct_pool ?? ''} |`,
   `| supervisor CPU ms per pool task | ${tput[1]?.supervisor_cpu_ms_per_task ?? ''} | ${tput[2]?.supervisor_cpu_ms_per_task ?? ''} | ${tput[8]?.supervisor_cpu_ms_per_task ?? ''} |`,
   '',
@@ -350,7 +372,7 @@ if (ONLY) {
 }
 const out = join(root, 'bench', 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, reuse_throughput: reuseTput, engine: engine && { name: engine.name, version: engine.version ?? null, docker: engine.docker, ...(engine.why ? { why: engine.why } : {}) }, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));
+writeFileSync(join(out, 'bench.json'), JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, rows, throughput: tput, throughput_cpu50: tputCpu50, reuse_throughput: reuseTput, engine: engine && { name: engine.name, version: engine.version ?? null, docker: engine.docker, ...(engine.why ? { why: engine.why } : {}) }, supervisor_rss_bytes: rss, trivial_peak_bytes: peak, monitoring_cpu_pct: monitorPct, goals }, null, 2));
 writeFileSync(join(out, 'bench.svg'), latencyChart(rows, `pawl bench ${new Date().toISOString().slice(0, 10)}: ${machine.cpus} cores, load ${machine.loadavg_before[0]}`));
 log(`wrote ${join(out, 'bench.json')} and bench.svg`);
 
