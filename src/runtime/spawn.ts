@@ -9,7 +9,7 @@ import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
-import { loadLibc, lastErrno } from '../util/libc.js';
+import { F_GETFL, F_SETFL, O_NONBLOCK, loadLibc, lastErrno } from '../util/libc.js';
 import { waitForExit } from './oci/reaper.js';
 import { spawnWithoutStrayFds } from './fds.js';
 
@@ -28,8 +28,12 @@ export interface Spawned extends EventEmitter {
   kill(signal?: NodeJS.Signals): boolean;
 }
 
-/** Slots the child reads from: stdin and the task's request (task/protocol.ts Fd.Request). */
-const CHILD_READS = new Set([0, 3]);
+/**
+ * Slots the parent writes: stdin and the task's request (task/protocol.ts Fd.Request). As with
+ * node's spawn, every slot but stdin is readable too: a pipe is seen to end (and its socket
+ * closes) when the child's side of it is gone, whether or not the parent ever wrote or ended it.
+ */
+const PARENT_WRITES = new Set([0, 3]);
 
 class DirectChild extends EventEmitter implements Spawned {
   exitCode: number | null = null;
@@ -46,6 +50,10 @@ class DirectChild extends EventEmitter implements Spawned {
     const exited = waitForExit(pid).then((exit) => {
       this.exitCode = exit.code;
       this.signalCode = exit.signal as NodeJS.Signals | null;
+      // As node does at the exit: stdin goes, and a pipe nobody reads is read, so its end is seen
+      // (an idle pool sandbox's request pipe is never written or ended).
+      stdio[0]?.destroy();
+      for (const s of stdio.slice(1)) if (s && (s as Readable).readableFlowing === null) (s as Readable).resume();
       this.emit('exit', exit.code, exit.signal);
     });
     void Promise.all([exited, ...closed]).then(() => this.emit('close', this.exitCode, this.signalCode));
@@ -88,7 +96,11 @@ export function spawnDirect(file: string, args: string[], stdio: StdioSlot[]): S
       if (slot === 'ignore') {
         if (fd <= 2) devNull.push(fd);
       } else if (slot === 'inherit') {
-        if (fd <= 2) dup2.push([fd, fd]);
+        if (fd > 2) return;
+        // As libuv: the child's stdin/stdout/stderr blocking (the flag is the open file's, shared).
+        const flags = libc.fcntl(fd, F_GETFL, 0);
+        if (flags >= 0 && flags & O_NONBLOCK) libc.fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        dup2.push([fd, fd]);
       } else if (slot === 'pipe') {
         const pair = libc.socketpair();
         if (!pair) throw new Error(`socketpair: errno ${lastErrno()}`);
@@ -104,8 +116,19 @@ export function spawnDirect(file: string, args: string[], stdio: StdioSlot[]): S
       const code = Object.entries(constants.errno).find(([, n]) => n === -pid)?.[0] ?? `errno ${-pid}`;
       throw Object.assign(new Error(`spawn ${file} ${code}`), { code });
     }
-    const streams = ours.map((fd, slot) => (fd === null ? null : new Socket({ fd, readable: !CHILD_READS.has(slot), writable: CHILD_READS.has(slot) })));
-    ours.length = 0; // the sockets own them now
+    const streams: (Socket | null)[] = [];
+    try {
+      ours.forEach((fd, slot) => {
+        streams[slot] = fd === null ? null : new Socket({ fd, readable: slot !== 0, writable: PARENT_WRITES.has(slot) });
+        ours[slot] = null; // the socket owns it now
+      });
+    } catch (e) {
+      // It runs, but cannot be talked to: ended, and reaped like any other.
+      for (const s of streams) s?.destroy();
+      process.kill(pid, 'SIGKILL');
+      void waitForExit(pid);
+      throw e;
+    }
     return new DirectChild(pid, streams);
   } finally {
     for (const fd of theirs) closeSync(fd);

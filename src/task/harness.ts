@@ -527,18 +527,35 @@ let replied = false;
  * The task's output first reaches its pipes (node may still hold stdout or stderr writes in user
  * space), then this process lets go of them, and of the reply's: a pool ends the run at the reply
  * and reads the pipes to their end, which then comes without waiting for node's exit (~10 ms here).
+ * The task's code may have corked the streams or replaced their write(): their flush is waited
+ * for at most FLUSH_MS, then the reply goes anyway. (After the close, a number the task reuses
+ * for a file of its own may catch a late write of its own: within its sandbox, its own doing.)
  */
 function reply(r: HarnessReply): void {
   if (replied) return;
   replied = true;
   const line = serializeReply(r);
-  process.stdout.write('', () => process.stderr.write('', () => {
+  let sent = false;
+  const send = () => {
+    if (sent) return;
+    sent = true;
     for (const fd of [1, 2]) closeQuietly(fd);
     writeLine(line);
     closeQuietly(Fd.Reply);
     process.exit(0);
-  }));
+  };
+  setTimeout(send, FLUSH_MS);
+  const [out, err] = own ?? [process.stdout, process.stderr].map((stream) => ({ stream, write: stream.write }));
+  for (const { stream } of [out!, err!]) while (stream.writableCorked) stream.uncork();
+  out!.write.call(out!.stream, '', () => err!.write.call(err!.stream, '', send));
 }
+const FLUSH_MS = 200;
+type OwnStream = { stream: NodeJS.WriteStream; write: (chunk: string, cb: () => void) => boolean };
+/**
+ * stdout and stderr and their write(), as node made them (main(), before any task code): what the
+ * task does to process.stdout later does not decide whether its reply goes out.
+ */
+let own: OwnStream[] | null = null;
 
 /** A descriptor the task may have closed itself already. */
 function closeQuietly(fd: number): void {
@@ -633,8 +650,7 @@ async function main(): Promise<void> {
   // What every run needs, made while a pooled sandbox still waits for its task, not after:
   // node makes process.stdout/stderr on first use (measured: the harness's read-to-reply of a
   // trivial task went from ~20 to ~13 ms).
-  void process.stdout;
-  void process.stderr;
+  own = [process.stdout, process.stderr].map((stream) => ({ stream, write: stream.write as OwnStream['write'] }));
   warmUp();
   // Booted: the supervisor applies the run's CPU quota on this byte, then sends the request.
   writeSync(Fd.Reply, Buffer.of(Ready.Byte));

@@ -19,7 +19,10 @@ export interface Libc {
   mount(src: string, target: string, fstype: string, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
   posix_fadvise(fd: number, offset: bigint, len: bigint, advice: number): number;
-  /** Every page of the file on fd (size bytes) is in the page cache (mmap + mincore); false also when that cannot be told. */
+  /**
+   * Every page of the file on fd (size bytes) is in the page cache (cachestat, or mmap + mincore);
+   * false also when that cannot be told. Pages still being read in may count: ask before a readahead.
+   */
   allResident(fd: number, size: number): boolean;
   memfd_create(name: string, flags: number): number;
   syscall3(nr: number, a: Buffer | null, b: number, c: number): number;
@@ -49,6 +52,9 @@ export interface Libc {
 
 export const F_GETFD = 1;
 export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
 export const FD_CLOEXEC = 1;
 export const AT_REMOVEDIR = 0x200;
 export const AT_FDCWD = -100;
@@ -68,7 +74,7 @@ export function loadLibc(): Libc {
     const [PROT_READ, MAP_SHARED] = [1, 1];
     const cachestat = lib.func('long syscall(long, int, void *, void *, unsigned int)');
     // x86_64 and aarch64 share the generic number (new syscalls are numbered alike on both).
-    const [SYS_cachestat, ENOSYS] = [451, 38];
+    const SYS_cachestat = 451;
     let hasCachestat = process.arch === 'x64' || process.arch === 'arm64';
     const socketpair = lib.func('int socketpair(int, int, int, _Out_ int *)');
     const [AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, O_RDWR] = [1, 1, 0o2000000, 2];
@@ -109,11 +115,12 @@ export function loadLibc(): Libc {
         if (size === 0) return true;
         // cachestat(2) (Linux 6.5) counts the file's cached pages in one call: measured 0.2 ms
         // for node's 94 MB where mmap + mincore took 1.8-3.6 ms, on every run. Older kernels: mincore.
+        // It also counts pages still being read in (mincore does not): ask before any readahead.
         if (hasCachestat) {
           const range = Buffer.alloc(16); // off 0, len 0: to the end of the file
           const stat = Buffer.alloc(40);
           if (cachestat(SYS_cachestat, fd, range, stat, 0) === 0) return stat.readBigUInt64LE(0) >= BigInt(Math.ceil(size / pageSize));
-          if (koffi.errno() !== ENOSYS) return false;
+          // Not there, or refused (a seccomp filter or an LSM): mincore from now on.
           hasCachestat = false;
         }
         const addr = mmap(null, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -152,16 +159,21 @@ export function loadLibc(): Libc {
           // Each source first to a number above every fd named, then into place: a source that
           // is also another's target (the parent's fd 4 given as the child's fd 3) is not lost.
           const high = Math.max(2, ...dup2.flat()) + 1;
-          dup2.forEach(([from], i) => fa.adddup2(actions, from, high + i));
-          for (const fd of devNull) fa.addopen(actions, fd, '/dev/null', O_RDWR, 0);
-          dup2.forEach(([, to], i) => fa.adddup2(actions, high + i, to));
-          dup2.forEach((_, i) => fa.addclose(actions, high + i));
+          // Each call only records an action (EBADF for a number past RLIMIT_NOFILE, ENOMEM):
+          // one refused is a child with the wrong fds, so none may be.
+          const ok = (rc: number) => {
+            if (rc !== 0) throw Object.assign(new Error(`posix_spawn set-up: errno ${rc}`), { errno: rc });
+          };
+          dup2.forEach(([from], i) => ok(fa.adddup2(actions, from, high + i)));
+          for (const fd of devNull) ok(fa.addopen(actions, fd, '/dev/null', O_RDWR, 0));
+          dup2.forEach(([, to], i) => ok(fa.adddup2(actions, high + i, to)));
+          dup2.forEach((_, i) => ok(fa.addclose(actions, high + i)));
           // What libuv's spawn does too: the child starts with no signal ignored or blocked.
-          sigfillset(sigs);
-          spawnattr.setsigdefault(attr, sigs);
-          sigemptyset(sigs);
-          spawnattr.setsigmask(attr, sigs);
-          spawnattr.setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+          ok(sigfillset(sigs));
+          ok(spawnattr.setsigdefault(attr, sigs));
+          ok(sigemptyset(sigs));
+          ok(spawnattr.setsigmask(attr, sigs));
+          ok(spawnattr.setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
           const pid = [0];
           const rc = posixSpawn(pid, file, actions, attr, [...argv, null], [...env, null]);
           return rc === 0 ? pid[0]! : -rc;

@@ -13,6 +13,7 @@ import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { loadTask } from '../../src/task/load.js';
 import { listLeftovers } from '../../src/supervisor/leftovers.js';
 import { pollUntil } from '../../src/util/wait.js';
+import { runTask } from '../../src/supervisor/run.js';
 
 const host = testHost('pool');
 
@@ -286,6 +287,30 @@ describe('warm pool', () => {
     }
   }, 60_000);
 
+  it('a task that corks or rewires its stdout still gets its reply out, pooled and single use', async () => {
+    // The harness flushes the streams before it replies: with the streams tampered with, that
+    // flush never ends, and the reply must go anyway (else: a wall-time Timeout at 8 s).
+    const TAMPER = task(`
+      const proc = require('process');
+      console.log('before');
+      proc.stdout.cork();
+      proc.stdout.write = () => true;
+      proc.stderr._write = () => {};
+      return { tampered: true };
+    `);
+    const opts = { trustLevel: 'limited' as const, policy: { resources: { wallTime: 8000 } } };
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, host);
+    try {
+      for (const r of [await pool.run(TAMPER, opts), await runTask(TAMPER, { ...opts, host })]) {
+        expect(r, JSON.stringify(r.error)).toMatchObject({ status: 'succeeded', output: { tampered: true } });
+        expect(r.stdout).toContain('before');
+        expect(r.timings_ms.run).toBeLessThan(4000);
+      }
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('a limit crossed before the reply still decides the verdict of a run ended at its reply', async () => {
     // Polls 10 s apart: only the final figures, read after the kill at the reply, can see the CPU
     // time the task used before it replied.
@@ -343,7 +368,6 @@ describe('warm pool', () => {
 });
 
 type Idle = { id: string; pid: number | undefined };
-/** The idle sandboxes, read through the pool's private key table (test only). */
 /**
  * The process is gone, or past its last instruction of user code: SIGKILL pending (ShdPnd/SigPnd
  * bit 9), or exiting (PF_EXITING in /proc/PID/stat's flags), or a zombie.
@@ -361,6 +385,7 @@ function beingKilled(pid: number): boolean {
   }
 }
 
+/** The idle sandboxes, read through the pool's private key table (test only). */
 function idleSandboxes(pool: Pool): Idle[] {
   const keys = (pool as unknown as { keys: Map<string, { idle: { sb: Idle }[] }> }).keys;
   return [...keys.values()].flatMap((k) => k.idle.map((s) => s.sb));

@@ -3,10 +3,13 @@
 // and report its exit and the end of its pipes the same way. Real processes (a shell), nothing
 // sandboxed: these are the launcher's own mechanics.
 import { describe, expect, it } from 'vitest';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { spawnDirect } from '../../src/runtime/spawn.js';
 import { spawnWithoutStrayFds } from '../../src/runtime/fds.js';
+import { waitForExit } from '../../src/runtime/oci/reaper.js';
 import { FD_CLOEXEC, F_GETFD, F_SETFD, loadLibc } from '../../src/util/libc.js';
 
 const text = (s: Readable | Writable | null) =>
@@ -42,7 +45,7 @@ describe('spawnDirect', () => {
       expect(lines[2]).toBe('read5');
       expect(await reply).toBe('got hello\n');
       // None blocked, and none ignored (node ignores SIGPIPE) but glibc's own two, 32 and 33,
-      // which posix_spawn leaves ignored and a glibc program sets up at its start.
+      // which posix_spawn leaves ignored (glibc and musl install their handlers when they use them).
       const [blocked, ignored] = [...(await err).matchAll(/^Sig(?:Blk|Ign):\s+([0-9a-f]+)$/gm)].map((m) => BigInt(`0x${m[1]}`));
       expect(blocked).toBe(0n);
       expect(ignored! & ~(3n << 31n)).toBe(0n);
@@ -52,6 +55,44 @@ describe('spawnDirect', () => {
       closeSync(file);
       closeSync(stray);
     }
+  });
+
+  it('places fds whose numbers are each other\'s targets', async () => {
+    // The parent's fd a must become the child's b and b its a: done in order, the second dup2
+    // would copy the first's result.
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-spawn-'));
+    try {
+      writeFileSync(join(dir, 'A'), '');
+      writeFileSync(join(dir, 'B'), '');
+      const a = openSync(join(dir, 'A'), 'r');
+      const b = openSync(join(dir, 'B'), 'r');
+      const out = openSync(join(dir, 'out'), 'w');
+      try {
+        const pid = loadLibc().spawn('/bin/sh', ['/bin/sh', '-c', `readlink /proc/self/fd/${a} /proc/self/fd/${b}`], [], [[a, b], [b, a], [out, 1]], [0, 2]);
+        expect(pid).toBeGreaterThan(0);
+        expect(await waitForExit(pid)).toEqual({ code: 0, signal: null });
+        expect(readFileSync(join(dir, 'out'), 'utf8')).toBe(`${join(dir, 'B')}\n${join(dir, 'A')}\n`);
+      } finally {
+        for (const fd of [a, b, out]) closeSync(fd);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends with every pipe closed, a request pipe never written included, and leaks no fd', async () => {
+    const before = readdirSync('/proc/self/fd').length;
+    // An idle pool sandbox's shape: nobody ever writes or ends slot 3.
+    const child = spawnDirect('/bin/sleep', ['30'], ['ignore', 'pipe', 'pipe', 'pipe', 'pipe']);
+    child.stdio[3]!.on('error', () => {});
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    child.kill('SIGKILL');
+    await closed;
+    await new Promise((r) => setImmediate(r));
+    expect(readdirSync('/proc/self/fd').length).toBe(before);
+    // A program that cannot start leaves none of its pipes behind either.
+    expect(() => spawnDirect('/nonexistent/program', [], ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'])).toThrow(/ENOENT/);
+    expect(readdirSync('/proc/self/fd').length).toBe(before);
   });
 
   it('reports a kill as the signal, and a program that cannot start as an error', async () => {

@@ -58,16 +58,17 @@ export function tryReap(pid: number): SandboxExit | null | 'gone' {
   return { code: null, signal: signalName(sig) };
 }
 
-const waiting = new Map<number, (exit: SandboxExit) => void>();
+/** Every caller waiting on each pid (one exit status, handed to all). */
+const waiting = new Map<number, ((exit: SandboxExit) => void)[]>();
 let poller: NodeJS.Timeout | null = null;
 
 function check(): void {
-  for (const [pid, resolve] of waiting) {
+  for (const [pid, resolvers] of waiting) {
     const exit = tryReap(pid);
     if (exit === null) continue;
     waiting.delete(pid);
     // Not our child: someone else reaped it, so the status is lost (never expected here).
-    resolve(exit === 'gone' ? { code: null, signal: null } : exit);
+    for (const resolve of resolvers) resolve(exit === 'gone' ? { code: null, signal: null } : exit);
   }
   if (waiting.size === 0 && poller) {
     clearInterval(poller);
@@ -79,7 +80,7 @@ function check(): void {
 /** The exit of `pid`, which must be (or have been reparented as) a child of this process. */
 export function waitForExit(pid: number): Promise<SandboxExit> {
   return new Promise((resolve) => {
-    waiting.set(pid, resolve);
+    waiting.set(pid, [...(waiting.get(pid) ?? []), resolve]);
     if (!poller) {
       process.on('SIGCHLD', check);
       poller = setInterval(check, POLL_MS);

@@ -51,11 +51,12 @@ export async function reap(
 ): Promise<EndFacts> {
   const { sandbox, watch, io, res } = run;
   // Anything the program left behind dies with the group, which also closes its pipes. A run
-  // ended at its reply does not wait for the group to empty: every process has been sent
-  // SIGKILL and runs no more code, and node's own death (~10 ms: its address space torn down)
-  // adds nothing the task did; the harness closed its stdio before it replied, so the pipes end
-  // as soon as the runtime's processes are gone, and the final figures are read meanwhile. The
-  // teardown waits for the group.
+  // ended at its reply does not wait for the group to empty: every process of the group has been
+  // sent SIGKILL (a fork in flight dies with the namespace's init moments later) and node's own
+  // death (~10 ms: its address space torn down) is left to the teardown, which waits for the
+  // group. The harness closed its stdio before it replied, so the pipes end as soon as the
+  // runtime's processes are gone, and the final figures are read meanwhile: the CPU time of the
+  // exits themselves is not counted.
   await res.killGroupIfPopulated({ wait: !run.atReply });
   // Once the pipes have ended, the proxy's counts and denials are final.
   const ended = withDeadline(sandbox.closed, 2000).then(() => res.closeEgress());
@@ -95,7 +96,7 @@ async function finalFigures(watch: RunWatch, workspace: string) {
  * Every seccomp kill of the run's processes, from the kernel's audit records (root, with the
  * run's audit session or init pid). The kernel queues a record at the call and sends it later:
  * with the audit socket, pawl waits until the kernel's queue is empty (every process of the run is
- * gone, so each of its records is in); without it (the kernel log only), a death that looks like
+ * gone or killed, and a record is queued at the call it records); without it (the kernel log only), a death that looks like
  * a kill waits up to 200 ms for its record and a run under a filter that kills gets one short
  * second look.
  */
