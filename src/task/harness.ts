@@ -527,8 +527,8 @@ let replied = false;
  * The task's output first reaches its pipes (node may still hold stdout or stderr writes in user
  * space), then this process lets go of them, and of the reply's: a pool ends the run at the reply
  * and reads the pipes to their end, which then comes without waiting for node's exit (~10 ms here).
- * The task's code may have corked the streams or replaced their write(): their flush is waited
- * for at most FLUSH_MS, then the reply goes anyway. (After the close, a number the task reuses
+ * The task's code may have corked the streams or replaced their write(): a flush that makes no
+ * progress for FLUSH_MS is given up, and the reply goes anyway. (After the close, a number the task reuses
  * for a file of its own may catch a late write of its own: within its sandbox, its own doing.)
  */
 function reply(r: HarnessReply): void {
@@ -544,9 +544,17 @@ function reply(r: HarnessReply): void {
     closeQuietly(Fd.Reply);
     process.exit(0);
   };
-  setTimeout(send, FLUSH_MS);
   const [out, err] = own ?? [process.stdout, process.stderr].map((stream) => ({ stream, write: stream.write }));
   for (const { stream } of [out!, err!]) while (stream.writableCorked) stream.uncork();
+  // Megabytes of output drain for as long as the supervisor reads them: only a flush that has
+  // stopped moving (nothing left, or the same bytes still queued FLUSH_MS later) is given up on.
+  const queued = () => out!.stream.writableLength + err!.stream.writableLength;
+  let last = queued();
+  setInterval(() => {
+    const now = queued();
+    if (now === 0 || now === last) send();
+    last = now;
+  }, FLUSH_MS);
   out!.write.call(out!.stream, '', () => err!.write.call(err!.stream, '', send));
 }
 const FLUSH_MS = 200;
