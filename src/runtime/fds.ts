@@ -1,10 +1,10 @@
 // The caller's open fds never reach a sandbox (issue 10.4). node opens its own fds close-on-exec,
 // but fds the process that started pawl left open (a platform's sockets, a directory on fd 42)
-// are inherited by every child, and neither libuv's spawn nor bwrap closes them. So around each
+// are inherited by every child, and neither posix_spawn nor bwrap closes them. So around each
 // spawn every fd >= 3 that lacks FD_CLOEXEC gets it, and gets its old flag back right after:
-// spawn() forks and execs synchronously, so only the fds named in its stdio (dup2'd into place,
-// which clears the flag on the copy) reach the child, whatever the backend. The restore keeps
-// the library user's own intent for their other children.
+// spawnDirect (runtime/spawn.ts) returns only once the child has exec'd, so only the fds named in
+// its stdio (dup2'd into place, which clears the flag on the copy) reach the child, whatever the
+// backend. The restore keeps the library user's own intent for their other children.
 import { readdirSync } from 'node:fs';
 import { FD_CLOEXEC, F_GETFD, F_SETFD, loadLibc } from '../util/libc.js';
 
