@@ -113,7 +113,7 @@ function fadviseWillNeed(fd: number): void {
   try {
     loadLibc().posix_fadvise(fd, 0n, 0n, POSIX_FADV_WILLNEED);
   } catch {
-    /* no libc binding: the mincore check reads what is missing */
+    /* no libc binding: the read-through below goes without readahead */
   }
 }
 

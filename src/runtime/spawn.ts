@@ -8,8 +8,7 @@ import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { constants } from 'node:os';
-import { F_GETFL, F_SETFL, O_NONBLOCK, loadLibc, lastErrno } from '../util/libc.js';
+import { F_GETFL, F_SETFL, O_NONBLOCK, errnoName, loadLibc, lastErrno } from '../util/libc.js';
 import { waitForExit } from './oci/reaper.js';
 import { spawnWithoutStrayFds } from './fds.js';
 
@@ -81,10 +80,14 @@ class DirectChild extends EventEmitter implements Spawned {
 
 /**
  * Start `file` with `args`, an empty environment and `stdio`; throws when it cannot be started
- * (the errno's name in the message, as spawn's error event has it). Synchronous, like spawn():
- * wrap it in spawnWithoutStrayFds.
+ * (the errno's name in the message, as spawn's error event has it). No fd of this process but
+ * those `stdio` names reaches it (fds.ts).
  */
 export function spawnDirect(file: string, args: string[], stdio: StdioSlot[]): Spawned {
+  return spawnWithoutStrayFds(() => spawnWith(file, args, stdio));
+}
+
+function spawnWith(file: string, args: string[], stdio: StdioSlot[]): Spawned {
   const libc = loadLibc();
   const dup2: [number, number][] = [];
   const devNull: number[] = [];
@@ -113,7 +116,7 @@ export function spawnDirect(file: string, args: string[], stdio: StdioSlot[]): S
     });
     const pid = libc.spawn(file, [file, ...args], [], dup2, devNull);
     if (pid < 0) {
-      const code = Object.entries(constants.errno).find(([, n]) => n === -pid)?.[0] ?? `errno ${-pid}`;
+      const code = errnoName(-pid);
       throw Object.assign(new Error(`spawn ${file} ${code}`), { code });
     }
     const streams: (Socket | null)[] = [];
@@ -143,7 +146,7 @@ export function spawnDirect(file: string, args: string[], stdio: StdioSlot[]): S
 export function captureOutput(file: string, args: string[], opts: { timeoutMs: number; maxBytes: number }): Promise<string> {
   let child: Spawned;
   try {
-    child = spawnWithoutStrayFds(() => spawnDirect(file, args, ['ignore', 'pipe', 'ignore']));
+    child = spawnDirect(file, args, ['ignore', 'pipe', 'ignore']);
   } catch {
     return Promise.resolve('');
   }

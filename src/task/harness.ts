@@ -528,8 +528,8 @@ let replied = false;
  * space), then this process lets go of them, and of the reply's: a pool ends the run at the reply
  * and reads the pipes to their end, which then comes without waiting for node's exit (~10 ms here).
  * The task's code may have corked the streams or replaced their write(): a flush that makes no
- * progress for FLUSH_MS is given up, and the reply goes anyway. (After the close, a number the task reuses
- * for a file of its own may catch a late write of its own: within its sandbox, its own doing.)
+ * progress for FLUSH_MS is given up, and the reply goes anyway. (After the close, a number the
+ * task reuses for a file of its own may catch a late write of its own: its sandbox, its doing.)
  */
 function reply(r: HarnessReply): void {
   if (replied) return;
@@ -544,18 +544,18 @@ function reply(r: HarnessReply): void {
     closeQuietly(Fd.Reply);
     process.exit(0);
   };
-  const [out, err] = own ?? [process.stdout, process.stderr].map((stream) => ({ stream, write: stream.write }));
-  for (const { stream } of [out!, err!]) while (stream.writableCorked) stream.uncork();
+  const [out, err] = stdStreams;
+  for (const { stream } of stdStreams) while (stream.writableCorked) stream.uncork();
   // Megabytes of output drain for as long as the supervisor reads them: only a flush that has
   // stopped moving (nothing left, or the same bytes still queued FLUSH_MS later) is given up on.
-  const queued = () => out!.stream.writableLength + err!.stream.writableLength;
+  const queued = () => out.stream.writableLength + err.stream.writableLength;
   let last = queued();
   setInterval(() => {
     const now = queued();
     if (now === 0 || now === last) send();
     last = now;
   }, FLUSH_MS);
-  out!.write.call(out!.stream, '', () => err!.write.call(err!.stream, '', send));
+  out.write.call(out.stream, '', () => err.write.call(err.stream, '', send));
 }
 const FLUSH_MS = 200;
 type OwnStream = { stream: NodeJS.WriteStream; write: (chunk: string, cb: () => void) => boolean };
@@ -563,7 +563,9 @@ type OwnStream = { stream: NodeJS.WriteStream; write: (chunk: string, cb: () => 
  * stdout and stderr and their write(), as node made them (main(), before any task code): what the
  * task does to process.stdout later does not decide whether its reply goes out.
  */
-let own: OwnStream[] | null = null;
+let stdStreams: [OwnStream, OwnStream];
+
+const ownStream = (stream: NodeJS.WriteStream): OwnStream => ({ stream, write: stream.write as OwnStream['write'] });
 
 /** A descriptor the task may have closed itself already. */
 function closeQuietly(fd: number): void {
@@ -658,7 +660,7 @@ async function main(): Promise<void> {
   // What every run needs, made while a pooled sandbox still waits for its task, not after:
   // node makes process.stdout/stderr on first use (measured: the harness's read-to-reply of a
   // trivial task went from ~20 to ~13 ms).
-  own = [process.stdout, process.stderr].map((stream) => ({ stream, write: stream.write as OwnStream['write'] }));
+  stdStreams = [ownStream(process.stdout), ownStream(process.stderr)];
   warmUp();
   // Booted: the supervisor applies the run's CPU quota on this byte, then sends the request.
   writeSync(Fd.Reply, Buffer.of(Ready.Byte));

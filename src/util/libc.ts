@@ -45,7 +45,8 @@ export interface Libc {
   /**
    * posix_spawn (glibc: clone(CLONE_VM | CLONE_VFORK), no copy of this process's page tables) of
    * `file` with `argv` and `env`, its fds made by `dup2` ([parent fd, child fd]) and /dev/null on
-   * `devNull`, every signal at its default and none blocked. The pid, or -errno.
+   * `devNull`, every signal at its default and none blocked. The pid, or -errno (of the spawn, or
+   * of an action it refused to record: EBADF for a number past RLIMIT_NOFILE, ENOMEM).
    */
   spawn(file: string, argv: string[], env: string[], dup2: [number, number][], devNull: number[]): number;
 }
@@ -159,21 +160,21 @@ export function loadLibc(): Libc {
           // Each source first to a number above every fd named, then into place: a source that
           // is also another's target (the parent's fd 4 given as the child's fd 3) is not lost.
           const high = Math.max(2, ...dup2.flat()) + 1;
-          // Each call only records an action (EBADF for a number past RLIMIT_NOFILE, ENOMEM):
-          // one refused is a child with the wrong fds, so none may be.
-          const ok = (rc: number) => {
-            if (rc !== 0) throw Object.assign(new Error(`posix_spawn set-up: errno ${rc}`), { errno: rc });
-          };
-          dup2.forEach(([from], i) => ok(fa.adddup2(actions, from, high + i)));
-          for (const fd of devNull) ok(fa.addopen(actions, fd, '/dev/null', O_RDWR, 0));
-          dup2.forEach(([, to], i) => ok(fa.adddup2(actions, high + i, to)));
-          dup2.forEach((_, i) => ok(fa.addclose(actions, high + i)));
-          // What libuv's spawn does too: the child starts with no signal ignored or blocked.
-          ok(sigfillset(sigs));
-          ok(spawnattr.setsigdefault(attr, sigs));
-          ok(sigemptyset(sigs));
-          ok(spawnattr.setsigmask(attr, sigs));
-          ok(spawnattr.setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+          // Each call only records an action; one refused would be a child with the wrong fds.
+          const setUp = [
+            ...dup2.map(([from], i) => () => fa.adddup2(actions, from, high + i)),
+            ...devNull.map((fd) => () => fa.addopen(actions, fd, '/dev/null', O_RDWR, 0)),
+            ...dup2.map(([, to], i) => () => fa.adddup2(actions, high + i, to)),
+            ...dup2.map((_, i) => () => fa.addclose(actions, high + i)),
+            // What libuv's spawn does too: the child starts with no signal ignored or blocked.
+            () => sigfillset(sigs) || spawnattr.setsigdefault(attr, sigs),
+            () => sigemptyset(sigs) || spawnattr.setsigmask(attr, sigs),
+            () => spawnattr.setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK),
+          ];
+          for (const step of setUp) {
+            const rc = step();
+            if (rc !== 0) return -(rc > 0 ? rc : koffi.errno()); // sigfillset/sigemptyset: -1 and errno
+          }
           const pid = [0];
           const rc = posixSpawn(pid, file, actions, attr, [...argv, null], [...env, null]);
           return rc === 0 ? pid[0]! : -rc;
@@ -194,7 +195,11 @@ export function lastErrno(): number {
 
 /** errno of the last failed call, as node's code name ("ELOOP"). */
 export function errnoCode(): string {
-  const n = koffi.errno();
+  return errnoName(koffi.errno());
+}
+
+/** An errno number as node's code name ("ENOENT"). */
+export function errnoName(n: number): string {
   return ERRNO_NAMES.get(n) ?? `errno ${n}`;
 }
 

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { spawnDirect } from '../../src/runtime/spawn.js';
-import { spawnWithoutStrayFds } from '../../src/runtime/fds.js';
 import { waitForExit } from '../../src/runtime/oci/reaper.js';
 import { FD_CLOEXEC, F_GETFD, F_SETFD, loadLibc } from '../../src/util/libc.js';
 
@@ -28,7 +27,7 @@ describe('spawnDirect', () => {
     libc.fcntl(stray, F_SETFD, libc.fcntl(stray, F_GETFD, 0) & ~FD_CLOEXEC);
     try {
       const script = 'ls /proc/self/fd | sort -n | tr "\\n" " "; echo; read -r line <&3; echo "got $line" >&4; readlink /proc/self/fd/0; cat <&5 >/dev/null && echo read5; grep -E "^Sig(Ign|Blk)" /proc/self/status >&2; exit 7';
-      const child = spawnWithoutStrayFds(() => spawnDirect('/bin/sh', ['-c', script], ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', file, 'ignore']));
+      const child = spawnDirect('/bin/sh', ['-c', script], ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', file, 'ignore']);
       expect(child.pid).toBeGreaterThan(0);
       const [out, err, reply] = [text(child.stdout), text(child.stderr), text(child.stdio[4]!)];
       (child.stdio[3] as Writable).end('hello\n');
@@ -101,5 +100,7 @@ describe('spawnDirect', () => {
     expect(child.kill('SIGKILL')).toBe(true);
     expect(await exit).toEqual([null, 'SIGKILL']);
     expect(() => spawnDirect('/nonexistent/program', [], ['ignore', 'ignore', 'ignore'])).toThrow(/spawn \/nonexistent\/program ENOENT/);
+    // An fd number no process may have: refused while the spawn is set up, named the same way.
+    expect(() => spawnDirect('/bin/true', [], ['ignore', 'ignore', 'ignore', 1 << 30])).toThrow(/^spawn \/bin\/true EBADF$/);
   });
 });

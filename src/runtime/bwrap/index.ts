@@ -14,7 +14,6 @@ import { hostLacks } from '../../hostfacts/capabilities.js';
 import type { SandboxPlan } from '../../plan/plan.js';
 import { idTime, ownerPid } from '../ids.js';
 import { processStartTime } from '../../hostfacts/liveness.js';
-import { spawnWithoutStrayFds } from '../fds.js';
 import { spawnDirect, type Spawned } from '../spawn.js';
 import { bundleFiles } from '../oci/cli.js';
 import { holdSubreaper, tryReap } from '../oci/reaper.js';
@@ -201,7 +200,7 @@ export const bwrapRuntime: ContainerRuntime = {
           const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe', ...(site.sources?.fds ?? [])] as ('ignore' | 'inherit' | 'pipe' | number)[];
           let child: Spawned;
           try {
-            child = spawnWithoutStrayFds(() => spawnDirect(spawnCmd.file, spawnCmd.args, stdio));
+            child = spawnDirect(spawnCmd.file, spawnCmd.args, stdio);
           } catch (e) {
             throw new PawlError('RuntimeError', `cannot start the sandbox: ${(e as Error).message}`);
           }

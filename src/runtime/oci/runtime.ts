@@ -17,7 +17,6 @@ import type { ContainerRuntime, CreateOptions, Launch, Prepared, RunSite, Runtim
 import { BINARIES, bundleFiles, createCommand, deleteCommand, listCommand, startCommand, stateCommand, UMOUNT, UNSHARE, type OciCli, type OciRuntimeName } from './cli.js';
 import { ociConfig, type OciFacts, type OciSpec } from './config.js';
 import { holdSubreaper, tryReap, waitForExit } from './reaper.js';
-import { spawnWithoutStrayFds } from '../fds.js';
 import { spawnDirect, type Spawned, type StdioSlot } from '../spawn.js';
 import { withDeadline } from '../../util/wait.js';
 import { hostLacks } from '../../hostfacts/capabilities.js';
@@ -153,7 +152,7 @@ export class OciRuntime implements ContainerRuntime {
     let child: Spawned;
     try {
       const stdio = [io.stdin, 'pipe', 'pipe', ...(task ? ['pipe', 'pipe'] : [])] as StdioSlot[];
-      child = spawnWithoutStrayFds(() => spawnDirect(spawnCmd.file, spawnCmd.args, stdio));
+      child = spawnDirect(spawnCmd.file, spawnCmd.args, stdio);
     } catch (e) {
       release();
       throw new PawlError('RuntimeError', `cannot run ${spawnCmd.file}: ${(e as Error).message}`);

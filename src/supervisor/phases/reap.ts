@@ -96,9 +96,9 @@ async function finalFigures(watch: RunWatch, workspace: string) {
  * Every seccomp kill of the run's processes, from the kernel's audit records (root, with the
  * run's audit session or init pid). The kernel queues a record at the call and sends it later:
  * with the audit socket, pawl waits until the kernel's queue is empty (every process of the run is
- * gone or killed, and a record is queued at the call it records); without it (the kernel log only), a death that looks like
- * a kill waits up to 200 ms for its record and a run under a filter that kills gets one short
- * second look.
+ * gone or killed, and a record is queued at the call it records); without it (the kernel log
+ * only), a death that looks like a kill waits up to 200 ms for its record and a run under a filter
+ * that kills gets one short second look.
  */
 async function seccompKillsOf(sandbox: RuntimeSandbox, watch: RunWatch, seccomp: SeccompPlan | null, exitLooksKilled: boolean): Promise<{ syscall: string | null }[]> {
   const session = watch.auditSession;
