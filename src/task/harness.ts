@@ -528,8 +528,9 @@ let replied = false;
  * space), then this process lets go of them, and of the reply's: a pool ends the run at the reply
  * and reads the pipes to their end, which then comes without waiting for node's exit (~10 ms here).
  * The task's code may have corked the streams or replaced their write(): a flush that makes no
- * progress for FLUSH_MS is given up, and the reply goes anyway. (After the close, a number the
- * task reuses for a file of its own may catch a late write of its own: its sandbox, its doing.)
+ * progress while node holds nothing for the kernel is given up after FLUSH_MS, and the reply goes
+ * anyway. (After the close, a number the task reuses for a file of its own may catch a late write
+ * of its own: its sandbox, its doing.)
  */
 function reply(r: HarnessReply): void {
   if (replied) return;
@@ -546,26 +547,45 @@ function reply(r: HarnessReply): void {
   };
   const [out, err] = stdStreams;
   for (const { stream } of stdStreams) while (stream.writableCorked) stream.uncork();
-  // Megabytes of output drain for as long as the supervisor reads them: only a flush that has
-  // stopped moving (nothing left, or the same bytes still queued FLUSH_MS later) is given up on.
-  const queued = () => out.stream.writableLength + err.stream.writableLength;
-  let last = queued();
+  // Megabytes of output drain for as long as the supervisor reads them. writableLength alone does
+  // not show it: queued writes go to libuv as one writev, and the stream's count stays the same
+  // until all of it is in the kernel (measured: 20 MB, seconds behind a slow reader). libuv's own
+  // queue (the handle's writeQueueSize) shrinks as the kernel takes bytes; bytes there wait only
+  // for the reader, which always reads. So only a flush with nothing in libuv and no change in
+  // either count for FLUSH_MS has stopped: the task's own tampering, given up on.
+  const state = () => `${out.stream.writableLength},${err.stream.writableLength},${inLibuv(out)},${inLibuv(err)}`;
+  let last = state();
   setInterval(() => {
-    const now = queued();
-    if (now === 0 || now === last) send();
+    const now = state();
+    const stalled = now === last && inLibuv(out) === 0 && inLibuv(err) === 0;
+    if (stalled || (out.stream.writableLength === 0 && err.stream.writableLength === 0)) send();
     last = now;
   }, FLUSH_MS);
   out.write.call(out.stream, '', () => err.write.call(err.stream, '', send));
 }
 const FLUSH_MS = 200;
-type OwnStream = { stream: NodeJS.WriteStream; write: (chunk: string, cb: () => void) => boolean };
+type OwnStream = { stream: NodeJS.WriteStream; write: (chunk: string, cb: () => void) => boolean; handle: { writeQueueSize?: number } | null };
 /**
- * stdout and stderr and their write(), as node made them (main(), before any task code): what the
- * task does to process.stdout later does not decide whether its reply goes out.
+ * stdout and stderr, their write() and their libuv handle, as node made them (main(), before any
+ * task code): what the task does to process.stdout later does not decide whether its reply goes.
  */
 let stdStreams: [OwnStream, OwnStream];
 
-const ownStream = (stream: NodeJS.WriteStream): OwnStream => ({ stream, write: stream.write as OwnStream['write'] });
+const ownStream = (stream: NodeJS.WriteStream): OwnStream => ({
+  stream,
+  write: stream.write as OwnStream['write'],
+  handle: (stream as unknown as { _handle?: OwnStream['handle'] })._handle ?? null,
+});
+
+/** Bytes libuv holds for the kernel (a file or a tty: written synchronously, none; a closed handle: none). */
+function inLibuv(s: OwnStream): number {
+  try {
+    const n = s.handle?.writeQueueSize;
+    return typeof n === 'number' ? n : 0;
+  } catch {
+    return 0;
+  }
+}
 
 /** A descriptor the task may have closed itself already. */
 function closeQuietly(fd: number): void {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../../src/config/host.js';
+import { stillThere } from './procs.mjs';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'tasks');
 export const fixture = (name: string) => join(FIXTURES, name);
@@ -103,5 +104,5 @@ export async function leftovers(host: HostConfig): Promise<{ cgroups: string[]; 
     if (/^State:\s+Z/m.test(status)) continue;
     if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount && !(await otherHosts(pid, host))) processes.push(Number(pid));
   }
-  return { cgroups, scratch, processes, mounts: mountChanges(host) };
+  return { cgroups, scratch, processes: await stillThere(processes), mounts: mountChanges(host) };
 }

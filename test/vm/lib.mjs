@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stillThere } from '../helpers/procs.mjs';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = join(REPO, 'dist');
@@ -86,7 +87,7 @@ export async function leftovers(host) {
     const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
     if (uid >= host.hostIdBase && uid < host.hostIdBase + host.hostIdCount && !(await otherHosts(pid, host))) processes.push(Number(pid));
   }
-  return { cgroups: cgroupDirs, scratch, processes, mounts: mountChanges(host) };
+  return { cgroups: cgroupDirs, scratch, processes: await stillThere(processes), mounts: mountChanges(host) };
 }
 
 /**
