@@ -21,25 +21,26 @@ const live = (pid) => {
 const flags = (pid) => Number(statFields(pid)?.[6] ?? 0);
 
 /**
- * Of the processes a leak check found, those that stay. A killed process leaves its cgroup
- * (cgroup.procs empties, the group can be removed) a moment before it becomes a zombie; under
- * emulation, with both vCPUs busy, it may wait for a CPU in between. One that is exiting is given
- * 5 s to finish; each left is printed with what tells whose it is.
+ * Of the processes a leak check found, those that stay: a leak is a process that does not go.
+ * Found in passing are a killed process that has left its cgroup (cgroup.procs empties, the group
+ * can be removed) a moment before it becomes a zombie, and a runtime's process on its way into a
+ * group; under emulation, with both vCPUs busy, either may wait for a CPU for a while. Each gets
+ * 3 s to go; each left is printed with what tells whose it is, and whether it was exiting
+ * (PF_EXITING: it runs no code of its own again).
  * @param {number[]} pids
  * @returns {Promise<number[]>}
  */
 export async function stillThere(pids) {
-  let left = pids.filter(live);
-  const exiting = left.filter((p) => flags(p) & PF_EXITING);
-  const t0 = Date.now();
-  for (const end = t0 + 5000; left.some((p) => flags(p) & PF_EXITING) && Date.now() < end; left = left.filter(live)) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (exiting.length) console.warn(`leak check: process ${exiting.join(', ')} was exiting; waited ${Date.now() - t0} ms`);
+  const first = pids.filter(live);
+  let left = first;
+  for (const end = Date.now() + 3000; left.length && Date.now() < end; left = left.filter(live)) await new Promise((r) => setTimeout(r, 20));
+  const went = first.filter((p) => !left.includes(p));
+  if (went.length) console.warn(`leak check: process ${went.join(', ')} went within 3 s of the first look`);
   for (const pid of left) {
     const status = (read(pid, 'status') ?? '').split('\n').filter((l) => /^(Name|State|PPid|Uid|NSpid):/.test(l)).join(', ').replace(/\t/g, ' ');
     const cmdline = (read(pid, 'cmdline') ?? '').replace(/\0/g, ' ').slice(0, 160);
-    console.warn(`leftover process ${pid}: ${status}; flags 0x${flags(pid).toString(16)}; ${cmdline}; cgroup ${(read(pid, 'cgroup') ?? '').trim().replace(/\n/g, ' | ')}`);
+    const exiting = flags(pid) & PF_EXITING ? ' (exiting)' : '';
+    console.warn(`leak check: process ${pid}${exiting} stays: ${status}; ${cmdline}; cgroup ${(read(pid, 'cgroup') ?? '').trim().replace(/\n/g, ' | ')}`);
   }
   return left;
 }
