@@ -561,7 +561,11 @@ function reply(r: HarnessReply): void {
     if (stalled || (out.stream.writableLength === 0 && err.stream.writableLength === 0)) send();
     last = now;
   }, FLUSH_MS);
-  out.write.call(out.stream, '', () => err.write.call(err.stream, '', send));
+  try {
+    out.write.call(out.stream, '', () => err.write.call(err.stream, '', send));
+  } catch {
+    send(); // a handle the task closed itself: nothing more can reach that pipe
+  }
 }
 const FLUSH_MS = 200;
 type OwnStream = { stream: NodeJS.WriteStream; write: (chunk: string, cb: () => void) => boolean; handle: { writeQueueSize?: number } | null };

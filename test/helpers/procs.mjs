@@ -25,17 +25,18 @@ const flags = (pid) => Number(statFields(pid)?.[6] ?? 0);
  * Found in passing are a killed process that has left its cgroup (cgroup.procs empties, the group
  * can be removed) a moment before it becomes a zombie, and a runtime's process on its way into a
  * group; under emulation, with both vCPUs busy, either may wait for a CPU for a while. Each gets
- * 3 s to go; each left is printed with what tells whose it is, and whether it was exiting
- * (PF_EXITING: it runs no code of its own again).
+ * 1 s to go (one that outlives its run's kill by more is a leak, however soon it would end); each
+ * left is printed with what tells whose it is, and whether it was exiting (PF_EXITING: it runs no
+ * code of its own again).
  * @param {number[]} pids
  * @returns {Promise<number[]>}
  */
 export async function stillThere(pids) {
   const first = pids.filter(live);
   let left = first;
-  for (const end = Date.now() + 3000; left.length && Date.now() < end; left = left.filter(live)) await new Promise((r) => setTimeout(r, 20));
+  for (const end = Date.now() + 1000; left.length && Date.now() < end; left = left.filter(live)) await new Promise((r) => setTimeout(r, 20));
   const went = first.filter((p) => !left.includes(p));
-  if (went.length) console.warn(`leak check: process ${went.join(', ')} went within 3 s of the first look`);
+  if (went.length) console.warn(`leak check: process ${went.join(', ')} went within 1 s of the first look`);
   for (const pid of left) {
     const status = (read(pid, 'status') ?? '').split('\n').filter((l) => /^(Name|State|PPid|Uid|NSpid):/.test(l)).join(', ').replace(/\t/g, ' ');
     const cmdline = (read(pid, 'cmdline') ?? '').replace(/\0/g, ' ').slice(0, 160);

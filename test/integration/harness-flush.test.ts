@@ -65,4 +65,16 @@ describe('the harness flush before its reply', () => {
     expect(r.reply).toMatchObject({ ok: true, output: { tampered: true } });
     expect(r.stdoutBytes).toBe('before\n'.length);
   }, 60_000);
+
+  it('still replies when the task has closed its stdout handle itself', async () => {
+    // The flush's own write then throws at once: the reply must go anyway.
+    const r = await runHarness(`function() {
+      const proc = require('process');
+      console.log('before');
+      proc.stdout._handle.close();
+      return { closed: true };
+    }`, 0);
+    expect(r.reply).toMatchObject({ ok: true, output: { closed: true } });
+    expect(r.stdoutBytes).toBe('before\n'.length);
+  }, 60_000);
 });

@@ -10,8 +10,10 @@
 // creator exits, and stays this process's child after the flag is dropped.
 //
 // libuv reaps only the pids it spawned (waitpid per pid, never -1), so it never steals the init's
-// status, and reaping by pid here never steals one of its children. SIGCHLD tells when to look; a
-// slow poll covers a signal coalesced with another.
+// status, and reaping by pid here never steals one of its children. SIGCHLD tells when to look
+// (each look tries every pid waited for, so signals coalesced into one lose nothing, and a pid is
+// tried at once when it is added); a poll once a second only covers a listener someone removed.
+// (A 100 ms poll was a wake-up of its own beside the stats poll: ~0.2 % of a core per run here.)
 import { lastErrno, loadLibc } from '../../util/libc.js';
 import { signalName } from '../../util/signals.js';
 import { PawlError } from '../../errors.js';
@@ -20,7 +22,7 @@ import type { SandboxExit } from '../types.js';
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
 const ECHILD = 10;
-const POLL_MS = 100;
+const POLL_MS = 1000;
 
 const load = loadLibc;
 
