@@ -10,7 +10,7 @@ import { hostConfig, type HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import type { RuntimeSandbox, SandboxExit } from '../runtime/index.js';
-import type { TaskRequest } from '../task/protocol.js';
+import type { HarnessReply, TaskRequest } from '../task/protocol.js';
 import { classify, type KillReason } from './classify.js';
 import { newRunId } from '../runtime/ids.js';
 import { RunIo } from './phases/io.js';
@@ -202,6 +202,17 @@ export class Sandbox {
   /** The host pids of every process in the run's cgroup. */
   pids(): Promise<number[]> {
     return this.prep.cgroup.pids();
+  }
+
+  /**
+   * A run ended at its reply (endAtReply): the harness's reply as soon as its frame came, before
+   * the reap (null: not such a run, or it ended otherwise). A caller may start work on the output
+   * meanwhile; the result's verdict still decides what it is (a limit crossed before the reply
+   * wins over it: classify.ts).
+   */
+  earlyReply(): Promise<HarnessReply | null> {
+    if (!this.replied) return Promise.resolve(null);
+    return Promise.race([this.replied.then(() => this.io.parsedReply()), this.run.exited.then(() => null)]);
   }
 
   /** Settles when that process has exited: a pool drops a sandbox that died while idle. */

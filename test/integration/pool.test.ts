@@ -311,6 +311,30 @@ describe('warm pool', () => {
     }
   }, 60_000);
 
+  it('checks a pooled output against output.schema.json from the reply on: a mismatch is InvalidOutput, a match succeeds, a limit still wins', async () => {
+    // The check starts at the reply, beside the reap; the verdict read after the kill decides
+    // whether its answer counts.
+    const spin = task(`
+      const proc = require('process');
+      while (proc.cpuUsage().user < 600_000);
+      return { sum: 'spun' };
+    `);
+    writeFileSync(join(spin, 'output.schema.json'), JSON.stringify({ type: 'object', properties: { sum: { type: 'number' } }, required: ['sum'] }));
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, { ...host, pollIntervalMs: 10_000 });
+    try {
+      const bad = await pool.run(fixture('badoutput'), {});
+      expect(bad).toMatchObject({ status: 'failed', error: { kind: 'InvalidOutput', message: expect.stringMatching(/output.schema.json/) } });
+      expect(bad.error?.details?.join('\n')).toMatch(/sum/);
+      expect(bad.output).toBeUndefined();
+      const good = await pool.run(join(import.meta.dirname, '..', '..', 'examples', 'add'), { input: { num1: 2, num2: 3 } });
+      expect(good).toMatchObject({ status: 'succeeded', output: { sum: 5 } });
+      const limited = await pool.run(spin, { trustLevel: 'limited', policy: { resources: { cpuTime: 200, wallTime: 20_000 } } });
+      expect(limited.error).toMatchObject({ kind: 'Timeout', limit: 'cpu' });
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('a limit crossed before the reply still decides the verdict of a run ended at its reply', async () => {
     // Polls 10 s apart: only the final figures, read after the kill at the reply, can see the CPU
     // time the task used before it replied.
