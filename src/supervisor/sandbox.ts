@@ -208,11 +208,13 @@ export class Sandbox {
    * A run ended at its reply (endAtReply): the harness's reply as soon as its frame came, before
    * the reap (null: not such a run, or it ended otherwise). A caller may start work on the output
    * meanwhile; the result's verdict still decides what it is (a limit crossed before the reply
-   * wins over it: classify.ts).
+   * wins over it: classify.ts). Settles by the time the run's result does, also when a killed
+   * process never exits (reap.ts awaitEnd gives it up after a grace period).
    */
   earlyReply(): Promise<HarnessReply | null> {
     if (!this.replied) return Promise.resolve(null);
-    return Promise.race([this.replied.then(() => this.io.parsedReply()), this.run.exited.then(() => null)]);
+    const over = this.settled().then(() => null, () => null);
+    return Promise.race([this.replied.then(() => this.io.parsedReply()), this.run.exited.then(() => null), over]);
   }
 
   /** Settles when that process has exited: a pool drops a sandbox that died while idle. */

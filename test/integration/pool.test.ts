@@ -1,6 +1,6 @@
 // The warm pool on real sandboxes: single use, idle deaths replaced, the global cap under a
 // queue, and nothing left once a supervisor holding a pool is killed.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { loadTask } from '../../src/task/load.js';
 import { listLeftovers } from '../../src/supervisor/leftovers.js';
 import { pollUntil } from '../../src/util/wait.js';
 import { runTask } from '../../src/supervisor/run.js';
+import { schemaThread } from '../../src/task/schema-thread.js';
 
 const host = testHost('pool');
 
@@ -326,8 +327,12 @@ describe('warm pool', () => {
       expect(bad).toMatchObject({ status: 'failed', error: { kind: 'InvalidOutput', message: expect.stringMatching(/output.schema.json/) } });
       expect(bad.error?.details?.join('\n')).toMatch(/sum/);
       expect(bad.output).toBeUndefined();
+      // Checked once, at the reply: the answer found there is the one used (no second check).
+      const validate = vi.spyOn(schemaThread, 'run');
       const good = await pool.run(join(import.meta.dirname, '..', '..', 'examples', 'add'), { input: { num1: 2, num2: 3 } });
       expect(good).toMatchObject({ status: 'succeeded', output: { sum: 5 } });
+      expect(validate.mock.calls.filter(([op, schema]) => op === 'validate' && schema.what === 'output')).toHaveLength(1);
+      validate.mockRestore();
       const limited = await pool.run(spin, { trustLevel: 'limited', policy: { resources: { cpuTime: 200, wallTime: 20_000 } } });
       expect(limited.error).toMatchObject({ kind: 'Timeout', limit: 'cpu' });
     } finally {
