@@ -324,11 +324,12 @@ export class Sandbox {
    * still run. That is why the run ends there: reap kills the whole group at once (the same kill
    * every other end gets), so nothing the task started runs past its reply, and what it printed
    * before is already in the pipes (the harness flushes node's stdout and stderr before it
-   * replies: harness.ts reply()), which reap drains to EOF. What the supervisor decides still wins over the reply when it
-   * happened before it: a kill reason already set (wall, cpu, disk, pids, output, cancelled),
-   * and the kernel's counters and records read after the kill (OOM kills, pids limit hits, CPU
-   * time, workspace size, seccomp kills) all come first in classify. A run ended this way reports
-   * the harness's own exit after a reply, status 0 (README "The result").
+   * replies: harness.ts reply()), which reap drains to EOF. What the supervisor decides still
+   * wins over the reply when it happened before it: a kill reason already set (wall, cpu, disk,
+   * pids, output, cancelled), and the kernel's counters and records read after the kill (OOM
+   * kills, pids limit hits, CPU time, workspace size, seccomp kills) all come first in classify.
+   * A run ended this way reports the harness's own exit after a reply, status 0 (README "The
+   * result").
    */
   private endOrReply(): Promise<SandboxExit> {
     const end = awaitEnd(this.run, this.watch);

@@ -553,12 +553,12 @@ function reply(r: HarnessReply): void {
   // queue (the handle's writeQueueSize) shrinks as the kernel takes bytes; bytes there wait only
   // for the reader, which always reads. So only a flush with nothing in libuv and no change in
   // either count for FLUSH_MS has stopped: the task's own tampering, given up on.
-  const state = () => `${out.stream.writableLength},${err.stream.writableLength},${inLibuv(out)},${inLibuv(err)}`;
-  let last = state();
+  const counts = () => [out.stream.writableLength, err.stream.writableLength, inLibuv(out), inLibuv(err)];
+  let last = counts().join();
   setInterval(() => {
-    const now = state();
-    const stalled = now === last && inLibuv(out) === 0 && inLibuv(err) === 0;
-    if (stalled || (out.stream.writableLength === 0 && err.stream.writableLength === 0)) send();
+    const [o, e, lo, le] = counts();
+    const now = `${o},${e},${lo},${le}`;
+    if ((o === 0 && e === 0) || (now === last && lo === 0 && le === 0)) send();
     last = now;
   }, FLUSH_MS);
   try {
