@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import type { HostConfig } from '../config/host.js';
 import type { Policy, PolicyInput } from '../config/policy.js';
 import { mergeInputs, resolvePolicy } from '../config/resolve.js';
-import { loadTask, type LoadedTask } from '../task/load.js';
+import { loadTask, readTask, type LoadedTask } from '../task/load.js';
 import type { TaskRequest } from '../task/protocol.js';
 import type { HttpMock } from '../task/testcase.js';
 import { schemaCheck, type CompiledSchema } from '../task/validate.js';
@@ -44,17 +44,53 @@ export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLev
 /** Run a task (a directory or .js file, or an already loaded task). Throws PawlError when pawl cannot run it. */
 export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
   prepareAhead(opts.host ?? hostConfig());
-  const prepared = await prepareTaskRun(task, opts);
-  if ('rejected' in prepared) return prepared.rejected;
-  const { loaded, policy, input } = prepared;
-  const sandbox = await Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
-  return dispatchTask(sandbox, loaded, policy, input, opts.context, opts.mocks);
+  const { task: loaded, compiled } = typeof task === 'string' ? await readTask(task) : { task, compiled: Promise.resolve() };
+  let policy: Policy;
+  try {
+    policy = runPolicy(loaded, opts);
+    assertSupported(policy);
+  } catch (e) {
+    await compiled; // a schema that does not compile is reported first, as loadTask did
+    throw e;
+  }
+  const input = opts.input ?? {};
+  // The sandbox is made and node boots in it while the schema thread compiles the task's schemas
+  // and checks the input (the thread's start-up alone is ~100 ms of a CLI run). Nothing of the
+  // task runs before dispatchTask hands it over, and a task or input refused here ends that
+  // sandbox unused: the outcome, and which problem is reported first, are loadTask's and
+  // prepareTaskRun's.
+  const starting = Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
+  starting.catch(() => {}); // awaited below, on every path
+  let rejected: RunResult | null;
+  try {
+    await compiled;
+    rejected = await inputRejection(loaded, policy, input, opts.host);
+  } catch (e) {
+    await discard(starting);
+    throw e;
+  }
+  if (rejected) {
+    await discard(starting);
+    return rejected;
+  }
+  return dispatchTask(await starting, loaded, policy, input, opts.context, opts.mocks);
+}
+
+/** A sandbox started for a run that will not happen: ended and torn down (its own failure to start is moot). */
+async function discard(starting: Promise<Sandbox>): Promise<void> {
+  const sandbox = await starting.catch(() => null);
+  if (!sandbox) return;
+  try {
+    await sandbox.kill('cancelled');
+  } finally {
+    await sandbox.result().catch(() => {});
+  }
 }
 
 /**
- * What every way of running a task does before a sandbox is involved (runTask, the pool): load,
- * resolve the run's policy, refuse what the host cannot enforce, check the input off the event
- * loop. Input that does not match is a result of its own (`rejected`), not an error.
+ * What every way of running a task does before a sandbox is involved (the pool): load, resolve
+ * the run's policy, refuse what the host cannot enforce, check the input off the event loop.
+ * Input that does not match is a result of its own (`rejected`), not an error.
  */
 export async function prepareTaskRun(
   task: string | LoadedTask,
@@ -64,12 +100,16 @@ export async function prepareTaskRun(
   const policy = runPolicy(loaded, opts);
   assertSupported(policy);
   const input = opts.input ?? {};
+  const rejected = await inputRejection(loaded, policy, input, opts.host);
+  return rejected ? { rejected } : { loaded, policy, input };
+}
+
+/** The input checked against input.schema.json on the schema thread: null when it matches, else the run's (published) result. */
+async function inputRejection(loaded: LoadedTask, policy: Policy, input: unknown, host: HostConfig | undefined): Promise<RunResult | null> {
   const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
-  if (inputCheck.errors.length) {
-    const { version } = await driverFor(opts.host ?? hostConfig());
-    return { rejected: published(invalidInput(policy, version, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors), { task: loaded.name, policy }) };
-  }
-  return { loaded, policy, input };
+  if (!inputCheck.errors.length) return null;
+  const { version } = await driverFor(host ?? hostConfig());
+  return published(invalidInput(policy, version, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors), { task: loaded.name, policy });
 }
 
 /**

@@ -10,7 +10,7 @@ import { PawlError } from '../errors.js';
 import { parseJsonFile, TaskFileLimits, TaskFiles } from './files.js';
 import { fieldListSchema, metadataPolicy, readEntrypoint, TaskMetadata, type FieldReading } from './metadata.js';
 import { readTestCase, type TestCase } from './testcase.js';
-import { compileSchema, ValidationLimits, type CompiledSchema } from './validate.js';
+import { assertCompiles, schemaOf, ValidationLimits, type CompiledSchema } from './validate.js';
 
 /** Bounds on loading a task and on validating against its schemas. */
 export const TaskLimits = z.strictObject({
@@ -55,7 +55,23 @@ async function parseYamlFile(text: string, name: string): Promise<unknown> {
   }
 }
 
+/**
+ * Load a task: read and check its files, and compile its schemas on the schema thread (a schema
+ * that does not compile is InvalidTask here, before anything runs).
+ */
 export async function loadTask(ref: string, opts: { limits?: z.input<typeof TaskLimits> } = {}): Promise<LoadedTask> {
+  const { task, compiled } = await readTask(ref, opts);
+  await compiled;
+  return task;
+}
+
+/**
+ * loadTask without waiting for the schema thread: the task as read, and its schemas' compile
+ * (started, to be awaited before the task is trusted to be valid). runTask starts the sandbox
+ * meanwhile: the schema thread's start-up is ~100 ms of a CLI run. Independent files are read
+ * side by side; the first problem in loadTask's order is the one reported.
+ */
+export async function readTask(ref: string, opts: { limits?: z.input<typeof TaskLimits> } = {}): Promise<{ task: LoadedTask; compiled: Promise<void> }> {
   const parsedLimits = TaskLimits.safeParse(opts.limits ?? {});
   if (!parsedLimits.success) throw new PawlError('InvalidPolicy', formatZodError(parsedLimits.error, 'task limits'));
   const limits = parsedLimits.data;
@@ -66,13 +82,15 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
     const { files, name } = await TaskFiles.forFile(ref);
     const source = await files.read(name, caps.sourceBytes);
     if (source === null) fail(`task not found: ${ref}`);
-    return { name: basename(ref), dir: null, source: source!, filename: ref, metadata: {}, inputSchema: null, outputSchema: null, tests: [], policy: {}, readings: [], limits };
+    const task = { name: basename(ref), dir: null, source: source!, filename: ref, metadata: {}, inputSchema: null, outputSchema: null, tests: [], policy: {}, readings: [], limits };
+    return { task, compiled: Promise.resolve() };
   }
   if (!info.isDirectory()) fail(`task must be a directory or a .js file: ${ref}`);
   const files = await TaskFiles.at(ref);
 
-  const metaJson = await files.read('metadata.json', caps.dataBytes);
-  const metaYaml = await files.read('meta.yaml', caps.dataBytes);
+  const metaReads = await Promise.allSettled([files.read('metadata.json', caps.dataBytes), files.read('meta.yaml', caps.dataBytes)]);
+  for (const r of metaReads) if (r.status === 'rejected') throw r.reason; // metadata.json's problem first
+  const [metaJson, metaYaml] = metaReads.map((r) => (r as PromiseFulfilledResult<string | null>).value);
   // Both: Ratchet's own task loader reads metadata.json (and main.js), so pawl does too, and says so.
   const bothMeta = metaJson !== null && metaYaml !== null;
   const metaFile = metaJson !== null ? 'metadata.json' : 'meta.yaml';
@@ -84,70 +102,98 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
   // The source: meta.yaml's entrypoint when it names a file, else main.js, else task.js.
   const entrypoint = metadata.entrypoint === undefined ? null : readEntrypoint(metadata.entrypoint, files.show(metaFile));
   const candidates = entrypoint && 'file' in entrypoint ? [entrypoint.file] : ['main.js', 'task.js'];
-  let filename = '';
-  let source: string | null = null;
-  for (const c of candidates) {
-    source = await files.read(c, caps.sourceBytes);
-    filename = files.show(c);
-    if (source !== null) break;
-  }
-  if (source === null) fail(entrypoint && 'file' in entrypoint ? `task ${ref}: its entrypoint ${entrypoint.file} does not exist` : `task ${ref} has no main.js (or task.js)`);
-
-  const { resources, readings } = metadataPolicy(metadata, metaFile);
-  if (bothMeta) readings.unshift({ field: 'meta.yaml', raw: 'present beside metadata.json', source: 'task directory', read: 'ignored: metadata.json and main.js are the task, as in Ratchet\'s own task loader' });
-  if (entrypoint) readings.push({ field: 'entrypoint', raw: JSON.stringify(metadata.entrypoint), source: metaFile, read: 'file' in entrypoint ? `the file to load` : `the function to call` });
-  const policy: PolicyInput = { resources };
-  const securityText = await files.read('security.yaml', caps.dataBytes);
-  const security = securityText === null ? undefined : await parseYamlFile(securityText, files.show('security.yaml'));
-  if (security !== undefined && (typeof security !== 'object' || Array.isArray(security))) {
-    throw new PawlError('InvalidPolicy', `${files.show('security.yaml')} must hold a mapping of policy fields`);
-  }
-
-  const schema = async (what: 'input' | 'output'): Promise<CompiledSchema | null> => {
+  const readSource = async (): Promise<{ source: string; filename: string }> => {
+    for (const c of candidates) {
+      const source = await files.read(c, caps.sourceBytes);
+      if (source !== null) return { source, filename: files.show(c) };
+    }
+    return fail(entrypoint && 'file' in entrypoint ? `task ${ref}: its entrypoint ${entrypoint.file} does not exist` : `task ${ref} has no main.js (or task.js)`);
+  };
+  const readSecurity = async (): Promise<PolicyInput | undefined> => {
+    const text = await files.read('security.yaml', caps.dataBytes);
+    const security = text === null ? undefined : await parseYamlFile(text, files.show('security.yaml'));
+    if (security !== undefined && (typeof security !== 'object' || security === null || Array.isArray(security))) {
+      throw new PawlError('InvalidPolicy', `${files.show('security.yaml')} must hold a mapping of policy fields`);
+    }
+    return security as PolicyInput | undefined;
+  };
+  const readTests = async (): Promise<TestCase[]> => {
+    // One at a time: a task may have up to caps.testFiles of them.
+    const tests: TestCase[] = [];
+    for (const name of await files.list('tests', '.json', caps.testFiles)) {
+      const rel = `tests/${name}`;
+      const text = await files.read(rel, caps.testBytes);
+      if (text !== null) tests.push(readTestCase(parseJsonFile(text, files.show(rel)), rel));
+    }
+    (metadata.test_cases ?? []).forEach((t, i) => tests.push(readTestCase(t, `${metaFile} test_cases[${i}]`)));
+    return tests;
+  };
+  const readSchema = async (what: 'input' | 'output'): Promise<{ schema: CompiledSchema; reading?: FieldReading } | null> => {
     const file = `${what}.schema.json`;
     const text = await files.read(file, caps.dataBytes);
     const inline = metadata[`${what}_schema`];
     const list = metadata[`${what}s`];
     const given = [text !== null && file, inline !== undefined && `${metaFile} ${what}_schema`, list !== undefined && `${metaFile} ${what}s`].filter(Boolean);
     if (given.length > 1) fail(`task ${ref} gives its ${what} schema twice (${given.join(' and ')}): keep one`);
-    if (text !== null) return compileSchema(parseJsonFile(text, files.show(file)), what, file, limits.validation);
+    if (text !== null) return { schema: schemaOf(parseJsonFile(text, files.show(file)), what, file) };
     if (inline !== undefined) {
-      readings.push({ field: `${what}_schema`, raw: 'a JSON Schema', source: metaFile, read: `the ${what} schema` });
-      return compileSchema(inline, what, `${metaFile} ${what}_schema`, limits.validation);
+      return { schema: schemaOf(inline, what, `${metaFile} ${what}_schema`), reading: { field: `${what}_schema`, raw: 'a JSON Schema', source: metaFile, read: `the ${what} schema` } };
     }
     if (list !== undefined) {
       const schema = fieldListSchema(list) as { required?: string[] };
-      readings.push({ field: `${what}s`, raw: `${Object.keys(list).length} field(s)`, source: metaFile, read: `an object schema${schema.required ? ` requiring ${schema.required.join(', ')}` : ''}` });
-      return compileSchema(schema, what, `${metaFile} ${what}s`, limits.validation);
+      const reading = { field: `${what}s`, raw: `${Object.keys(list).length} field(s)`, source: metaFile, read: `an object schema${schema.required ? ` requiring ${schema.required.join(', ')}` : ''}` };
+      return { schema: schemaOf(schema, what, `${metaFile} ${what}s`), reading };
     }
     return null;
   };
-
-  const tests: TestCase[] = [];
-  for (const name of await files.list('tests', '.json', caps.testFiles)) {
-    const rel = `tests/${name}`;
-    const text = await files.read(rel, caps.testBytes);
-    if (text !== null) tests.push(readTestCase(parseJsonFile(text, files.show(rel)), rel));
+  // Every step starts at once; the problem reported is the first in loadTask's order, in which
+  // the input schema's compile comes before anything of the output schema.
+  const inputRead = readSchema('input');
+  const inputCompiled = inputRead.then((s) => (s ? assertCompiles(s.schema, limits.validation) : undefined));
+  inputCompiled.catch(() => {}); // awaited below or by the caller
+  const steps = await Promise.allSettled([
+    readSource(),
+    (async () => metadataPolicy(metadata, metaFile))(),
+    readSecurity(),
+    readTests(),
+    inputRead,
+    readSchema('output'),
+  ] as const);
+  const failed = steps.findIndex((r) => r.status === 'rejected');
+  if (failed >= 0) {
+    if (failed === 5) await inputCompiled;
+    throw (steps[failed] as PromiseRejectedResult).reason;
   }
-  (metadata.test_cases ?? []).forEach((t, i) => tests.push(readTestCase(t, `${metaFile} test_cases[${i}]`)));
+  const [{ source, filename }, { resources, readings }, security, tests, input, output] = steps.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    Awaited<ReturnType<typeof readSource>>, ReturnType<typeof metadataPolicy>, PolicyInput | undefined, TestCase[], Awaited<typeof inputRead>, Awaited<typeof inputRead>,
+  ];
+  if (bothMeta) readings.unshift({ field: 'meta.yaml', raw: 'present beside metadata.json', source: 'task directory', read: 'ignored: metadata.json and main.js are the task, as in Ratchet\'s own task loader' });
+  if (entrypoint) readings.push({ field: 'entrypoint', raw: JSON.stringify(metadata.entrypoint), source: metaFile, read: 'file' in entrypoint ? `the file to load` : `the function to call` });
+  const policy: PolicyInput = { resources };
   if (metadata.test_cases) readings.push({ field: 'test_cases', raw: `${metadata.test_cases.length} case(s)`, source: metaFile, read: 'test cases, run after tests/*.json' });
-  const inputSchema = await schema('input');
-  const outputSchema = await schema('output');
+  for (const s of [input, output]) if (s?.reading) readings.push(s.reading);
 
-  return {
+  const task: LoadedTask = {
     name: metadata.label ?? metadata.name ?? basename(ref),
     dir: ref,
-    source: source!,
+    source,
     filename,
     ...(entrypoint && 'entry' in entrypoint ? { entry: entrypoint.entry } : {}),
     metadata,
-    inputSchema,
-    outputSchema,
+    inputSchema: input?.schema ?? null,
+    outputSchema: output?.schema ?? null,
     tests,
-    policy: security ? mergeTaskPolicy(policy, security as PolicyInput) : policy,
+    policy: security ? mergeTaskPolicy(policy, security) : policy,
     readings,
     limits,
   };
+  // The input schema's problem first, as loadTask always reported it.
+  const compiled = (async () => {
+    await inputCompiled;
+    if (task.outputSchema) await assertCompiles(task.outputSchema, limits.validation);
+  })();
+  compiled.catch(() => {}); // awaited by the caller; never an unhandled rejection meanwhile
+  return { task, compiled };
 }
 
 function mergeTaskPolicy(meta: PolicyInput, security: PolicyInput): PolicyInput {

@@ -26,20 +26,31 @@ export type { CompiledSchema };
 /** Hashes of schemas known to compile (so loading a task twice does not compile twice). */
 const compiles = new Set<string>();
 
-/** Check a task's schema compiles within the bounds. Throws InvalidTask naming the schema's source. */
+/** Check a task's schema compiles within the bounds (schemaOf, then assertCompiles). Throws InvalidTask naming the schema's source. */
 export async function compileSchema(schema: unknown, what: CompiledSchema['what'], source: string, limits: ValidationLimits): Promise<CompiledSchema> {
+  const compiled = schemaOf(schema, what, source);
+  await assertCompiles(compiled, limits);
+  return compiled;
+}
+
+/** A task's schema as the schema thread takes it, not yet compiled. Throws InvalidTask when it is no object. */
+export function schemaOf(schema: unknown, what: CompiledSchema['what'], source: string): CompiledSchema {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
     throw new PawlError('InvalidTask', `${source}: must hold a JSON Schema object`);
   }
   const text = JSON.stringify(schema);
-  const compiled = { what, source, text, hash: createHash('sha256').update(text).digest('hex') };
-  if (compiles.has(compiled.hash)) return compiled;
+  return { what, source, text, hash: createHash('sha256').update(text).digest('hex') };
+}
+
+/** Compile a schema on the schema thread, within the bounds (once per content). Throws InvalidTask naming its source. */
+export async function assertCompiles(compiled: CompiledSchema, limits: ValidationLimits): Promise<void> {
+  const { source } = compiled;
+  if (compiles.has(compiled.hash)) return;
   const o = await schemaThread.run('compile', compiled, limits);
   if ('compileError' in o) throw new PawlError('InvalidTask', `${source}: not a usable JSON Schema: ${o.compileError}`);
   if ('bound' in o) throw new PawlError('InvalidTask', `${source}: compiling the schema exceeded ${o.bound}`);
   if (compiles.size > 4096) compiles.clear();
   compiles.add(compiled.hash);
-  return compiled;
 }
 
 /**

@@ -1,7 +1,9 @@
 // The foundation's promises, on real bubblewrap and real cgroups.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { execProgram, runTask } from '../../src/index.js';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execProgram, PawlError, runTask } from '../../src/index.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { expectLockedDown } from '../helpers/probe.js';
 
@@ -35,10 +37,45 @@ describe('a Ratchet task in a bubblewrap sandbox', () => {
     expect(r.error).toMatchObject({ kind: 'TaskError', name: 'ValidationError', message: 'num1 must be positive, got -1' });
   });
 
-  it('rejects input that does not match input.schema.json as InvalidInput, before any sandbox starts', async () => {
+  it('rejects input that does not match input.schema.json as InvalidInput', async () => {
     const r = await runTask(fixture('../../../examples/add'), { input: { num1: 'two' }, host });
     expect(r.error?.kind).toBe('InvalidInput');
     expect(r.error?.details?.join('\n')).toMatch(/num1 must be number|must have required property 'num2'/);
+  });
+
+  // runTask starts the sandbox while the schema thread checks the input: the task itself must
+  // still never run on input that does not match, and the unused sandbox leaves nothing (afterAll).
+  it('never runs the task on input that does not match, though its sandbox was started meanwhile', async () => {
+    const marks = mkdtempSync(join(tmpdir(), 'pawl-marker-'));
+    chmodSync(marks, 0o777); // the sandbox's own uid writes the mark
+    try {
+      const policy = { filesystem: { mounts: [{ type: 'bind' as const, source: marks, target: '/marker', readonly: false }] } };
+      const bad = await runTask(fixture('marker'), { input: { n: 'two' }, host, policy });
+      expect(bad.error?.kind).toBe('InvalidInput');
+      expect(existsSync(join(marks, 'ran'))).toBe(false);
+      // The same task with input that matches leaves its mark: the check above can fail.
+      const good = await runTask(fixture('marker'), { input: { n: 2 }, host, policy });
+      expect(good.status).toBe('succeeded');
+      expect(readFileSync(join(marks, 'ran'), 'utf8')).toBe('2');
+    } finally {
+      rmSync(marks, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a task whose input schema does not compile as InvalidTask, with the sandbox started meanwhile ended', async () => {
+    const task = mkdtempSync(join(tmpdir(), 'pawl-badschema-'));
+    try {
+      writeFileSync(join(task, 'main.js'), 'function(input) { return input; }');
+      writeFileSync(join(task, 'input.schema.json'), JSON.stringify({ type: 'object', properties: { a: { minimum: 'ten' } } }));
+      const err = await runTask(task, { input: { a: 1 }, host }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PawlError);
+      expect(err).toMatchObject({ kind: 'InvalidTask', message: expect.stringMatching(/input\.schema\.json: not a usable JSON Schema: schema is invalid: data\/properties\/a\/minimum must be number/) });
+      // Before a policy problem, as when loading came first (the pool's order too).
+      const both = await runTask(task, { input: { a: 1 }, host, trustLevel: 'no-such-level' }).catch((e: unknown) => e);
+      expect(both).toMatchObject({ kind: 'InvalidTask' });
+    } finally {
+      rmSync(task, { recursive: true, force: true });
+    }
   });
 
   it('rejects output that does not match output.schema.json as InvalidOutput', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadTask } from '../../src/task/load.js';
@@ -31,6 +31,36 @@ describe('loading tasks', () => {
     expect(JSON.parse(t.inputSchema!.text)).toEqual({ type: 'object' });
     expect(t.tests).toHaveLength(1);
     expect(t.policy).toEqual({ resources: { wallTime: 1234, memory: 96 * 1024 * 1024, processes: 3 } });
+  });
+
+  // loadTask reads a task's independent files side by side: when several are wrong, the one
+  // reported is still the first in its order (source, security.yaml, tests, input, output schema).
+  it('reports the first problem in a fixed order when several files are wrong, every time', async () => {
+    const dir = taskDir({
+      'main.js': 'function(input) { return input }',
+      'security.yaml': 'resources: [1, 2',
+      'tests/a.json': '{"input":',
+      'input.schema.json': '{"type":',
+    });
+    symlinkSync('/etc/hostname', join(dir, 'output.schema.json'));
+    const messages = new Set<string>();
+    for (let i = 0; i < 8; i++) messages.add(await loadTask(dir).then(() => 'loaded', (e: Error) => e.message));
+    expect([...messages]).toEqual([`${join(dir, 'security.yaml')}: not valid YAML (line 1)`]);
+    rmSync(join(dir, 'security.yaml'));
+    await expect(loadTask(dir)).rejects.toThrow(`${join(dir, 'tests/a.json')}: not valid JSON`);
+    rmSync(join(dir, 'tests'), { recursive: true });
+    await expect(loadTask(dir)).rejects.toThrow(`${join(dir, 'input.schema.json')}: not valid JSON`);
+    rmSync(join(dir, 'input.schema.json'));
+    await expect(loadTask(dir)).rejects.toThrow(/output\.schema\.json: a symbolic link/);
+  });
+
+  it.each([
+    ['a bad memory_limit, no main.js', { 'metadata.json': '{"memory_limit":"lots"}' }, /has no main\.js/],
+    ['security.yaml not a mapping, a bad test file', { 'main.js': 'function(i) { return i }', 'security.yaml': '- a\n', 'tests/a.json': '{' }, /security\.yaml must hold a mapping/],
+    ['a bad test_cases entry, an input schema that is not JSON', { 'meta.yaml': 'test_cases: [5]\n', 'task.js': 'function main(i) { return i }', 'input.schema.json': '{' }, /test_cases\[0\]/],
+    ['an input schema that does not compile, an output schema that is not JSON', { 'main.js': 'function(i) { return i }', 'input.schema.json': '{"type":"bogus"}', 'output.schema.json': '[' }, /input\.schema\.json: not a usable JSON Schema/],
+  ])('reports what it always reported first: %s', async (_what, files, message) => {
+    await expect(loadTask(taskDir(files))).rejects.toThrow(message);
   });
 
   it('reads the newer meta.yaml + task.js shape', async () => {
