@@ -14,6 +14,7 @@
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 // zod's index re-exports every locale (~370 KB, half of zod in the bundle) as z.locales; pawl
@@ -25,6 +26,27 @@ const zodEnglishOnly = {
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
       args.importer.includes(`${sep}node_modules${sep}zod${sep}`) ? { path: join(dirname(args.importer), '..', 'locales', 'english-only.js'), namespace: 'zod-locales' } : undefined);
     b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({ contents: 'export { default as en } from "./en.js";', resolveDir: dirname(args.path), loader: 'js' }));
+  },
+};
+
+/**
+ * ajv's own validator of the draft-07 meta-schema, generated here as code (ajv's standalone
+ * mode) with the schema thread's options: ajv compiles it at run time, 40-50 ms of the thread's
+ * start-up (and of every `pawl run`) otherwise. The thread checks every draft-07 schema with it
+ * and words the failure as ajv's validateSchema does (schema-worker.ts).
+ */
+const draft07Meta = {
+  name: 'draft-07-meta',
+  setup(b) {
+    b.onResolve({ filter: /^pawl:draft-07-meta$/ }, () => ({ path: 'draft-07-meta', namespace: 'pawl-generated' }));
+    b.onLoad({ filter: /.*/, namespace: 'pawl-generated' }, () => {
+      const require = createRequire(import.meta.url);
+      const Ajv = require('ajv').default;
+      const standalone = require('ajv/dist/standalone').default;
+      const ajv = new Ajv({ allErrors: false, strict: false, logger: false, code: { source: true } });
+      const contents = standalone(ajv, ajv.getSchema('http://json-schema.org/draft-07/schema'));
+      return { contents, loader: 'js', resolveDir: dirname(require.resolve('ajv/package.json')) };
+    });
   },
 };
 
@@ -56,17 +78,30 @@ export async function bundleCli(cliDir, outdir, ext = '.js') {
     define: { 'import.meta.url': '__pawlBundleUrl' },
     banner: { js: "var __pawlBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   });
-  // The schema thread's dependencies in one file (task/schema-thread.ts), each initialised at its first use.
+  await bundleSchemaDeps(join(outdir, 'schema-deps.cjs'), cliDir);
+  chmodSync(join(outdir, 'pawl.mjs'), 0o755);
+}
+
+/**
+ * The schema thread's dependencies in one file (task/schema-thread.ts), each initialised at its
+ * first use, and the draft-07 meta-schema's validator as code (draft07Meta).
+ */
+export async function bundleSchemaDeps(outfile, resolveDir) {
   await build({
-    ...common,
-    plugins: [],
-    stdin: { contents: "module.exports = { ajv: () => require('ajv'), ajvDraft04: () => require('ajv-draft-04'), re2js: () => require('re2js') };", resolveDir: cliDir, loader: 'js' },
-    outfile: join(outdir, 'schema-deps.cjs'),
-    outdir: undefined,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'warning',
+    plugins: [draft07Meta],
+    stdin: {
+      contents: "module.exports = { ajv: () => require('ajv'), ajvDraft04: () => require('ajv-draft-04'), re2js: () => require('re2js'), meta07: () => require('pawl:draft-07-meta') };",
+      resolveDir,
+      loader: 'js',
+    },
+    outfile,
     format: 'cjs',
     minifyWhitespace: true,
   });
-  chmodSync(join(outdir, 'pawl.mjs'), 0o755);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) await bundleCli('dist/cli', 'dist/bundle');

@@ -34,10 +34,19 @@ const OPTIONS = { allErrors: false, strict: false, logger: false, code: { regExp
 // (40-170 ms measured, and a task has two schemas): one checker per draft checks every schema
 // (compiling nothing of theirs, so they leave nothing in it), and each schema's own instance
 // skips the check. Same messages as ajv's own ("schema is invalid: ...").
+// The build has the draft-07 meta-schema's validator as code (scripts/bundle-cli.mjs): a schema
+// that is draft-07 (ajv's default) is checked with it, and refused in validateSchema's words.
 const checkers = new Map();
+const DRAFT_07 = /^http:\/\/json-schema\.org\/draft-07\/schema#?$/;
+let meta07;
 function checkSchema(Engine, schema) {
   let c = checkers.get(Engine);
   if (!c) checkers.set(Engine, (c = new Engine(OPTIONS)));
+  if (Engine === Ajv && deps.meta07 && (schema.$schema === undefined || (typeof schema.$schema === 'string' && DRAFT_07.test(schema.$schema)))) {
+    const v = (meta07 ??= deps.meta07());
+    if (!v(schema)) throw new Error('schema is invalid: ' + c.errorsText(v.errors));
+    return;
+  }
   c.validateSchema(schema, true);
 }
 
