@@ -8,6 +8,7 @@
 import { closeSync, openSync, readFileSync, readSync, constants as fsc } from 'node:fs';
 import { closeAuditNetlink, drainAuditNetlink, openAuditNetlink, requestAuditStatus, statusReply } from './audit-netlink.js';
 import { libseccomp } from './libseccomp.js';
+import { loadLibc } from '../util/libc.js';
 import { syscallName } from './syscalls.js';
 
 const SIGSYS = 31;
@@ -53,8 +54,10 @@ export function parseAuditRecord(line: string): AuditRecord | null {
   return { time: Number(m[1]) * 1000 + Number(m[2]), session: session === UNSET ? null : session, pid: Number(m[4]), signal: Number(m[5]), arch: parseInt(m[6]!, 16), syscall: Number(m[7]) };
 }
 
-// One /dev/kmsg reader per process, opened on first use: each read takes only the records printed
-// since the last one (the first takes the whole ring buffer), kept in a bounded list. A record
+// One /dev/kmsg reader per process, opened before the first sandbox with a seccomp filter starts
+// and moved to the end of the ring buffer then: each read takes only the records printed since
+// the last one, kept in a bounded list. (Reading the whole buffer first, a record per read, cost
+// a CLI run ~10 ms of its reap here, for records older than any run of the process.) A record
 // that arrives both ways (kernel log and netlink) is kept once, by its audit serial.
 let kmsg: number | null | undefined;
 const seen: AuditRecord[] = [];
@@ -64,11 +67,25 @@ const SERIAL = /audit\((\d+\.\d+:\d+)\)/;
 
 /**
  * Start listening before a sandbox with a seccomp filter starts: the netlink group delivers only
- * what happens after joining (the kernel log keeps its ring buffer, so it needs no head start).
+ * what happens after joining, and the kernel log is read from here on.
  */
 export function listenSeccompAudit(): void {
   openAuditNetlink();
+  if (kmsg === undefined) kmsg = openKmsg(true);
 }
+
+function openKmsg(fromNow: boolean): number | null {
+  let fd: number;
+  try {
+    fd = openSync('/dev/kmsg', fsc.O_RDONLY | fsc.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  // Past every record printed so far (SEEK_END); where that fails, they are read once and dropped by time.
+  if (fromNow) loadLibc().lseek(fd, 0n, SEEK_END);
+  return fd;
+}
+const SEEK_END = 2;
 
 function keep(line: string): void {
   const rec = parseAuditRecord(line);
@@ -84,13 +101,7 @@ function keep(line: string): void {
 /** Every seccomp record the kernel has printed or sent (since this process first looked), oldest first; [] when neither can be read. */
 export function readSeccompRecords(): AuditRecord[] {
   for (const line of drainAuditNetlink()) keep(line);
-  if (kmsg === undefined) {
-    try {
-      kmsg = openSync('/dev/kmsg', fsc.O_RDONLY | fsc.O_NONBLOCK);
-    } catch {
-      kmsg = null;
-    }
-  }
+  if (kmsg === undefined) kmsg = openKmsg(false);
   if (kmsg !== null) {
     const buf = Buffer.alloc(8192);
     for (;;) {
