@@ -105,7 +105,8 @@ export async function rootfsFiles(recipe: Recipe, facts?: FactsCache): Promise<R
     files.set(dest, { source, dest, mode: 0o644 });
   }
   for (const f of await landlockRootfsFiles()) files.set(f.dest, f);
-  return [...files.values()].sort((a, b) => a.dest.localeCompare(b.dest));
+  // Code-unit order: localeCompare's first call loads ICU's collation (~9 ms of every CLI run).
+  return [...files.values()].sort((a, b) => (a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
 }
 
 function listFiles(dir: string, prefix = ''): string[] {
