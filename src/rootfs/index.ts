@@ -55,9 +55,14 @@ async function treeIntact(facts: FactsCache, hash: string, path: string, files: 
   return true;
 }
 
-/** Trees replaced by a rebuild, once no sandbox can still be starting from them (10 minutes on). */
+/**
+ * Trees replaced by a rebuild or retired (retireTrees), once no sandbox can still run from them:
+ * a day on, past the longest wall time of the trust levels (system: an hour). (Removing a tree's
+ * files would pull them from under a sandbox bound to it; a rename does not.)
+ */
+const RETIRED_KEPT_MS = 24 * 3600_000;
 async function removeOldTrees(root: string): Promise<void> {
-  const cutoff = Date.now() - 10 * 60_000;
+  const cutoff = Date.now() - RETIRED_KEPT_MS;
   for (const name of await readdir(root).catch(() => [] as string[])) {
     const when = Number(/^\.old-(\d+)-/.exec(name)?.[1]);
     if (when && when < cutoff) await rm(join(root, name), { recursive: true, force: true }).catch(() => {});
@@ -144,7 +149,8 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   const indexFile = join(root, 'index.json');
   if (!opts.rebuild) {
     const known = memo.get(`${root}\0${sig}`); // per state dir: a process may use several
-    if (known) {
+    // (Still there: another process may have retired it, retireTrees.)
+    if (known && (await exists(join(known, '.pawl-rootfs')))) {
       await warm(known, files);
       return { path: known, hash: known.slice(root.length + 1), built: false };
     }
@@ -178,10 +184,13 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   }
   await removeOldTrees(root);
   const index = await readIndex(indexFile);
+  delete index[sig]; // then last: the newest entry
   index[sig] = hash;
+  const kept = await boundIndex(root, index);
+  if (built) await retireTrees(root, kept);
   // A name of its own per write: two callers in one process (or two processes) never share a temp file.
   const tmpIndex = `${indexFile}.${process.pid}.${randomBytes(6).toString('hex')}`;
-  await writeFile(tmpIndex, JSON.stringify(index));
+  await writeFile(tmpIndex, JSON.stringify(kept));
   await replaceAtomically(tmpIndex, indexFile);
   opts.onProgress?.('reading it into the page cache');
   await warm(path, files);
@@ -203,6 +212,35 @@ export async function rootfsInfo(host: HostConfig): Promise<RootfsInfo> {
   const files = await rootfsFiles(await loadRecipe());
   const list = await Promise.all(files.map(async (f) => ({ dest: f.dest, source: f.source, bytes: (await stat(join(path, f.dest))).size })));
   return { path, hash, built, files: list, bytes: list.reduce((n, f) => n + f.bytes, 0) };
+}
+
+/**
+ * The index, newest entries last, bounded: entries whose tree is gone are dropped, and at most
+ * INDEX_KEPT are kept. Every build of pawl's harness (every upgrade, every \`npm run build\`) adds
+ * a signature, and the whole index is read on every run of a new process (measured: 581 KB, 364
+ * entries, after a few hundred builds here). A dropped entry costs its sources one re-hash.
+ */
+const INDEX_KEPT = 32;
+async function boundIndex(root: string, index: Record<string, string>): Promise<Record<string, string>> {
+  const entries = Object.entries(index).slice(-INDEX_KEPT);
+  const present = await Promise.all(entries.map(([, h]) => exists(join(root, h, '.pawl-rootfs'))));
+  return Object.fromEntries(entries.filter((_, i) => present[i]));
+}
+
+/**
+ * After a build: the trees of the newest TREES_KEPT entries stay (the one just built, and those of
+ * other copies of pawl sharing this state dir, recently used), every other tree is retired:
+ * renamed to \`.old-<time>-...\`, removed by removeOldTrees a day later. Each new version of pawl's
+ * harness or node builds a ~100 MB tree; without this they stayed for good (2.8 GB, 28 trees,
+ * here). A copy whose tree was retired builds it again on its next run.
+ */
+const TREES_KEPT = 4;
+async function retireTrees(root: string, index: Record<string, string>): Promise<void> {
+  const keep = new Set(Object.values(index).slice(-TREES_KEPT));
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{16}$/.test(name) || keep.has(name)) continue;
+    await rename(join(root, name), join(root, `.old-${Date.now()}-${randomBytes(6).toString('hex')}`)).catch(() => {});
+  }
 }
 
 async function readIndex(file: string): Promise<Record<string, string>> {

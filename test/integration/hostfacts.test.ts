@@ -2,7 +2,7 @@
 // rootfs tree or a changed cgroup layout is detected and recomputed, never served from the cache.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FactsCache } from '../../src/hostfacts/cache.js';
@@ -33,6 +33,47 @@ describe('host facts cache', () => {
       const again = ensureInNewProcess(stateDir);
       expect(again).toMatchObject({ path: first.path, built: true });
       expect(readFileSync(harness, 'utf8')).toBe(original);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  // Each new version of pawl's harness or node builds a ~100 MB tree and adds an index entry; the
+  // state dir must not keep every one for good.
+  it('a build keeps the index bounded and retires trees no recent entry names, removing them a day later', () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'pawl-facts-'));
+    try {
+      const first = ensureInNewProcess(stateDir);
+      const root = join(stateDir, 'rootfs');
+      const hash = first.path.slice(root.length + 1);
+      const tree = (name: string) => {
+        mkdirSync(join(root, name));
+        writeFileSync(join(root, name, '.pawl-rootfs'), '');
+      };
+      const [recent, early, unnamed] = ['aaaaaaaaaaaaaaa1', 'aaaaaaaaaaaaaaa2', 'aaaaaaaaaaaaaaa3'];
+      for (const t of [recent, early, unnamed]) tree(t);
+      const real = JSON.parse(readFileSync(join(root, 'index.json'), 'utf8')) as Record<string, string>;
+      const fake: Record<string, string> = { ...real, 'fake-0': early };
+      for (let i = 1; i < 39; i++) fake[`fake-${i}`] = `ffffffffffffff${String(i).padStart(2, '0')}`; // trees long gone
+      fake['fake-39'] = recent;
+      writeFileSync(join(root, 'index.json'), JSON.stringify(fake));
+      const day = 24 * 3600_000;
+      mkdirSync(join(root, `.old-${Date.now() - 2 * day}-expired`));
+      mkdirSync(join(root, `.old-${Date.now() - 60_000}-fresh`));
+      // A build: the tree is tampered with, so it is rebuilt.
+      const harness = join(first.path, 'opt', 'pawl', readdirSync(join(first.path, 'opt', 'pawl')).find((f) => f.startsWith('harness'))!);
+      appendFileSync(harness, '\n// tampered\n');
+      expect(ensureInNewProcess(stateDir)).toMatchObject({ path: first.path, built: true });
+      const index = JSON.parse(readFileSync(join(root, 'index.json'), 'utf8')) as Record<string, string>;
+      expect(Object.entries(index)).toEqual([['fake-39', recent], ...Object.entries(real).map(([k]) => [k, hash])]);
+      const names = readdirSync(root);
+      expect(names).toContain(recent);
+      expect(names).toContain(hash);
+      expect(names).not.toContain(early);
+      expect(names).not.toContain(unnamed);
+      expect(names.filter((n) => n.startsWith('.old-')).length).toBe(4); // early, unnamed, the tampered tree, the fresh one
+      expect(names).toContain(names.find((n) => n.endsWith('-fresh')));
+      expect(names.some((n) => n.endsWith('-expired'))).toBe(false);
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
     }
