@@ -30,7 +30,7 @@ for (const o of ONLY ?? []) if (!SECTIONS.includes(o)) throw new Error(`BENCH_ON
 const want = (section) => !ONLY || ONLY.includes(section);
 const root = new URL('..', import.meta.url).pathname;
 const CLI = join(root, "dist", "bundle", "pawl.mjs"); // the shipped bin
-const HARNESS = join(root, 'dist', 'task', 'harness.js');
+const HARNESS = join(root, 'dist', 'task', 'harness.cjs');
 const host = hostConfig({ cgroupParent: 'pawl-bench' });
 const cliEnv = { ...process.env, PAWL_CGROUP_PARENT: 'pawl-bench' };
 const add = await loadTask(join(root, 'examples', 'add'));
@@ -244,7 +244,7 @@ async function engineRows(e) {
     return;
   }
   const nodeArgv = runArgv(e, image, ['/usr/bin/node', '-e', '0']);
-  const taskArgv = e.fds ? runArgv(e, image, ['/usr/bin/node', '/opt/pawl/harness.mjs'], 2) : runArgv(e, image, ['/usr/bin/node', '-e', taskScript(add, INPUT)]);
+  const taskArgv = e.fds ? runArgv(e, image, ['/usr/bin/node', '/opt/pawl/harness.cjs'], 2) : runArgv(e, image, ['/usr/bin/node', '-e', taskScript(add, INPUT)]);
   const show = (argv) => argv.map((a) => (/[\s"'$&|]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
   const measure = async (name, label, argv, fn) => {
     log(`${label}: ${show(argv)}`);

@@ -10,7 +10,7 @@ import { rlimitsFor, type Rlimits } from './rlimits.js';
 import { landlockCommand } from '../lsm/landlock/rules.js';
 import { programCommand } from '../network/forwarder-command.js';
 
-export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.mjs'];
+export const HARNESS_COMMAND = ['/usr/bin/node', '/opt/pawl/harness.cjs'];
 
 /** The namespaces the sandbox gets (user, pid, ipc, uts, mount and cgroup always: new). */
 export interface Namespaces {

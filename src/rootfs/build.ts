@@ -24,7 +24,8 @@ const Recipe = z.object({
 type Recipe = z.infer<typeof Recipe>;
 
 export const RECIPE_DIR = join(PACKAGE_ROOT, 'rootfs');
-export const HARNESS_SOURCE = join(PACKAGE_ROOT, 'dist', 'task', 'harness.js');
+// CommonJS: the build's bundleHarness (scripts/bundle-cli.mjs) says why.
+export const HARNESS_SOURCE = join(PACKAGE_ROOT, 'dist', 'task', 'harness.cjs');
 const FORWARDER_SOURCE = join(PACKAGE_ROOT, 'dist', 'network', 'forwarder.js');
 
 /** One file to place in the rootfs: `source` on the host, `dest` inside. */

@@ -1,5 +1,6 @@
-// The in-sandbox harness: node /opt/pawl/harness.mjs. It is copied alone into the rootfs, so it
-// imports only node builtins (the protocol's const enum is inlined by tsc).
+// The in-sandbox harness: node /opt/pawl/harness.cjs (the build's CommonJS copy of this module:
+// scripts/bundle-cli.mjs bundleHarness). It is copied alone into the rootfs, so it imports only
+// node builtins (the protocol's const enum is inlined by tsc).
 // It reads one TaskRequest from fd 3, finds the task function in whatever shape the file has,
 // runs it and writes one reply to fd 4. Input/output schema validation happens on the host,
 // where the task cannot tamper with it. The same file is also the fetch worker thread (bottom).

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
-const HARNESS = join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'task', 'harness.js');
+const HARNESS = join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'task', 'harness.cjs');
 
 function runHarness(source: string, stallMs: number): Promise<{ stdoutBytes: number; reply: unknown; code: number | null }> {
   return new Promise((resolve, reject) => {

@@ -45,7 +45,7 @@ describe('Landlock rules', () => {
   it('are a pure function of the policy (snapshot)', () => {
     const p = Policy.parse({ filesystem: { mounts: [{ type: 'bind', source: '/srv/a', target: '/a' }, { type: 'bind', source: '/srv/b', target: '/b', readonly: false }, { type: 'volume', source: 'v', target: '/v' }, { type: 'tmpfs', target: '/t', size: '1MB' }] } });
     expect(landlockRules(p)).toMatchSnapshot();
-    expect(landlockCommand(p, ['/usr/bin/node', '/opt/pawl/harness.mjs'])).toMatchSnapshot();
+    expect(landlockCommand(p, ['/usr/bin/node', '/opt/pawl/harness.cjs'])).toMatchSnapshot();
   });
 
   it('take the policy\'s own lists, and always keep what node needs', () => {
