@@ -56,9 +56,9 @@ async function treeIntact(facts: FactsCache, hash: string, path: string, files: 
 }
 
 /**
- * Trees replaced by a rebuild or retired (retireTrees), once no sandbox can still run from them:
- * a day on, past the longest wall time of the trust levels (system: an hour). (Removing a tree's
- * files would pull them from under a sandbox bound to it; a rename does not.)
+ * Trees replaced by a rebuild, once no sandbox of the trust levels' wall times can still run from
+ * them: a day on (system's is an hour; it was 10 minutes, shorter than trusted's). Removing a
+ * tree's files would pull them from under a sandbox bound to it; the rename does not.
  */
 const RETIRED_KEPT_MS = 24 * 3600_000;
 async function removeOldTrees(root: string): Promise<void> {
@@ -149,7 +149,7 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   const indexFile = join(root, 'index.json');
   if (!opts.rebuild) {
     const known = memo.get(`${root}\0${sig}`); // per state dir: a process may use several
-    // (Still there: another process may have retired it, retireTrees.)
+    // (Still there: another process may have rebuilt it meanwhile, renaming the old one away.)
     if (known && (await exists(join(known, '.pawl-rootfs')))) {
       await warm(known, files);
       return { path: known, hash: known.slice(root.length + 1), built: false };
@@ -187,7 +187,6 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   delete index[sig]; // then last: the newest entry
   index[sig] = hash;
   const kept = await boundIndex(root, index);
-  if (built) await retireTrees(root, kept);
   // A name of its own per write: two callers in one process (or two processes) never share a temp file.
   const tmpIndex = `${indexFile}.${process.pid}.${randomBytes(6).toString('hex')}`;
   await writeFile(tmpIndex, JSON.stringify(kept));
@@ -225,22 +224,6 @@ async function boundIndex(root: string, index: Record<string, string>): Promise<
   const entries = Object.entries(index).slice(-INDEX_KEPT);
   const present = await Promise.all(entries.map(([, h]) => exists(join(root, h, '.pawl-rootfs'))));
   return Object.fromEntries(entries.filter((_, i) => present[i]));
-}
-
-/**
- * After a build: the trees of the newest TREES_KEPT entries stay (the one just built, and those of
- * other copies of pawl sharing this state dir, recently used), every other tree is retired:
- * renamed to \`.old-<time>-...\`, removed by removeOldTrees a day later. Each new version of pawl's
- * harness or node builds a ~100 MB tree; without this they stayed for good (2.8 GB, 28 trees,
- * here). A copy whose tree was retired builds it again on its next run.
- */
-const TREES_KEPT = 4;
-async function retireTrees(root: string, index: Record<string, string>): Promise<void> {
-  const keep = new Set(Object.values(index).slice(-TREES_KEPT));
-  for (const name of await readdir(root).catch(() => [] as string[])) {
-    if (!/^[0-9a-f]{16}$/.test(name) || keep.has(name)) continue;
-    await rename(join(root, name), join(root, `.old-${Date.now()}-${randomBytes(6).toString('hex')}`)).catch(() => {});
-  }
 }
 
 async function readIndex(file: string): Promise<Record<string, string>> {

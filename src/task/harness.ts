@@ -26,6 +26,8 @@ const https = () => load('node:https') as typeof Https;
 const net = () => load('node:net') as typeof Net;
 const tls = () => load('node:tls') as typeof Tls;
 const threads = () => load('node:worker_threads') as typeof WorkerThreads;
+/** This file's path: its own frames are left out of a task error's stack. */
+const SELF = new URL(import.meta.url).pathname;
 /** The fetch worker is this file again, told apart by this argument. */
 const WORKER_ARG = '--pawl-fetch-worker';
 
@@ -500,7 +502,7 @@ function serialize(e: unknown): SerializedError {
   const err = e as Error & { code?: unknown; status?: unknown; path?: unknown; syscall?: unknown };
   const out: SerializedError = { name: err.name, message: err.message };
   // The task's frames only: the harness and node internals are noise to the task's author.
-  if (err.stack) out.stack = err.stack.split('\n').filter((l) => !/harness\.mjs|node:internal|^\s+at async/.test(l)).slice(0, 12).join('\n');
+  if (err.stack) out.stack = err.stack.split('\n').filter((l) => !l.includes(`${SELF}:`) && !/node:internal|^\s+at async/.test(l)).slice(0, 12).join('\n');
   if (typeof err.code === 'string') out.code = err.code;
   if (typeof err.status === 'number') out.status = err.status;
   if (typeof err.path === 'string') out.path = err.path;

@@ -35,6 +35,9 @@ describe('a Ratchet task in a bubblewrap sandbox', () => {
     const r = await runTask(fixture('throws'), { input: { num1: -1 }, host });
     expect(r.status).toBe('failed');
     expect(r.error).toMatchObject({ kind: 'TaskError', name: 'ValidationError', message: 'num1 must be positive, got -1' });
+    // The task's own frames, none of the harness's (whatever its file is called).
+    expect(r.error?.stack).toMatch(/main\.js:2/);
+    expect(r.error?.stack).not.toMatch(/\/opt\/pawl\//);
   });
 
   it('rejects input that does not match input.schema.json as InvalidInput', async () => {
