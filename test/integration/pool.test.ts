@@ -109,9 +109,12 @@ describe('warm pool', () => {
       const r = await running;
       expect(r.id).toBe(idle.id);
       expect(r.status).toBe('succeeded');
-      // Without the quota the spinner gets a whole core (or half of one on a busy 2-core host).
+      // Without the quota the spinner gets a whole core (or half of one on a busy 2-core host). A
+      // quota is a ceiling: on a host as loaded as CI's (host tests beside the VM on 2 cores) the
+      // spinner got 0.168 of its 0.25, so only the ceiling is held here; the kernel's own file
+      // above shows the quota's value.
       const { share } = r.output as { share: number };
-      expect(share).toBeGreaterThan(0.18);
+      expect(share).toBeGreaterThan(0.05);
       expect(share).toBeLessThan(0.32);
     } finally {
       await pool.close();
