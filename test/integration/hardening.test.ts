@@ -150,6 +150,15 @@ describe('a cleanup failure never replaces the verdict (10.7)', () => {
 });
 
 describe('gc judges a supervisor by pid, start time, boot and pid namespace (10.10)', () => {
+  /** A run dir's owner record, once written whole (null before). */
+  const ownerOf = (id: string): { pid: number } | null => {
+    try {
+      return JSON.parse(readFileSync(join(host.runDir, id, 'owner'), 'utf8')) as { pid: number };
+    } catch {
+      return null;
+    }
+  };
+
   it('removes what a SIGKILLed bwrap supervisor left', async () => {
     const script = `
       import { runTask } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};
@@ -159,14 +168,15 @@ describe('gc judges a supervisor by pid, start time, boot and pid namespace (10.
     `;
     const before = new Set(readdirSync(host.runDir));
     const child = spawn('node', ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-    // Wait for its run to exist: a new scratch dir of this host whose owner is that child.
+    // Wait for its run to exist: a new scratch dir of this host whose owner is that child (the
+    // owner record is written after the dir is made: wait for it too).
     let id: string | undefined;
     for (let i = 0; i < 300 && !id; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      id = readdirSync(host.runDir).find((n) => !before.has(n) && !n.startsWith('.'));
+      id = readdirSync(host.runDir).find((n) => !before.has(n) && !n.startsWith('.') && ownerOf(n) !== null);
     }
     expect(id).toBeDefined();
-    const owner = JSON.parse(readFileSync(join(host.runDir, id!, 'owner'), 'utf8')) as { pid: number };
+    const owner = ownerOf(id!)!;
     await new Promise((r) => setTimeout(r, 1000)); // its sandbox runs
     process.kill(owner.pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
