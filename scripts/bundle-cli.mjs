@@ -50,10 +50,13 @@ const draft07Meta = {
   },
 };
 
+/** What every file built here is: one bundle for node 20. */
+const NODE20 = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
+
 /** Bundle the CLI whose sources (launch, main: .js from tsc or .ts) are in `cliDir` into `outdir`. */
 export async function bundleCli(cliDir, outdir, ext = '.js') {
   rmSync(outdir, { recursive: true, force: true });
-  const common = { bundle: true, platform: 'node', target: 'node20', outdir, external: ['koffi'], plugins: [zodEnglishOnly], logLevel: 'warning' };
+  const common = { ...NODE20, outdir, external: ['koffi'], plugins: [zodEnglishOnly] };
   await build({
     ...common,
     entryPoints: { pawl: join(cliDir, `launch${ext}`) },
@@ -90,13 +93,10 @@ export async function bundleCli(cliDir, outdir, ext = '.js') {
  */
 export async function bundleHarness(entry, outfile) {
   await build({
+    ...NODE20,
     entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
     format: 'cjs',
     outfile,
-    logLevel: 'warning',
     define: { 'import.meta.url': '__pawlHarnessUrl' },
     banner: { js: "'use strict';\nvar __pawlHarnessUrl = require('node:url').pathToFileURL(__filename).href;" },
   });
@@ -108,10 +108,7 @@ export async function bundleHarness(entry, outfile) {
  */
 export async function bundleSchemaDeps(outfile, resolveDir) {
   await build({
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    logLevel: 'warning',
+    ...NODE20,
     plugins: [draft07Meta],
     stdin: {
       contents: "module.exports = { ajv: () => require('ajv'), ajvDraft04: () => require('ajv-draft-04'), re2js: () => require('re2js'), meta07: () => require('pawl:draft-07-meta') };",

@@ -60,9 +60,9 @@ async function treeIntact(facts: FactsCache, hash: string, path: string, files: 
  * them: a day on (system's is an hour; it was 10 minutes, shorter than trusted's). Removing a
  * tree's files would pull them from under a sandbox bound to it; the rename does not.
  */
-const RETIRED_KEPT_MS = 24 * 3600_000;
+const REPLACED_KEPT_MS = 24 * 3600_000;
 async function removeOldTrees(root: string): Promise<void> {
-  const cutoff = Date.now() - RETIRED_KEPT_MS;
+  const cutoff = Date.now() - REPLACED_KEPT_MS;
   for (const name of await readdir(root).catch(() => [] as string[])) {
     const when = Number(/^\.old-(\d+)-/.exec(name)?.[1]);
     if (when && when < cutoff) await rm(join(root, name), { recursive: true, force: true }).catch(() => {});
@@ -149,8 +149,7 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   const indexFile = join(root, 'index.json');
   if (!opts.rebuild) {
     const known = memo.get(`${root}\0${sig}`); // per state dir: a process may use several
-    // (Still there: another process may have rebuilt it meanwhile, renaming the old one away.)
-    if (known && (await exists(join(known, '.pawl-rootfs')))) {
+    if (known) {
       await warm(known, files);
       return { path: known, hash: known.slice(root.length + 1), built: false };
     }

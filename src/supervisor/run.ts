@@ -61,14 +61,10 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
   // prepareTaskRun's.
   const starting = Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
   starting.catch(() => {}); // awaited below, on every path
-  let rejected: RunResult | null;
-  try {
-    await compiled;
-    rejected = await inputRejection(loaded, policy, input, opts.host);
-  } catch (e) {
+  const rejected = await compiled.then(() => inputRejection(loaded, policy, input, opts.host)).catch(async (e: unknown) => {
     await discard(starting);
     throw e;
-  }
+  });
   if (rejected) {
     await discard(starting);
     return rejected;

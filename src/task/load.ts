@@ -88,9 +88,7 @@ export async function readTask(ref: string, opts: { limits?: z.input<typeof Task
   if (!info.isDirectory()) fail(`task must be a directory or a .js file: ${ref}`);
   const files = await TaskFiles.at(ref);
 
-  const metaReads = await Promise.allSettled([files.read('metadata.json', caps.dataBytes), files.read('meta.yaml', caps.dataBytes)]);
-  for (const r of metaReads) if (r.status === 'rejected') throw r.reason; // metadata.json's problem first
-  const [metaJson, metaYaml] = metaReads.map((r) => (r as PromiseFulfilledResult<string | null>).value);
+  const [metaJson, metaYaml] = await inOrder([files.read('metadata.json', caps.dataBytes), files.read('meta.yaml', caps.dataBytes)]);
   // Both: Ratchet's own task loader reads metadata.json (and main.js), so pawl does too, and says so.
   const bothMeta = metaJson !== null && metaYaml !== null;
   const metaFile = metaJson !== null ? 'metadata.json' : 'meta.yaml';
@@ -151,22 +149,11 @@ export async function readTask(ref: string, opts: { limits?: z.input<typeof Task
   const inputRead = readSchema('input');
   const inputCompiled = inputRead.then((s) => (s ? assertCompiles(s.schema, limits.validation) : undefined));
   inputCompiled.catch(() => {}); // awaited below or by the caller
-  const steps = await Promise.allSettled([
-    readSource(),
-    (async () => metadataPolicy(metadata, metaFile))(),
-    readSecurity(),
-    readTests(),
-    inputRead,
-    readSchema('output'),
-  ] as const);
-  const failed = steps.findIndex((r) => r.status === 'rejected');
-  if (failed >= 0) {
-    if (failed === 5) await inputCompiled;
-    throw (steps[failed] as PromiseRejectedResult).reason;
-  }
-  const [{ source, filename }, { resources, readings }, security, tests, input, output] = steps.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
-    Awaited<ReturnType<typeof readSource>>, ReturnType<typeof metadataPolicy>, PolicyInput | undefined, TestCase[], Awaited<typeof inputRead>, Awaited<typeof inputRead>,
-  ];
+  const OUTPUT_SCHEMA = 5;
+  const [{ source, filename }, { resources, readings }, security, tests, input, output] = await inOrder(
+    [readSource(), (async () => metadataPolicy(metadata, metaFile))(), readSecurity(), readTests(), inputRead, readSchema('output')],
+    (failed) => (failed === OUTPUT_SCHEMA ? inputCompiled : undefined),
+  );
   if (bothMeta) readings.unshift({ field: 'meta.yaml', raw: 'present beside metadata.json', source: 'task directory', read: 'ignored: metadata.json and main.js are the task, as in Ratchet\'s own task loader' });
   if (entrypoint) readings.push({ field: 'entrypoint', raw: JSON.stringify(metadata.entrypoint), source: metaFile, read: 'file' in entrypoint ? `the file to load` : `the function to call` });
   const policy: PolicyInput = { resources };
@@ -194,6 +181,20 @@ export async function readTask(ref: string, opts: { limits?: z.input<typeof Task
   })();
   compiled.catch(() => {}); // awaited by the caller; never an unhandled rejection meanwhile
   return { task, compiled };
+}
+
+/**
+ * Every promise settled, then the first failure in the given order thrown (not the first in
+ * time), after `before(its index)` settles (a failure of that is thrown instead).
+ */
+async function inOrder<T extends readonly unknown[]>(ps: readonly [...{ [K in keyof T]: Promise<T[K]> }], before?: (failed: number) => Promise<unknown> | undefined): Promise<T> {
+  const settled = await Promise.allSettled(ps);
+  const failed = settled.findIndex((r) => r.status === 'rejected');
+  if (failed >= 0) {
+    await before?.(failed);
+    throw (settled[failed] as PromiseRejectedResult).reason;
+  }
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 function mergeTaskPolicy(meta: PolicyInput, security: PolicyInput): PolicyInput {
