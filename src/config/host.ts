@@ -25,8 +25,14 @@ export const HostConfig = z.strictObject({
    */
   hostIdBase: z.number().int().min(1000).default(600_000),
   hostIdCount: z.number().int().min(1).default(65_536),
-  /** How often cgroup stats are polled for peaks. */
+  /** How often cgroup stats are polled for peaks, CPU time and disk, in a run's first moments. */
   pollIntervalMs: z.number().int().min(10).max(10_000).default(100),
+  /**
+   * The longest gap between two polls of an older run (a quarter of its age, never longer than
+   * its remaining CPU time takes on all CPUs: supervisor/watch.ts). Below pollIntervalMs it is
+   * pollIntervalMs.
+   */
+  pollMaxIntervalMs: z.number().int().min(10).max(60_000).default(500),
 });
 export type HostConfig = z.infer<typeof HostConfig>;
 

@@ -1,7 +1,15 @@
-// Watch a running sandbox: poll cgroup stats for peaks (default every 100 ms) and end the run
-// when a limit the kernel does not enforce by itself is crossed (CPU time, disk space, a refused
-// fork). The wall-clock limit is a plain timer.
+// Watch a running sandbox: poll cgroup stats for peaks and end the run when a limit the kernel
+// does not enforce by itself is crossed (CPU time, disk space, a refused fork). The wall-clock
+// limit is a plain timer.
+//
+// The polls thin out as a run ages (pollCadence): every pollIntervalMs (100 ms) for its first
+// moments, then a quarter of its age apart, up to pollMaxIntervalMs (500 ms). Short runs, most
+// of them, are sampled as densely as before; a long quiet one wakes the supervisor a few times a
+// second instead of ten (each wake-up costs CPU, most of what monitoring costs). The gaps never
+// let the CPU-time limit slip further than before: a gap is at most the time the run needs to
+// use up what is left of it on every CPU of the host, so its last stretch is polled densely.
 import { readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Policy } from '../config/policy.js';
 import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
 import type { KillReason } from './classify.js';
@@ -18,8 +26,20 @@ export interface Peaks {
   workspaceFull: boolean;
 }
 
-/** Polls between two looks at /workspace's usage (a statfs; without root, du: a process) and the open fds. */
-const DISK_EVERY = 5;
+/** At least this long between two looks at /workspace's usage (a statfs; without root, du: a process) and the open fds. */
+const DISK_EVERY_MS = 500;
+/** The most CPUs a run can use at once (its quota, if any, is lower): what bounds a gap between polls. */
+const HOST_CPUS = availableParallelism();
+
+/**
+ * The gap before the next poll, `age` ms into the run's watch (since its task was handed over, in
+ * a pool) with `cpuLeftMs` of its CPU time left: a quarter of its age, between `baseMs` and
+ * `maxMs`, and no longer than the whole host's CPUs take to use up what is left.
+ */
+export function pollCadence(ageMs: number, cpuLeftMs: number, baseMs: number, maxMs: number): number {
+  const gap = Math.min(Math.max(maxMs, baseMs), ageMs / 4, cpuLeftMs / HOST_CPUS);
+  return Math.max(baseMs, Math.round(gap));
+}
 
 export class Watch {
   readonly peaks: Peaks = { memoryBytes: 0, pids: 0, fds: 0, workspaceBytes: 0, workspaceFull: false };
@@ -28,7 +48,11 @@ export class Watch {
   private poller: NodeJS.Timeout | null = null;
   private polling = false;
   private inflight: Promise<void> = Promise.resolve();
-  private polls = 0;
+  /** When the polls' cadence began (start, or the hand-over's startClock); null when stopped. */
+  private since: number | null = null;
+  private baseMs = 100;
+  private maxMs = 500;
+  private lastDisk = -Infinity;
 
   constructor(
     private readonly cgroup: RunCgroup,
@@ -37,20 +61,44 @@ export class Watch {
     private readonly kill: (reason: KillReason) => void,
   ) {}
 
-  /** Polls from now; the wall clock too unless `clock: false` (a pooled sandbox starts it at send). */
-  start(intervalMs: number, opts: { clock?: boolean } = {}): void {
+  /**
+   * Polls from now, `baseMs` apart at first and at most `maxMs` apart later (pollCadence); the
+   * wall clock too unless `clock: false` (a pooled sandbox starts it at send).
+   */
+  start(baseMs: number, maxMs: number, opts: { clock?: boolean } = {}): void {
+    this.baseMs = baseMs;
+    this.maxMs = maxMs;
     if (opts.clock !== false) this.startClock();
-    this.poller = setInterval(() => void this.poll(), intervalMs);
+    this.since = performance.now();
+    this.schedule(baseMs);
   }
 
+  /** The wall clock from now; the polls' cadence starts afresh (a pooled sandbox waited idle, thinly polled). */
   startClock(): void {
     this.timer ??= setTimeout(() => this.kill('wall'), this.policy.resources.wallTime);
+    if (this.since !== null) {
+      this.since = performance.now();
+      this.schedule(this.baseMs);
+    }
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
-    if (this.poller) clearInterval(this.poller);
+    if (this.poller) clearTimeout(this.poller);
     this.timer = this.poller = null;
+    this.since = null;
+  }
+
+  private schedule(ms: number): void {
+    if (this.poller) clearTimeout(this.poller);
+    this.poller = setTimeout(() => {
+      this.poller = null;
+      void this.poll().then(() => {
+        if (this.since === null || this.poller) return; // stopped, or rescheduled meanwhile
+        const cpuLeft = this.policy.resources.cpuTime - (this.last?.cpuUsageUs ?? 0) / 1000;
+        this.schedule(pollCadence(performance.now() - this.since, cpuLeft, this.baseMs, this.maxMs));
+      });
+    }, ms);
   }
 
   /**
@@ -82,9 +130,11 @@ export class Watch {
       if (s.pidsLimitHits > 0) return this.kill('pids');
       // /workspace's own filesystem: one statfs, and no process (its size is the kernel's to
       // enforce; this sees files unlinked but held open too, which no walk can); the reap reads it
-      // once more. A plain dir (no root): du. Either at the first poll, then every DISK_EVERY.
+      // once more. A plain dir (no root): du. Either at the first poll, then DISK_EVERY_MS apart.
       let used: number | null = null;
-      if (++this.polls % DISK_EVERY === 1) {
+      const now = performance.now();
+      if (now - this.lastDisk >= DISK_EVERY_MS) {
+        this.lastDisk = now;
         // The fd count is a sampled peak (RLIMIT_NOFILE is the limit): with the disk, not every poll.
         this.peaks.fds = Math.max(this.peaks.fds, this.countFds());
         const fs = await workspaceFs(this.workspace);

@@ -121,6 +121,16 @@ describe('limits end runs with the right verdict', () => {
     expect(r.usage.wall_ms).toBeLessThan(10_000);
   });
 
+  it('ends a task that sleeps 2 s and then spins at its CPU-time limit, though the polls thinned out while it slept', async () => {
+    // By 2 s into a run the polls are ~500 ms apart (supervisor/watch.ts); a gap never outlasts
+    // what the host's CPUs need to use up the CPU time left, so the spin is caught within ~one
+    // base poll of the limit, not half a second of a core later.
+    const r = await runTask(fixture('late-spin'), { policy: { resources: { wallTime: '30s', cpuTime: '500ms', cpuPercent: 100 } }, host });
+    expect(r.error).toMatchObject({ kind: 'Timeout', limit: 'cpu', limit_value: 500 });
+    expect(r.usage.wall_ms).toBeGreaterThan(2000);
+    expect(r.usage.cpu_ms).toBeLessThan(500 + 250);
+  });
+
   it('holds a spinner to its CPU share (cpu quota; 25 %, measured over a steady window after start-up)', async () => {
     const r = await runTask(fixture('share'), { policy: { resources: { wallTime: '60s', cpuPercent: 25 } }, host });
     expect(r.status).toBe('succeeded');

@@ -43,7 +43,7 @@ export class RunWatch {
   /** Start watching. A task sandbox may wait in a pool before its task comes: its wall clock starts at send(). */
   start(host: HostConfig, opts: { clock: boolean; signal?: AbortSignal }): void {
     void this.watchAuditSession();
-    this.poller.start(host.pollIntervalMs, { clock: opts.clock });
+    this.poller.start(host.pollIntervalMs, host.pollMaxIntervalMs, { clock: opts.clock });
     opts.signal?.addEventListener('abort', () => void this.kill('cancelled'), { once: true });
     if (opts.signal?.aborted) void this.kill('cancelled');
   }
