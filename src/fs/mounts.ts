@@ -27,9 +27,6 @@ export type FsMount =
   /** A blocked file of the layout: the rootfs's mode-000 empty file bound over it. */
   | { kind: 'blocked-file'; target: string };
 
-/** The first fd of the bind sources in bwrap's spawned process (after plan.ts's fixed fds 0-7). */
-export const MOUNT_FD_BASE = 8;
-
 /** Pure: the policy's binds, volumes and tmpfs mounts, in order. */
 export function policyMounts(policy: Policy): PolicyMount[] {
   const out: PolicyMount[] = [];

@@ -81,13 +81,15 @@ class DirectChild extends EventEmitter implements Spawned {
 /**
  * Start `file` with `args`, an empty environment and `stdio`; throws when it cannot be started
  * (the errno's name in the message, as spawn's error event has it). No fd of this process but
- * those `stdio` names reaches it (fds.ts).
+ * those `stdio` names reaches it (fds.ts). `onSpawned` runs before anything waits for the child,
+ * so its pid cannot have been reaped and reused meanwhile; when it throws, the child is killed
+ * (and reaped) and the error propagates.
  */
-export function spawnDirect(file: string, args: string[], stdio: StdioSlot[]): Spawned {
-  return spawnWithoutStrayFds(() => spawnWith(file, args, stdio));
+export function spawnDirect(file: string, args: string[], stdio: StdioSlot[], onSpawned?: (pid: number) => void): Spawned {
+  return spawnWithoutStrayFds(() => spawnWith(file, args, stdio, onSpawned));
 }
 
-function spawnWith(file: string, args: string[], stdio: StdioSlot[]): Spawned {
+function spawnWith(file: string, args: string[], stdio: StdioSlot[], onSpawned?: (pid: number) => void): Spawned {
   const libc = loadLibc();
   const dup2: [number, number][] = [];
   const devNull: number[] = [];
@@ -118,6 +120,13 @@ function spawnWith(file: string, args: string[], stdio: StdioSlot[]): Spawned {
     if (pid < 0) {
       const code = errnoName(-pid);
       throw Object.assign(new Error(`spawn ${file} ${code}`), { code });
+    }
+    try {
+      onSpawned?.(pid);
+    } catch (e) {
+      process.kill(pid, 'SIGKILL');
+      void waitForExit(pid);
+      throw e;
     }
     const streams: (Socket | null)[] = [];
     try {

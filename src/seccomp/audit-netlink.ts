@@ -37,14 +37,7 @@ let seq = 0;
  */
 let pending: string[] = [];
 let puller: NodeJS.Timeout | undefined;
-/**
- * With the default queue (~200 KB, a few hundred records) a pull every 200 ms; with the 8 MB one
- * root can force (RCVBUF), once a second: a burst that fills 8 MB in a second is a flood the
- * kernel's own audit limits (rate_limit, backlog_limit) are there for, and each pull wakes the
- * supervisor (in a service or pool, all day).
- */
 const PULL_MS = 200;
-const PULL_FORCED_MS = 1000;
 const PENDING_MAX = 20_000;
 /** Records the kernel dropped because the socket was full (ENOBUFS), since it was opened. */
 let lost = 0;
@@ -71,8 +64,8 @@ export function openAuditNetlink(): boolean {
           // between two pulls must not overflow it. Without it the default stays; pulls still run.
           const size = Buffer.alloc(4);
           size.writeInt32LE(RCVBUF);
-          const forced = libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) === 0;
-          puller = setInterval(() => void pull(), forced ? PULL_FORCED_MS : PULL_MS).unref();
+          libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4);
+          puller = setInterval(() => void pull(), PULL_MS).unref();
         } else closeSync(fd);
       }
     } catch {

@@ -9,7 +9,7 @@
 // let the CPU-time limit slip further than before: a gap is at most the time the run needs to
 // use up what is left of it on every CPU of the host, so its last stretch is polled densely.
 import { readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { cpus } from 'node:os';
 import type { Policy } from '../config/policy.js';
 import type { CgroupStats, RunCgroup } from '../cgroup/types.js';
 import type { KillReason } from './classify.js';
@@ -28,8 +28,13 @@ export interface Peaks {
 
 /** At least this long between two looks at /workspace's usage (a statfs; without root, du: a process) and the open fds. */
 const DISK_EVERY_MS = 500;
-/** The most CPUs a run can use at once (its quota, if any, is lower): what bounds a gap between polls. */
-const HOST_CPUS = availableParallelism();
+/**
+ * The most CPUs a run can use at once (its quota, if any, is lower): what bounds a gap between
+ * polls. Every online CPU, not the supervisor's affinity (availableParallelism): a task may widen
+ * its own. Counted once, on first use.
+ */
+let hostCpus = 0;
+const HOST_CPUS = () => (hostCpus ||= Math.max(1, cpus().length));
 
 /**
  * The gap before the next poll, `age` ms into the run's watch (since its task was handed over, in
@@ -37,7 +42,7 @@ const HOST_CPUS = availableParallelism();
  * `maxMs`, and no longer than the whole host's CPUs take to use up what is left.
  */
 export function pollCadence(ageMs: number, cpuLeftMs: number, baseMs: number, maxMs: number): number {
-  const gap = Math.min(Math.max(maxMs, baseMs), ageMs / 4, cpuLeftMs / HOST_CPUS);
+  const gap = Math.min(Math.max(maxMs, baseMs), ageMs / 4, cpuLeftMs / HOST_CPUS());
   return Math.max(baseMs, Math.round(gap));
 }
 
@@ -52,6 +57,8 @@ export class Watch {
   private since: number | null = null;
   private baseMs = 100;
   private maxMs = 500;
+  /** The gap before the poll in progress (the next is about as far). */
+  private gap = 100;
   private lastDisk = -Infinity;
 
   constructor(
@@ -66,11 +73,12 @@ export class Watch {
    * wall clock too unless `clock: false` (a pooled sandbox starts it at send).
    */
   start(baseMs: number, maxMs: number, opts: { clock?: boolean } = {}): void {
-    this.baseMs = baseMs;
-    this.maxMs = maxMs;
+    // A host object made by hand may lack them (hostConfig() fills both): never a busy poll.
+    this.baseMs = Number.isFinite(baseMs) && baseMs >= 10 ? baseMs : 100;
+    this.maxMs = Number.isFinite(maxMs) ? maxMs : this.baseMs;
     if (opts.clock !== false) this.startClock();
     this.since = performance.now();
-    this.schedule(baseMs);
+    this.schedule(this.baseMs);
   }
 
   /** The wall clock from now; the polls' cadence starts afresh (a pooled sandbox waited idle, thinly polled). */
@@ -91,6 +99,7 @@ export class Watch {
 
   private schedule(ms: number): void {
     if (this.poller) clearTimeout(this.poller);
+    this.gap = ms;
     this.poller = setTimeout(() => {
       this.poller = null;
       void this.poll().then(() => {
@@ -133,7 +142,8 @@ export class Watch {
       // once more. A plain dir (no root): du. Either at the first poll, then DISK_EVERY_MS apart.
       let used: number | null = null;
       const now = performance.now();
-      if (now - this.lastDisk >= DISK_EVERY_MS) {
+      // Looked at now if the next poll would come later than DISK_EVERY_MS after the last look.
+      if (now - this.lastDisk + this.gap > DISK_EVERY_MS) {
         this.lastDisk = now;
         // The fd count is a sampled peak (RLIMIT_NOFILE is the limit): with the disk, not every poll.
         this.peaks.fds = Math.max(this.peaks.fds, this.countFds());

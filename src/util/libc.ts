@@ -3,7 +3,7 @@
 // the loop device and mount calls of /workspace's filesystem (fs/loop-mount.ts).
 // Loaded on first use; errno is read right after the failing call. The one libc binding (the
 // layering check allows koffi only here and in seccomp/libseccomp.ts).
-// The audit netlink socket (seccomp/audit-netlink.ts) and Landlock's ABI query (doctor) too.
+// The audit netlink socket (seccomp/audit-netlink.ts), Landlock's ABI query (doctor) and the bwrap shim's rlimits (prlimit) too.
 import koffi from 'koffi';
 import { constants } from 'node:os';
 
@@ -31,6 +31,8 @@ export interface Libc {
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  /** prlimit(pid, resource, new, old): `limit` is a struct rlimit (soft, hard: two u64), `old` null. */
+  prlimit(pid: number, resource: number, limit: Buffer, old: null): number;
   /** syncfs(fd) on one of libuv's threads: it may sleep for as long as the filesystem's writeback takes. */
   syncfsAsync(fd: number): Promise<number>;
   /**
@@ -141,6 +143,7 @@ export function loadLibc(): Libc {
       recv: lib.func('long recv(int, void *, size_t, int)'),
       send: lib.func('long send(int, const void *, size_t, int)'),
       setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)'),
+      prlimit: lib.func('int prlimit(int, int, const void *, void *)'),
       syncfsAsync: (fd: number) =>
         new Promise<number>((resolve, reject) => syncfs.async(fd, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),
       umount2Async: (target, flags) => onThread(umount2, target, flags),

@@ -1,6 +1,6 @@
 // The limits not covered in foundation.test.ts: file descriptors, the output caps, /tmp's size.
 import { afterAll, describe, expect, it } from 'vitest';
-import { runTask } from '../../src/index.js';
+import { execProgram, runTask } from '../../src/index.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 
 const host = testHost('limits');
@@ -16,6 +16,26 @@ describe('more limits', () => {
     // EMFILE with exactly fds 0-31 in use: the rlimit itself, not a later limit with the same verdict.
     expect(r.stdout).toBe('EMFILE with fds 0-31 open\n');
     expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'fds', limit_value: 32 });
+  });
+
+  it('runs the program under every rlimit of the run, soft and hard alike, with nothing of the shim\'s release left open', async () => {
+    // Set on the shim by prlimit(2) before it is released (runtime/bwrap/shim.ts), kept across
+    // setpriv, bwrap and the exec of the program.
+    const probe = `const fs = require('fs');
+      const fds = fs.readdirSync('/proc/self/fd').map((f) => { try { return f + '=' + fs.readlinkSync('/proc/self/fd/' + f); } catch { return f + '=?'; } });
+      process.stdout.write(fs.readFileSync('/proc/self/limits', 'utf8') + 'fds ' + fds.join(' '));`;
+    const r = await execProgram(['/usr/bin/node', '-e', probe], { host, trustLevel: 'untrusted', policy: { resources: { cpuTime: '9s', diskSpace: '20MB' } } });
+    expect(r.status).toBe('succeeded');
+    const limit = (name: string) => r.stdout.split('\n').find((l) => l.startsWith(name))!.split(/\s{2,}/).slice(1, 3);
+    expect(limit('Max open files')).toEqual(['32', '32']);
+    expect(limit('Max file size')).toEqual([String(20 * MiB), String(20 * MiB)]);
+    expect(limit('Max core file size')).toEqual(['0', '0']);
+    expect(limit('Max cpu time')).toEqual(['10', '10']);
+    if (process.getuid?.() === 0) expect(Number(limit('Max processes')[0])).toBeLessThan(1000); // the run's own host id: a per-run limit
+    // Sockets: stdout and stderr only (program mode). The shim's release pipe (a socket, at fd 8)
+    // and the supervisor's other ends stay outside; node's own fds are pipes, eventfds and epolls.
+    const sockets = r.stdout.split('\n').at(-1)!.replace('fds ', '').split(' ').filter((f) => f.includes('socket:')).map((f) => Number(f.split('=')[0]));
+    expect(sockets.sort()).toEqual([1, 2]);
   });
 
   it('keeps 1 MB of stdout by default and reports what it dropped; the run still succeeds', async () => {

@@ -3,7 +3,7 @@ import { resolvePolicy } from '../../src/config/resolve.js';
 import { existsSync } from 'node:fs';
 import { bwrapArgs as render, type ProcMasks } from '../../src/runtime/bwrap/argv.js';
 import { MASKED_PATHS } from '../../src/plan/layout.js';
-import { shimCommand } from '../../src/runtime/bwrap/shim.js';
+import { shimCommand, shimRlimits } from '../../src/runtime/bwrap/shim.js';
 import { rlimitsFor } from '../../src/plan/rlimits.js';
 import { testPlan } from '../helpers/plan.js';
 
@@ -75,12 +75,16 @@ describe('bwrap argv', () => {
 });
 
 describe('the shim', () => {
-  it('enters every cgroup, sets rlimits, drops to the host id, then execs the runtime (snapshot)', () => {
-    const policy = resolvePolicy({ trustLevel: 'untrusted' });
-    const cmd = shimCommand(['/cg/memory/pawl/run-ID/cgroup.procs', '/cg/pids/pawl/run-ID/cgroup.procs'], rlimitsFor(policy, 60), 612345, { file: '/usr/bin/bwrap', args: ['--', 'x'] });
+  it('enters every cgroup, waits for its release, drops to the host id, then execs the runtime (snapshot)', () => {
+    const cmd = shimCommand(['/cg/memory/pawl/run-ID/cgroup.procs', '/cg/pids/pawl/run-ID/cgroup.procs'], 32, 612345, { file: '/usr/bin/bwrap', args: ['--', 'x'] });
     expect(cmd).toMatchSnapshot();
-    const args = cmd.args.join(' ');
-    expect(args).toContain('--nofile=32 --nproc=61 --fsize=104857600 --core=0');
-    expect(args).toContain('/usr/bin/setpriv --reuid=612345 --regid=612345 --clear-groups -- /usr/bin/bwrap');
+    expect(cmd.args.join(' ')).toContain('612345 32 /usr/bin/setpriv --reuid=612345 --regid=612345 --clear-groups -- /usr/bin/bwrap');
+  });
+
+  it('gets the run\'s other rlimits set on it, nproc only with a host id of its own (pure)', () => {
+    const limits = rlimitsFor(resolvePolicy({ trustLevel: 'untrusted' }), 60);
+    // nofile (32) is the shell's own, set last (shim.ts).
+    expect(shimRlimits(limits, 612345)).toEqual([['cpu', 0, 31], ['fsize', 1, 104857600], ['core', 4, 0], ['nproc', 6, 61]]);
+    expect(shimRlimits(limits, null).map(([name]) => name)).toEqual(['cpu', 'fsize', 'core']);
   });
 });

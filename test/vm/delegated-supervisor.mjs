@@ -54,11 +54,17 @@ out.share = summary(await runTask(await loadTask(fixture('share'), slowSchemas),
   });
   const deadline = Date.now() + 30_000;
   while (!text.includes('started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  // The sandbox's processes: the one the supervisor spawned (the shim, now bwrap) and all below
+  // it. (The supervisor's own helpers, such as du for the workspace's size, are not the sandbox's.)
+  const supervisorGroup = cgroupOf(process.pid);
   out.running = {
     group: `/${host.cgroupParent}/run-${sb.id}`,
-    processes: descendants(process.pid).map((pid) => ({
+    processes: [sb.pid, ...descendants(sb.pid)].map((pid) => ({
       pid, cgroup: cgroupOf(pid), uid: Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]),
     })),
+    // Anything else in the supervisor's process tree, for the diagnostic only.
+    others: descendants(process.pid).filter((pid) => pid !== sb.pid && cgroupOf(pid) === supervisorGroup)
+      .map((pid) => { try { return `${pid}:${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()}`; } catch { return `${pid}:gone`; } }),
   };
   await sb.kill('cancelled');
   out.running.result = summary(await sb.result());

@@ -102,8 +102,8 @@ describe('cgroup v2 without root, in a delegated subtree', () => {
   });
 
   it('every process of a running sandbox is in its run group, running as the user (no host id to drop to)', (t) => {
-    const { group, processes, result } = out.running;
-    t.diagnostic(`${group}: ${processes.map((p) => `${p.pid}:${p.cgroup}:uid ${p.uid}`).join(' ')}`);
+    const { group, processes, result, others } = out.running;
+    t.diagnostic(`${group}: ${processes.map((p) => `${p.pid}:${p.cgroup}:uid ${p.uid}`).join(' ')}; the supervisor's own: ${others.join(', ') || 'none'}`);
     assert.match(group, /^\/pawl-vm-deleg\/pawl\/run-/);
     assert.ok(processes.length >= 3);
     for (const p of processes) {

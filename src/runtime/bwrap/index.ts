@@ -15,17 +15,18 @@ import type { SandboxPlan } from '../../plan/plan.js';
 import { idTime, ownerPid } from '../ids.js';
 import { processStartTime } from '../../hostfacts/liveness.js';
 import { spawnDirect, type Spawned } from '../spawn.js';
+import { errnoName, lastErrno, loadLibc } from '../../util/libc.js';
 import { bundleFiles } from '../oci/cli.js';
 import { holdSubreaper, tryReap } from '../oci/reaper.js';
 import type { ContainerRuntime, CreateOptions, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BWRAP, bwrapArgs, type BwrapFds } from './argv.js';
-import { shimCommand } from './shim.js';
+import { GO_FD, releaseShim, shimCommand } from './shim.js';
 import { ChildStdio } from '../child-stdio.js';
 import { AA_EXEC } from '../../lsm/host.js';
 import { pollUntil, withDeadline } from '../../util/wait.js';
 
 /** The spawned process's fds: 0-2 stdio, 3-4 the task protocol (task/protocol.ts), then bwrap's own. */
-const FD = { seccomp: 5, ready: 6, info: 7, sources: 8 } as const;
+const FD = { seccomp: 5, ready: 6, info: 7, go: GO_FD, sources: GO_FD + 1 } as const;
 const KILL_WAIT_MS = 2000;
 const ORPHAN_WAIT_MS = 2000;
 
@@ -184,7 +185,7 @@ export const bwrapRuntime: ContainerRuntime = {
     // profile (lsm/apparmor/setup.ts); aa-exec is what pawl spawns.
     const setup = plan.process.apparmorSetup;
     const runtime = setup ? { file: AA_EXEC, args: ['-p', setup, '--', bwrap.file, ...bwrap.args] } : bwrap;
-    const spawnCmd = shimCommand(site.procsFiles, plan.rlimits, site.hostId, runtime, shimTag);
+    const spawnCmd = shimCommand(site.procsFiles, plan.rlimits.nofile, site.hostId, runtime, shimTag);
     return {
       runtime,
       spawn: spawnCmd,
@@ -193,16 +194,31 @@ export const bwrapRuntime: ContainerRuntime = {
       async create(io: CreateOptions): Promise<RuntimeSandbox> {
         const seccomp = plan.seccomp ? openFile(site.dir, 'seccomp.bpf', plan.seccomp.bpf) : null;
         let ready: number | null = null;
+        // The shim's release pipe: [ours, the shim's]; ours goes to releaseShim, which closes it.
+        let go: [number, number] | null = null;
         try {
           // The set-up record: a one-byte file bwrap reads (--block-fd) once the sandbox is set up.
           ready = openFile(site.dir, 'ready', '.');
           const task = plan.fds.task ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
-          const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe', ...(site.sources?.fds ?? [])] as ('ignore' | 'inherit' | 'pipe' | number)[];
+          // The shim's release pipe (shim.ts): its end at GO_FD, ours written once its rlimits are set.
+          go = loadLibc().socketpair();
+          if (!go) throw new PawlError('RuntimeError', `cannot start the sandbox: socketpair: ${errnoName(lastErrno())}`);
+          const [ours, theirs] = go;
+          const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe', theirs, ...(site.sources?.fds ?? [])] as ('ignore' | 'inherit' | 'pipe' | number)[];
           let child: Spawned;
           try {
-            child = spawnDirect(spawnCmd.file, spawnCmd.args, stdio);
+            // Released before anything waits for the shim: its pid is still its own (releaseShim).
+            // Not released (a limit refused): it is killed and reaped, and runs nothing.
+            child = spawnDirect(spawnCmd.file, spawnCmd.args, stdio, (pid) => {
+              go = null; // ours is releaseShim's to close from here
+              releaseShim(pid, plan.rlimits, site.hostId, ours);
+            });
           } catch (e) {
             throw new PawlError('RuntimeError', `cannot start the sandbox: ${(e as Error).message}`);
+          } finally {
+            closeSync(theirs);
+            if (go) closeSync(ours);
+            go = null;
           }
           const sandbox = new BwrapSandbox(child, io.cgroup, ready);
           ready = null; // the sandbox owns it now (destroy closes it)
@@ -211,6 +227,7 @@ export const bwrapRuntime: ContainerRuntime = {
         } finally {
           if (seccomp !== null) closeSync(seccomp);
           if (ready !== null) closeSync(ready);
+          if (go) for (const fd of go) closeSync(fd);
         }
       },
     };
