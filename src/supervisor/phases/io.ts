@@ -1,12 +1,24 @@
 // The io phase: what the sandbox writes, captured within the policy's caps, and the task's reply
 // buffered up to RESULT_MAX. Only this module touches the sandbox's stdio streams.
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { loadLibc } from '../../util/libc.js';
 import type { Policy } from '../../config/policy.js';
 import type { RuntimeSandbox } from '../../runtime/index.js';
 import { Ready, type HarnessReply, type TaskRequest } from '../../task/protocol.js';
 import { parseReply } from '../../task/reply.js';
 
 const RESULT_MAX = 16 * 1024 * 1024; // a reply larger than this ends the run (ResourceExhausted/output)
+/** ioctl FIONREAD (asm-generic, x86_64 and aarch64 alike): bytes waiting in a socket or pipe. */
+const FIONREAD = 0x541b;
+/** Event-loop turns a drain may take (each reads at most what libuv reads per readable event). */
+const DRAIN_TURNS = 10_000;
+
+/** The fd under a stream node made from one (spawn.ts: a Socket on the parent's end), or null. */
+function fdOf(stream: Readable): number | null {
+  const fd = (stream as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
 
 /** Output kept up to a cap (and forwarded as it comes); what is cut is counted. */
 export class Capped {
@@ -69,6 +81,31 @@ export class RunIo {
   /** Reuse mode reads the reply pipe itself (pool/reuse.ts). */
   detachReply(sandbox: RuntimeSandbox): void {
     sandbox.reply?.removeAllListeners('data');
+  }
+
+  /**
+   * Everything written to stdout and stderr before now has been read (a run ended at its reply:
+   * the harness wrote its output, closed fds 1 and 2, and only then replied). The kernel's count
+   * of unread bytes on each pipe is 0, and one more turn lets node hand what libuv read to the
+   * readers. false when that cannot be told (a stream with no fd of its own, an ioctl refused,
+   * or still bytes after DRAIN_TURNS: a writer that outlived the reply): then wait for the pipes' end.
+   */
+  async drained(sandbox: RuntimeSandbox): Promise<boolean> {
+    const libc = loadLibc();
+    const count = Buffer.alloc(4);
+    const streams = [sandbox.stdout, sandbox.stderr];
+    for (let turn = 0; turn < DRAIN_TURNS; turn++) {
+      let waiting = 0;
+      for (const s of streams) {
+        if (s.readableEnded || s.destroyed) continue; // its end was read: nothing more comes
+        const fd = fdOf(s);
+        if (fd === null || libc.ioctl(fd, FIONREAD, count) !== 0) return false;
+        waiting += count.readInt32LE(0);
+      }
+      await nextTurn();
+      if (waiting === 0) return true;
+    }
+    return false;
   }
 
   attach(sandbox: RuntimeSandbox): void {
