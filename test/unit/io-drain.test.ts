@@ -10,9 +10,9 @@ import { RunIo } from '../../src/supervisor/phases/io.js';
 
 describe('RunIo.drained', () => {
   it('returns once every byte written before the reply has been read, and not before', async () => {
-    // 150 KB on stdout and 20 KB on stderr (each under a socket's buffer, so the writer never
-    // blocks), then "done" on fd 3: the reply's stand-in.
-    const child = spawn('/bin/sh', ['-c', 'head -c 150000 /dev/zero; head -c 20000 /dev/zero >&2; echo done >&3; sleep 5'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    // 60 KB on stdout and 20 KB on stderr (under a socket's buffer, so the writer never blocks),
+    // then "done" on fd 3: the reply's stand-in.
+    const child = spawn('/bin/sh', ['-c', 'head -c 60000 /dev/zero; head -c 20000 /dev/zero >&2; echo done >&3; exec sleep 5'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
     const stdout = child.stdout!;
     const stderr = child.stderr!;
     // Nothing read until the reply: all of it waits in the kernel, as it may at a reply.
@@ -20,14 +20,12 @@ describe('RunIo.drained', () => {
     stderr.pause();
     const io = new RunIo(resolvePolicy({ trustLevel: 'limited' }), { onReplyTooLarge: () => {} });
     io.attach({ stdout, stderr, reply: null } as unknown as RuntimeSandbox);
-    stdout.pause();
-    stderr.pause();
-    await new Promise<void>((resolve) => (child.stdio[3] as Readable).once('data', () => resolve()));
-    stdout.resume();
-    stderr.resume();
     try {
+      await new Promise<void>((resolve) => (child.stdio[3] as Readable).once('data', () => resolve()));
+      stdout.resume();
+      stderr.resume();
       expect(await io.drained({ stdout, stderr } as unknown as RuntimeSandbox)).toBe(true);
-      expect(io.stdout.text().length).toBe(150_000);
+      expect(io.stdout.text().length).toBe(60_000);
       expect(io.stderr.text().length).toBe(20_000);
     } finally {
       child.kill('SIGKILL');

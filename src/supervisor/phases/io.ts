@@ -11,8 +11,10 @@ import { parseReply } from '../../task/reply.js';
 const RESULT_MAX = 16 * 1024 * 1024; // a reply larger than this ends the run (ResourceExhausted/output)
 /** ioctl FIONREAD (asm-generic, x86_64 and aarch64 alike): bytes waiting in a socket or pipe. */
 const FIONREAD = 0x541b;
-/** Event-loop turns a drain may take (each reads at most what libuv reads per readable event). */
-const DRAIN_TURNS = 10_000;
+/** How long a drain may take before the caller waits for the pipes' end instead (each look: 2 ioctls). */
+const DRAIN_MS = 500;
+/** Looks on consecutive event-loop turns before the drain waits a millisecond between looks. */
+const DRAIN_SPIN = 20;
 
 /** The fd under a stream node made from one (spawn.ts: a Socket on the parent's end), or null. */
 function fdOf(stream: Readable): number | null {
@@ -84,17 +86,20 @@ export class RunIo {
   }
 
   /**
-   * Everything written to stdout and stderr before now has been read (a run ended at its reply:
-   * the harness wrote its output, closed fds 1 and 2, and only then replied). The kernel's count
-   * of unread bytes on each pipe is 0, and one more turn lets node hand what libuv read to the
-   * readers. false when that cannot be told (a stream with no fd of its own, an ioctl refused,
-   * or still bytes after DRAIN_TURNS: a writer that outlived the reply): then wait for the pipes' end.
+   * Everything written to stdout and stderr before the reply has been read (a run ended at its
+   * reply: the harness wrote its output, closed fds 1 and 2, and only then replied). The kernel's
+   * count of unread bytes on each pipe is 0, and one more turn lets node hand what libuv read to
+   * the readers. (What another process of the task was still writing when the run was killed at
+   * its reply may be cut short: its output after the reply was never the run's to keep.) false
+   * when that cannot be told (a stream with no fd of its own, an ioctl refused, or still bytes
+   * after DRAIN_MS: a writer that outlived the kill): then wait for the pipes' end.
    */
   async drained(sandbox: RuntimeSandbox): Promise<boolean> {
     const libc = loadLibc();
     const count = Buffer.alloc(4);
     const streams = [sandbox.stdout, sandbox.stderr];
-    for (let turn = 0; turn < DRAIN_TURNS; turn++) {
+    const deadline = performance.now() + DRAIN_MS;
+    for (let turn = 0; performance.now() < deadline; turn++) {
       let waiting = 0;
       for (const s of streams) {
         if (s.readableEnded || s.destroyed) continue; // its end was read: nothing more comes
@@ -102,7 +107,8 @@ export class RunIo {
         if (fd === null || libc.ioctl(fd, FIONREAD, count) !== 0) return false;
         waiting += count.readInt32LE(0);
       }
-      await nextTurn();
+      if (turn < DRAIN_SPIN || waiting === 0) await nextTurn();
+      else await new Promise((r) => setTimeout(r, 1));
       if (waiting === 0) return true;
     }
     return false;

@@ -65,7 +65,9 @@ export async function reap(
   // unread (RunIo.drained): the runtime's processes need not be dead for that (~3 ms of a pooled run).
   const output = run.atReply && !res.egress ? io.drained(sandbox).then((done) => (done ? null : ended)) : ended;
   const [egress, fs] = await Promise.all([output, finalFigures(watch, run.workspace)]);
-  const stderr = io.stderr.text(); // only now is everything the program wrote in
+  // Only now is everything the program wrote in: both read here, at one moment.
+  const stdout = io.stdout.text();
+  const stderr = io.stderr.text();
   // Its own filesystem: capped at diskSpace by the kernel (the rest is ext4's slack: watch.ts).
   const walked = fs ? Math.min(fs.usedBytes, run.diskSpace) : await withDeadline(treeUsage(run.workspace, { live: false }), WORKSPACE_READ_MS);
   const workspaceBytes = Math.max(watch.poller.peaks.workspaceBytes, walked ?? 0);
@@ -76,7 +78,7 @@ export async function reap(
     stats: watch.poller.last,
     workspaceBytes,
     workspaceFull: watch.poller.peaks.workspaceFull || (fs?.full ?? false),
-    stdout: io.stdout.text(),
+    stdout,
     stderr,
     reply,
     egress,
