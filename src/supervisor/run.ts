@@ -9,6 +9,7 @@ import type { HttpMock } from '../task/testcase.js';
 import { schemaCheck, type CompiledSchema } from '../task/validate.js';
 import { assertSupported, driverFor } from './host.js';
 import { hostConfig } from '../config/host.js';
+import { PawlError } from '../errors.js';
 import { newRunId } from '../runtime/ids.js';
 import { published } from './phases/observers.js';
 import { prepareAhead } from './phases/prepare.js';
@@ -31,8 +32,18 @@ export interface RunTaskOptions {
 
 /** The effective policy of a task run: defaults <- trust level <- task policy <- overrides. */
 export function taskPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy'>): Policy {
-  return resolvePolicy({ trustLevel: opts.trustLevel, task: task.policy, overrides: opts.policy });
+  const policy = resolvePolicy({ trustLevel: opts.trustLevel, task: task.policy, overrides: opts.policy });
+  // Below this node dies (SIGSEGV) before the harness has read the task: a verdict that would
+  // blame the task for the policy. (Measured: node 20 needs 20 here; 4 to spare. A program run
+  // may go down to the schema's 16.)
+  if (policy.resources.fileDescriptors < TASK_MIN_FDS) {
+    throw new PawlError('InvalidPolicy', `resources.fileDescriptors ${policy.resources.fileDescriptors} is below the ${TASK_MIN_FDS} a task needs: node, which runs it, dies before it starts with fewer (raise fileDescriptors to at least ${TASK_MIN_FDS})`);
+  }
+  return policy;
 }
+
+/** The fewest file descriptors a task run may have (taskPolicy). */
+export const TASK_MIN_FDS = 24;
 
 /** The policy of one run: the task's, and no network at all when fetch is answered from mocks. */
 export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy' | 'mocks'>): Policy {

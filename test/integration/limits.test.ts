@@ -1,6 +1,8 @@
 // The limits not covered in foundation.test.ts: file descriptors, the output caps, /tmp's size.
 import { afterAll, describe, expect, it } from 'vitest';
-import { execProgram, runTask } from '../../src/index.js';
+import { join } from 'node:path';
+import { execProgram, PawlError, runTask } from '../../src/index.js';
+import { TASK_MIN_FDS } from '../../src/supervisor/run.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 
 const host = testHost('limits');
@@ -36,6 +38,17 @@ describe('more limits', () => {
     // and the supervisor's other ends stay outside; node's own fds are pipes, eventfds and epolls.
     const sockets = r.stdout.split('\n').at(-1)!.replace('fds ', '').split(' ').filter((f) => f.includes('socket:')).map((f) => Number(f.split('=')[0]));
     expect(sockets.sort()).toEqual([1, 2]);
+  });
+
+  it('refuses a task policy with fewer fds than node needs to start, and runs a task at that minimum', async () => {
+    // With 16 or 18 node dies of SIGSEGV before the harness reads the task: a TaskError that
+    // blamed the task. A refusal names the figure instead, before any sandbox starts.
+    const add = join(import.meta.dirname, '..', '..', 'examples', 'add');
+    const refused = runTask(add, { host, input: { num1: 1, num2: 2 }, policy: { resources: { fileDescriptors: 18 } } });
+    await expect(refused).rejects.toBeInstanceOf(PawlError);
+    await expect(refused).rejects.toMatchObject({ kind: 'InvalidPolicy', message: expect.stringMatching(/fileDescriptors 18 is below the 24/) });
+    const r = await runTask(add, { host, input: { num1: 1, num2: 2 }, policy: { resources: { fileDescriptors: TASK_MIN_FDS } } });
+    expect(r, JSON.stringify(r.error)).toMatchObject({ status: 'succeeded', output: { sum: 3 } });
   });
 
   it('keeps 1 MB of stdout by default and reports what it dropped; the run still succeeds', async () => {
