@@ -17,13 +17,17 @@ function startShim(files: string[], hostId: number | null, script: string, go: (
   const [ours, theirs] = loadLibc().socketpair()!;
   const stdio = Array.from({ length: GO_FD + 1 }, (_, fd) => (fd === 1 || fd === 2 ? 'pipe' : fd === GO_FD ? theirs : 'ignore')) as ('pipe' | 'ignore' | number)[];
   const child = spawn(cmd.file, cmd.args, { stdio });
-  closeSync(theirs);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (b) => (stdout += b));
   child.stderr!.on('data', (b) => (stderr += b));
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  go(child.pid!, ours);
+  // Our copy of the shim's end is held until it is released, as the runtime holds it (bwrap/index.ts).
+  try {
+    go(child.pid!, ours);
+  } finally {
+    closeSync(theirs);
+  }
   return done;
 }
 
@@ -77,6 +81,18 @@ describe('shim', () => {
     expect(r.code).toBe(SHIM_FAILED);
     expect(r.stderr).toMatch(/pawl-shim: not released by the supervisor/);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('a shim that ended before its release is not the release\'s error: the write finds no reader and is dropped', () => {
+    // A live process of ours stands in for the shim; its release pipe has no reader left.
+    const sleeper = spawn('/bin/sleep', ['5'], { stdio: 'ignore' });
+    const [ours, theirs] = loadLibc().socketpair()!;
+    closeSync(theirs);
+    try {
+      expect(() => releaseShim(sleeper.pid!, rlimits, null, ours)).not.toThrow();
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
   });
 
   it('refuses to run the command under fewer limits than asked: a file limit the shell cannot set', async () => {

@@ -83,7 +83,12 @@ export function releaseShim(pid: number, rlimits: Rlimits, hostId: number | null
         throw new Error(`cannot set RLIMIT_${name.toUpperCase()} to ${value}: ${errnoName(errno)} (a limit above the host's hard limit needs CAP_SYS_RESOURCE)`);
       }
     }
-    writeSync(goFd, '\n');
+    try {
+      writeSync(goFd, '\n');
+    } catch (e) {
+      // The shim ended already (no reader left: EPIPE), and says why on its stderr.
+      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+    }
   } finally {
     closeSync(goFd);
   }
