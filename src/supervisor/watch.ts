@@ -26,7 +26,7 @@ export interface Peaks {
   workspaceFull: boolean;
 }
 
-/** At least this long between two looks at /workspace's usage (a statfs; without root, du: a process) and the open fds. */
+/** At most this long between two looks at /workspace's usage (a statfs; without root, du: a process) and the open fds. */
 const DISK_EVERY_MS = 500;
 /**
  * The most CPUs a run can use at once (its quota, if any, is lower): what bounds a gap between
@@ -34,7 +34,7 @@ const DISK_EVERY_MS = 500;
  * its own. Counted once, on first use.
  */
 let hostCpus = 0;
-const HOST_CPUS = () => (hostCpus ||= Math.max(1, cpus().length));
+const onlineCpus = () => (hostCpus ||= Math.max(1, cpus().length));
 
 /**
  * The gap before the next poll, `age` ms into the run's watch (since its task was handed over, in
@@ -42,7 +42,7 @@ const HOST_CPUS = () => (hostCpus ||= Math.max(1, cpus().length));
  * `maxMs`, and no longer than the whole host's CPUs take to use up what is left.
  */
 export function pollCadence(ageMs: number, cpuLeftMs: number, baseMs: number, maxMs: number): number {
-  const gap = Math.min(Math.max(maxMs, baseMs), ageMs / 4, cpuLeftMs / HOST_CPUS());
+  const gap = Math.min(Math.max(maxMs, baseMs), ageMs / 4, cpuLeftMs / onlineCpus());
   return Math.max(baseMs, Math.round(gap));
 }
 
@@ -139,7 +139,7 @@ export class Watch {
       if (s.pidsLimitHits > 0) return this.kill('pids');
       // /workspace's own filesystem: one statfs, and no process (its size is the kernel's to
       // enforce; this sees files unlinked but held open too, which no walk can); the reap reads it
-      // once more. A plain dir (no root): du. Either at the first poll, then DISK_EVERY_MS apart.
+      // once more. A plain dir (no root): du. Either at the first poll, then at most DISK_EVERY_MS apart.
       let used: number | null = null;
       const now = performance.now();
       // Looked at now if the next poll would come later than DISK_EVERY_MS after the last look.

@@ -194,31 +194,29 @@ export const bwrapRuntime: ContainerRuntime = {
       async create(io: CreateOptions): Promise<RuntimeSandbox> {
         const seccomp = plan.seccomp ? openFile(site.dir, 'seccomp.bpf', plan.seccomp.bpf) : null;
         let ready: number | null = null;
-        // The shim's release pipe: [ours, the shim's]; ours goes to releaseShim, which closes it.
-        let go: [number, number] | null = null;
         try {
           // The set-up record: a one-byte file bwrap reads (--block-fd) once the sandbox is set up.
           ready = openFile(site.dir, 'ready', '.');
           const task = plan.fds.task ? (['pipe', 'pipe'] as const) : (['ignore', 'ignore'] as const);
           // The shim's release pipe (shim.ts): its end at GO_FD, ours written once its rlimits are set.
-          go = loadLibc().socketpair();
+          const go = loadLibc().socketpair();
           if (!go) throw new PawlError('RuntimeError', `cannot start the sandbox: socketpair: ${errnoName(lastErrno())}`);
           const [ours, theirs] = go;
+          let released = false; // from then on ours is releaseShim's to close
           const stdio = [io.stdin, 'pipe', 'pipe', ...task, seccomp ?? 'ignore', ready, 'pipe', theirs, ...(site.sources?.fds ?? [])] as ('ignore' | 'inherit' | 'pipe' | number)[];
           let child: Spawned;
           try {
             // Released before anything waits for the shim: its pid is still its own (releaseShim).
             // Not released (a limit refused): it is killed and reaped, and runs nothing.
             child = spawnDirect(spawnCmd.file, spawnCmd.args, stdio, (pid) => {
-              go = null; // ours is releaseShim's to close from here
+              released = true;
               releaseShim(pid, plan.rlimits, site.hostId, ours);
             });
           } catch (e) {
             throw new PawlError('RuntimeError', `cannot start the sandbox: ${(e as Error).message}`);
           } finally {
             closeSync(theirs);
-            if (go) closeSync(ours);
-            go = null;
+            if (!released) closeSync(ours);
           }
           const sandbox = new BwrapSandbox(child, io.cgroup, ready);
           ready = null; // the sandbox owns it now (destroy closes it)
@@ -227,7 +225,6 @@ export const bwrapRuntime: ContainerRuntime = {
         } finally {
           if (seccomp !== null) closeSync(seccomp);
           if (ready !== null) closeSync(ready);
-          if (go) for (const fd of go) closeSync(fd);
         }
       },
     };

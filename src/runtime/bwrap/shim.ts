@@ -10,7 +10,7 @@
 // set, or the supervisor never released it).
 import { closeSync, writeSync } from 'node:fs';
 import type { Rlimits } from '../../plan/rlimits.js';
-import { errnoName, lastErrno, loadLibc } from '../../util/libc.js';
+import { errnoCode, loadLibc } from '../../util/libc.js';
 import type { Launch } from '../types.js';
 
 export const SHIM_FAILED = 125;
@@ -49,7 +49,6 @@ export function shimCommand(procsFiles: string[], nofile: number, hostId: number
 
 /** asm-generic/resource.h (x86_64 and aarch64 alike). RLIMIT_NOFILE (7) is the shim's own (above). */
 const RLIMIT = { cpu: 0, fsize: 1, core: 4, nproc: 6 } as const;
-const ESRCH = 3;
 
 /** Pure: the rlimits the supervisor sets on the shim, soft and hard alike, as [name, resource, value]. */
 export function shimRlimits(rlimits: Rlimits, hostId: number | null): [keyof typeof RLIMIT, number, number][] {
@@ -78,9 +77,9 @@ export function releaseShim(pid: number, rlimits: Rlimits, hostId: number | null
       limit.writeBigUInt64LE(BigInt(value), 0);
       limit.writeBigUInt64LE(BigInt(value), 8);
       if (libc.prlimit(pid, resource, limit, null) !== 0) {
-        const errno = lastErrno();
-        if (errno === ESRCH) return;
-        throw new Error(`cannot set RLIMIT_${name.toUpperCase()} to ${value}: ${errnoName(errno)} (a limit above the host's hard limit needs CAP_SYS_RESOURCE)`);
+        const code = errnoCode();
+        if (code === 'ESRCH') return;
+        throw new Error(`cannot set RLIMIT_${name.toUpperCase()} to ${value}: ${code} (a limit above the host's hard limit needs CAP_SYS_RESOURCE)`);
       }
     }
     try {
