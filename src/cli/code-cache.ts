@@ -10,12 +10,13 @@
 // and the cache is rewritten where it can be.
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { constants as fsc, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, closeSync, type Stats } from 'node:fs';
+import { constants as fsc, fstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, closeSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script, constants as vmc } from 'node:vm';
 import { stateDirFromEnv } from '../config/state-dir.js';
+import { mkdirPrivateSync } from '../util/private-dir.js';
 
 /** What became of the cache in this process: PAWL_TIMINGS prints it (timings.ts). */
 export type CodeCacheState = 'hit' | 'miss' | 'stale' | 'rejected' | 'untrusted';
@@ -87,7 +88,7 @@ function readCache(dir: string, cacheFile: string, key: string): { data?: Buffer
 function writeCache(dir: string, cacheFile: string, key: string, script: Script): void {
   const tmp = `${cacheFile}.${process.pid}`;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirPrivateSync(dir);
     if (!ownedOnly(statSync(dir))) return;
     writeFileSync(tmp, Buffer.concat([Buffer.from(key, 'latin1'), script.createCachedData()]), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, cacheFile);

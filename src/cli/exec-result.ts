@@ -3,12 +3,13 @@
 // be preceded by a fake one. The caller names a file (--result) or an fd (--result-fd, not 0-2);
 // with neither, it goes to a file under the state dir, which no sandbox can reach, and one line
 // on stderr names it.
-import { closeSync, fstatSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { PawlError } from '../errors.js';
 import { UsageError } from './args.js';
 import { drained, err } from './output.js';
+import { mkdirPrivateSync } from '../util/private-dir.js';
 
 export type ResultTarget = { kind: 'stream'; stream: Writable } | { kind: 'file'; path: string } | { kind: 'fd'; fd: number } | { kind: 'state'; dir: string };
 
@@ -75,7 +76,7 @@ export async function writeResult(target: ResultTarget, id: string, json: string
     case 'state': {
       const path = join(target.dir, `${id}.json`);
       try {
-        mkdirSync(target.dir, { recursive: true, mode: 0o700 });
+        mkdirPrivateSync(target.dir);
         writeFileSync(path, text, { mode: 0o600 });
       } catch (e) {
         throw new PawlError('RuntimeError', `cannot write the result to ${path} (${(e as NodeJS.ErrnoException).code}); give --result FILE or --result-fd N`);

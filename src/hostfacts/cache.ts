@@ -2,8 +2,9 @@
 // cgroup layout) kept across processes in <stateDir>/cache, each with the key it was computed
 // under (hostfacts/keys.ts). A CLI invocation is a new process every time, so an in-memory memo
 // alone would redo this work on every command.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mkdirPrivateSync } from '../util/private-dir.js';
 
 export class FactsCache {
   constructor(readonly dir: string) {}
@@ -25,7 +26,7 @@ export class FactsCache {
   /** Best effort: a state dir we cannot write (a read-only root's) only costs the recomputation. */
   set(name: string, key: string, value: unknown): void {
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      mkdirPrivateSync(this.dir);
       const file = this.file(name);
       const tmp = `${file}.${process.pid}`;
       writeFileSync(tmp, JSON.stringify({ key, value }), { mode: 0o600 });

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, read, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../util/libc.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { PawlError } from '../errors.js';
 import type { HostConfig } from '../config/host.js';
 import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, sha256File, type RootfsFile } from './build.js';
 import { factsCache, type FactsCache } from '../hostfacts/cache.js';
@@ -158,6 +159,7 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
     // A tree changed after it was built (by hand, a disk error, a hostile writer) is rebuilt.
     if (hash && (await exists(join(root, hash, '.pawl-rootfs'))) && !(await treeIntact(facts, hash, join(root, hash), files))) rebuild = true;
     else if (hash && (await exists(join(root, hash, '.pawl-rootfs')))) {
+      reachable(join(root, hash));
       await warm(join(root, hash), files);
       memo.set(`${root}\0${sig}`, join(root, hash));
       return { path: join(root, hash), hash, built: false };
@@ -190,10 +192,28 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
   const tmpIndex = `${indexFile}.${process.pid}.${randomBytes(6).toString('hex')}`;
   await writeFile(tmpIndex, JSON.stringify(kept));
   await replaceAtomically(tmpIndex, indexFile);
+  reachable(path);
   opts.onProgress?.('reading it into the page cache');
   await warm(path, files);
   memo.set(`${root}\0${sig}`, path);
   return { path, hash, built };
+}
+
+/**
+ * Run as root, a sandbox's processes run as other users (an unprivileged id, the user namespace's
+ * mapped root), who pass through every dir above the rootfs as "others": a dir without o+x there
+ * (a state dir made 0700) would fail every run at bwrap's or the runtime's mount with EACCES.
+ * Said here, once per process, naming the dir.
+ */
+function reachable(path: string): void {
+  if (process.getuid?.() !== 0) return; // a user's own sandboxes run as that user: the owner
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o777;
+    if (!(mode & 0o001)) {
+      throw new PawlError('HostUnsupported', `the rootfs ${path} is out of the sandboxes' reach: ${dir} has mode ${mode.toString(8).padStart(4, '0')}, and their users pass through it as others (chmod o+x ${dir}; scripts/setup does)`);
+    }
+    if (dir === '/') return;
+  }
 }
 
 /** Without building: is the rootfs for the current sources built, and was an older one (doctor)? */

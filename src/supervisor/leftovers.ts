@@ -2,11 +2,12 @@
 // uninterruptible I/O, a scratch dir that would not go). The run's result is returned all the
 // same; what is left is recorded here, one file per run (no two writers share a file), and every
 // gc retries it until it is gone.
-import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { HostConfig } from '../config/host.js';
 import { RuntimeName } from '../config/policy.js';
+import { mkdirPrivate } from '../util/private-dir.js';
 
 export const Leftover = z.object({
   id: z.string().regex(/^[0-9a-z]+-\d+-[0-9a-f]{8}$/),
@@ -23,7 +24,7 @@ export type Leftover = z.infer<typeof Leftover>;
 export const leftoverDir = (host: HostConfig) => join(host.runDir, '.leftovers');
 
 export async function recordLeftover(host: HostConfig, l: Leftover): Promise<void> {
-  await mkdir(leftoverDir(host), { recursive: true, mode: 0o700 });
+  await mkdirPrivate(leftoverDir(host), 0o711);
   await writeFile(join(leftoverDir(host), `${l.id}.json`), JSON.stringify({ ...l, at: new Date().toISOString() }), { mode: 0o600 });
 }
 

@@ -62,6 +62,13 @@ describe('pawl doctor on this host', () => {
     expect(line(r.stdout, 'state dir')).toMatch(/^missing +state dir +.* mode 777: others could change the rootfs or cached facts pawl trusts/);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('the default policy is NOT fully enforceable on this host: state dir');
   });
+
+  it('names a state dir the sandboxes\' users cannot pass through to the rootfs (mode 0700, run as root)', async () => {
+    const closed = mkdtempSync(join(tmpdir(), 'pawl-doctor-closed-'));
+    const r = await pawl(['doctor'], { PAWL_STATE_DIR: closed });
+    expect(r.exitCode).toBe(1);
+    expect(line(r.stdout, 'state dir')).toMatch(/^missing +state dir +.* mode 700: the sandboxes' users cannot pass through it to the rootfs/);
+  });
 });
 
 /** Run the CLI with stderr (and stdout) on a pseudo-terminal, through script(1); returns what the terminal showed. */

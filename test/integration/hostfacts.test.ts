@@ -2,7 +2,7 @@
 // rootfs tree or a changed cgroup layout is detected and recomputed, never served from the cache.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FactsCache } from '../../src/hostfacts/cache.js';
@@ -17,12 +17,19 @@ function ensureInNewProcess(stateDir: string): { path: string; built: boolean } 
     const { hostConfig } = await import(${JSON.stringify(join(DIST, 'config', 'host.js'))});
     const r = await ensureRootfs(hostConfig({ stateDir: ${JSON.stringify(stateDir)}, runDir: ${JSON.stringify(join(stateDir, 'runs'))} }));
     console.log(JSON.stringify(r));`;
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** A state dir as pawl makes one (0755): the sandboxes' users pass through it to the rootfs. */
+function stateDirOfTest(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pawl-facts-'));
+  chmodSync(dir, 0o755);
+  return dir;
 }
 
 describe('host facts cache', () => {
   it('a rootfs changed after it was built is detected and rebuilt, not trusted', () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'pawl-facts-'));
+    const stateDir = stateDirOfTest();
     try {
       const first = ensureInNewProcess(stateDir);
       expect(first.built).toBe(true);
@@ -40,7 +47,7 @@ describe('host facts cache', () => {
 
   // Every build of pawl's harness adds an index entry, and every new process reads the whole index.
   it('a build keeps the index to its newest entries with a tree, and removes replaced trees a day on', () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'pawl-facts-'));
+    const stateDir = stateDirOfTest();
     try {
       const first = ensureInNewProcess(stateDir);
       const root = join(stateDir, 'rootfs');
@@ -74,6 +81,22 @@ describe('host facts cache', () => {
       expect(names.some((n) => n.endsWith('-expired'))).toBe(false);
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  // mkdir -p makes every missing dir with the mode asked for: the private cache dir, made first,
+  // once made the state dir 0700, and every run of a fresh host failed at bwrap's EACCES.
+  it('a fresh state dir is made passable for the sandboxes\' users (its cache dir private), and one they cannot pass is refused, named', () => {
+    const parent = stateDirOfTest();
+    const stateDir = join(parent, 'state');
+    try {
+      ensureInNewProcess(stateDir);
+      expect(statSync(stateDir).mode & 0o777).toBe(0o755);
+      expect(statSync(join(stateDir, 'cache')).mode & 0o777).toBe(0o700);
+      chmodSync(stateDir, 0o700);
+      expect(() => ensureInNewProcess(stateDir)).toThrow(`${stateDir} has mode 0700, and their users pass through it as others (chmod o+x ${stateDir}`);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
     }
   }, 120_000);
 
