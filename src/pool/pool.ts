@@ -169,7 +169,8 @@ export class Pool {
     } finally {
       opts.signal?.removeEventListener('abort', cancel);
       this.tearDown(slot, teardown ?? slot.sb.result().then((r) => r.cleanup_error ?? null, () => null));
-      this.refill();
+      // After the result has gone back: a new sandbox's start does work at once (~0.5-1 ms here).
+      setImmediate(() => this.refill());
     }
   }
 

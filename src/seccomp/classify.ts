@@ -128,17 +128,22 @@ export function readSeccompRecords(): AuditRecord[] {
  * row. Once a run's processes are all gone, its seccomp records are then all in. false when that
  * cannot be known (no netlink listener, the kernel refused the request, or maxMs passed).
  */
+/** Event-loop turns awaitAuditDelivery looks for the kernel's answer before it waits 1 ms at a time. */
+const AUDIT_SPIN = 20;
+
 export async function awaitAuditDelivery(maxMs = 3000): Promise<boolean> {
   const end = Date.now() + maxMs;
   for (let empty = 0; empty < 2; ) {
     const n = requestAuditStatus();
     if (n === null) return false;
     let backlog: number | null | undefined;
-    for (;;) {
+    for (let turn = 0; ; turn++) {
       readSeccompRecords(); // takes the reply off the socket, with whatever records came first
       if ((backlog = statusReply(n)) !== undefined) break;
       if (Date.now() >= end) return false;
-      await new Promise((r) => setTimeout(r, 1));
+      // The kernel answers within microseconds: the next turns of the event loop first (a 1 ms
+      // timer each was ~1 ms of every pooled run's result), then 1 ms apart.
+      await new Promise((r) => (turn < AUDIT_SPIN ? setImmediate(r) : setTimeout(r, 1)));
     }
     if (backlog === null) return false;
     empty = backlog === 0 ? empty + 1 : 0;

@@ -270,7 +270,9 @@ export class Sandbox {
       throw e;
     }
     const reaped = performance.now();
-    const teardown = this.teardown();
+    // On the next turn of the event loop: its first steps run synchronously (cgroup reads, kills),
+    // and started here they would come before the result reaches a caller that has it early (the pool).
+    const teardown = new Promise<void>((r) => setImmediate(r)).then(() => this.teardown());
     const verdict = classify({
       mode: this.mode,
       policy: this.policy,

@@ -1,5 +1,5 @@
-// The harness protocol: the supervisor writes one TaskRequest to the sandbox's fd 3 and closes
-// it; the harness answers one HarnessReply on fd 4. Never stdout: the task may write there.
+// The harness protocol: the supervisor writes one TaskRequest to the sandbox's fd 3 (ended by
+// RequestEnd) and closes it; the harness answers one HarnessReply on fd 4. Never stdout: the task may write there.
 // A sandbox can therefore be started before its task is known (the harness blocks on fd 3).
 import type { NetworkPolicy } from '../config/policy.js';
 
@@ -16,6 +16,16 @@ export const enum Fd {
  */
 export const enum Ready {
   Byte = 0x06,
+}
+
+/**
+ * The byte after a single-use request: the harness reads up to it instead of waiting for the
+ * pipe's end, which the supervisor's event loop sends only once it has finished what it is doing
+ * (measured: ~1.3 ms of every pooled run's dispatch). JSON.stringify never writes a raw control
+ * character. A request that ends at EOF without it (bench, tests) still counts.
+ */
+export const enum RequestEnd {
+  Byte = 0x04,
 }
 
 export interface TaskRequest {

@@ -40,6 +40,28 @@ function runHarness(source: string, stallMs: number): Promise<{ stdoutBytes: num
   });
 }
 
+describe('the harness\'s request', () => {
+  // The pipe's end comes only once the supervisor's event loop gets to it (~1.3 ms of a pooled
+  // dispatch): the request's end byte is what the harness waits for.
+  it('is read up to its end byte: the reply does not wait for the pipe to close', async () => {
+    const child = spawn(process.execPath, [HARNESS], { env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+    try {
+      let reply = '';
+      const replied = new Promise<string>((resolve) => (child.stdio[4] as Readable).on('data', (b: Buffer) => {
+        reply += b;
+        if (reply.endsWith('\n')) resolve(reply);
+      }));
+      const request = JSON.stringify({ source: 'function(input) { return { twice: input.n * 2 }; }', filename: 'main.js', input: { n: 21 }, context: { executionId: 'end-byte' }, network: 'none' });
+      (child.stdio[3] as Writable).write(`${request}\x04`); // written, never ended
+      const text = await Promise.race([replied, new Promise<string>((r) => setTimeout(() => r('no reply in 10 s'), 10_000))]);
+      expect(text, 'the harness waited for the pipe to close').not.toBe('no reply in 10 s');
+      expect(JSON.parse(text.replace(/^\x06/, ''))).toMatchObject({ ok: true, output: { twice: 42 } });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 30_000);
+});
+
 describe('the harness flush before its reply', () => {
   it('waits for a reader that stalls for a second with megabytes queued, and loses nothing', async () => {
     // 8 MiB in 1 KiB lines: far past the socket's buffer, so node queues most of it in user space.

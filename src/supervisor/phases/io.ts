@@ -5,7 +5,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadLibc } from '../../util/libc.js';
 import type { Policy } from '../../config/policy.js';
 import type { RuntimeSandbox } from '../../runtime/index.js';
-import { Ready, type HarnessReply, type TaskRequest } from '../../task/protocol.js';
+import { Ready, RequestEnd, type HarnessReply, type TaskRequest } from '../../task/protocol.js';
 import { parseReply } from '../../task/reply.js';
 
 const RESULT_MAX = 16 * 1024 * 1024; // a reply larger than this ends the run (ResourceExhausted/output)
@@ -160,7 +160,7 @@ export class RunIo {
 
   /** Hand the harness its task (fd 3 inside), once. */
   static send(sandbox: RuntimeSandbox, req: TaskRequest & { egressProxy?: string }): void {
-    sandbox.request?.end(JSON.stringify(req));
+    sandbox.request?.end(`${JSON.stringify(req)}${String.fromCharCode(RequestEnd.Byte)}`);
   }
 
   /** The task's reply, once the sandbox is gone (null: none, or unusable: see replyProblem). */
