@@ -6,7 +6,7 @@ import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { BINARIES } from '../runtime/oci/cli.js';
 import { BWRAP } from '../runtime/bwrap/argv.js';
-import { rootfsStatus } from '../rootfs/index.js';
+import { closedAncestor, rootfsStatus } from '../rootfs/index.js';
 import { storagePlan } from '../supervisor/host.js';
 import { check, type Check } from './report.js';
 import { version } from './lsm.js';
@@ -60,9 +60,11 @@ export async function stateDirCheck(host: HostConfig): Promise<Check> {
   if (s.uid !== uid || (s.mode & 0o022) !== 0) {
     return check('state dir', 'missing', `${host.stateDir} is owned by uid ${s.uid} with mode ${(s.mode & 0o777).toString(8)}: others could change the rootfs or cached facts pawl trusts`, `chown ${uid} ${host.stateDir} && chmod go-w ${host.stateDir}`, true);
   }
-  // Run as root, sandboxes run as other users, who reach the rootfs below it as others (rootfs/index.ts reachable).
-  if (uid === 0 && !(s.mode & 0o001)) {
-    return check('state dir', 'missing', `${host.stateDir} has mode ${(s.mode & 0o777).toString(8)}: the sandboxes' users cannot pass through it to the rootfs`, `chmod o+x ${host.stateDir}`, true);
+  // Run as root, sandboxes run as other users, who reach the rootfs below it as others.
+  const rootfs = join(host.stateDir, 'rootfs');
+  const closed = closedAncestor(existsSync(rootfs) ? rootfs : host.stateDir);
+  if (closed) {
+    return check('state dir', 'missing', `${closed.dir} has mode ${closed.mode.toString(8)}: the sandboxes' users cannot pass through it to the rootfs`, `chmod o+x ${closed.dir}`, true);
   }
   return check('state dir', 'ok', `${host.stateDir} (uid ${s.uid}, mode ${(s.mode & 0o777).toString(8)}); runs in ${host.runDir}`, null, true);
 }

@@ -14,6 +14,7 @@ import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../rootfs/layout.js';
 import { openNoSymlinks } from './resolve.js';
 import { ensureVolume } from './volumes.js';
 import { under } from '../config/filesystem.js';
+import { mkdirOpenSync } from '../util/private-dir.js';
 
 /** A mount whose source the supervisor opens: `slot` is its index among the run's opened sources. */
 export type SourceMount =
@@ -121,7 +122,7 @@ const MS_REC = 16384;
 async function stage(fd: number, dir: string, name: string): Promise<string> {
   // The run dir as the scratch dirs make it (0711), then the stage in it (0700): a recursive mkdir
   // with 0700 would make the run dir 0700 too.
-  await mkdir(dirname(dir), { recursive: true, mode: 0o711 });
+  mkdirOpenSync(dirname(dir), 0o711);
   await mkdir(dir, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
   const point = join(dir, name);
   if (fstatSync(fd).isDirectory()) await mkdir(point, { mode: 0o700 });

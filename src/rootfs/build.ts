@@ -14,6 +14,7 @@ import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from './layout.js';
 import type { FactsCache } from '../hostfacts/cache.js';
 import { lddKey } from '../hostfacts/facts.js';
 import { landlockRootfsFiles } from './landlock.js';
+import { mkdirOpenSync } from '../util/private-dir.js';
 
 const Recipe = z.object({
   programs: z.array(z.object({ from: z.string(), to: z.string() })),
@@ -138,13 +139,15 @@ export async function rootfsHash(recipe: Recipe, files: RootfsFile[], onProgress
 
 /** Build the tree at `dest` (must not exist). */
 export async function buildTree(files: RootfsFile[], dest: string, onProgress?: (message: string) => void): Promise<void> {
+  // Every dir 0755 whatever the umask (a hardened root's 077 made them 0700: no sandbox's user could enter).
   await mkdir(dest, { mode: 0o755 });
-  for (const dir of ROOTFS_MOUNTS) await mkdir(join(dest, dir), { recursive: true, mode: 0o755 });
+  await chmod(dest, 0o755);
+  for (const dir of ROOTFS_MOUNTS) mkdirOpenSync(join(dest, dir));
   for (const [link, target] of Object.entries(ROOTFS_SYMLINKS)) await symlink(target, join(dest, link));
   for (const [i, f] of files.entries()) {
     onProgress?.(`copying ${i + 1}/${files.length} ${f.dest}`);
     const to = join(dest, f.dest);
-    await mkdir(dirname(to), { recursive: true, mode: 0o755 });
+    mkdirOpenSync(dirname(to));
     await copyFile(f.source, to);
     await chmod(to, f.mode);
   }

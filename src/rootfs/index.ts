@@ -2,11 +2,12 @@
 // ~200 ms, so a small index maps the sources' stat signature to the hash; any change to a source
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, read, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, realpathSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../util/libc.js';
 import { dirname, join } from 'node:path';
 import { PawlError } from '../errors.js';
+import { mkdirOpenSync } from '../util/private-dir.js';
 import type { HostConfig } from '../config/host.js';
 import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, sha256File, type RootfsFile } from './build.js';
 import { factsCache, type FactsCache } from '../hostfacts/cache.js';
@@ -165,7 +166,7 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
       return { path: join(root, hash), hash, built: false };
     }
   }
-  await mkdir(root, { recursive: true, mode: 0o755 });
+  mkdirOpenSync(root);
   const hash = await rootfsHash(recipe, files, opts.onProgress);
   const path = join(root, hash);
   let built = false;
@@ -206,13 +207,24 @@ async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<
  * Said here, once per process, naming the dir.
  */
 function reachable(path: string): void {
-  if (process.getuid?.() !== 0) return; // a user's own sandboxes run as that user: the owner
-  for (let dir = dirname(path); ; dir = dirname(dir)) {
+  const closed = closedAncestor(path);
+  if (closed) {
+    throw new PawlError('HostUnsupported', `the rootfs ${path} is out of the sandboxes' reach: ${closed.dir} has mode ${closed.mode.toString(8).padStart(4, '0')}, and their users pass through it as others (chmod o+x ${closed.dir})`);
+  }
+}
+
+/**
+ * The first of the dir `path` and the dirs above it (its real path: a linked state dir is reached
+ * through its target's dirs) that the sandboxes' users cannot pass through, run as root; null when
+ * there is none, or when pawl is not root (a user's own sandboxes run as that user, the owner).
+ * Also doctor's.
+ */
+export function closedAncestor(path: string): { dir: string; mode: number } | null {
+  if (process.geteuid?.() !== 0) return null;
+  for (let dir = realpathSync(path); ; dir = dirname(dir)) {
     const mode = statSync(dir).mode & 0o777;
-    if (!(mode & 0o001)) {
-      throw new PawlError('HostUnsupported', `the rootfs ${path} is out of the sandboxes' reach: ${dir} has mode ${mode.toString(8).padStart(4, '0')}, and their users pass through it as others (chmod o+x ${dir}; scripts/setup does)`);
-    }
-    if (dir === '/') return;
+    if (!(mode & 0o001)) return { dir, mode };
+    if (dirname(dir) === dir) return null;
   }
 }
 

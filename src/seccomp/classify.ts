@@ -122,15 +122,15 @@ export function readSeccompRecords(): AuditRecord[] {
   return seen.slice();
 }
 
+/** Event-loop turns awaitAuditDelivery looks for the kernel's answer before it waits 1 ms at a time. */
+const AUDIT_SPIN = 20;
+
 /**
  * Wait until the kernel has sent every audit record it had queued when this was called, reading
  * them as they come: its queue (which kauditd empties asynchronously) is seen empty twice in a
  * row. Once a run's processes are all gone, its seccomp records are then all in. false when that
  * cannot be known (no netlink listener, the kernel refused the request, or maxMs passed).
  */
-/** Event-loop turns awaitAuditDelivery looks for the kernel's answer before it waits 1 ms at a time. */
-const AUDIT_SPIN = 20;
-
 export async function awaitAuditDelivery(maxMs = 3000): Promise<boolean> {
   const end = Date.now() + maxMs;
   for (let empty = 0; empty < 2; ) {

@@ -1,7 +1,6 @@
 // Facts about this host: the cgroup driver (probed once per process) and the storage a run
 // uses (read per run: mounts come and go). A protection the policy asks for and the host cannot
 // apply is refused here (fail closed) unless the policy allows that degradation.
-import { mkdir } from 'node:fs/promises';
 import type { HostConfig } from '../config/host.js';
 import type { Policy } from '../config/policy.js';
 import { cgroupDriver } from '../cgroup/index.js';
@@ -14,6 +13,7 @@ import { factsCache } from '../hostfacts/cache.js';
 import { cachedCgroupLayout } from '../cgroup/layout-cache.js';
 import { workspaceFsUnavailable } from './workspace-fs.js';
 import { APPARMOR_ENABLED_FILE, apparmorEnabled } from '../lsm/apparmor/host.js';
+import { mkdirOpenSync } from '../util/private-dir.js';
 
 const drivers = new Map<string, Promise<CgroupDriver>>();
 
@@ -46,7 +46,7 @@ export interface StoragePlan {
  * step (hostfacts/degrade.ts): HostUnsupported when the policy makes it fatal, else `degraded`.
  */
 export async function storagePlan(host: HostConfig, policy: Policy, rootfs: string): Promise<StoragePlan> {
-  await mkdir(host.runDir, { recursive: true, mode: 0o711 });
+  mkdirOpenSync(host.runDir, 0o711);
   const [placement, layout] = await Promise.all([
     ioDevicesFor(host.runDir, rootfs, ...policy.filesystem.binds.map((b) => b.src)),
     cachedCgroupLayout(factsCache(host.stateDir)),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { HostConfig } from '../config/host.js';
 import { RuntimeName } from '../config/policy.js';
-import { mkdirPrivate } from '../util/private-dir.js';
+import { mkdirPrivateSync } from '../util/private-dir.js';
 
 export const Leftover = z.object({
   id: z.string().regex(/^[0-9a-z]+-\d+-[0-9a-f]{8}$/),
@@ -24,7 +24,7 @@ export type Leftover = z.infer<typeof Leftover>;
 export const leftoverDir = (host: HostConfig) => join(host.runDir, '.leftovers');
 
 export async function recordLeftover(host: HostConfig, l: Leftover): Promise<void> {
-  await mkdirPrivate(leftoverDir(host), 0o711);
+  mkdirPrivateSync(leftoverDir(host), 0o711);
   await writeFile(join(leftoverDir(host), `${l.id}.json`), JSON.stringify({ ...l, at: new Date().toISOString() }), { mode: 0o600 });
 }
 

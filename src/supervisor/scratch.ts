@@ -2,11 +2,12 @@
 // write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
 // link, and removal only starts once every process of the run is provably dead.
 import { readdirSync } from 'node:fs';
-import { chown, lstat, mkdir, opendir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, opendir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
 import { selfRecord, type ProcessRecord } from '../hostfacts/liveness.js';
 import { AT_FDCWD, AT_REMOVEDIR, errnoCode, loadLibc } from '../util/libc.js';
+import { mkdirOpenSync } from '../util/private-dir.js';
 
 export interface Scratch {
   dir: string;
@@ -20,9 +21,11 @@ export interface Owner extends ProcessRecord {
 
 /** Create the run's dirs; the workspace is owned by the sandbox's host id (when dropping to one). */
 export async function createScratch(runDir: string, id: string, owner: number | null, cgroupParent: string): Promise<Scratch> {
-  await mkdir(runDir, { recursive: true, mode: 0o711 });
+  // 0711 whatever the umask: the sandbox's user passes through both to its workspace.
+  mkdirOpenSync(runDir, 0o711);
   const dir = join(runDir, id);
   await mkdir(dir, { mode: 0o711 });
+  await chmod(dir, 0o711);
   const workspace = join(dir, 'workspace');
   await mkdir(workspace, { mode: 0o700 });
   if (owner !== null) await chown(workspace, owner, owner);

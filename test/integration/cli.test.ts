@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { hostConfig } from '../../src/config/host.js';
 import { fixture, leftovers } from '../helpers/host.js';
@@ -128,6 +128,24 @@ describe('runtimes on the command line', () => {
     expect((await cli('ps')).stdout).toBe('ID  RUNTIME  STATE  AGE  OWNER');
     expect((await pawl('gc', '--older-than', 'soon')).exitCode).toBe(2);
   });
+});
+
+describe('a hardened umask', () => {
+  // mkdir's modes are masked by the umask: under a root umask of 077 (or 027) the state dir, the
+  // rootfs's dirs, the run dirs and runc/crun's mount points came out 0700, and no sandbox's user
+  // could reach its rootfs or workspace (bwrap: "Can't find source path ...: Permission denied";
+  // runc/crun: EACCES at exec).
+  it.each(['bwrap', 'runc', 'crun'])('does not keep a %s sandbox from its rootfs and workspace (fresh state dir, umask 077)', async (runtime) => {
+    const parent = mkdtempSync(join(tmpdir(), 'pawl-umask-'));
+    chmodSync(parent, 0o755);
+    try {
+      const state = join(parent, 'state');
+      const r = await execa('sh', ['-c', 'umask 077 && exec "$@"', 'sh', 'node', CLI, 'run', ADD, '--runtime', runtime, '--input', '{"num1": 2, "num2": 3}'], { reject: false, env: { ...env, PAWL_STATE_DIR: state } });
+      expect(JSON.parse(r.stdout), r.stderr).toMatchObject({ status: 'succeeded', output: { sum: 5 } });
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('pawl test and explain', () => {

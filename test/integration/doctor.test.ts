@@ -65,9 +65,13 @@ describe('pawl doctor on this host', () => {
 
   it('names a state dir the sandboxes\' users cannot pass through to the rootfs (mode 0700, run as root)', async () => {
     const closed = mkdtempSync(join(tmpdir(), 'pawl-doctor-closed-'));
-    const r = await pawl(['doctor'], { PAWL_STATE_DIR: closed });
-    expect(r.exitCode).toBe(1);
-    expect(line(r.stdout, 'state dir')).toMatch(/^missing +state dir +.* mode 700: the sandboxes' users cannot pass through it to the rootfs/);
+    try {
+      const r = await pawl(['doctor'], { PAWL_STATE_DIR: closed });
+      expect(r.exitCode).toBe(1);
+      expect(line(r.stdout, 'state dir')).toMatch(/^missing +state dir +.* mode 700: the sandboxes' users cannot pass through it to the rootfs/);
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
   });
 });
 

@@ -52,7 +52,10 @@ describe('the harness\'s request', () => {
         if (reply.endsWith('\n')) resolve(reply);
       }));
       const request = JSON.stringify({ source: 'function(input) { return { twice: input.n * 2 }; }', filename: 'main.js', input: { n: 21 }, context: { executionId: 'end-byte' }, network: 'none' });
-      (child.stdio[3] as Writable).write(`${request}\x04`); // written, never ended
+      // In two writes a moment apart, the end byte alone in the second; the pipe never ended.
+      (child.stdio[3] as Writable).write(request);
+      await new Promise((r) => setTimeout(r, 50));
+      (child.stdio[3] as Writable).write('\x04');
       const text = await Promise.race([replied, new Promise<string>((r) => setTimeout(() => r('no reply in 10 s'), 10_000))]);
       expect(text, 'the harness waited for the pipe to close').not.toBe('no reply in 10 s');
       expect(JSON.parse(text.replace(/^\x06/, ''))).toMatchObject({ ok: true, output: { twice: 42 } });

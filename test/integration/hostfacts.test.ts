@@ -2,7 +2,7 @@
 // rootfs tree or a changed cgroup layout is detected and recomputed, never served from the cache.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FactsCache } from '../../src/hostfacts/cache.js';
@@ -11,8 +11,9 @@ import { cachedCgroupLayout } from '../../src/cgroup/layout-cache.js';
 const DIST = join(import.meta.dirname, '..', '..', 'dist');
 
 /** ensureRootfs in a fresh process (as each CLI command is), against a private state dir. */
-function ensureInNewProcess(stateDir: string): { path: string; built: boolean } {
+function ensureInNewProcess(stateDir: string, umask = 0o022): { path: string; built: boolean } {
   const script = `
+    process.umask(${umask});
     const { ensureRootfs } = await import(${JSON.stringify(join(DIST, 'rootfs', 'index.js'))});
     const { hostConfig } = await import(${JSON.stringify(join(DIST, 'config', 'host.js'))});
     const r = await ensureRootfs(hostConfig({ stateDir: ${JSON.stringify(stateDir)}, runDir: ${JSON.stringify(join(stateDir, 'runs'))} }));
@@ -90,11 +91,23 @@ describe('host facts cache', () => {
     const parent = stateDirOfTest();
     const stateDir = join(parent, 'state');
     try {
-      ensureInNewProcess(stateDir);
+      ensureInNewProcess(stateDir, 0o077); // a hardened root's umask
       expect(statSync(stateDir).mode & 0o777).toBe(0o755);
+      expect(statSync(join(stateDir, 'rootfs')).mode & 0o777).toBe(0o755);
       expect(statSync(join(stateDir, 'cache')).mode & 0o777).toBe(0o700);
       chmodSync(stateDir, 0o700);
-      expect(() => ensureInNewProcess(stateDir)).toThrow(`${stateDir} has mode 0700, and their users pass through it as others (chmod o+x ${stateDir}`);
+      expect(() => ensureInNewProcess(stateDir)).toThrow(`${stateDir} has mode 0700, and their users pass through it as others (chmod o+x ${stateDir})`);
+      // Reached through a link: the dirs above its target count, not the link's own.
+      symlinkSync(stateDir, join(parent, 'linked'));
+      expect(() => ensureInNewProcess(join(parent, 'linked'))).toThrow(`${stateDir} has mode 0700`);
+      // A relative state dir (PAWL_STATE_DIR=state) is walked up to / as well, not forever.
+      chmodSync(stateDir, 0o755);
+      chmodSync(parent, 0o700);
+      expect(() => execFileSync(process.execPath, ['--input-type=module', '-e', `
+        process.chdir(${JSON.stringify(parent)});
+        const { ensureRootfs } = await import(${JSON.stringify(join(DIST, 'rootfs', 'index.js'))});
+        const { hostConfig } = await import(${JSON.stringify(join(DIST, 'config', 'host.js'))});
+        await ensureRootfs(hostConfig({ stateDir: 'state', runDir: 'state/runs' }));`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 })).toThrow(`${parent} has mode 0700`);
     } finally {
       rmSync(parent, { recursive: true, force: true });
     }

@@ -4,7 +4,7 @@
 import { ChildStdio } from '../child-stdio.js';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeCgroups } from '../../cgroup/probe.js';
 import type { HostConfig } from '../../config/host.js';
@@ -141,6 +141,7 @@ export class OciRuntime implements ContainerRuntime {
     // The root is an empty dir of this run: the runtime creates the mount points in it, and it
     // turns read-only once they exist. Owned by the sandbox's root (mapped), which makes them.
     await mkdir(files.root, { mode: 0o755 });
+    await chmod(files.root, 0o755); // whatever the umask: the task's user enters its own /
     for (const [link, target] of Object.entries(ROOTFS_SYMLINKS)) await symlink(target, join(files.root, link));
     const rootId = config.linux.uidMappings?.find((m) => m.containerID === 0)?.hostID;
     if (rootId !== undefined) await chown(files.root, rootId, rootId);
@@ -152,7 +153,15 @@ export class OciRuntime implements ContainerRuntime {
     let child: Spawned;
     try {
       const stdio = [io.stdin, 'pipe', 'pipe', ...(task ? ['pipe', 'pipe'] : [])] as StdioSlot[];
-      child = spawnDirect(spawnCmd.file, spawnCmd.args, stdio);
+      // runc and crun make the mount points in the container's root with the umask they inherit:
+      // a hardened root's 077 or 027 made /opt and /usr unenterable for the task's user (EACCES at
+      // exec). 022 for the spawn only, which is synchronous: the supervisor's own files set their modes.
+      const umask = process.umask(0o022);
+      try {
+        child = spawnDirect(spawnCmd.file, spawnCmd.args, stdio);
+      } finally {
+        process.umask(umask);
+      }
     } catch (e) {
       release();
       throw new PawlError('RuntimeError', `cannot run ${spawnCmd.file}: ${(e as Error).message}`);

@@ -68,6 +68,7 @@ export async function reap(
   // now, and a record is queued at the call it records (waiting for its delivery is two audit
   // round trips, each through a kernel thread: ~0.8 ms here).
   const kills = seccompKillsOf(sandbox, watch, run.seccomp, exit.signal === 'SIGSYS' || exit.code === 128 + 31);
+  kills.catch(() => {}); // awaited below, its failure with it: not unhandled if the reads fail first
   const [egress, fs] = await Promise.all([output, finalFigures(watch, run.workspace)]);
   // Only now is everything the program wrote in: both read here, at one moment.
   const stdout = io.stdout.text();
