@@ -81,6 +81,22 @@ describe('a Ratchet task in a bubblewrap sandbox', () => {
     }
   });
 
+  // Prepare makes the scratch dir, /workspace's filesystem and the cgroup while the seccomp
+  // profile is still being read: a profile that fails then must take all of them with it.
+  it('leaves nothing behind when the seccomp profile fails to load while the rest was being made', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-bad-profile-'));
+    try {
+      writeFileSync(join(dir, 'bad.json'), '{not json');
+      const run = execProgram(['/usr/bin/node', '-e', '0'], { host, trustLevel: 'trusted', policy: { security: { seccomp: { profile: join(dir, 'bad.json') } } } });
+      await expect(run).rejects.toThrow(/cannot load seccomp profile .*bad\.json/);
+      // Anything still being made when the error was thrown would appear meanwhile.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects output that does not match output.schema.json as InvalidOutput', async () => {
     const r = await runTask(fixture('badoutput'), { host });
     expect(r.error?.kind).toBe('InvalidOutput');
