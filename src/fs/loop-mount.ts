@@ -21,9 +21,12 @@ const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${l
 
 /**
  * Attach `image` to a free loop device with autoclear (it detaches itself at the last unmount)
- * and mount its ext4 on `target`, nosuid, nodev, noatime.
+ * and mount its ext4 on `target`, nosuid, nodev, noatime. A scratch image (a run's /workspace,
+ * removed after its unmount) is mounted without write barriers: a flush there only makes the loop
+ * device fsync an image that is deleted moments later, through the host filesystem's journal
+ * (measured: a run's unmount 3.7 -> 1.1 ms, its teardown ~1.5 ms shorter). A volume keeps them.
  */
-export async function loopMount(image: string, target: string): Promise<void> {
+export async function loopMount(image: string, target: string, opts: { scratch: boolean }): Promise<void> {
   const c = loadLibc();
   const control = openSync('/dev/loop-control', 'r+');
   const file = openSync(image, 'r+');
@@ -46,7 +49,8 @@ export async function loopMount(image: string, target: string): Promise<void> {
         // noinit_itable: no kernel thread zeroing inode tables in the background, outside the run's cgroup.
         // On a libuv thread (it reads through the loop device); a failure is asked again here for its errno.
         const flags = MS_NOSUID | MS_NODEV | MS_NOATIME;
-        if ((await c.mountAsync(dev, target, 'ext4', flags, 'noinit_itable')) < 0 && c.mount(dev, target, 'ext4', flags, 'noinit_itable') < 0) {
+        const data = opts.scratch ? 'noinit_itable,nobarrier' : 'noinit_itable';
+        if ((await c.mountAsync(dev, target, 'ext4', flags, data)) < 0 && c.mount(dev, target, 'ext4', flags, data) < 0) {
           throw fail(`cannot mount ${dev} on ${target}`);
         }
         return;

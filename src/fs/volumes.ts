@@ -53,7 +53,7 @@ async function mountVolume(stateDir: string, name: string, size: number): Promis
   const have = statSync(image).size;
   if (have !== size) throw new PawlError('InvalidPolicy', `volume "${name}" exists with ${have} bytes, the policy asks for ${size}: use its size or remove ${dir}`);
   if (statSync(data).dev === statSync(dir).dev) {
-    await loopMount(image, data);
+    await loopMount(image, data, { scratch: false });
     // Each run's user is a different host id: every one may add files (and read the others').
     await chmod(data, 0o777);
   }

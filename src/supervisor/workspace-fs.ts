@@ -54,7 +54,7 @@ export async function mountWorkspace(dir: string, workspace: string, policy: Pol
   } finally {
     await f.close();
   }
-  await loopMount(image, workspace); // the loop device goes away by itself with the last unmount
+  await loopMount(image, workspace, { scratch: true }); // the loop device goes away by itself with the last unmount
   const id = owner ?? 0;
   await chown(workspace, id, id);
   await chmod(workspace, 0o700);
@@ -143,7 +143,7 @@ async function makeFs(path: string, size: number, inodes: number): Promise<numbe
   const mnt = `${path}.mnt`;
   await mkdir(mnt, { mode: 0o700 });
   try {
-    await loopMount(path, mnt);
+    await loopMount(path, mnt, { scratch: true });
     try {
       await rmdir(join(mnt, 'lost+found'));
       const s = await statfs(mnt);

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, wr
 import { execProgram } from '../../src/index.js';
 import type { PolicyInput } from '../../src/config/policy.js';
 import type { RuntimeName } from '../../src/runtime/index.js';
-import { removeVolume } from '../../src/fs/volumes.js';
+import { removeVolume, volumeData } from '../../src/fs/volumes.js';
 import { leftovers, testHost } from '../helpers/host.js';
 
 const host = testHost('fs');
@@ -52,6 +52,11 @@ describe.each(RUNTIMES)('%s: mounts from the policy', (runtime) => {
     expect(first.stdout).toMatch(/No space left on device/);
     const second = await sh(runtime, `cat /vol/keep-${runtime}`, { mounts: [...mounts] });
     expect(second.stdout).toBe(`kept-${runtime}\n`);
+    // Its data outlives runs: mounted with write barriers (a run's scratch /workspace goes without).
+    const data = volumeData(host.stateDir, VOLUME)!;
+    const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === data) ?? '';
+    expect(line).toMatch(/ - ext4 \/dev\/loop\d+ /);
+    expect(line.split(' - ')[1]).not.toMatch(/\bnobarrier\b/);
   });
 
   it('a tmpfs mount stops at its size', async () => {

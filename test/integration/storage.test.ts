@@ -67,6 +67,8 @@ describe('disk rate limits follow the storage', () => {
     expect(r.status).toBe('succeeded');
     // /workspace was its own ext4 filesystem on a loop device while the run lived.
     expect(mounted).toMatch(/ - ext4 \/dev\/loop\d+ /);
+    // Scratch: no write barriers (a flush would only fsync an image deleted moments later).
+    expect(mounted.split(' - ')[1]).toMatch(/\bnobarrier\b/);
     const loop = mounted.split(' ')[2];
     expect(throttled.sort()).toEqual([`${disk} ${5 * MiB}`, `${loop} ${5 * MiB}`].sort());
     expect(r.degraded).toEqual([]);
