@@ -86,6 +86,17 @@ const isFn = (v: unknown): v is TaskFn => typeof v === 'function' && !/^class\b/
  * Compiling runs nothing, so the task's top-level code runs exactly once, in the chosen form.
  */
 function compile(source: string, filename: string): { expression: boolean; script: Script } {
+  // Ratchet's own shape, `function(input) {...}`, is never a script (an anonymous function is no
+  // statement): compiled as the expression first, it skips the failed script compile and its
+  // SyntaxError (~0.4 ms of a run). Anything else, or an expression that does not compile, goes
+  // the general way below, with the same errors as ever.
+  if (ANONYMOUS_FUNCTION.test(source)) {
+    try {
+      return { expression: true, script: new Script(`(${source.trim().replace(/;\s*$/, '')}\n)`, { filename }) };
+    } catch {
+      /* the general way */
+    }
+  }
   let scriptError: SyntaxError;
   try {
     return { expression: false, script: new Script(source, { filename }) };
@@ -100,6 +111,8 @@ function compile(source: string, filename: string): { expression: boolean; scrip
     throw /require a function name/.test(scriptError.message) ? e : scriptError;
   }
 }
+
+const ANONYMOUS_FUNCTION = /^\s*(?:async\s+)?function\s*\*?\s*\(/;
 
 /**
  * The top-level functions the script defined: new global properties (function declarations,
@@ -471,6 +484,10 @@ async function perform(req: WireRequest, agents: Agents | null): Promise<WireRep
  * requires either (the only way in: the task's code has no dynamic import). The walls themselves
  * are the network namespace and the egress proxy; this makes node's modules fail fast and clearly.
  */
+/** node's require for the task, made once (warmUp): its first making cost ~0.3 ms of a run. */
+let madeRequire: NodeJS.Require | null = null;
+const rootfsRequire = (): NodeJS.Require => (madeRequire ??= createRequire('/opt/pawl/'));
+
 function installNetworkPolicy(global: object): (id: string) => unknown {
   Object.defineProperty(global, 'fetch', { value: fetch, writable: true, configurable: true, enumerable: true });
   const why = request.mocks ? 'a mocked run never opens a socket'
@@ -478,7 +495,7 @@ function installNetworkPolicy(global: object): (id: string) => unknown {
     : network === 'restricted' && !request.egressProxy ? 'network mode restricted, but no egress proxy was given'
     : null;
   let installed = network === 'full' && !request.mocks;
-  const taskRequire = createRequire('/opt/pawl/');
+  const taskRequire = rootfsRequire();
   const wrapped = (id: string) => {
     if (!installed && /^(node:)?https?$/.test(id)) {
       installed = true;
@@ -688,6 +705,7 @@ async function execute(realm: Realm): Promise<HarnessReply> {
  * realm defines no global; the console writes nowhere.
  */
 function warmUp(): void {
+  rootfsRequire();
   taskFunction('function (input) { return input; }', 'warm.js', undefined, thisRealm)(null, null);
   new Console(new Writable({ write: (_c, _e, cb) => cb() })).log('%s %d', 'warm', 1, { a: [1] });
   JSON.parse(serializeReply({ ok: true, output: { a: [1, 'x'] }, violations: [] }));
