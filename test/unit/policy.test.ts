@@ -79,3 +79,22 @@ describe('policy resolution', () => {
     expect(() => resolvePolicy({ trustLevel: 'root' })).toThrow(/unknown trust level "root": expected one of untrusted, limited, trusted, system/);
   });
 });
+
+describe('resolvePolicy remembers what it resolved', () => {
+  it('gives each caller a copy of its own, answers a changed input afresh, and still refuses what is not exactly JSON', () => {
+    const input = { trustLevel: 'limited', overrides: { resources: { memory: '96MB' } } };
+    const first = resolvePolicy(input);
+    first.resources.memory = 1; // a caller changing its own copy
+    first.network.allowedHosts.push('changed.example');
+    const again = resolvePolicy(input);
+    expect(again.resources.memory).toBe(96 * 1024 * 1024);
+    expect(again.network.allowedHosts).toEqual([]);
+    expect(again).not.toBe(first);
+    again.resources.memory = 2; // and one that came from what was remembered
+    expect(resolvePolicy(input).resources.memory).toBe(96 * 1024 * 1024);
+    expect(resolvePolicy({ trustLevel: 'limited', overrides: { resources: { memory: '80MB' } } }).resources.memory).toBe(80 * 1024 * 1024);
+    // A key only JSON would drop is still an unknown key (JSON.stringify would make it the input above).
+    expect(() => resolvePolicy({ trustLevel: 'limited', overrides: { resources: { memory: '96MB' }, typo: undefined } as never })).toThrow(/typo/);
+    expect(() => resolvePolicy({ trustLevel: 'limited', overrides: { resources: { memory: Number.NaN } } as never })).toThrow(/memory/);
+  });
+});
