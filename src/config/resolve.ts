@@ -88,9 +88,20 @@ export function resolvePolicy(opts: { trustLevel?: string; task?: PolicyInput; o
 }
 const resolved = new Map<string, Policy>();
 const RESOLVED_KEPT = 64;
-/** JSON.stringify's replacer for a key that means exactly its input: what JSON would drop or change throws. */
-function exactJson(_k: string, v: unknown): unknown {
-  if (v === undefined || typeof v === 'function' || typeof v === 'symbol' || (typeof v === 'number' && !Number.isFinite(v))) throw new TypeError('not exactly JSON');
+/**
+ * JSON.stringify's replacer for a key that means exactly its input: what JSON would drop or change
+ * throws (undefined, functions, NaN, -0; a value a toJSON replaced, as a Date's; anything but a
+ * plain object or array, as a Map, which JSON writes as {}; an inherited value it would not see).
+ */
+function exactJson(this: Record<string, unknown>, k: string, v: unknown): unknown {
+  const own = k === '' || Object.prototype.hasOwnProperty.call(this, k);
+  if (!own || this[k] !== v || v === undefined || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') throw new TypeError('not exactly JSON');
+  if (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0))) throw new TypeError('not exactly JSON');
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) throw new TypeError('not exactly JSON');
+    if (Object.getOwnPropertySymbols(v).length) throw new TypeError('not exactly JSON');
+  }
   return v;
 }
 

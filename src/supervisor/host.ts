@@ -45,7 +45,7 @@ export interface StoragePlan {
  * (cgroup/io-devices.ts) and the host's swap accounting. Every gap goes through the one degrade
  * step (hostfacts/degrade.ts): HostUnsupported when the policy makes it fatal, else `degraded`.
  */
-export async function storagePlan(host: HostConfig, policy: Policy, rootfs: string): Promise<StoragePlan> {
+export async function storagePlan(host: HostConfig, policy: Policy, rootfs: string, noWorkspaceFs = workspaceFsUnavailable()): Promise<StoragePlan> {
   mkdirOpenSync(host.runDir, 0o711);
   const [placement, layout] = await Promise.all([
     ioDevicesFor(host.runDir, rootfs, ...policy.filesystem.binds.map((b) => b.src)),
@@ -58,7 +58,6 @@ export async function storagePlan(host: HostConfig, policy: Policy, rootfs: stri
       refusal: () => hostLacks.required('apply disk rate limits', placement.noDevice.join('; '), 'storage.requireIoDevice'),
     });
   }
-  const noWorkspaceFs = workspaceFsUnavailable();
   if (noWorkspaceFs) {
     degrade(degraded, {
       name: 'workspace-fs', detail: `${noWorkspaceFs}; /workspace is held only by RLIMIT_FSIZE and a sampled usage walk`, allowed: !policy.storage.requireWorkspaceFs,

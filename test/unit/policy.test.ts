@@ -96,5 +96,8 @@ describe('resolvePolicy remembers what it resolved', () => {
     // A key only JSON would drop is still an unknown key (JSON.stringify would make it the input above).
     expect(() => resolvePolicy({ trustLevel: 'limited', overrides: { resources: { memory: '96MB' }, typo: undefined } as never })).toThrow(/typo/);
     expect(() => resolvePolicy({ trustLevel: 'limited', overrides: { resources: { memory: Number.NaN } } as never })).toThrow(/memory/);
+    // JSON writes a Map as {} and a Date as its string: neither is taken for what was remembered.
+    resolvePolicy({ trustLevel: 'limited', overrides: { env: {} } });
+    expect(() => resolvePolicy({ trustLevel: 'limited', overrides: { env: new Map() } as never })).toThrow(/env/);
   });
 });

@@ -85,9 +85,15 @@ export class EgressProxy {
       p.server.once('error', reject);
       p.server.listen(opts.socketPath, () => resolve());
     });
-    // Only the sandbox's user may connect (the sandbox is not started yet).
-    await chmod(opts.socketPath, 0o600);
-    if (opts.owner !== null) await chown(opts.socketPath, opts.owner, opts.owner);
+    // Only the sandbox's user may connect (the sandbox is not started yet). Listening already: a
+    // failure here closes it (the caller never gets the proxy to close).
+    try {
+      await chmod(opts.socketPath, 0o600);
+      if (opts.owner !== null) await chown(opts.socketPath, opts.owner, opts.owner);
+    } catch (e) {
+      await p.close();
+      throw e;
+    }
     return p;
   }
 

@@ -79,18 +79,21 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   // propagates (every step started is waited for), so the release on the way out removes it.
   // The rootfs dir's storage is its parent's (both under stateDir): no need to wait for the build.
   // The scratch dir and /workspace's filesystem need neither (~4 ms of a cold run's prepare).
+  // Asked once: the storage plan's refusal or degradation and the mount below go by one answer.
+  const noWorkspaceFs = workspaceFsUnavailable();
   const rootfsP = ensureRootfs(host);
-  const storageP = storagePlan(host, policy, join(host.stateDir, 'rootfs'));
+  const storageP = storagePlan(host, policy, join(host.stateDir, 'rootfs'), noWorkspaceFs);
   const seccompP = seccompPlan(policy, factsCache(host.stateDir));
   for (const p of [rootfsP, storageP, seccompP]) p.catch(() => {}); // awaited below, with the rest
   const settle = () => Promise.allSettled([rootfsP, storageP, seccompP]);
   try {
     await assertHostIds(host);
+    res.hostId = pickHostId(host);
   } catch (e) {
     await settle();
     throw e;
   }
-  const hostId = (res.hostId = pickHostId(host));
+  const hostId = res.hostId;
   const scratchR = await createScratch(host.runDir, res.id, hostId, host.cgroupParent).then((s) => ({ s }), (e: unknown) => ({ e }));
   if ('e' in scratchR) {
     await settle();
@@ -100,7 +103,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const cgroupName = `run-${res.id}`;
   const egressSocket = join(scratch.dir, 'egress.sock');
   // The cgroup waits for /workspace's filesystem: its io limits name the loop device too.
-  const workspaceDevices = workspaceFsUnavailable() === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir)) : Promise.resolve([]);
+  const workspaceDevices = noWorkspaceFs === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir)) : Promise.resolve([]);
   const cgroupP = Promise.all([storageP, workspaceDevices]).then(([storage, devs]) =>
     driver.create(cgroupName, limitsFor(policy, [...new Set([...storage.ioDevices, ...devs])], storage.swapLimit, req.mode)));
   const egressP = policy.network.mode === 'restricted' ? EgressProxy.start({ policy: policy.network, socketPath: egressSocket, owner: hostId }) : Promise.resolve(null);
