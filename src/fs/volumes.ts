@@ -11,6 +11,7 @@ import { PawlError } from '../errors.js';
 import { loopMount, unmount } from './loop-mount.js';
 import { workspaceFsUnavailable } from '../supervisor/workspace-fs.js';
 import { runTool } from '../util/tool.js';
+import { mkdirOpenSync } from '../util/private-dir.js';
 
 export const volumeDir = (stateDir: string, name: string) => join(stateDir, 'volumes', name);
 
@@ -43,7 +44,7 @@ async function mountVolume(stateDir: string, name: string, size: number): Promis
   const why = workspaceFsUnavailable();
   if (why) throw new PawlError('HostUnsupported', `volume "${name}" needs a filesystem of its own for its size cap, and ${why}`);
   const dir = volumeDir(stateDir, name);
-  await mkdir(dir, { recursive: true, mode: 0o711 });
+  mkdirOpenSync(dir, 0o711); // a state dir it makes is passable too, whatever the umask
   await chmod(join(stateDir, 'volumes'), 0o711);
   await chmod(dir, 0o711);
   const data = volumeData(stateDir, name) ?? join(dir, `data-${randomBytes(16).toString('hex')}`);

@@ -4,14 +4,16 @@
 // the path (a live service, a file) is refused rather than removed.
 import { connect } from 'node:net';
 import type { Server } from 'node:http';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PawlError } from '../errors.js';
+import { mkdirOpenSync } from '../util/private-dir.js';
 
 export const SOCKET_MODE = 0o660;
 
 export async function listenUnix(server: Server, path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  // 0755 whatever the umask (under 077 the socket's group could not reach it), only if pawl makes it.
+  mkdirOpenSync(dirname(path), 0o755);
   const existing = await lstat(path).catch(() => null);
   if (existing) {
     if (!existing.isSocket()) throw new PawlError('RuntimeError', `cannot listen on ${path}: it exists and is not a socket`);

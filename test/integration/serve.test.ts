@@ -92,6 +92,19 @@ describe('pawl serve', () => {
     expect(st.mode & 0o777).toBe(0o660);
   });
 
+  it('makes the socket\'s dir 0755 under a hardened umask (its group reaches the socket)', async () => {
+    const dir = join(work, 'umask-077', 'run');
+    const listen = join(import.meta.dirname, '..', '..', 'dist', 'service', 'listen.js');
+    const script = `process.umask(0o077);
+      const { listenUnix } = await import(${JSON.stringify(listen)});
+      const server = (await import('node:http')).createServer();
+      await listenUnix(server, ${JSON.stringify(join(dir, 'pawl.sock'))});
+      server.close();`;
+    await execa(process.execPath, ['--input-type=module', '-e', script]);
+    expect(statSync(dir).mode & 0o777).toBe(0o755);
+    expect(statSync(join(work, 'umask-077')).mode & 0o777).toBe(0o755);
+  });
+
   it('gives each of 50 concurrent clients its own result', async () => {
     const replies = await Promise.all(Array.from({ length: 50 }, (_, n) =>
       svc.call('POST', '/v1/runs', { task: n % 2 ? SQUARE : inlineSquare, input: { n } })));
