@@ -244,9 +244,9 @@ export class Sandbox {
    * The result as soon as the verdict and usage are final: every process of the run is gone (its
    * group emptied or killed) and its last figures are read. The teardown (the runtime's state,
    * the cgroup, the /workspace unmount and its syncfs, the scratch dir) starts on the event loop's
-   * next turn (after the result has reached its caller) and settles with its failure, if any, which is on the leftover list already (resources.ts). Until
-   * it settles a ref'd handle keeps the process alive: nothing of a run is left for an exit to
-   * cut short. A caller that delivers the result early owns waiting for `teardown` (the pool does).
+   * next turn (after the result has reached its caller) and settles with its failure, if any,
+   * which is on the leftover list already (resources.ts). Until it settles a ref'd handle keeps
+   * the process alive: nothing of a run is left for an exit to cut short. A caller that delivers the result early owns waiting for `teardown` (the pool does).
    */
   settled(): Promise<Settled> {
     this.settledP ??= this.finish();

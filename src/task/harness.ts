@@ -665,18 +665,14 @@ function readFrame(): { text: string; framed: boolean } | null {
   const chunk = Buffer.allocUnsafe(65536);
   for (;;) {
     const last = unread[unread.length - 1];
-    const end = last ? last.indexOf(RequestEnd.Byte) : -1;
-    if (last && end >= 0) {
-      const all = Buffer.concat(unread);
-      unread = [];
-      return { text: all.toString('utf8', 0, all.length - last.length + end), framed: false };
-    }
-    const nl = last ? last.indexOf(10) : -1;
-    if (last && nl >= 0) {
-      const all = Buffer.concat(unread);
-      const end = all.length - last.length + nl;
-      unread = end + 1 < all.length ? [all.subarray(end + 1)] : [];
-      return { text: all.toString('utf8', 0, end), framed: true };
+    if (last) {
+      const end = last.indexOf(RequestEnd.Byte);
+      const at = end >= 0 ? end : last.indexOf(10);
+      if (at >= 0) {
+        const { text, rest } = frameAt(unread, at);
+        unread = end >= 0 ? [] : rest;
+        return { text, framed: end < 0 };
+      }
     }
     const n = readSync(Fd.Request, chunk, 0, chunk.length, null);
     if (n === 0) {
@@ -686,6 +682,13 @@ function readFrame(): { text: string; framed: boolean } | null {
     }
     unread.push(Buffer.from(chunk.subarray(0, n)));
   }
+}
+
+/** The text of `parts` up to byte `at` of the last one, and the bytes after that one. */
+function frameAt(parts: Buffer[], at: number): { text: string; rest: Buffer[] } {
+  const all = Buffer.concat(parts);
+  const end = all.length - parts[parts.length - 1]!.length + at;
+  return { text: all.toString('utf8', 0, end), rest: end + 1 < all.length ? [all.subarray(end + 1)] : [] };
 }
 
 /** Run the current request's task in a realm; the reply to send. */
@@ -718,9 +721,7 @@ function warmUp(): void {
   // readFrame's buffer work on a request-shaped frame (its first time was ~0.4 ms of a run).
   const chunk = Buffer.allocUnsafe(65536);
   const n = chunk.write(`{"input":{"a":[1,"x"]}}${String.fromCharCode(RequestEnd.Byte)}`, 'utf8');
-  const last = Buffer.from(chunk.subarray(0, n));
-  const all = Buffer.concat([last]);
-  JSON.parse(all.toString('utf8', 0, all.length - last.length + last.indexOf(RequestEnd.Byte)));
+  JSON.parse(frameAt([Buffer.from(chunk.subarray(0, n))], n - 1).text);
   taskFunction('function (input) { return input; }', 'warm.js', undefined, thisRealm)(null, null);
   new Console(new Writable({ write: (_c, _e, cb) => cb() })).log('%s %d', 'warm', 1, { a: [1] });
   JSON.parse(serializeReply({ ok: true, output: { a: [1, 'x'] }, violations: [] }));

@@ -85,27 +85,22 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const storageP = storagePlan(host, policy, join(host.stateDir, 'rootfs'), noWorkspaceFs);
   const seccompP = seccompPlan(policy, factsCache(host.stateDir));
   for (const p of [rootfsP, storageP, seccompP]) p.catch(() => {}); // awaited below, with the rest
-  const settle = () => Promise.allSettled([rootfsP, storageP, seccompP]);
+  let scratch: Scratch;
   try {
     await assertHostIds(host);
     res.hostId = pickHostId(host);
+    scratch = res.scratch = await createScratch(host.runDir, res.id, res.hostId, host.cgroupParent);
   } catch (e) {
-    await settle();
+    await Promise.allSettled([rootfsP, storageP, seccompP]);
     throw e;
   }
   const hostId = res.hostId;
-  const scratchR = await createScratch(host.runDir, res.id, hostId, host.cgroupParent).then((s) => ({ s }), (e: unknown) => ({ e }));
-  if ('e' in scratchR) {
-    await settle();
-    throw scratchR.e;
-  }
-  const scratch = (res.scratch = scratchR.s);
   const cgroupName = `run-${res.id}`;
   const egressSocket = join(scratch.dir, 'egress.sock');
   // The cgroup waits for /workspace's filesystem: its io limits name the loop device too.
   const workspaceDevices = noWorkspaceFs === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir)) : Promise.resolve([]);
-  const cgroupP = Promise.all([storageP, workspaceDevices]).then(([storage, devs]) =>
-    driver.create(cgroupName, limitsFor(policy, [...new Set([...storage.ioDevices, ...devs])], storage.swapLimit, req.mode)));
+  const ioDevicesP = Promise.all([storageP, workspaceDevices]).then(([storage, devs]) => [...new Set([...storage.ioDevices, ...devs])]);
+  const cgroupP = Promise.all([storageP, ioDevicesP]).then(([storage, devices]) => driver.create(cgroupName, limitsFor(policy, devices, storage.swapLimit, req.mode)));
   const egressP = policy.network.mode === 'restricted' ? EgressProxy.start({ policy: policy.network, socketPath: egressSocket, owner: hostId }) : Promise.resolve(null);
   const [rootfsR, storageR, seccompR, cgroupR, workspaceR, egressR] = await Promise.allSettled([rootfsP, storageP, seccompP, cgroupP, workspaceDevices, egressP]);
   if (cgroupR.status === 'fulfilled') res.cgroup = cgroupR.value;
@@ -113,7 +108,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   for (const r of [rootfsR, storageR, seccompR, cgroupR, workspaceR, egressR]) if (r.status === 'rejected') throw r.reason;
   const rootfs = (rootfsR as PromiseFulfilledResult<Awaited<typeof rootfsP>>).value;
   const storage = (storageR as PromiseFulfilledResult<Awaited<typeof storageP>>).value;
-  const withWorkspace = (devs: string[]) => [...new Set([...storage.ioDevices, ...devs])];
+  const ioDevices = await ioDevicesP; // settled: its parts are
   const cgroup = (cgroupR as PromiseFulfilledResult<RunCgroup>).value;
   const seccomp = (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value;
   // A seccomp kill is recorded by the kernel's audit: join its netlink log group before anything runs.
@@ -123,7 +118,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const lsm = lsmPlan(policy);
   const plan = planRun(
     policy,
-    { cgroup: driver, ioDevices: withWorkspace((workspaceR as PromiseFulfilledResult<string[]>).value), swapLimit: storage.swapLimit, seccomp, lsm: { apparmor: lsm.apparmor, selinux: lsm.selinux } },
+    { cgroup: driver, ioDevices, swapLimit: storage.swapLimit, seccomp, lsm: { apparmor: lsm.apparmor, selinux: lsm.selinux } },
     { rootfs: rootfs.path, workspace: scratch.workspace, egressSocket: res.egress ? egressSocket : null, cgroupName },
     { mode: req.mode, ...(command ? { command } : {}) },
   );
