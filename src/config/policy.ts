@@ -175,13 +175,3 @@ export const Policy = z
 export type Policy = z.infer<typeof Policy>;
 /** What a user may write: every field optional, sizes and durations in human form. */
 export type PolicyInput = z.input<typeof Policy>;
-
-/**
- * Whether a run's processes can change anything that outlives its sandbox: a network, or a bind or
- * volume they may write. A pooled run ended at its reply is killed before its result goes back
- * only then (supervisor/phases/reap.ts); otherwise nothing they do after the reply can be seen.
- */
-export function reachesOutside(policy: Policy): boolean {
-  const fs = policy.filesystem;
-  return policy.network.mode !== 'none' || fs.binds.some((b) => !b.readOnly) || fs.mounts.some((m) => m.type !== 'tmpfs' && !m.readonly);
-}

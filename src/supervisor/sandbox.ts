@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { RunCgroup } from '../cgroup/types.js';
 import type { EgressStats } from '../network/index.js';
 import { hostConfig, type HostConfig } from '../config/host.js';
-import { reachesOutside, type Policy } from '../config/policy.js';
+import type { Policy } from '../config/policy.js';
 import { EGRESS_SOCKET } from '../rootfs/layout.js';
 import type { RuntimeSandbox, SandboxExit } from '../runtime/index.js';
 import type { HarnessReply, TaskRequest } from '../task/protocol.js';
@@ -262,7 +262,7 @@ export class Sandbox {
     try {
       end = await reap(exit, {
         sandbox: this.run, watch: this.watch, io: this.io, res: this.res, workspace: this.prep.scratch.workspace, diskSpace: this.policy.resources.diskSpace,
-        mode: this.mode, seccomp: this.prep.plan.seccomp, atReply: this.endedAtReply, reachesOutside: reachesOutside(this.policy),
+        mode: this.mode, seccomp: this.prep.plan.seccomp, atReply: this.endedAtReply,
       });
     } catch (e) {
       // Even when reading the end failed: nothing of the run survives it.

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../src/config/resolve.js';
-import { reachesOutside } from '../../src/config/policy.js';
 
 const MiB = 1024 ** 2;
 
@@ -100,20 +99,5 @@ describe('resolvePolicy remembers what it resolved', () => {
     // JSON writes a Map as {} and a Date as its string: neither is taken for what was remembered.
     resolvePolicy({ trustLevel: 'limited', overrides: { env: {} } });
     expect(() => resolvePolicy({ trustLevel: 'limited', overrides: { env: new Map() } as never })).toThrow(/env/);
-  });
-});
-
-describe('reachesOutside: whether a run can change what outlives its sandbox', () => {
-  const at = (overrides: object) => reachesOutside(resolvePolicy({ trustLevel: 'trusted', overrides }));
-  it('is false with no network and nothing writable from the host', () => {
-    expect(reachesOutside(resolvePolicy())).toBe(false);
-    expect(at({ filesystem: { binds: [{ src: '/srv/in', dst: '/in' }], mounts: [{ type: 'tmpfs', target: '/scratch', size: '1MB' }, { type: 'bind', source: '/srv/ro', target: '/ro' }, { type: 'volume', source: 'cache', target: '/cache', readonly: true }] } })).toBe(false);
-  });
-  it('is true with a network, a writable bind or a writable volume', () => {
-    expect(at({ network: { mode: 'restricted', allowedHosts: ['example.com'] } })).toBe(true);
-    expect(at({ network: { mode: 'full' } })).toBe(true);
-    expect(at({ filesystem: { binds: [{ src: '/srv/out', dst: '/out', readOnly: false }] } })).toBe(true);
-    expect(at({ filesystem: { mounts: [{ type: 'bind', source: '/srv/out', target: '/out', readonly: false }] } })).toBe(true);
-    expect(at({ filesystem: { mounts: [{ type: 'volume', source: 'cache', target: '/cache' }] } })).toBe(true);
   });
 });

@@ -47,29 +47,26 @@ export function awaitEnd(sandbox: RuntimeSandbox, watch: RunWatch): Promise<Sand
 
 export async function reap(
   exit: SandboxExit,
-  run: { sandbox: RuntimeSandbox; watch: RunWatch; io: RunIo; res: RunResources; workspace: string; diskSpace: number; mode: 'task' | 'program'; seccomp: SeccompPlan | null; atReply: boolean; reachesOutside: boolean },
+  run: { sandbox: RuntimeSandbox; watch: RunWatch; io: RunIo; res: RunResources; workspace: string; diskSpace: number; mode: 'task' | 'program'; seccomp: SeccompPlan | null; atReply: boolean },
 ): Promise<EndFacts> {
   const { sandbox, watch, io, res } = run;
-  // A pooled run ended at its reply whose processes can change nothing outside its sandbox (no
-  // network, no writable bind or volume: reachesOutside) is not killed before its result goes
-  // back: its teardown, which starts right after, kills it (~1.2 ms less: the init's start time
-  // read again, its SIGKILL, the group's list and theirs). What it does meanwhile is invisible
-  // and never counted. Any other run ended at its reply is being killed when its result is in.
-  const killLater = run.atReply && !run.reachesOutside;
-  // Otherwise anything the program left behind dies with the group, which also closes its pipes;
-  // a run ended at its reply does not wait for the group to empty (node's own death, ~10 ms, is
-  // left to the teardown, which waits for it).
-  if (!killLater) await res.killGroupIfPopulated({ wait: !run.atReply });
+  // Anything the program left behind dies with the group, which also closes its pipes. A run
+  // ended at its reply does not wait for the group to empty: every process of the group has been
+  // sent SIGKILL (a fork in flight dies with the namespace's init moments later) and node's own
+  // death (~10 ms: its address space torn down) is left to the teardown, which waits for the
+  // group. The harness closed its stdio before it replied, so the pipes end as soon as the
+  // runtime's processes are gone, and the final figures are read meanwhile: the CPU time of the
+  // exits themselves is not counted.
+  await res.killGroupIfPopulated({ wait: !run.atReply });
   // Once the pipes have ended, the proxy's counts and denials are final.
-  const ended = () => withDeadline(sandbox.closed, 2000).then(() => res.closeEgress());
-  // At the reply the output is complete once the pipes hold nothing unread (RunIo.drained): the
-  // harness closed its stdio before it replied. Only when they do not drain (a stream without an
-  // fd, another process still writing) is the group killed and their end awaited.
-  const output = run.atReply && !res.egress ? io.drained(sandbox).then(async (done) => (done ? null : (await res.killGroupIfPopulated({ wait: false }), ended()))) : ended();
-  if (!run.atReply) await output;
-  // The kernel's seccomp records beside the rest: a record is queued at the call it records, so
-  // every call made before the run ended (its reply, or the kill above) has one by now (waiting
-  // for its delivery is two audit round trips, each through a kernel thread: ~0.8 ms here).
+  const ended = withDeadline(sandbox.closed, 2000).then(() => res.closeEgress());
+  if (!run.atReply) await ended;
+  // At the reply, without a proxy to settle, the output is complete once the pipes hold nothing
+  // unread (RunIo.drained): the runtime's processes need not be dead for that (~3 ms of a pooled run).
+  const output = run.atReply && !res.egress ? io.drained(sandbox).then((done) => (done ? null : ended)) : ended;
+  // The kernel's seccomp records beside the rest: every process of the run is dead or killed by
+  // now, and a record is queued at the call it records (waiting for its delivery is two audit
+  // round trips, each through a kernel thread: ~0.8 ms here).
   const kills = seccompKillsOf(sandbox, watch, run.seccomp, exit.signal === 'SIGSYS' || exit.code === 128 + 31);
   kills.catch(() => {}); // awaited below, its failure with it: not unhandled if the reads fail first
   const [egress, fs] = await Promise.all([output, finalFigures(watch, run.workspace)]);
