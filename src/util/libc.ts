@@ -33,6 +33,8 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   /** prlimit(pid, resource, new, old): `limit` is a struct rlimit (soft, hard: two u64), `old` null. */
   prlimit(pid: number, resource: number, limit: Buffer, old: null): number;
+  /** mount_setattr(AT_FDCWD, path, flags, attr, attr.length) (Linux 5.12): -1 and errno on failure. */
+  mountSetattr(path: string, flags: number, attr: Buffer): number;
   /** syncfs(fd) on one of libuv's threads: it may sleep for as long as the filesystem's writeback takes. */
   syncfsAsync(fd: number): Promise<number>;
   /**
@@ -79,6 +81,8 @@ export function loadLibc(): Libc {
     // x86_64 and aarch64 share the generic number (new syscalls are numbered alike on both).
     const SYS_cachestat = 451;
     let hasCachestat = process.arch === 'x64' || process.arch === 'arm64';
+    const mountSetattr = lib.func('long syscall(long, int, const char *, unsigned int, void *, size_t)');
+    const SYS_mount_setattr = 442; // generic: x86_64 and aarch64 alike
     const socketpair = lib.func('int socketpair(int, int, int, _Out_ int *)');
     const [AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, O_RDWR] = [1, 1, 0o2000000, 2];
     const [POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK] = [0x04, 0x08];
@@ -144,6 +148,7 @@ export function loadLibc(): Libc {
       send: lib.func('long send(int, const void *, size_t, int)'),
       setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)'),
       prlimit: lib.func('int prlimit(int, int, const void *, void *)'),
+      mountSetattr: (path, flags, attr) => Number(mountSetattr(SYS_mount_setattr, AT_FDCWD, path, flags, attr, attr.length)),
       syncfsAsync: (fd: number) =>
         new Promise<number>((resolve, reject) => syncfs.async(fd, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),
       umount2Async: (target, flags) => onThread(umount2, target, flags),
