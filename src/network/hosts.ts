@@ -1,6 +1,7 @@
 // Host patterns of a network policy ("api.example.com", "*.example.com:8443", "10.1.2.3",
 // "[2001:db8::1]:443") and the two checks the egress proxy makes: on the name the sandbox asked
 // for, then on every address that name resolved to (the one connected to is one that passed).
+import { networkInterfaces } from 'node:os';
 import { canonicalIp, specialRange } from './address.js';
 
 export interface HostPattern {
@@ -46,11 +47,18 @@ function parsePort(text: string, whole: string): number {
   return n;
 }
 
-/** A target host as the sandbox named it: an IP literal in canonical form, or a lower-case name. */
-export function normaliseHost(host: string): { host: string; ip: boolean } {
+/**
+ * A target host as the sandbox named it: an IP literal in canonical form, or a lower-case DNS name
+ * (labels of letters, digits, "_" and "-"); null for anything else. What is checked is then
+ * exactly what is resolved: a NUL ends the name c-ares looks up ("attacker.com\0.example.com"
+ * passed "*.example.com" and resolved attacker.com), and c-ares reads "\DDD" and "\." escapes.
+ */
+export function normaliseHost(host: string): { host: string; ip: boolean } | null {
   const bare = host.replace(/^\[(.*)\]$/, '$1');
   const ip = canonicalIp(bare);
-  return ip ? { host: ip, ip: true } : { host: bare.toLowerCase().replace(/\.$/, ''), ip: false };
+  if (ip) return { host: ip, ip: true };
+  const name = bare.toLowerCase().replace(/\.$/, '');
+  return name.length <= 253 && name.split('.').every((l) => LABEL.test(l)) ? { host: name, ip: false } : null;
 }
 
 /** Host match only (ports are judged separately). A wildcard matches subdomains, not the bare name. */
@@ -63,6 +71,22 @@ export interface Rules {
   allowed: HostPattern[];
   blocked: HostPattern[];
   ports: Set<number>;
+  /**
+   * This host's own addresses (the proxy reads them at its start): refused unless named, like the
+   * special ranges, so an allowed name that resolves to the supervisor's public address does not
+   * reach the services it listens with on every address.
+   */
+  own?: ReadonlySet<string>;
+}
+
+/** Every address of this host's interfaces, canonical (Rules.own). */
+export function ownAddresses(): Set<string> {
+  const own = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) {
+    const c = canonicalIp(a.address.replace(/%.*$/, ''));
+    if (c) own.add(c);
+  }
+  return own;
 }
 
 // The parameter names only what the rules are built from, not NetworkPolicy: schema.ts imports
@@ -85,7 +109,10 @@ function namedExactly(rules: Rules, host: string, ip: boolean, port: number): bo
 
 /** The name (or IP literal) the sandbox asked for, before any resolution. */
 export function checkName(rules: Rules, rawHost: string, port: number): Decision {
-  const { host, ip } = normaliseHost(rawHost);
+  const target = normaliseHost(rawHost);
+  // JSON-quoted: the task's bytes (control characters included) never reach a log or a terminal raw.
+  if (!target) return { ok: false, reason: `${JSON.stringify(rawHost.slice(0, 100))} is not a host name` };
+  const { host, ip } = target;
   const blocked = rules.blocked.find((p) => hostMatches(p, host, ip) && (p.port === null || p.port === port));
   if (blocked && !namedExactly(rules, host, ip, port)) return { ok: false, reason: `${host} is a blocked host` };
   const byHost = rules.allowed.filter((p) => hostMatches(p, host, ip));
@@ -103,5 +130,6 @@ export function checkAddress(rules: Rules, addr: string, port: number): Decision
   if (rules.blocked.some((p) => p.ip && p.host === canonical && (p.port === null || p.port === port))) return { ok: false, reason: `${canonical} is a blocked address` };
   const special = specialRange(canonical);
   if (special) return { ok: false, reason: `${canonical} is a ${special} address` };
+  if (rules.own?.has(canonical)) return { ok: false, reason: `${canonical} is an address of this host` };
   return { ok: true };
 }

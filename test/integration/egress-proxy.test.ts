@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { EgressProxy } from '../../src/network/index.js';
-import { httpServer, type TestHttp } from '../helpers/net-servers.js';
+import { dnsServer, httpServer, type TestHttp } from '../helpers/net-servers.js';
 
 let web: TestHttp;
 let dir: string;
@@ -53,6 +53,31 @@ describe('egress proxy', () => {
     const s = p.stats();
     expect(s.connections).toBe(2);
     expect(s.denials).toEqual([{ target: `127.0.0.3:${web.port}`, reason: '127.0.0.3 is not an allowed host' }]);
+  });
+
+  it('resolves exactly the name it checked: a NUL or an escape in it is refused, never looked up', async () => {
+    // Every name the test DNS server knows resolves to the allowed server; attacker.com would
+    // too. With the name cut at its NUL by the resolver, "attacker.com\0.example.com" passed the
+    // *.example.com check and reached attacker.com's address (found by a review, shown end to end).
+    const dns = await dnsServer('127.0.0.2', { 'ok.example.com': '127.0.0.2', 'attacker.com': '127.0.0.2', 'evil.example.com': '127.0.0.2' });
+    const p = await start({ allowedHosts: ['*.example.com', `127.0.0.2:${web.port}`], blockedHosts: ['evil.example.com'], allowedPorts: [web.port], dnsServers: [`127.0.0.2:${dns.port}`] });
+    try {
+      const path = p['o'].socketPath;
+      const connectTo = (host: string) => exchange(path, Buffer.from(`CONNECT ${host}:${web.port} HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\n`, 'latin1'));
+      expect((await connectTo('ok.example.com')).text).toContain('hello from 127.0.0.2'); // the setup reaches the server
+      const nul = await connectTo('attacker.com\0.example.com');
+      expect(nul.text).toMatch(/^HTTP\/1\.1 403 [\s\S]*"attacker\.com\\u0000\.example\.com" is not a host name/);
+      const escaped = await connectTo('ev\\105l.example.com'); // c-ares would look up evil.example.com
+      expect(escaped.text).toMatch(/^HTTP\/1\.1 403 [\s\S]*is not a host name/);
+      expect(dns.queries.filter((q) => q !== 'ok.example.com')).toEqual([]);
+      // A header line with a bare LF would smuggle a second Host to the upstream server.
+      const smuggled = await exchange(path, `GET http://127.0.0.2:${web.port}/ HTTP/1.1\r\nX-A: 1\nHost: other.example\r\n\r\n`);
+      expect(smuggled.text).toMatch(/^HTTP\/1\.1 400 [\s\S]*CR, LF or NUL/);
+    } finally {
+      await p.close();
+      dns.close();
+    }
+    expect(p.stats().denials.map((d) => d.reason)).toEqual(['"attacker.com\\u0000.example.com" is not a host name', '"ev\\\\105l.example.com" is not a host name']);
   });
 
   it('answers garbage with 400, an oversized head with 431, and goes on serving', async () => {

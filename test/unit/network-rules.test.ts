@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { canonicalIp, checkAddress, checkName, compileRules, parseHostPattern, specialRange } from '../../src/network/index.js';
+import { ownAddresses } from '../../src/network/hosts.js';
 import { networkFromFlags } from '../../src/cli/network-args.js';
 import { bwrapArgs } from '../../src/runtime/bwrap/argv.js';
 import { ociConfig } from '../../src/runtime/oci/config.js';
@@ -50,6 +51,14 @@ describe('name checks', () => {
     ['localhost', 80, false],
   ])('%s:%i -> %s', (host, port, ok) => {
     expect(checkName(r, host, port).ok).toBe(ok);
+  });
+
+  it('refuses a target that is no DNS name: what is checked is what gets resolved', () => {
+    const w = rules(['*.example.com']);
+    for (const host of ['attacker.com\0.example.com', 'ev\\105l.example.com', 'a b.example.com', 'x.example.com\n', `${'a'.repeat(64)}.example.com`, '.example.com']) {
+      expect(checkName(w, host, 443), host).toEqual({ ok: false, reason: `${JSON.stringify(host)} is not a host name` });
+    }
+    expect(checkName(w, 'A_b-1.Example.COM.', 443).ok).toBe(true);
   });
 
   it('says why', () => {
@@ -112,6 +121,18 @@ describe('address checks', () => {
     expect(checkAddress(r, '::ffff:127.0.0.2', 9000)).toEqual({ ok: true }); // same address, other spelling
     expect(checkAddress(r, '127.0.0.2', 80).ok).toBe(false);
     expect(checkAddress(r, '::ffff:169.254.169.254', 80).ok).toBe(false);
+  });
+
+  it("refuses this host's own addresses, public ones too, unless the very address is named", () => {
+    const own = { ...rules(['*.example.com', '93.184.216.7:8080']), own: new Set(['93.184.216.7', '2606:4700::7'].map((a) => canonicalIp(a)!)) };
+    expect(checkAddress(own, '93.184.216.7', 443)).toEqual({ ok: false, reason: '93.184.216.7 is an address of this host' });
+    expect(checkAddress(own, '::ffff:93.184.216.7', 443).ok).toBe(false);
+    expect(checkAddress(own, '2606:4700::7', 443)).toEqual({ ok: false, reason: `${canonicalIp('2606:4700::7')} is an address of this host` });
+    expect(checkAddress(own, '93.184.216.7', 8080)).toEqual({ ok: true });
+    expect(checkAddress(own, '93.184.216.8', 443)).toEqual({ ok: true });
+    expect(checkName(own, '93.184.216.7', 443).ok).toBe(false);
+    // What the proxy takes as its own: every interface's address, canonical (loopback included).
+    expect(ownAddresses()).toContain('127.0.0.1');
   });
 
   it('compares addresses in one spelling', () => {

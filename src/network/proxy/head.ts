@@ -65,6 +65,9 @@ export function parseHead(head: string): ProxyRequest {
   for (const line of lines.slice(1)) {
     const i = line.indexOf(':');
     if (i <= 0 || !TOKEN.test(line.slice(0, i))) throw new HeadError(400, 'malformed header line');
+    // A bare CR or LF (or a NUL) in a value would end the line early for the upstream server: a
+    // second Host slipped past the one the proxy sets (upstreamHead).
+    if (/[\0\r\n]/.test(line)) throw new HeadError(400, 'a header line holds a CR, LF or NUL');
     headers.push([line.slice(0, i), line.slice(i + 1).trim()]);
   }
   if (method === 'CONNECT') return { method, ...authority(target, null), path: null, headers, version };

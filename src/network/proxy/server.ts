@@ -6,10 +6,10 @@
 // counted slot per upstream connection. Everything a client sends is hostile: heads are bounded
 // in size and time, pending heads and waiting connections are bounded in number.
 import { chmod, chown, unlink } from 'node:fs/promises';
-import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { NetworkPolicy } from '../schema.js';
 import { PawlError } from '../../errors.js';
-import { checkAddress, checkName, compileRules, type Rules } from '../hosts.js';
+import { checkAddress, checkName, compileRules, normaliseHost, ownAddresses, type Rules } from '../hosts.js';
 import { resolverFor, type Resolve } from '../resolve.js';
 import { bucketFor, SLICE, type TokenBucket } from './bucket.js';
 import { HeadError, parseHead, readHead, upstreamHead, type ProxyRequest } from './head.js';
@@ -66,7 +66,7 @@ export class EgressProxy {
   private readonly s: EgressStats = { rxBytes: 0, txBytes: 0, denials: [], deniedTotal: 0, connections: 0, badRequests: 0 };
 
   private constructor(private readonly o: Required<EgressOptions>) {
-    this.rules = compileRules(o.policy);
+    this.rules = { ...compileRules(o.policy), own: ownAddresses() };
     this.resolve = resolverFor(o.policy.dnsServers);
     this.down = bucketFor(o.policy.bandwidth.down);
     this.up = bucketFor(o.policy.bandwidth.up);
@@ -161,10 +161,11 @@ export class EgressProxy {
   private async decide(host: string, port: number): Promise<{ ip: string } | { denied: string }> {
     const byName = checkName(this.rules, host, port);
     if (!byName.ok) return { denied: byName.reason };
+    // The very name that was checked is resolved (checkName refused anything else).
+    const target = normaliseHost(host)!;
     let addrs: string[];
-    const bare = host.replace(/^\[(.*)\]$/, '$1');
     try {
-      addrs = isIP(bare) ? [bare] : await this.resolve(bare);
+      addrs = target.ip ? [target.host] : await this.resolve(target.host);
     } catch (e) {
       return { denied: `cannot resolve ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
     }
