@@ -9,7 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PawlError } from '../errors.js';
 import { LIMIT_OPTIONS, parseJsonInput, takeBinds, UsageError } from './args.js';
 import { OPERATOR_OPTIONS, wantsOperator } from './commands/operator-run.js';
-import { err, finish, out, quietOnEpipe } from './output.js';
+import { err, finish, out, printable, quietOnEpipe } from './output.js';
 import { mark, timingsLine, timingsOn } from './timings.js';
 
 const USAGE = `usage:
@@ -138,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
       const report = await runTaskTests(task, { ...(await testOptions(task, values, policyFromFlags(values))), onProgress: progress.update }).finally(() => progress.done());
       if (values.json) out(formatResult(report));
       else {
-        for (const c of report.cases) out(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`);
+        for (const c of report.cases) out(printable(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`));
         out(`${report.passed} passed, ${report.failed} failed`);
       }
       return report.failed === 0 && report.cases.length > 0 ? 0 : 1;
@@ -270,9 +270,9 @@ mark('main');
 main(argv).then(
   (code) => done(code),
   (e: unknown) => {
-    if (e instanceof PawlError) err(`pawl: ${e.message}`);
+    if (e instanceof PawlError) err(printable(`pawl: ${e.message}`));
     else {
-      err(`pawl: internal error: ${(e as Error)?.message ?? String(e)}`);
+      err(printable(`pawl: internal error: ${(e as Error)?.message ?? String(e)}`));
       return import('../util/log.js').then(({ log }) => {
         log().debug({ err: e }, 'internal error'); // the stack, with PAWL_LOG_LEVEL=debug
         return done(2);

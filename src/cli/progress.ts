@@ -2,6 +2,7 @@
 // when stderr is a terminal: piped or redirected, stderr carries nothing extra, so scripts and
 // logs see exactly what they saw before.
 import type { WriteStream } from 'node:tty';
+import { printable } from './output.js';
 
 export interface Progress {
   /** Replace the progress line (undefined when stderr is not a terminal: pass it on as is). */
@@ -16,7 +17,7 @@ export function terminalProgress(stream: WriteStream | NodeJS.WriteStream = proc
   const fit = (s: string) => (stream.columns && s.length >= stream.columns ? `${s.slice(0, stream.columns - 2)}…` : s);
   return {
     update: (message) => {
-      stream.write(`\r\x1b[K${fit(`${label}: ${message}`)}`);
+      stream.write(`\r\x1b[K${fit(printable(`${label}: ${message}`))}`);
       shown = true;
     },
     done: () => {

@@ -42,7 +42,7 @@ export interface TaskRunPlan {
  * its trust level) and the operator's value; run flags, the operator's per-run word, win over all.
  */
 export async function planTaskRun(task: string | LoadedTask, opts: Pick<ModeRunOptions, 'config' | 'trustLevel' | 'policy'>): Promise<TaskRunPlan> {
-  const loaded = typeof task === 'string' ? await loadTask(task) : task;
+  const loaded = typeof task === 'string' ? await loadTask(task, { tests: false }) : task;
   if (!opts.config) {
     const policy = resolvePolicy({ trustLevel: opts.trustLevel, task: loaded.policy, overrides: opts.policy });
     return { loaded, policy, mode: 'sandboxed', overrides: opts.policy ?? {} };

@@ -133,7 +133,7 @@ export class Pool {
 
   /** Warm sandboxes for a task as it will be run with these options (its own limits are part of the key). */
   async warmTask(task: string | LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy'> = {}): Promise<Policy> {
-    const loaded = typeof task === 'string' ? await loadTask(task) : task;
+    const loaded = typeof task === 'string' ? await loadTask(task, { tests: false }) : task;
     const policy = taskPolicy(loaded, opts);
     if (!this.config.reuse) this.warm(policy);
     else {

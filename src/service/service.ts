@@ -259,7 +259,7 @@ export class Service {
     const request = parsed.data;
     const caller = parseCallerPolicy(request.policy);
     const loaded = typeof request.task === 'string'
-      ? await loadTask(await resolveTaskPath(request.task, this.roots))
+      ? await loadTask(await resolveTaskPath(request.task, this.roots), { tests: false })
       : await loadInlineTask(request.task);
     // Inline tasks are all "inline" to policyFor: a caller cannot borrow an operator's task name.
     const policy = withTaskLimits(this.policyFor(typeof request.task === 'string' ? loaded.name : INLINE_TASK_NAME, caller), loaded);

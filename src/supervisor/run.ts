@@ -55,7 +55,7 @@ export function runPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLev
 /** Run a task (a directory or .js file, or an already loaded task). Throws PawlError when pawl cannot run it. */
 export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = {}): Promise<RunResult> {
   prepareAhead(opts.host ?? hostConfig());
-  const { task: loaded, compiled } = typeof task === 'string' ? await readTask(task) : { task, compiled: Promise.resolve() };
+  const { task: loaded, compiled } = typeof task === 'string' ? await readTask(task, { tests: false }) : { task, compiled: Promise.resolve() };
   let policy: Policy;
   try {
     policy = runPolicy(loaded, opts);
@@ -103,7 +103,7 @@ export async function prepareTaskRun(
   task: string | LoadedTask,
   opts: RunTaskOptions,
 ): Promise<{ loaded: LoadedTask; policy: Policy; input: unknown } | { rejected: RunResult }> {
-  const loaded = typeof task === 'string' ? await loadTask(task) : task;
+  const loaded = typeof task === 'string' ? await loadTask(task, { tests: false }) : task;
   const policy = runPolicy(loaded, opts);
   assertSupported(policy);
   const input = opts.input ?? {};

@@ -29,6 +29,11 @@ export const TaskFileLimits = z.strictObject({
   testBytes: Size.default(1024 * KiB),
   /** How many tests/*.json files at most. */
   testFiles: z.number().int().min(1).max(100_000).default(1000),
+  /**
+   * All tests/*.json together: each parsed case stays in memory (as ~10x its bytes for small JSON
+   * values), and 1000 files of 1 MiB took a root supervisor to 4.3 GB and V8's heap limit.
+   */
+  testTotalBytes: Size.default(8 * 1024 * KiB),
 });
 export type TaskFileLimits = z.infer<typeof TaskFileLimits>;
 
@@ -124,13 +129,25 @@ export class TaskFiles {
     const st = await lstat(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : refuse(name, `cannot be read (${e.code ?? 'error'})`)));
     if (st === null) return [];
     if (!st.isDirectory()) refuse(name, st.isSymbolicLink() ? 'a symbolic link (pawl follows no links in a task)' : 'not a directory');
-    const names: string[] = [];
-    for await (const entry of await opendir(path)) {
-      if (!entry.name.endsWith(suffix)) continue;
-      if (names.length === max) refuse(name, `more than ${max} ${suffix} files`);
-      names.push(entry.name);
+    // Listed through an fd opened without following a link, checked to be that very path: a link
+    // swapped in after the lstat is neither followed nor listed.
+    const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) =>
+      refuse(name, e.code === 'ELOOP' || e.code === 'ENOTDIR' ? 'a symbolic link (pawl follows no links in a task)' : `cannot be read (${e.code ?? 'error'})`));
+    try {
+      if ((await readlink(`/proc/self/fd/${dir.fd}`)) !== path) refuse(name, 'changed while it was read (pawl follows no links in a task)');
+      const names: string[] = [];
+      let entries = 0;
+      for await (const entry of await opendir(`/proc/self/fd/${dir.fd}`)) {
+        // Every entry counts: a directory of a million other names is not walked to the end.
+        if (++entries > max * 10) refuse(name, `more than ${max * 10} entries`);
+        if (!entry.name.endsWith(suffix)) continue;
+        if (names.length === max) refuse(name, `more than ${max} ${suffix} files`);
+        names.push(entry.name);
+      }
+      return names.sort();
+    } finally {
+      await dir.close();
     }
-    return names.sort();
   }
 }
 

@@ -38,6 +38,12 @@ export interface LoadedTask {
   limits: TaskLimits;
 }
 
+export interface LoadOptions {
+  limits?: z.input<typeof TaskLimits>;
+  /** Read tests/*.json (default true); false for a run, which never uses them: `tests` is then []. */
+  tests?: boolean;
+}
+
 const fail = (msg: string): never => {
   throw new PawlError('InvalidTask', msg);
 };
@@ -59,7 +65,7 @@ async function parseYamlFile(text: string, name: string): Promise<unknown> {
  * Load a task: read and check its files, and compile its schemas on the schema thread (a schema
  * that does not compile is InvalidTask here, before anything runs).
  */
-export async function loadTask(ref: string, opts: { limits?: z.input<typeof TaskLimits> } = {}): Promise<LoadedTask> {
+export async function loadTask(ref: string, opts: LoadOptions = {}): Promise<LoadedTask> {
   const { task, compiled } = await readTask(ref, opts);
   await compiled;
   return task;
@@ -71,7 +77,7 @@ export async function loadTask(ref: string, opts: { limits?: z.input<typeof Task
  * meanwhile: the schema thread's start-up is ~100 ms of a CLI run. Independent files are read
  * side by side; the first problem in loadTask's order is the one reported.
  */
-export async function readTask(ref: string, opts: { limits?: z.input<typeof TaskLimits> } = {}): Promise<{ task: LoadedTask; compiled: Promise<void> }> {
+export async function readTask(ref: string, opts: LoadOptions = {}): Promise<{ task: LoadedTask; compiled: Promise<void> }> {
   const parsedLimits = TaskLimits.safeParse(opts.limits ?? {});
   if (!parsedLimits.success) throw new PawlError('InvalidPolicy', formatZodError(parsedLimits.error, 'task limits'));
   const limits = parsedLimits.data;
@@ -116,12 +122,18 @@ export async function readTask(ref: string, opts: { limits?: z.input<typeof Task
     return security as PolicyInput | undefined;
   };
   const readTests = async (): Promise<TestCase[]> => {
-    // One at a time: a task may have up to caps.testFiles of them.
+    // Only for what runs the tests (pawl test, explain): a run never reads them.
+    if (opts.tests === false) return [];
+    // One at a time: a task may have up to caps.testFiles of them, caps.testTotalBytes together.
     const tests: TestCase[] = [];
+    let total = 0;
     for (const name of await files.list('tests', '.json', caps.testFiles)) {
       const rel = `tests/${name}`;
       const text = await files.read(rel, caps.testBytes);
-      if (text !== null) tests.push(readTestCase(parseJsonFile(text, files.show(rel)), rel));
+      if (text === null) continue;
+      total += Buffer.byteLength(text);
+      if (total > caps.testTotalBytes) fail(`task ${ref}: its tests/*.json hold more than ${caps.testTotalBytes} bytes together (limits.files.testTotalBytes)`);
+      tests.push(readTestCase(parseJsonFile(text, files.show(rel)), rel));
     }
     (metadata.test_cases ?? []).forEach((t, i) => tests.push(readTestCase(t, `${metaFile} test_cases[${i}]`)));
     return tests;

@@ -55,7 +55,11 @@ function compile(schema) {
   checkSchema(Engine, schema);
   // One Ajv per schema: two tasks with the same $id do not collide, and an evicted schema
   // leaves nothing behind in a shared instance.
-  return new Engine({ ...OPTIONS, validateSchema: false }).compile(schema);
+  const v = new Engine({ ...OPTIONS, validateSchema: false }).compile(schema);
+  // An $async schema's validator returns a promise, which is truthy: every value would pass, and
+  // a rejected one (an invalid value) ends this thread, charged to whatever check is in hand then.
+  if (v.$async) throw new Error('an $async schema is not supported: pawl checks values synchronously');
+  return v;
 }
 
 function compiled(hash, text) {
@@ -81,9 +85,11 @@ parentPort.on('message', (m) => {
     return;
   }
   if (m.op === 'compile') return parentPort.postMessage({ id: m.id, errors: [] });
-  if (v(m.value)) return parentPort.postMessage({ id: m.id, errors: [] });
+  const valid = v(m.value);
+  if (valid === true) return parentPort.postMessage({ id: m.id, errors: [] });
   const errors = (v.errors || []).slice(0, m.maxErrors).map((e) => (e.instancePath || '') + ' ' + (e.message || 'is invalid'));
-  parentPort.postMessage({ id: m.id, errors });
+  // Anything but true is a failure, with a reason even when the validator gave none.
+  parentPort.postMessage({ id: m.id, errors: errors.length ? errors : [' is invalid'] });
 });
 parentPort.postMessage({ ready: true });
 `;

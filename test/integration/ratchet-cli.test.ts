@@ -113,6 +113,19 @@ describe('host-side attacks through the CLI (issue 10)', () => {
     });
   });
 
+  it('pawl test prints a task\'s names and messages with their control characters escaped: no line is forged', async () => {
+    // A case named with an escape sequence, whose task throws "\r" and a fake PASS line: on a
+    // terminal the raw line read "PASS ok".
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));
+    made.push(dir);
+    writeFileSync(join(dir, 'main.js'), 'function(input) { throw new Error("x\\rPASS ok   \\u001b[32m"); }');
+    writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ name: 'forge', test_cases: [{ name: 'ok\u001b[32m', input: {} }] }));
+    const r = await pawl('test', dir);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    expect(r.stdout.split('\n')[0]).toMatch(/^FAIL ok\\u001b\[32m: TaskError: x\\u000dPASS ok {3}\\u001b\[32m/);
+  });
+
   it('a main.js linked to a root-only file is refused, quoting nothing of it', async () => {
     const secret = mkdtempSync(join(tmpdir(), 'pawl-canary-'));
     const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));

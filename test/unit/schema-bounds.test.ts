@@ -69,6 +69,14 @@ describe('task schemas are hostile (issue 10.2)', () => {
     expect((err as PawlError).message).toMatch(message);
   });
 
+  it('an $async schema is refused at compile: its validator\'s promise passed every value and its rejection ended the thread, failing another check', async () => {
+    await expect(compileSchema({ $async: true, type: 'object', required: ['must'] }, 'input', 'input.schema.json', limits())).rejects.toThrow(/\$async schema is not supported/);
+    // A check beside it still gets its own answer.
+    const good = await compileSchema({ type: 'object', required: ['n'] }, 'input', 'input.schema.json', limits());
+    expect(await schemaErrors(good, { n: 1 }, limits())).toEqual([]);
+    expect(await schemaErrors(good, {}, limits())).toEqual(["input must have required property 'n'"]);
+  });
+
   it('printing a result never throws: indentation past V8\'s string limit falls back to compact JSON', () => {
     // 1000 levels of nesting around a million numbers: 2 MB compact, over 2 GB indented.
     let deep: unknown = Array.from({ length: 1_000_000 }, () => 1);

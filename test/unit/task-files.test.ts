@@ -105,6 +105,19 @@ describe('task files are hostile (issue 10.1)', () => {
     expect((await loadTask(small)).source).toContain('function');
   });
 
+  it('bounds the tests together, and a run reads none of them', async () => {
+    // Each file under its own cap, together over 8 MiB: 1000 such files took a root supervisor to
+    // V8's heap limit (4.3 GB), on every run of the task.
+    const big = `{"input": [${Array.from({ length: 1000 }, () => '{}').join(',')}]}`.padEnd(1000 * 1024, ' ');
+    const files: Record<string, string> = { 'main.js': 'function(i) { return i }' };
+    for (let i = 0; i < 9; i++) files[`tests/t${i}.json`] = big;
+    const dir = taskDir(files);
+    await refused(dir, /tests\/\*\.json hold more than 8388608 bytes together/);
+    const run = await loadTask(dir, { tests: false });
+    expect(run.tests).toEqual([]);
+    expect((await loadTask(dir, { limits: { files: { testTotalBytes: '16MB' } } })).tests).toHaveLength(9);
+  });
+
   it.each([
     ['metadata.json', `{"label": ${CANARY}}`, /metadata\.json: not valid JSON/],
     ['meta.yaml', `label: [${CANARY}\n  - {`, /meta\.yaml: not valid YAML \(line \d+\)/],
