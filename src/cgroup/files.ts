@@ -3,7 +3,7 @@ import { closeSync, constants, existsSync, openSync, readFileSync, writeSync } f
 import { readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { PawlError } from '../errors.js';
-import { pollUntil, soonThenEvery5ms, withDeadline } from '../util/wait.js';
+import { pollUntil, soonThenEvery5ms } from '../util/wait.js';
 import { hostLacks } from '../hostfacts/capabilities.js';
 import type { HostOps } from './options.js';
 import type { CgroupFileWrite } from './types.js';
@@ -161,20 +161,13 @@ export async function removeDir(dir: string, ops: HostOps, timeoutMs = 1000): Pr
  * within milliseconds, so the rounds start 1 ms apart (they were 5 ms: most of a pooled trivial
  * run's reap). Returns what was left when timeoutMs ran out ([] once empty).
  */
-export async function killUntilEmpty(procsFiles: readonly string[], ops: HostOps, timeoutMs: number, exited?: Promise<unknown>): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
+export async function killUntilEmpty(procsFiles: readonly string[], ops: HostOps, timeoutMs: number): Promise<number[]> {
   let left: number[] = [];
-  const round = async () => {
+  await pollUntil(async () => {
     left = [...new Set((await Promise.all(procsFiles.map(readPids))).flat())];
     killAll(left, ops);
     return left.length === 0;
-  };
-  if (await round()) return left;
-  // Every process listed has been sent SIGKILL. The runtime's own process ends once they are dead
-  // (its pid namespace's init goes last): the group is read again after that, not every ms until
-  // then (a killed node takes 6-10 ms to die here: ~50 reads of six lists on v1, ~1.5 ms of CPU).
-  if (exited) await withDeadline(exited, deadline - Date.now());
-  await pollUntil(round, Math.max(0, deadline - Date.now()), soonThenEvery5ms);
+  }, timeoutMs, soonThenEvery5ms);
   return left;
 }
 

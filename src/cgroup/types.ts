@@ -78,11 +78,6 @@ export interface KillOptions {
    * address space torn down). The caller owns the wait: a kill() that waits, later (the teardown).
    */
   wait?: boolean;
-  /**
-   * Settles once the runtime's own process has ended (RuntimeSandbox.exited): a kill that waits
-   * reads the group again after it rather than every few ms before (files.ts killUntilEmpty).
-   */
-  exited?: Promise<unknown>;
 }
 
 export interface RunCgroup {

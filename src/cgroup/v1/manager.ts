@@ -182,7 +182,7 @@ class V1RunCgroup implements RunCgroup {
       killAll(await readPids(join(this.p.pids, 'cgroup.procs')), this.ops);
     }
     if (opts.wait === false) return;
-    const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS, opts.exited);
+    const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
     if (left.length) {
       throw new PawlError('RuntimeError', `cgroup run ${this.name} still has processes ${left.join(', ')} ${EMPTY_WAIT_MS} ms after SIGKILL`);
     }

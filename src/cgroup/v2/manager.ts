@@ -238,7 +238,7 @@ class V2RunCgroup implements RunCgroup {
       killAll(await this.pids(), this.ops);
     }
     if (opts.wait === false) return;
-    const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS, opts.exited);
+    const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
     if (left.length) {
       throw new PawlError('RuntimeError', `cgroup run ${this.name} still has processes ${left.join(', ')} ${EMPTY_WAIT_MS} ms after SIGKILL`);
     }

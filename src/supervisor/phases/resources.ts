@@ -42,7 +42,7 @@ export class RunResources {
     // At a reply (no wait) the group is populated for sure: not read first (v1: six cgroup.procs
     // files, ~0.4 ms of a pooled run).
     const left = opts.wait === false ? [1] : await this.cgroup.pids().catch(() => [1]);
-    if (left.length) await this.cgroup.kill({ firstKill: () => this.sandbox?.killNamespace() ?? false, exited: this.sandbox?.exited, ...opts }).catch(() => {});
+    if (left.length) await this.cgroup.kill({ firstKill: () => this.sandbox?.killNamespace() ?? false, ...opts }).catch(() => {});
   }
 
   /**

@@ -56,7 +56,7 @@ export class RunWatch {
     if (!this.ended) this.reason ??= reason;
     this.onKilled();
     await this.sandbox.kill();
-    await this.cgroup.kill({ firstKill: () => this.sandbox.killNamespace(), exited: this.sandbox.exited }).catch(() => {
+    await this.cgroup.kill({ firstKill: () => this.sandbox.killNamespace() }).catch(() => {
       try {
         if (this.sandbox.pid) process.kill(this.sandbox.pid, 'SIGKILL');
       } catch {
