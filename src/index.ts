@@ -11,7 +11,7 @@ export { resolvePolicy, loadPolicyFile } from './config/resolve.js';
 export { TRUST_PRESETS } from './config/trust.js';
 export { hostConfig, HostConfig } from './config/host.js';
 export { parseSize, parseDuration } from './config/units.js';
-export { loadTask, TaskLimits, type LoadedTask } from './task/load.js';
+export { loadTask, TaskLimits, type LoadedTask, type LoadOptions } from './task/load.js';
 export { runTaskTests } from './supervisor/task-tests.js';
 export { ensureRootfs, rootfsInfo } from './rootfs/index.js';
 export { PawlError, type PawlErrorKind } from './errors.js';

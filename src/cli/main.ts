@@ -270,9 +270,9 @@ mark('main');
 main(argv).then(
   (code) => done(code),
   (e: unknown) => {
-    if (e instanceof PawlError) err(printable(`pawl: ${e.message}`));
+    if (e instanceof PawlError) err(printable(`pawl: ${e.message}`, { newlines: true }));
     else {
-      err(printable(`pawl: internal error: ${(e as Error)?.message ?? String(e)}`));
+      err(printable(`pawl: internal error: ${(e as Error)?.message ?? String(e)}`, { newlines: true }));
       return import('../util/log.js').then(({ log }) => {
         log().debug({ err: e }, 'internal error'); // the stack, with PAWL_LOG_LEVEL=debug
         return done(2);

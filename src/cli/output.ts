@@ -18,12 +18,15 @@ export function quietOnEpipe(stream: Writable): void {
 }
 
 /**
- * Text for a human's terminal: control characters (C0 but tab and newline, DEL, C1) as \uXXXX, so
- * a task's test names, file names and messages cannot move the cursor, rewrite the line (a "\r"
- * then "PASS") or recolour it. JSON output escapes them already.
+ * Text for a human's terminal: control characters (C0 but tab, DEL, C1) and the bidirectional
+ * overrides as \uXXXX, so a task's test names, file names and messages cannot move the cursor,
+ * rewrite or reorder the line (a "\r" then "PASS") or recolour it; a newline too, unless the text
+ * is pawl's own multi-line message. JSON output escapes them already.
  */
-export const printable = (s: string): string =>
-  s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export function printable(s: string, opts: { newlines?: boolean } = {}): string {
+  const unsafe = opts.newlines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g : /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+  return s.replace(unsafe, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 export const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 export const err = (s: string): void => void process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);

@@ -125,6 +125,7 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const MOUNT_ATTR_RDONLY = 0x1;
 const MOUNT_ATTR_NOSUID = 0x2;
 const MOUNT_ATTR_NODEV = 0x4;
+const MS_PRIVATE = 1 << 18;
 
 async function stage(fd: number, dir: string, name: string, readonly: boolean): Promise<string> {
   // The run dir as the scratch dirs make it (0711), then the stage in it (0700): a recursive mkdir
@@ -145,12 +146,17 @@ async function stage(fd: number, dir: string, name: string, readonly: boolean): 
   // runc remounts the bind's top mount only (a tmpfs under a read-only bind stayed writable,
   // measured), crun 1.8 applies nosuid and nodev to no read-write bind at all ("rw,relatime" in
   // the container) and refuses the recursive forms on a file.
+  // Private as well: a clone of a shared source stays in its peer group, and a mount that appears
+  // under the source later (an automount) would reach the stage, and the sandbox, without them.
   const attr = Buffer.alloc(32); // struct mount_attr: attr_set, attr_clr, propagation, userns_fd
   attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0)), 0);
+  attr.writeBigUInt64LE(BigInt(MS_PRIVATE), 16);
   if (loadLibc().mountSetattr(point, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, attr) < 0) {
     const why = errnoCode();
     await removeStaged(point).catch(() => {});
-    throw new PawlError(why === 'ENOSYS' ? 'HostUnsupported' : 'RuntimeError', `cannot make the staged mount source ${point} ${readonly ? 'read-only, ' : ''}nosuid and nodev with its sub-mounts (mount_setattr, Linux 5.12 or later): ${why}`);
+    const what = `cannot make the staged mount source ${point} private, ${readonly ? 'read-only, ' : ''}nosuid and nodev with its sub-mounts`;
+    if (why === 'ENOSYS') throw new PawlError('HostUnsupported', `${what}: this kernel has no mount_setattr (Linux 5.12 or later; runtime bwrap needs none)`);
+    throw new PawlError('RuntimeError', `${what} (mount_setattr): ${why}`);
   }
   return point;
 }

@@ -76,6 +76,13 @@ export function canonicalIp(s: string): string | null {
   return groups.join(':');
 }
 
+/** The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4), canonical; null for none. */
+export function embeddedIpv4(s: string): string | null {
+  const b = ipBytes(s);
+  const v4 = b && b.length === 16 ? embeddedV4(b) : null;
+  return v4 ? v4.join('.') : null;
+}
+
 const isMapped = (b: number[]) => b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
 
 /** IPv4 inside IPv6: mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:AABB:CCDD::. */

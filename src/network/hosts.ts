@@ -2,7 +2,7 @@
 // "[2001:db8::1]:443") and the two checks the egress proxy makes: on the name the sandbox asked
 // for, then on every address that name resolved to (the one connected to is one that passed).
 import { networkInterfaces } from 'node:os';
-import { canonicalIp, specialRange } from './address.js';
+import { canonicalIp, embeddedIpv4, specialRange } from './address.js';
 
 export interface HostPattern {
   /** Lower-case name without a trailing dot, the suffix after "*." for a wildcard, or a canonical IP. */
@@ -61,6 +61,17 @@ export function normaliseHost(host: string): { host: string; ip: boolean } | nul
   return name.length <= 253 && name.split('.').every((l) => LABEL.test(l)) ? { host: name, ip: false } : null;
 }
 
+/**
+ * A target as a denial record shows it: the checked host, or for anything else the task sent its
+ * first 100 characters JSON-quoted with every control character (C1 too) escaped, so the task's
+ * bytes reach no log or terminal raw.
+ */
+export function shownHost(rawHost: string): string {
+  const target = normaliseHost(rawHost);
+  if (target) return target.host;
+  return JSON.stringify(rawHost.slice(0, 100)).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Host match only (ports are judged separately). A wildcard matches subdomains, not the bare name. */
 function hostMatches(p: HostPattern, host: string, ip: boolean): boolean {
   if (p.ip || ip) return p.ip === ip && p.host === host;
@@ -110,8 +121,7 @@ function namedExactly(rules: Rules, host: string, ip: boolean, port: number): bo
 /** The name (or IP literal) the sandbox asked for, before any resolution. */
 export function checkName(rules: Rules, rawHost: string, port: number): Decision {
   const target = normaliseHost(rawHost);
-  // JSON-quoted: the task's bytes (control characters included) never reach a log or a terminal raw.
-  if (!target) return { ok: false, reason: `${JSON.stringify(rawHost.slice(0, 100))} is not a host name` };
+  if (!target) return { ok: false, reason: `${shownHost(rawHost)} is not a host name` };
   const { host, ip } = target;
   const blocked = rules.blocked.find((p) => hostMatches(p, host, ip) && (p.port === null || p.port === port));
   if (blocked && !namedExactly(rules, host, ip, port)) return { ok: false, reason: `${host} is a blocked host` };
@@ -130,6 +140,7 @@ export function checkAddress(rules: Rules, addr: string, port: number): Decision
   if (rules.blocked.some((p) => p.ip && p.host === canonical && (p.port === null || p.port === port))) return { ok: false, reason: `${canonical} is a blocked address` };
   const special = specialRange(canonical);
   if (special) return { ok: false, reason: `${canonical} is a ${special} address` };
-  if (rules.own?.has(canonical)) return { ok: false, reason: `${canonical} is an address of this host` };
+  // Judged by the IPv4 address inside too (NAT64, 6to4), as the special ranges are.
+  if (rules.own && (rules.own.has(canonical) || rules.own.has(embeddedIpv4(canonical) ?? ''))) return { ok: false, reason: `${canonical} is an address of this host` };
   return { ok: true };
 }

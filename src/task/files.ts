@@ -132,9 +132,10 @@ export class TaskFiles {
     // Listed through an fd opened without following a link, checked to be that very path: a link
     // swapped in after the lstat is neither followed nor listed.
     const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) =>
-      refuse(name, e.code === 'ELOOP' || e.code === 'ENOTDIR' ? 'a symbolic link (pawl follows no links in a task)' : `cannot be read (${e.code ?? 'error'})`));
+      refuse(name, e.code === 'ELOOP' ? 'a symbolic link (pawl follows no links in a task)' : e.code === 'ENOTDIR' ? 'changed while it was read: no longer a directory' : `cannot be read (${e.code ?? 'error'})`));
     try {
-      if ((await readlink(`/proc/self/fd/${dir.fd}`)) !== path) refuse(name, 'changed while it was read (pawl follows no links in a task)');
+      const at = await readlink(`/proc/self/fd/${dir.fd}`).catch(() => refuse(name, 'cannot be checked (is /proc mounted?)'));
+      if (at !== path) refuse(name, 'changed while it was read (pawl follows no links in a task)');
       const names: string[] = [];
       let entries = 0;
       for await (const entry of await opendir(`/proc/self/fd/${dir.fd}`)) {

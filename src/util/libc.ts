@@ -33,6 +33,10 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   /** prlimit(pid, resource, new, old): `limit` is a struct rlimit (soft, hard: two u64), `old` null. */
   prlimit(pid: number, resource: number, limit: Buffer, old: null): number;
+  /** pidfd_open(pid, 0) (Linux 5.3): an fd that names this very process, never a later one with its pid; -1 on failure. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(fd, SIGKILL, NULL, 0): 0, or -1 and errno (ESRCH once it has been reaped). */
+  pidfdKill(fd: number): number;
   /** mount_setattr(AT_FDCWD, path, flags, attr, attr.length) (Linux 5.12): -1 and errno on failure. */
   mountSetattr(path: string, flags: number, attr: Buffer): number;
   /** syncfs(fd) on one of libuv's threads: it may sleep for as long as the filesystem's writeback takes. */
@@ -81,6 +85,8 @@ export function loadLibc(): Libc {
     // x86_64 and aarch64 share the generic number (new syscalls are numbered alike on both).
     const SYS_cachestat = 451;
     let hasCachestat = process.arch === 'x64' || process.arch === 'arm64';
+    const pidfdCall = lib.func('long syscall(long, int, int, void *, unsigned int)');
+    const [SYS_pidfd_send_signal, SYS_pidfd_open, SIGKILL] = [424, 434, 9]; // generic numbers, as above
     const mountSetattr = lib.func('long syscall(long, int, const char *, unsigned int, void *, size_t)');
     const SYS_mount_setattr = 442; // generic: x86_64 and aarch64 alike
     const socketpair = lib.func('int socketpair(int, int, int, _Out_ int *)');
@@ -148,6 +154,8 @@ export function loadLibc(): Libc {
       send: lib.func('long send(int, const void *, size_t, int)'),
       setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)'),
       prlimit: lib.func('int prlimit(int, int, const void *, void *)'),
+      pidfdOpen: (pid) => Number(pidfdCall(SYS_pidfd_open, pid, 0, null, 0)),
+      pidfdKill: (fd) => Number(pidfdCall(SYS_pidfd_send_signal, fd, SIGKILL, null, 0)),
       mountSetattr: (path, flags, attr) => Number(mountSetattr(SYS_mount_setattr, AT_FDCWD, path, flags, attr, attr.length)),
       syncfsAsync: (fd: number) =>
         new Promise<number>((resolve, reject) => syncfs.async(fd, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),

@@ -77,7 +77,11 @@ describe('egress proxy', () => {
       await p.close();
       dns.close();
     }
-    expect(p.stats().denials.map((d) => d.reason)).toEqual(['"attacker.com\\u0000.example.com" is not a host name', '"ev\\\\105l.example.com" is not a host name']);
+    // The records quote the task's bytes, in the target as in the reason.
+    expect(p.stats().denials).toEqual([
+      { target: `"attacker.com\\u0000.example.com":${web.port}`, reason: '"attacker.com\\u0000.example.com" is not a host name' },
+      { target: `"ev\\\\105l.example.com":${web.port}`, reason: '"ev\\\\105l.example.com" is not a host name' },
+    ]);
   });
 
   it('answers garbage with 400, an oversized head with 431, and goes on serving', async () => {

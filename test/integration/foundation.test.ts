@@ -1,6 +1,6 @@
 // The foundation's promises, on real bubblewrap and real cgroups.
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execProgram, PawlError, runTask } from '../../src/index.js';
@@ -12,6 +12,15 @@ const MiB = 1024 * 1024;
 
 afterAll(async () => {
   expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+  // Each bwrap run holds a pidfd on its namespace's init (the kill's handle) until its teardown.
+  const pidfds = readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[pidfd]';
+    } catch {
+      return false;
+    }
+  });
+  expect(pidfds).toEqual([]);
 });
 
 describe('a Ratchet task in a bubblewrap sandbox', () => {

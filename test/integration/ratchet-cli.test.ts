@@ -119,11 +119,15 @@ describe('host-side attacks through the CLI (issue 10)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pawl-task-'));
     made.push(dir);
     writeFileSync(join(dir, 'main.js'), 'function(input) { throw new Error("x\\rPASS ok   \\u001b[32m"); }');
-    writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ name: 'forge', test_cases: [{ name: 'ok\u001b[32m', input: {} }] }));
+    writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ name: 'forge', test_cases: [{ name: 'ok\u001b[32m', input: {} }, { name: 'two\nPASS all fine', input: {} }] }));
     const r = await pawl('test', dir);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
-    expect(r.stdout.split('\n')[0]).toMatch(/^FAIL ok\\u001b\[32m: TaskError: x\\u000dPASS ok {3}\\u001b\[32m/);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^FAIL ok\\u001b\[32m: TaskError: x\\u000dPASS ok {3}\\u001b\[32m/);
+    // A newline in a name is no line of its own either.
+    expect(lines[1]).toMatch(/^FAIL two\\u000aPASS all fine: TaskError/);
+    expect(lines.slice(2)).toEqual(['0 passed, 2 failed']);
   });
 
   it('a main.js linked to a root-only file is refused, quoting nothing of it', async () => {

@@ -131,6 +131,9 @@ describe('address checks', () => {
     expect(checkAddress(own, '93.184.216.7', 8080)).toEqual({ ok: true });
     expect(checkAddress(own, '93.184.216.8', 443)).toEqual({ ok: true });
     expect(checkName(own, '93.184.216.7', 443).ok).toBe(false);
+    // Its IPv4 address carried in IPv6 (NAT64, 6to4) is the same host.
+    expect(checkAddress(own, '64:ff9b::5db8:d807', 443).ok).toBe(false);
+    expect(checkAddress(own, '2002:5db8:d807::1', 443).ok).toBe(false);
     // What the proxy takes as its own: every interface's address, canonical (loopback included).
     expect(ownAddresses()).toContain('127.0.0.1');
   });

@@ -9,7 +9,7 @@ import { chmod, chown, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { NetworkPolicy } from '../schema.js';
 import { PawlError } from '../../errors.js';
-import { checkAddress, checkName, compileRules, normaliseHost, ownAddresses, type Rules } from '../hosts.js';
+import { checkAddress, checkName, compileRules, normaliseHost, ownAddresses, shownHost, type Rules } from '../hosts.js';
 import { resolverFor, type Resolve } from '../resolve.js';
 import { bucketFor, SLICE, type TokenBucket } from './bucket.js';
 import { HeadError, parseHead, readHead, upstreamHead, type ProxyRequest } from './head.js';
@@ -138,7 +138,9 @@ export class EgressProxy {
       const status = e instanceof HeadError ? e.status : 400;
       return status ? respond(client, status, (e as Error).message) : void client.destroy();
     }
-    const target = `${req.host.includes(':') ? `[${req.host}]` : req.host}:${req.port}`;
+    // As the denial records show it: the task's own bytes only quoted (shownHost).
+    const host = shownHost(req.host);
+    const target = `${host.includes(':') && !host.startsWith('"') ? `[${host}]` : host}:${req.port}`;
     // The name's resolution counts against the same bound as reading heads.
     const address = await this.decide(req.host, req.port).finally(() => this.pendingHeads--);
     if ('denied' in address) {
