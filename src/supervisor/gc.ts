@@ -13,7 +13,7 @@ import { idTime, ownerPid } from '../runtime/ids.js';
 import { forgetLeftover, listLeftovers } from './leftovers.js';
 import { judge, judgeByName, type Liveness } from '../hostfacts/liveness.js';
 import { readOwner, removeTree } from './scratch.js';
-import { unmountWorkspace } from './workspace-fs.js';
+import { unmountWorkspace, WORKSPACE_TEMPLATE } from './workspace-fs.js';
 import { removeStaged, stagedSources } from '../fs/mounts.js';
 
 export interface GcReport {
@@ -43,21 +43,28 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
   const report: GcReport = { containers: [], cgroups: [], scratch: [], errors: [], skipped: [] };
   const now = Date.now();
   const verdicts = new Map<string, Liveness>();
-  /** The owner's liveness of run `id`: by its scratch dir's record when there is one, else by name. */
-  const liveness = async (id: string): Promise<Liveness> => {
-    let v = verdicts.get(id);
+  /**
+   * The owner's liveness of run `id`: by its scratch dir's record when there is one. Without one,
+   * by the pid in its name only for what lies in this run dir (a staged source); a cgroup or
+   * container found under the cgroup parent alone may be another supervisor's, with a run dir of
+   * its own and perhaps pids of another namespace (a container's): unknown, left alone unless forced.
+   */
+  const liveness = async (id: string, local: boolean): Promise<Liveness> => {
+    const key = `${local}:${id}`;
+    let v = verdicts.get(key);
     if (v) return v;
     const owner = await readOwner(join(host.runDir, id));
-    const pid = owner?.pid ?? ownerPid(id);
-    v = owner && 'bootId' in owner ? judge(owner) : pid === null ? 'alive' : judgeByName(pid, idTime(id));
-    verdicts.set(id, v);
+    const pid = ownerPid(id);
+    if (owner) v = 'bootId' in owner ? judge(owner) : judgeByName(owner.pid, idTime(id));
+    else v = pid === null ? 'alive' : local ? judgeByName(pid, idTime(id)) : 'unknown';
+    verdicts.set(key, v);
     return v;
   };
-  const expired = async (name: string, createdMs: number) => {
+  const expired = async (name: string, createdMs: number, local = false) => {
     const id = name.replace(/^run-/, '');
     if (ownerPid(id) === null) return false; // not a run name pawl makes
     if (opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs) return true;
-    const v = await liveness(id);
+    const v = await liveness(id, local);
     if (v === 'unknown' && !opts.force) {
       if (!report.skipped.includes(id)) report.skipped.push(id);
       return false;
@@ -76,6 +83,17 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
   // The leftover list first: runs whose own cleanup failed (their result was returned already).
   for (const l of await listLeftovers(host)) {
     await attempt(`leftover ${l.id}`, async () => {
+      // Only what is this host config's: a run dir shared by supervisors with other cgroup
+      // parents holds their leftovers too (the record's parent, or its scratch dir's owner, says
+      // whose). A record names nothing but its run's own group and scratch dir.
+      const scratch = join(host.runDir, l.id);
+      const parent = l.cgroupParent ?? (await readOwner(scratch))?.cgroupParent ?? host.cgroupParent;
+      if (parent !== host.cgroupParent) {
+        if (!report.skipped.includes(l.id)) report.skipped.push(l.id);
+        return;
+      }
+      if (l.cgroup !== null && l.cgroup !== `run-${l.id}`) throw new Error(`its record names the cgroup ${l.cgroup}, not its own run-${l.id}`);
+      if (l.scratch !== null && l.scratch !== scratch) throw new Error(`its record names the scratch dir ${l.scratch}, not its own ${scratch}`);
       if (l.runtime !== 'bwrap') {
         const info = (await runtimeFor(l.runtime).list(host)).find((s) => s.id === l.id);
         if (info) await runtimeFor(l.runtime).remove(host, info);
@@ -87,8 +105,8 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
         report.cgroups.push(l.cgroup);
       }
       if (l.scratch) {
-        await unmountWorkspace(join(l.scratch, 'workspace'));
-        await removeTree(l.scratch, host.runDir);
+        await unmountScratchMounts(scratch);
+        await removeTree(scratch, host.runDir);
         report.scratch.push(l.id);
       }
       await forgetLeftover(host, l.id);
@@ -123,7 +141,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
       if (!owner || owner.cgroupParent !== host.cgroupParent) return;
       const st = await stat(dir);
       if (!(await expired(name, st.mtimeMs)) || groups.has(`run-${name}`)) return;
-      await unmountWorkspace(join(dir, 'workspace'));
+      await unmountScratchMounts(dir);
       await removeTree(dir, host.runDir);
       report.scratch.push(name);
     });
@@ -131,13 +149,22 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
   // runc/crun runs' bind sources, staged from prepare until the runtime's create (fs/mounts.ts): a
   // supervisor that died in between left them mounted. Each names its run, taken once that is over.
   for (const s of await stagedSources(host.runDir)) {
-    if (!(await expired(s.runId, idTime(s.runId)))) continue;
+    if (!(await expired(s.runId, idTime(s.runId), true))) continue;
     await attempt(`staged source ${s.path}`, async () => {
       await removeStaged(s.path);
       report.scratch.push(`.stage/${basename(s.path)}`);
     });
   }
   return report;
+}
+
+/**
+ * What a run dir may have mounted: /workspace, and the workspace template's mount while a cold
+ * cache made it (workspace-fs.ts), which a supervisor that died then left behind.
+ */
+async function unmountScratchMounts(dir: string): Promise<void> {
+  await unmountWorkspace(join(dir, 'workspace'));
+  await unmountWorkspace(join(dir, `${WORKSPACE_TEMPLATE}.mnt`));
 }
 
 const done = new Set<string>();

@@ -16,6 +16,8 @@ export const Leftover = z.object({
   cgroup: z.string().regex(/^run-[0-9a-z-]+$/).nullable(),
   /** The run's scratch dir, if it was created. */
   scratch: z.string().nullable(),
+  /** The cgroup parent the run's group is under (absent in an older pawl's records). */
+  cgroupParent: z.string().optional(),
   error: z.string(),
 });
 export type Leftover = z.infer<typeof Leftover>;

@@ -25,6 +25,8 @@ import type { FactsCache } from '../hostfacts/cache.js';
 import { sha256, statSig } from '../hostfacts/keys.js';
 
 export const WORKSPACE_IMAGE = 'workspace.img';
+/** The template mkfs makes on a cold cache, in the run's scratch dir (mounted at `<it>.mnt` meanwhile). */
+export const WORKSPACE_TEMPLATE = 'workspace.template';
 
 const mkfsPath = () => ['/usr/sbin/mkfs.ext4', '/sbin/mkfs.ext4'].find((p) => existsSync(p));
 
@@ -92,7 +94,7 @@ async function cachedTemplate(dir: string, size: number, inodes: number, facts?:
   const key = sha256('workspace-fs-v1', String(size), String(inodes), statSig(mkfsPath() ?? 'mkfs.ext4'));
   const hit = facts?.get<{ size: number; ranges: { offset: number; data: string }[] }>(name, key);
   if (hit) return { size: hit.size, ranges: hit.ranges.map((r) => ({ offset: r.offset, data: Buffer.from(r.data, 'base64') })) };
-  const made = await makeTemplate(join(dir, 'workspace.template'), size, inodes);
+  const made = await makeTemplate(join(dir, WORKSPACE_TEMPLATE), size, inodes);
   facts?.set(name, key, { size: made.size, ranges: made.ranges.map((r) => ({ offset: r.offset, data: r.data.toString('base64') })) });
   return made;
 }

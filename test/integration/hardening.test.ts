@@ -11,7 +11,9 @@ import { execProgram, runTask } from '../../src/index.js';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { Sandbox } from '../../src/supervisor/sandbox.js';
 import { collectGarbage } from '../../src/supervisor/gc.js';
-import { listLeftovers } from '../../src/supervisor/leftovers.js';
+import { forgetLeftover, listLeftovers, recordLeftover } from '../../src/supervisor/leftovers.js';
+import { driverFor } from '../../src/supervisor/host.js';
+import { limitsFor } from '../../src/plan/plan.js';
 import { selfRecord } from '../../src/hostfacts/liveness.js';
 import { probeCgroups } from '../../src/cgroup/probe.js';
 import { closeSources, openSources } from '../../src/fs/mounts.js';
@@ -234,6 +236,78 @@ describe('gc judges a supervisor by pid, start time, boot and pid namespace (10.
     expect(report.skipped).toContain(foreign);
     expect(existsSync(join(host.runDir, foreign))).toBe(true);
     expect((await collectGarbage(host, { force: true })).scratch).toContain(foreign);
+  });
+});
+
+describe('gc takes only what is its own host config\'s (a review\'s findings)', () => {
+  const deadPid = async () => {
+    const dead = spawn('true');
+    await new Promise((r) => dead.on('exit', r));
+    return dead.pid!;
+  };
+  const runId = (pid: number) => `${Date.now().toString(36)}-${pid}-${Math.random().toString(16).slice(2, 10).padEnd(8, '0')}`;
+
+  it('leaves alone a run group under its cgroup parent that has no record in its run dir (another supervisor\'s, whose pid may be of another namespace)', async () => {
+    // A supervisor with another state dir and the same cgroup parent: its run's pid means
+    // nothing here. Judged by that pid, it looked dead and was killed mid-run.
+    const id = runId(await deadPid());
+    const driver = await driverFor(host);
+    const group = await driver.create(`run-${id}`, limitsFor(resolvePolicy(), [], true, 'program'));
+    try {
+      const report = await collectGarbage(host);
+      expect(report.cgroups).not.toContain(`run-${id}`);
+      expect(report.skipped).toContain(id);
+      expect((await driver.list()).includes(`run-${id}`)).toBe(true);
+      expect((await collectGarbage(host, { force: true })).cgroups).toContain(`run-${id}`);
+    } finally {
+      await group.remove().catch(() => {});
+    }
+  });
+
+  it('a leftover record takes only its own run\'s group and scratch dir, under its own cgroup parent', async () => {
+    const other = join(host.runDir, runId(await deadPid()));
+    mkdirSync(join(other, 'workspace'), { recursive: true });
+    writeFileSync(join(other, 'keep'), 'x');
+    const id = runId(await deadPid());
+    const foreign = runId(await deadPid());
+    // One names another run's scratch dir; one is another cgroup parent's.
+    await recordLeftover(host, { id, runtime: 'bwrap', cgroup: null, scratch: other, error: 'crafted' });
+    await recordLeftover(host, { id: foreign, runtime: 'bwrap', cgroup: `run-${foreign}`, scratch: null, cgroupParent: 'someone-else', error: 'not ours' });
+    try {
+      const report = await collectGarbage(host);
+      expect(report.errors).toEqual([expect.stringContaining(`leftover ${id}: its record names the scratch dir ${other}`)]);
+      expect(existsSync(join(other, 'keep'))).toBe(true);
+      expect(report.skipped).toContain(foreign);
+      expect((await listLeftovers(host)).map((l) => l.id).sort()).toEqual([id, foreign].sort());
+    } finally {
+      await forgetLeftover(host, id);
+      await forgetLeftover(host, foreign);
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('a scratch dir with a filesystem still mounted inside is not emptied through it', async () => {
+    // In a mount namespace of its own (the host's table never has the mount): a dead run's dir
+    // with a tmpfs mounted at workspace.template.mnt, where a cold template build left one.
+    const id = runId(await deadPid());
+    const dir = join(host.runDir, id);
+    mkdirSync(join(dir, 'inner', 'deep'), { recursive: true });
+    writeFileSync(join(dir, 'owner'), JSON.stringify({ ...selfRecord(), pid: 1, startTime: 1, cgroupParent: host.cgroupParent }));
+    const script = `
+      const { removeTree } = await import(${JSON.stringify(join(ROOT, 'dist', 'supervisor', 'scratch.js'))});
+      const { writeFileSync, existsSync } = await import('node:fs');
+      writeFileSync(${JSON.stringify(join(dir, 'inner', 'deep', 'data'))}, 'on the mount');
+      const error = await removeTree(${JSON.stringify(dir)}, ${JSON.stringify(host.runDir)}).then(() => null, (e) => e.message);
+      console.log(JSON.stringify({ error, kept: existsSync(${JSON.stringify(join(dir, 'inner', 'deep', 'data'))}) }));
+    `;
+    try {
+      const out = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$0" && mkdir -p "$0/deep" && exec node --input-type=module -e "$1"', join(dir, 'inner'), script], { encoding: 'utf8' });
+      const r = JSON.parse(out) as { error: string | null; kept: boolean };
+      expect(r.error).toMatch(/cannot remove/);
+      expect(r.kept).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

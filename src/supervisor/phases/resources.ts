@@ -57,7 +57,7 @@ export class RunResources {
     } catch (e) {
       const message = (e as Error).message;
       await recordLeftover(this.host, {
-        id: this.id, runtime: this.policy.runtime, cgroup: this.cgroup ? this.cgroup.name : null, scratch: this.scratch ? this.scratch.dir : null, error: message,
+        id: this.id, runtime: this.policy.runtime, cgroup: this.cgroup ? this.cgroup.name : null, scratch: this.scratch ? this.scratch.dir : null, cgroupParent: this.host.cgroupParent, error: message,
       }).catch(() => {});
       return message;
     }
