@@ -47,7 +47,7 @@ export async function planTaskRun(task: string | LoadedTask, opts: Pick<ModeRunO
     const policy = resolvePolicy({ trustLevel: opts.trustLevel, task: loaded.policy, overrides: opts.policy });
     return { loaded, policy, mode: 'sandboxed', overrides: opts.policy ?? {} };
   }
-  const eff = effectivePolicy(opts.config, { taskName: loaded.name, trustLevel: opts.trustLevel, overrides: opts.policy });
+  const eff = effectivePolicy(opts.config, { taskName: loaded.policyName, trustLevel: opts.trustLevel, overrides: opts.policy });
   const level = eff.policy.trustLevel;
   // Checked as runTask checks it (fields a task may not set are refused), but compared with the
   // operator's value, not the trust preset's: the operator may have raised this task's limits.

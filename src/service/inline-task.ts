@@ -20,7 +20,7 @@ export async function loadInlineTask(task: z.infer<typeof InlineTask>): Promise<
     if (task.input_schema) await put('input.schema.json', JSON.stringify(task.input_schema));
     if (task.output_schema) await put('output.schema.json', JSON.stringify(task.output_schema));
     const loaded = await loadTask(dir, { tests: false });
-    return { ...loaded, name: INLINE_TASK_NAME };
+    return { ...loaded, name: INLINE_TASK_NAME, policyName: INLINE_TASK_NAME };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -262,7 +262,7 @@ export class Service {
       ? await loadTask(await resolveTaskPath(request.task, this.roots), { tests: false })
       : await loadInlineTask(request.task);
     // Inline tasks are all "inline" to policyFor: a caller cannot borrow an operator's task name.
-    const policy = withTaskLimits(this.policyFor(typeof request.task === 'string' ? loaded.name : INLINE_TASK_NAME, caller), loaded);
+    const policy = withTaskLimits(this.policyFor(typeof request.task === 'string' ? loaded.policyName : INLINE_TASK_NAME, caller), loaded);
     const taskLabel = typeof request.task === 'string' ? request.task : INLINE_TASK_NAME;
     const record = this.runs.add(taskLabel, (r) => this.execute(r, loaded, policy, request.input));
     const location = { location: `/v1/runs/${record.id}`, 'x-pawl-run-id': record.id };

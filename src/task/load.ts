@@ -2,7 +2,7 @@
 // optional input/output JSON Schemas, tests/*.json and security.yaml) or a single .js file.
 // Every file is read through TaskFiles (files.ts): no links, regular files only, size caps.
 import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { z } from 'zod';
 import { formatZodError } from '../config/resolve.js';
 import type { PolicyInput } from '../config/policy.js';
@@ -21,6 +21,12 @@ export type TaskLimits = z.infer<typeof TaskLimits>;
 
 export interface LoadedTask {
   name: string;
+  /**
+   * What the operator's task_policies know this task by: its directory's name (a single file's
+   * name without .js), chosen by whoever placed it, never its own metadata, which the task writes
+   * (a task naming itself after a trusted one took that one's policy, legacy execution included).
+   */
+  policyName: string;
   /** The task directory, or null for a single file. */
   dir: string | null;
   source: string;
@@ -88,7 +94,7 @@ export async function readTask(ref: string, opts: LoadOptions = {}): Promise<{ t
     const { files, name } = await TaskFiles.forFile(ref);
     const source = await files.read(name, caps.sourceBytes);
     if (source === null) fail(`task not found: ${ref}`);
-    const task = { name: basename(ref), dir: null, source: source!, filename: ref, metadata: {}, inputSchema: null, outputSchema: null, tests: [], policy: {}, readings: [], limits };
+    const task = { name: basename(ref), policyName: basename(resolve(ref)).replace(/\.js$/, ''), dir: null, source: source!, filename: ref, metadata: {}, inputSchema: null, outputSchema: null, tests: [], policy: {}, readings: [], limits };
     return { task, compiled: Promise.resolve() };
   }
   if (!info.isDirectory()) fail(`task must be a directory or a .js file: ${ref}`);
@@ -174,6 +180,7 @@ export async function readTask(ref: string, opts: LoadOptions = {}): Promise<{ t
 
   const task: LoadedTask = {
     name: metadata.label ?? metadata.name ?? basename(ref),
+    policyName: basename(resolve(ref)),
     dir: ref,
     source,
     filename,

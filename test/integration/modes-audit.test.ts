@@ -114,6 +114,17 @@ describe('hybrid execution mode', () => {
     expect(runs[0]!.policy_hash).not.toBe(runs[1]!.policy_hash);
   });
 
+  it('a task is known to task_policies by its dir name: naming itself after the legacy task in its metadata gains it nothing', async () => {
+    const config = parseSecurityConfig(CONFIG, 'security.yaml');
+    const d = task('user-content', WHERE);
+    writeFileSync(join(d, 'metadata.json'), JSON.stringify({ name: 'legacy-tool', version: '1.0.0' }));
+    const warnings: string[] = [];
+    const r = await runWithMode(d, { config, input: { secret: 'x' }, host, warn: (m) => warnings.push(m) });
+    expect(r).toMatchObject({ status: 'succeeded', mode: 'sandboxed', runtime: 'bwrap', trust_level: 'untrusted' });
+    expect((r.output as { pid: number }).pid).not.toBe(process.pid);
+    expect(warnings).toEqual([]);
+  });
+
   it('a legacy run still stops at its wall time, and a task that throws is TaskError', async () => {
     const config = parseSecurityConfig(CONFIG.replace('legacy-tool: {trust_level: System}', 'legacy-tool: {trust_level: System, resource_limits: {max_execution_time: 1}}'), 'security.yaml');
     const spin = await runWithMode(task('legacy-tool', 'function main() { for (;;) {} }'), { config, host, warn: () => {} });

@@ -30,8 +30,8 @@ export const SERVE_USAGE = `pawl serve [--socket PATH] [--listen HOST:PORT --tok
              [--pool-size N] [--max-concurrent N] [--max-queue N] [--drain-timeout D] [--cleanup-interval D]
              [--result-ttl D] [--max-body SIZE] [--headers-timeout D] [--request-timeout D] [--run-dir DIR]
              [--config security.yaml] [--audit-log FILE]
-  --config: each task's policy from the operator's security.yaml (task_policies by task name, inline tasks
-  as "inline"), the pool and cleanup settings from its runtime_config; SIGHUP reads it again.
+  --config: each task's policy from the operator's security.yaml (task_policies by the task's dir name,
+  inline tasks as "inline"), the pool and cleanup settings from its runtime_config; SIGHUP reads it again.
   Flags given on the command line win over runtime_config.`;
 
 export async function serveCommand(args: string[]): Promise<number> {
