@@ -3,7 +3,7 @@
 // `config show` says where each effective value came from.
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planTaskRun } from '../../src/modes/index.js';
@@ -105,7 +105,9 @@ describe('runtime_config', () => {
 describe("a task's own limits under the operator's file", () => {
   it('only tighten: the lower of the metadata ask and the task policy, whatever the trust preset says', async () => {
     const config = await loadSecurityConfig(PLAN_SAMPLE);
-    const dir = mkdtempSync(join(tmpdir(), 'pawl-ops-'));
+    // task_policies know a task by its dir's name.
+    const dir = join(mkdtempSync(join(tmpdir(), 'pawl-ops-')), 'data-processing');
+    mkdirSync(dir);
     const task = (meta: object) => {
       writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ name: 'data-processing', ...meta }));
       writeFileSync(join(dir, 'main.js'), 'function main() { return {}; }');
