@@ -36,6 +36,8 @@ interface Key {
   booting: number;
   lastUsed: number;
   failedAt: number;
+  /** Sandboxes of this key from their start to the end of their teardown. */
+  slots: number;
 }
 
 interface Waiter {
@@ -55,6 +57,8 @@ export interface PoolStats {
   peakLive: number;
   idle: number;
   queued: number;
+  /** Policies (and in reuse mode, tasks) the pool keeps sandboxes for: forgotten once unused for idleMs and empty. */
+  keys: number;
   started: number;
   /** Tasks that found a warm sandbox waiting. */
   warmHits: number;
@@ -121,7 +125,7 @@ export class Pool {
   }
 
   stats(): PoolStats {
-    return { live: this.live, idle: this.idleCount, queued: this.queue.length, ...this.counters };
+    return { live: this.live, idle: this.idleCount, queued: this.queue.length, keys: this.keys.size, ...this.counters };
   }
 
   /** Keep `size` sandboxes of this policy started (refused policies throw here, not later). */
@@ -210,7 +214,7 @@ export class Pool {
   private keyFor(policy: Policy, task?: string): Key {
     const id = task ? `${policyKey(policy)}:${task}` : policyKey(policy);
     let key = this.keys.get(id);
-    if (!key) this.keys.set(id, (key = { id, policy, idle: [], starting: 0, booting: 0, lastUsed: Date.now(), failedAt: 0 }));
+    if (!key) this.keys.set(id, (key = { id, policy, idle: [], starting: 0, booting: 0, lastUsed: Date.now(), failedAt: 0, slots: 0 }));
     return key;
   }
 
@@ -303,6 +307,7 @@ export class Pool {
   private refill(): void {
     if (this.closed || this.queue.length) return;
     const now = Date.now();
+    this.prune(now);
     for (const key of this.keys.values()) {
       if (now - key.lastUsed > this.config.idleMs || now - key.failedAt < this.config.retryMs) continue;
       while (key.idle.length + key.starting + key.booting < this.config.size && this.live < this.config.maxConcurrent) {
@@ -319,11 +324,22 @@ export class Pool {
     }
   }
 
+  /**
+   * Forget keys unused for idleMs that hold no sandbox and no waiting task: each holds its whole
+   * policy (env included), and a service whose callers send many policies would keep them all.
+   */
+  private prune(now: number): void {
+    for (const [id, key] of this.keys) {
+      if (key.slots === 0 && now - key.lastUsed > this.config.idleMs && !this.queue.some((w) => w.key === key)) this.keys.delete(id);
+    }
+  }
+
   /** Start one sandbox of this key; counts against the cap from now until it is destroyed. */
   private async start(key: Key): Promise<Slot> {
     this.live++;
     this.counters.peakLive = Math.max(this.counters.peakLive, this.live);
     key.starting++;
+    key.slots++;
     try {
       // Single use: the run ends at the harness's reply (Sandbox.endOrReply); reuse mode reads the replies itself.
       // Its teardown runs after the result has gone back: it may wait longer for a busy disk's
@@ -346,6 +362,7 @@ export class Pool {
       return slot;
     } catch (e) {
       key.failedAt = Date.now();
+      key.slots--;
       this.released();
       throw e;
     } finally {
@@ -395,7 +412,10 @@ export class Pool {
       } catch {
         /* a reporter's own problem */
       }
-    }).finally(() => this.released());
+    }).finally(() => {
+      slot.key.slots--;
+      this.released();
+    });
   }
 
   private released(): void {

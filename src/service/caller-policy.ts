@@ -12,6 +12,7 @@ import { Policy, TrustLevel, type ResourceLimits } from '../config/policy.js';
 import { formatZodError, mergeInputs } from '../config/resolve.js';
 import { TRUST_PRESETS } from '../config/trust.js';
 import { ApiError } from './errors.js';
+import { BASE_ENV } from '../plan/layout.js';
 import { CallerPolicy } from './schema.js';
 
 const STRICTNESS: readonly TrustLevel[] = TrustLevel.options; // untrusted first: most strict
@@ -61,7 +62,8 @@ export function applyCallerPolicy(base: Policy, caller: CallerPolicy | undefined
     }
     network = { ...base.network, mode: 'none', allowedHosts: [] };
   }
-  const replaced = Object.keys(caller.env ?? {}).filter((k) => k in base.env);
+  // The service's own variables and the ones every sandbox gets (PATH, HOME, ...) alike.
+  const replaced = Object.keys(caller.env ?? {}).filter((k) => Object.hasOwn(base.env, k) || Object.hasOwn(BASE_ENV, k));
   if (replaced.length) throw new ApiError(403, 'policy_forbidden', `policy.env: ${replaced.join(', ')} ${replaced.length > 1 ? 'are' : 'is'} set by the service and cannot be replaced`);
   const merged = Policy.safeParse({ ...base, trustLevel, resources, network, env: { ...base.env, ...caller.env } });
   if (!merged.success) throw new ApiError(422, 'invalid_policy', formatZodError(merged.error, 'policy'));

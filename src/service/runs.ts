@@ -1,6 +1,7 @@
 // The runs the service knows about: every run until it ends, and finished ones until they expire
-// (resultTtlMs) or the store is full (maxResults, oldest dropped first). A running run is never
-// dropped, so a client that went away can always fetch its result by id later.
+// (resultTtlMs) or the store is full (maxResults, or maxResultBytes of results: oldest dropped
+// first). A running run is never dropped, so a client that went away can fetch its result by id
+// later, unless newer results pushed it out of the budget.
 import { randomBytes } from 'node:crypto';
 import type { RunResult } from '../supervisor/result.js';
 
@@ -19,14 +20,34 @@ export interface RunRecord {
   controller: AbortController;
   /** Settles when the run has ended and its sandbox is reaped. */
   done: Promise<void>;
+  /** Its result's size as JSON, once it has one (the store's byte budget). */
+  bytes?: number;
 }
 
 export const RUN_ID = /^r-[0-9a-f]{24}$/;
 
 export class RunStore {
   private readonly runs = new Map<string, RunRecord>();
+  private bytes = 0;
 
-  constructor(private readonly ttlMs: number, private readonly max: number) {}
+  /**
+   * maxBytes bounds what finished results hold in memory together: an output may be 16 MiB, and
+   * ~120 of them took the service to its heap limit (measured: ~34 MB of heap per stored result).
+   */
+  constructor(private readonly ttlMs: number, private readonly max: number, private readonly maxBytes = Infinity) {}
+
+  /** The run has its result (or error): counted against the byte budget, the oldest going first. */
+  finished(record: RunRecord): void {
+    if (record.bytes !== undefined || !this.runs.has(record.id)) return;
+    record.bytes = record.result ? Buffer.byteLength(JSON.stringify(record.result)) : 0;
+    this.bytes += record.bytes;
+    this.trim(record);
+  }
+
+  private drop(id: string, r: RunRecord): void {
+    this.runs.delete(id);
+    this.bytes -= r.bytes ?? 0;
+  }
 
   add(task: string, run: (record: RunRecord) => Promise<void>): RunRecord {
     const record = { id: `r-${randomBytes(12).toString('hex')}`, task, state: 'running', createdAt: Date.now(), cancelled: false, controller: new AbortController() } as RunRecord;
@@ -54,21 +75,27 @@ export class RunStore {
     let n = 0;
     for (const [id, r] of this.runs) {
       if (r.state !== 'running' && now - (r.finishedAt ?? now) > this.ttlMs) {
-        this.runs.delete(id);
+        this.drop(id, r);
         n++;
       }
     }
     return n;
   }
 
-  private trim(): void {
+  /** Oldest finished first, down to `max` runs and `maxBytes` of results; never `keep` (the newest result). */
+  private trim(keep?: RunRecord): void {
     let excess = this.runs.size - this.max;
     for (const [id, r] of this.runs) {
-      if (excess <= 0) break;
-      if (r.state === 'running') continue;
-      this.runs.delete(id);
+      if (excess <= 0 && this.bytes <= this.maxBytes) break;
+      if (r.state === 'running' || r === keep) continue;
+      this.drop(id, r);
       excess--;
     }
+  }
+
+  /** Results held now, in bytes of JSON (metrics, tests). */
+  heldBytes(): number {
+    return this.bytes;
   }
 }
 

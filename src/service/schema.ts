@@ -6,6 +6,12 @@ import { PoolConfig } from '../pool/config.js';
 import { TrustLevel } from '../config/policy.js';
 import { Duration, Size } from '../config/units.js';
 
+/** JSON.parse makes "__proto__" an own key, which zod's records drop without a word: refused instead. */
+function noProtoKey(v: unknown): boolean {
+  return typeof v !== 'object' || v === null || !Object.hasOwn(v, '__proto__');
+}
+const PROTO_MESSAGE = { message: 'a "__proto__" key is refused (it would be dropped, not kept)' };
+
 /** Fields of a policy a caller may send; service/caller-policy.ts says what each may do. */
 export const CallerPolicy = z.strictObject({
   /** Only the service's level or a stricter one (untrusted < limited < trusted < system). */
@@ -26,12 +32,15 @@ export const CallerPolicy = z.strictObject({
   /** Only "none" (or the service's own mode, a no-op). */
   network: z.strictObject({ mode: z.enum(['none', 'restricted', 'full']) }).optional(),
   /** New variable names only: a caller cannot replace a variable the service sets. */
-  env: z.record(z.string().max(256), z.string().max(64 * 1024)).optional(),
+  env: z.unknown().refine(noProtoKey, PROTO_MESSAGE).pipe(z.record(z.string().max(256), z.string().max(64 * 1024))).optional(),
 });
 export type CallerPolicy = z.infer<typeof CallerPolicy>;
 
-/** A JSON Schema given inline: an object, checked by the task loader's bounded compiler. */
-const InlineSchema = z.record(z.string(), z.unknown());
+/**
+ * A JSON Schema given inline: an object, checked by the task loader's bounded compiler. Taken as
+ * sent: a record would drop a "__proto__" key silently (the schema then meaning something else).
+ */
+const InlineSchema = z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a JSON Schema object').refine(noProtoKey, PROTO_MESSAGE);
 
 export const InlineTask = z.strictObject({
   source: z.string().min(1),
@@ -74,6 +83,8 @@ export const ServiceConfig = z.strictObject({
   resultTtlMs: z.number().int().min(1000).default(3_600_000),
   /** Finished runs kept at most (oldest dropped first); GET /v1/runs lists at most listLimit. */
   maxResults: z.number().int().min(1).default(10_000),
+  /** Bytes of finished results kept in memory together (their JSON), oldest dropped first. */
+  maxResultBytes: z.number().int().min(1).default(256 * 1024 * 1024),
   listLimit: z.number().int().min(1).max(10_000).default(100),
 });
 export type ServiceConfig = z.infer<typeof ServiceConfig>;

@@ -94,7 +94,7 @@ export class Service {
     this.host = opts.host ?? hostConfig();
     // A teardown that fails after its run's result was answered: logged and counted all the same.
     this.pool = new Pool(this.config.pool, this.host, { teardownFailed: (f) => (this.log({ event: 'teardown_failed', ...f }), this.metrics.cleanupFailures(1)) });
-    this.runs = new RunStore(this.config.resultTtlMs, this.config.maxResults);
+    this.runs = new RunStore(this.config.resultTtlMs, this.config.maxResults, this.config.maxResultBytes);
     this.metrics = createMetrics(() => this.pool.stats(), () => this.runs.running().length);
     this.policyFor = opts.policyFor ?? defaultPolicyFor(this.config.trustLevel);
     this.log = opts.log ?? (() => {});
@@ -285,6 +285,7 @@ export class Service {
       this.metrics.notRun(e instanceof PawlError ? e.kind : 'internal');
     } finally {
       record.finishedAt = Date.now();
+      this.runs.finished(record);
     }
   }
 

@@ -363,6 +363,23 @@ describe('warm pool', () => {
     }
   }, 60_000);
 
+  it('forgets a policy unused for idleMs once it holds no sandbox: many one-off policies do not pile up', async () => {
+    const pool = new Pool({ size: 1, maxConcurrent: 4, idleMs: 300 }, host);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await pool.run(TRIVIAL, { trustLevel: 'limited', policy: { env: { ONE_OFF: String(i) } }, input: { n: i } });
+        expect(r.output).toEqual({ n: i * 2 });
+      }
+      expect(pool.stats().keys).toBe(3);
+      // Their idle sandboxes expire, their keys with them; a policy in use now stays.
+      await pollUntil(() => pool.stats().live === 0, 10_000, 50);
+      await pool.run(TRIVIAL, { trustLevel: 'limited', input: { n: 1 } });
+      expect(pool.stats().keys).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('a killed supervisor leaves no pooled sandbox behind after gc', async () => {
     // A separate supervisor process (from dist/: run npm run build first) with three idle sandboxes.
     const script = `

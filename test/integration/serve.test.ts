@@ -134,6 +134,10 @@ describe('pawl serve', () => {
     ['a looser limit', 'POST', '/v1/runs', { task: inlineSquare, policy: { resources: { memory: '8GB' } } }, 403, 'policy_forbidden'],
     ['a looser network', 'POST', '/v1/runs', { task: inlineSquare, policy: { network: { mode: 'full' } } }, 403, 'policy_forbidden'],
     ['a malformed policy', 'POST', '/v1/runs', { task: inlineSquare, policy: { resources: { memory: 'lots' } } }, 422, 'invalid_policy'],
+    ['a variable every sandbox gets', 'POST', '/v1/runs', { task: inlineSquare, policy: { env: { PATH: '/tmp' } } }, 403, 'policy_forbidden'],
+    // Raw JSON: "__proto__" is an own key there, which a record would drop (the schema then accepting anything).
+    ['a schema with a "__proto__" key', 'POST', '/v1/runs', '{"task": {"source": "function(i) { return i; }", "input_schema": {"__proto__": {"type": "string"}}}, "input": 5}', 422, 'invalid_request'],
+    ['an env "__proto__"', 'POST', '/v1/runs', '{"task": {"source": "function(i) { return i; }"}, "policy": {"env": {"__proto__": "x"}}}', 422, 'invalid_policy'],
     ['a wrong method', 'PUT', '/v1/runs', undefined, 405, 'method_not_allowed'],
     ['a wrong method on a run', 'POST', '/v1/runs/r-000000000000000000000000', undefined, 405, 'method_not_allowed'],
     ['an unknown run', 'GET', '/v1/runs/r-000000000000000000000000', undefined, 404, 'run_not_found'],
@@ -209,6 +213,33 @@ describe('pawl serve', () => {
       expect(lint.exitCode).toBe(0);
     }
   }, 30_000);
+});
+
+describe('pawl serve, results held in memory', () => {
+  it('keeps finished results within --result-memory, the oldest dropped first, the newest always', async () => {
+    // Each stored result is held as JSON; 16 MiB outputs took the service to its heap limit.
+    const svc = await startService(join(work, 'mem.sock'), host, ['--pool-size', '0', '--result-memory', '1MB']);
+    try {
+      const big = { source: 'function(input) { return "x".repeat(input.n); }' };
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await svc.call('POST', '/v1/runs', { task: big, input: { n: 450_000 } });
+        expect(r.json.status).toBe('succeeded');
+        ids.push(r.headers['x-pawl-run-id'] as string);
+      }
+      // Two of 450 KB fit in 1 MB, three do not: the first went.
+      expect((await svc.call('GET', `/v1/runs/${ids[0]}`)).status).toBe(404);
+      for (const id of ids.slice(1)) expect((await svc.call('GET', `/v1/runs/${id}`)).json).toMatchObject({ state: 'done', result: { status: 'succeeded' } });
+      // One larger than the whole budget is still kept, alone.
+      const huge = await svc.call('POST', '/v1/runs', { task: big, input: { n: 1_500_000 } });
+      const hugeId = huge.headers['x-pawl-run-id'] as string;
+      expect((await svc.call('GET', `/v1/runs/${hugeId}`)).json.result.output).toHaveLength(1_500_000);
+      for (const id of ids) expect((await svc.call('GET', `/v1/runs/${id}`)).status).toBe(404);
+    } finally {
+      svc.proc.kill('SIGTERM');
+      expect(await svc.exited).toBe(0);
+    }
+  }, 120_000);
 });
 
 describe('pawl serve, a client that goes away mid-run', () => {

@@ -17,6 +17,7 @@ const OPTIONS = {
   'drain-timeout': { type: 'string' },
   'cleanup-interval': { type: 'string' },
   'result-ttl': { type: 'string' },
+  'result-memory': { type: 'string' },
   'max-body': { type: 'string' },
   'headers-timeout': { type: 'string' },
   'request-timeout': { type: 'string' },
@@ -28,7 +29,7 @@ const OPTIONS = {
 
 export const SERVE_USAGE = `pawl serve [--socket PATH] [--listen HOST:PORT --token-file FILE] [--task-root DIR]... [--trust LEVEL]
              [--pool-size N] [--max-concurrent N] [--max-queue N] [--drain-timeout D] [--cleanup-interval D]
-             [--result-ttl D] [--max-body SIZE] [--headers-timeout D] [--request-timeout D] [--run-dir DIR]
+             [--result-ttl D] [--result-memory SIZE] [--max-body SIZE] [--headers-timeout D] [--request-timeout D] [--run-dir DIR]
              [--config security.yaml] [--audit-log FILE]
   --config: each task's policy from the operator's security.yaml (task_policies by the task's dir name,
   inline tasks as "inline"), the pool and cleanup settings from its runtime_config; SIGHUP reads it again.
@@ -85,6 +86,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       drainTimeoutMs: num('drain-timeout', parseDuration),
       cleanupIntervalMs: num('cleanup-interval', parseDuration) ?? settings?.cleanupIntervalMs,
       resultTtlMs: num('result-ttl', parseDuration),
+      maxResultBytes: num('result-memory', parseSize),
       maxBodyBytes: num('max-body', parseSize),
       headersTimeoutMs: num('headers-timeout', parseDuration),
       requestTimeoutMs: num('request-timeout', parseDuration),
