@@ -79,9 +79,18 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
       report.errors.push(`${what}: ${(e as Error).message}`);
     }
   };
+  /** A list to sweep: one that cannot be read is reported, and the sweep goes on without it. */
+  const listed = async <T>(what: string, list: () => Promise<T[]>): Promise<T[]> => {
+    try {
+      return await list();
+    } catch (e) {
+      report.errors.push(`${what}: ${(e as Error).message}`);
+      return [];
+    }
+  };
   const driver = await driverFor(host);
   // The leftover list first: runs whose own cleanup failed (their result was returned already).
-  for (const l of await listLeftovers(host)) {
+  for (const l of await listed('the leftover list', () => listLeftovers(host))) {
     await attempt(`leftover ${l.id}`, async () => {
       // Only what is this host config's: a run dir shared by supervisors with other cgroup
       // parents holds their leftovers too (the record's parent, or its scratch dir's owner, says
@@ -114,7 +123,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
   }
   // The runtimes' own state first (delete --force kills the container and removes its cgroups).
   for (const runtime of allRuntimes().filter((r) => r.keepsState)) {
-    for (const s of await runtime.list(host)) {
+    for (const s of await listed(`${runtime.name}'s containers`, () => runtime.list(host))) {
       if (!(await expired(s.id, now - s.ageMs))) continue;
       await attempt(`${runtime.name} container ${s.id}`, async () => {
         await runtime.remove(host, s);
@@ -122,7 +131,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
       });
     }
   }
-  for (const name of await driver.list()) {
+  for (const name of await listed('the run cgroups', () => driver.list())) {
     if (report.cgroups.includes(name) || !(await expired(name, idTime(name)))) continue;
     await attempt(`cgroup ${name}`, async () => {
       const group = driver.open(name);
@@ -133,14 +142,15 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
   }
   // A scratch dir goes only when its run is provably over: made under this cgroup parent, its
   // supervisor gone (or the run too old), and its cgroup removed, so no process can still be in it.
-  const groups = new Set(await driver.list());
-  for (const name of await readdir(host.runDir).catch(() => [] as string[])) {
+  // Unreadable: no scratch dir is taken (one whose group still exists must stay).
+  const groups = await driver.list().then((l) => new Set(l), () => null);
+  for (const name of groups ? await readdir(host.runDir).catch(() => [] as string[]) : []) {
     const dir = join(host.runDir, name);
     await attempt(`scratch dir ${dir}`, async () => {
       const owner = await readOwner(dir);
       if (!owner || owner.cgroupParent !== host.cgroupParent) return;
       const st = await stat(dir);
-      if (!(await expired(name, st.mtimeMs)) || groups.has(`run-${name}`)) return;
+      if (!(await expired(name, st.mtimeMs)) || groups!.has(`run-${name}`)) return;
       await unmountScratchMounts(dir);
       await removeTree(dir, host.runDir);
       report.scratch.push(name);
