@@ -1,8 +1,8 @@
 // Per-run scratch dirs: <runDir>/<id>/workspace is the sandbox's /workspace. The sandbox can
 // write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
 // link, and removal only starts once every process of the run is provably dead.
-import { fstatSync, readdirSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, opendir, readFile, writeFile } from 'node:fs/promises';
+import { constants, fstatSync, readdirSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, open, opendir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
 import { selfRecord, type ProcessRecord } from '../hostfacts/liveness.js';
@@ -156,11 +156,22 @@ export async function treeUsage(dir: string, opts: { live: boolean }): Promise<n
   return bytes;
 }
 
+/**
+ * Each directory opened O_NOFOLLOW and read through its fd, each entry lstat'd through it: a
+ * directory swapped for a link after it was listed is neither followed nor measured (as the
+ * removal, above). `dir` is the run's own workspace path, or /proc/self/fd/N/NAME below it.
+ */
 async function walkUsage(dir: string): Promise<number> {
-  let total = (await lstat(dir)).blocks * 512;
-  for await (const entry of await opendir(dir)) {
-    const path = join(dir, entry.name);
-    total += entry.isDirectory() ? await walkUsage(path) : (await lstat(path)).blocks * 512;
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    const at = `/proc/self/fd/${fh.fd}`;
+    let total = (await fh.stat()).blocks * 512;
+    for await (const entry of await opendir(at)) {
+      const path = join(at, entry.name);
+      total += entry.isDirectory() ? await walkUsage(path) : (await lstat(path)).blocks * 512;
+    }
+    return total;
+  } finally {
+    await fh.close();
   }
-  return total;
 }

@@ -59,4 +59,11 @@ describe('removeTree', () => {
       expect(used).toBeLessThan(1024 * 1024);
     }
   });
+
+  it('does not walk through a directory that is a link (one swapped in after the listing included)', async () => {
+    // Every directory is opened O_NOFOLLOW: a link to /usr measures as a link, not as /usr.
+    const root = mkdtempSync(join(tmpdir(), 'pawl-scratch-'));
+    symlinkSync('/usr', join(root, 'swapped'));
+    expect(await treeUsage(join(root, 'swapped'), { live: false })).toBeLessThan(1024 * 1024);
+  });
 });
