@@ -31,6 +31,8 @@ const DENY = [
   { names: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module'], comment: 'loading kernel code' },
   { names: ['open_by_handle_at'], comment: 'opens any file of a mounted filesystem by handle, escaping bind mounts ("shocker")' },
   { names: ['syslog'], comment: "the host's kernel log, which holds other runs' audit records" },
+  { names: ['io_setup', 'io_destroy', 'io_submit', 'io_cancel', 'io_getevents', 'io_pgetevents'],
+    comment: "Linux AIO: its contexts count against the whole host's aio-max-nr, which one run could use up (node does not use it)" },
 ];
 
 // <linux/sched.h>: every CLONE_NEW* flag clone() accepts (CLONE_NEWTIME fits clone3 only).
@@ -51,7 +53,7 @@ const AF_DENIED = { AF_NETLINK: 16, AF_PACKET: 17, AF_ALG: 38, AF_VSOCK: 40 };
 // <asm-generic/ioctls.h> (the same on x86_64 and aarch64)
 const IOCTL_DENIED = { TIOCSTI: 0x5412, TIOCLINUX: 0x541c };
 
-const SPECIAL = ['clone', 'clone3', 'ioctl', 'personality', 'socket'];
+const SPECIAL = ['clone', 'clone3', 'ioctl', 'personality', 'socket', 'socketpair'];
 const LOW32 = 0xffffffff;
 
 const masked = (index, mask, value) => ({ index, value: mask >>> 0, valueTwo: value >>> 0, op: 'SCMP_CMP_MASKED_EQ' });
@@ -100,6 +102,9 @@ function pawlRules(deny) {
     // The kernel reads the family as an int: compare the low 32 bits, so high bits cannot hide it.
     rules.push({ names: ['socket'], ...deny, args: [masked(0, LOW32, af)], comment: `pawl: ${family} sockets` });
   }
+  // socketpair runs the family's socket creation too before any refusal: AF_UNIX only (the one
+  // family it serves); the rest is ENOSYS.
+  rules.push({ names: ['socketpair'], action: 'SCMP_ACT_ALLOW', args: [masked(0, LOW32, AF_ALLOWED.AF_UNIX)], comment: 'pawl: AF_UNIX socket pairs (other families: ENOSYS)' });
   for (const [cmd, nr] of Object.entries(IOCTL_DENIED)) {
     // Low 32 bits only: the kernel ignores the high ones (TIOCSTI bypass, CVE-2019-10063).
     rules.push({ names: ['ioctl'], ...deny, args: [masked(1, LOW32, nr)], comment: `pawl: ioctl ${cmd} (low 32 bits of the request)` });

@@ -16,7 +16,7 @@ import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 import { types } from 'node:util';
 import type * as WorkerThreads from 'node:worker_threads';
-import { Fd, Ready, RequestEnd, type HarnessReply, type ReuseReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
+import { Fd, Ready, ReplyLimit, RequestEnd, type HarnessReply, type ReuseReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
 
 // node's HTTP and TLS stacks load on first use: a task that makes no request does not pay for
 // them at start-up (they cost milliseconds against a start of a few tens).
@@ -32,7 +32,28 @@ const SELF = new URL(import.meta.url).pathname;
 const WORKER_ARG = '--pawl-fetch-worker';
 
 const violations: Violation[] = [];
+/** Violations past what a reply may list: counted, named in its last entry (replyViolations). */
+let unlisted = 0;
 let network: TaskRequest['network'] = 'none';
+
+/** Text cut to a reply's limit for it (ReplyLimit), saying how long it was. */
+function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const note = `... (${s.length} characters)`;
+  return s.slice(0, Math.max(0, max - note.length)) + note;
+}
+
+/** A violation for the reply; past its limit, only counted. */
+function report(kind: Violation['kind'], detail: string): void {
+  if (violations.length < ReplyLimit.Violations - 1) violations.push({ kind, detail: clip(detail, ReplyLimit.Detail) });
+  else unlisted++;
+}
+
+/** The run's violations as a reply lists them: at most ReplyLimit.Violations, the last one counting the rest. */
+function replyViolations(): Violation[] {
+  if (unlisted === 0) return violations;
+  return [...violations, { kind: violations.at(-1)?.kind ?? 'network', detail: `and ${unlisted} more violation(s) not listed` }];
+}
 
 // ---- Ratchet's error constructors: each sets name and message; HttpError also status. --------
 
@@ -276,7 +297,7 @@ function statusError(status: number, statusText: string): Error {
 }
 
 function blocked(what: string, why: string): Error {
-  violations.push({ kind: 'network', detail: `${what} (${why})` });
+  report('network', `${what} (${why})`);
   return new NetworkError(`network access is blocked by policy: ${what} (${why})`);
 }
 
@@ -526,20 +547,21 @@ const FS_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 function serialize(e: unknown): SerializedError {
   // isNativeError, not instanceof: in reuse mode the task's errors are another realm's.
-  if (!(e instanceof Error) && !types.isNativeError(e)) return { name: 'Error', message: `non-Error thrown: ${safeString(e)}` };
+  if (!(e instanceof Error) && !types.isNativeError(e)) return { name: 'Error', message: clip(`non-Error thrown: ${safeString(e)}`, ReplyLimit.Message) };
   const err = e as Error & { code?: unknown; status?: unknown; path?: unknown; syscall?: unknown };
-  const out: SerializedError = { name: err.name, message: err.message };
+  // Each field cut to what a reply may hold: a long message stays the task's own error.
+  const out: SerializedError = { name: clip(String(err.name), ReplyLimit.Name), message: clip(String(err.message), ReplyLimit.Message) };
   // The task's frames only: the harness and node internals are noise to the task's author.
-  if (err.stack) out.stack = err.stack.split('\n').filter((l) => !l.includes(`${SELF}:`) && !/node:internal|^\s+at async/.test(l)).slice(0, 12).join('\n');
-  if (typeof err.code === 'string') out.code = err.code;
+  if (err.stack) out.stack = clip(String(err.stack).split('\n').filter((l) => !l.includes(`${SELF}:`) && !/node:internal|^\s+at async/.test(l)).slice(0, 12).join('\n'), ReplyLimit.Stack);
+  if (typeof err.code === 'string') out.code = clip(err.code, ReplyLimit.Code);
   if (typeof err.status === 'number') out.status = err.status;
-  if (typeof err.path === 'string') out.path = err.path;
-  if (typeof err.syscall === 'string') out.syscall = err.syscall;
+  if (typeof err.path === 'string') out.path = clip(err.path, ReplyLimit.Path);
+  if (typeof err.syscall === 'string') out.syscall = clip(err.syscall, ReplyLimit.Syscall);
   // Errors the sandbox caused are violations: the report names what was blocked.
   // EPERM with no path is a refused system call (the seccomp filter answers EPERM for denied ones).
-  if (out.code === 'EPERM' && !out.path && out.syscall) violations.push({ kind: 'syscall', detail: `${out.syscall}: EPERM` });
-  if (out.code && FS_CODES.has(out.code) && out.path) violations.push({ kind: 'filesystem', detail: `${out.syscall ?? 'access'} ${out.path}: ${out.code}` });
-  if (out.code && NETWORK_CODES.has(out.code) && network !== 'full') violations.push({ kind: 'network', detail: `${out.syscall ?? 'connect'}: ${out.code}` });
+  if (out.code === 'EPERM' && !out.path && out.syscall) report('syscall', `${out.syscall}: EPERM`);
+  if (out.code && FS_CODES.has(out.code) && out.path) report('filesystem', `${out.syscall ?? 'access'} ${out.path}: ${out.code}`);
+  if (out.code && NETWORK_CODES.has(out.code) && network !== 'full') report('network', `${out.syscall ?? 'connect'}: ${out.code}`);
   return out;
 }
 
@@ -639,7 +661,7 @@ function serializeReply(r: HarnessReply, wrap: (r: HarnessReply) => unknown = (x
   try {
     return JSON.stringify(wrap(r));
   } catch (e) {
-    return JSON.stringify(wrap({ ok: false, stage: 'output', error: { name: 'TypeError', message: `output is not JSON-serialisable: ${(e as Error).message}` }, violations }));
+    return JSON.stringify(wrap({ ok: false, stage: 'output', error: { name: 'TypeError', message: clip(`output is not JSON-serialisable: ${(e as Error).message}`, ReplyLimit.Message) }, violations: replyViolations() }));
   }
 }
 
@@ -702,13 +724,13 @@ async function execute(realm: Realm): Promise<HarnessReply> {
   try {
     fn = taskFunction(request.source, request.filename, request.entry, realm);
   } catch (e) {
-    return { ok: false, stage: 'load', error: serialize(e), violations };
+    return { ok: false, stage: 'load', error: serialize(e), violations: replyViolations() };
   }
   try {
     const output = await fn(request.input, request.context);
-    return { ok: true, output: output === undefined ? null : output, violations };
+    return { ok: true, output: output === undefined ? null : output, violations: replyViolations() };
   } catch (e) {
-    return { ok: false, stage: 'run', error: serialize(e), violations };
+    return { ok: false, stage: 'run', error: serialize(e), violations: replyViolations() };
   }
 }
 
@@ -829,9 +851,10 @@ async function reuseLoop(firstText: string): Promise<void> {
   for (let text: string | null = firstText; text !== null; ) {
     request = JSON.parse(text) as TaskRequest;
     violations.length = 0;
+    unlisted = 0;
     const { stdout, stderr, realm, dispose } = next;
     if (request.outputMax) [stdout.max, stderr.max] = [request.outputMax.stdout, request.outputMax.stderr];
-    const failed = new Promise<HarnessReply>((resolve) => (failCurrentRun = (e) => resolve({ ok: false, stage: 'run', error: serialize(e), violations })));
+    const failed = new Promise<HarnessReply>((resolve) => (failCurrentRun = (e) => resolve({ ok: false, stage: 'run', error: serialize(e), violations: replyViolations() })));
     const r = await Promise.race([execute(realm), failed]);
     failCurrentRun = null;
     dispose();
@@ -845,7 +868,7 @@ async function reuseLoop(firstText: string): Promise<void> {
 
 if (!process.argv.includes(WORKER_ARG)) {
   // A rejection nobody awaited, or a throw in a timer callback, still ends the task as its error.
-  const onAsyncError = (e: unknown) => (reusing ? failCurrentRun?.(e) : reply({ ok: false, stage: 'run', error: serialize(e), violations }));
+  const onAsyncError = (e: unknown) => (reusing ? failCurrentRun?.(e) : reply({ ok: false, stage: 'run', error: serialize(e), violations: replyViolations() }));
   process.on('unhandledRejection', onAsyncError);
   process.on('uncaughtException', onAsyncError);
   void main();

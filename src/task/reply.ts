@@ -5,22 +5,23 @@
 // harness, copied alone into the rootfs, still imports nothing at run time).
 import { z } from 'zod';
 import { jsonDepth } from '../util/json-depth.js';
+import { ReplyLimit } from './protocol.js';
 
 const MAX_DEPTH = 100;
 
 /** What a violation is about: the task's own report and the run result share it (supervisor/result.ts). */
 export const ViolationKind = z.enum(['network', 'filesystem', 'syscall']);
-export const Violation = z.object({ kind: ViolationKind, detail: z.string().max(4096) });
+export const Violation = z.object({ kind: ViolationKind, detail: z.string().max(ReplyLimit.Detail) });
 export type Violation = z.infer<typeof Violation>;
-const Violations = z.array(Violation).max(1000);
+const Violations = z.array(Violation).max(ReplyLimit.Violations);
 export const SerializedError = z.object({
-  name: z.string().max(1000),
-  message: z.string().max(65536),
-  stack: z.string().max(65536).optional(),
-  code: z.string().max(100).optional(),
+  name: z.string().max(ReplyLimit.Name),
+  message: z.string().max(ReplyLimit.Message),
+  stack: z.string().max(ReplyLimit.Stack).optional(),
+  code: z.string().max(ReplyLimit.Code).optional(),
   status: z.number().optional(),
-  path: z.string().max(8192).optional(),
-  syscall: z.string().max(100).optional(),
+  path: z.string().max(ReplyLimit.Path).optional(),
+  syscall: z.string().max(ReplyLimit.Syscall).optional(),
 });
 export type SerializedError = z.infer<typeof SerializedError>;
 export const HarnessReply = z.discriminatedUnion('ok', [

@@ -226,6 +226,27 @@ describe('the sandbox walls', () => {
     expect(r.error?.kind).toBe('NetworkBlocked');
     expect(r.violations[0]).toMatchObject({ kind: 'network' });
   });
+
+  it('a reply past what a reply may hold is cut to fit: the verdict stays the task\'s own, never InvalidOutput', async () => {
+    const inline = (body: string) => {
+      const dir = mkdtempSync(join(tmpdir(), 'pawl-reply-'));
+      writeFileSync(join(dir, 'main.js'), `async function main(input) { ${body} }`);
+      return dir;
+    };
+    // A 70 KB message (the reply holds 64 KiB of one).
+    const long = await runTask(inline('throw new Error("m".repeat(70000));'), { host });
+    expect(long.error).toMatchObject({ kind: 'TaskError', message: expect.stringMatching(/^m+\.\.\. \(70000 characters\)$/) });
+    expect(long.error!.message.length).toBeLessThanOrEqual(65536);
+    // A blocked fetch of a 5000-character URL (a violation's detail holds 4096).
+    const url = await runTask(inline('await fetch("http://example.com/" + "p".repeat(5000));'), { host });
+    expect(url.error?.kind).toBe('NetworkBlocked');
+    expect(url.violations[0]!.detail).toMatch(/\.\.\. \(\d+ characters\)$/);
+    // 1001 blocked fetches caught, then success (a reply lists 1000 violations).
+    const many = await runTask(inline('for (let i = 0; i < 1001; i++) { try { await fetch("http://example.com/" + i); } catch {} } return { done: true };'), { host, policy: { resources: { wallTime: '60s' } } });
+    expect(many).toMatchObject({ status: 'succeeded', output: { done: true } });
+    expect(many.violations).toHaveLength(1000);
+    expect(many.violations.at(-1)).toEqual({ kind: 'network', detail: 'and 2 more violation(s) not listed', source: 'task' });
+  }, 60_000);
 });
 
 describe('pawl exec runs any program the same way', () => {

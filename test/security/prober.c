@@ -93,6 +93,11 @@ static long p_socket_alg(void) { return socket(AF_ALG, BAD_TYPE, 0); }
 /* The kernel reads the family as an int: high bits must not smuggle AF_NETLINK past the filter. */
 static long p_socket_netlink_high(void) { return syscall(SYS_socket, 0x100000000UL | AF_NETLINK, BAD_TYPE, 0); }
 static long p_socket_unix(void) { return socket(AF_UNIX, SOCK_STREAM, 0); }
+/* socketpair runs the family's socket creation before refusing: only AF_UNIX may reach it. */
+static long p_socketpair_netlink(void) { int sv[2]; return socketpair(AF_NETLINK, SOCK_RAW, 0, sv); }
+static long p_socketpair_unix(void) { int sv[2]; return socketpair(AF_UNIX, SOCK_STREAM, 0, sv); }
+/* Linux AIO: a context counts against the host-wide aio-max-nr (released at exit). */
+static long p_io_setup(void) { unsigned long ctx = 0; return syscall(SYS_io_setup, 1, &ctx); }
 static long p_socket_inet6(void) { return socket(AF_INET6, SOCK_DGRAM, 0); }
 static long p_tiocsti(void) { char c = 'x'; return ioctl(pipe_fd(), TIOCSTI, &c); }
 /* CVE-2019-10063: the kernel reads cmd as 32 bits, so a high bit must not get TIOCSTI through. */
@@ -118,12 +123,14 @@ static const struct probe PROBES[] = {
   {"clone_newns", p_clone_newns}, {"socket_packet", p_socket_packet},
   {"socket_netlink", p_socket_netlink}, {"socket_netlink_high", p_socket_netlink_high},
   {"socket_vsock", p_socket_vsock}, {"socket_alg", p_socket_alg}, {"tiocsti", p_tiocsti},
-  {"tiocsti_high", p_tiocsti_high}, {"tioclinux", p_tioclinux},
+  {"tiocsti_high", p_tiocsti_high}, {"tioclinux", p_tioclinux}, {"io_setup", p_io_setup},
+  {"socketpair_netlink", p_socketpair_netlink},
   /* answered differently on purpose */
   {"clone3", p_clone3}, {"x32_getpid", p_x32_getpid},
   /* must keep working */
   {"getpid", p_getpid}, {"clone_plain", p_clone_plain}, {"personality_query", p_personality_query},
   {"socket_unix", p_socket_unix}, {"socket_inet6", p_socket_inet6}, {"ioctl_tcgets", p_ioctl_tcgets},
+  {"socketpair_unix", p_socketpair_unix},
 };
 #define NPROBES (sizeof(PROBES) / sizeof(PROBES[0]))
 

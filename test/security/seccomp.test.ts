@@ -51,10 +51,10 @@ const DENIED = [
   'perf_event_open', 'keyctl', 'add_key', 'request_key', 'kexec_load', 'kexec_file_load', 'init_module', 'finit_module',
   'delete_module', 'open_by_handle_at', 'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'fsopen', 'syslog',
   'personality_unsafe', 'clone_newuser', 'clone_newns', 'socket_packet', 'socket_netlink', 'socket_netlink_high', 'socket_vsock',
-  'socket_alg', 'tiocsti', 'tiocsti_high', 'tioclinux',
+  'socket_alg', 'tiocsti', 'tiocsti_high', 'tioclinux', 'io_setup',
 ];
 /** Calls the filters must leave to the kernel: the answer is the same as without a filter. */
-const ALLOWED = ['getpid', 'clone_plain', 'personality_query', 'socket_unix', 'socket_inet6', 'ioctl_tcgets'];
+const ALLOWED = ['getpid', 'clone_plain', 'personality_query', 'socket_unix', 'socket_inet6', 'ioctl_tcgets', 'socketpair_unix'];
 /** Where the kernel itself would answer EPERM to an unprivileged caller, so EPERM proves nothing. */
 const KERNEL_EPERM = new Set(['pivot_root', 'fsopen', 'syslog', 'clone_newns']);
 
@@ -195,6 +195,7 @@ describe.skipIf(OPT_OUT || missing !== null)('seccomp under bwrap, real kernel',
     it('clone3 and x32 calls reach the kernel', () => {
       expect(control.clone3).toBe('errno=EINVAL');
       expect(control.x32_getpid).toBe('errno=ENOSYS'); // this kernel has no x32 ABI
+      expect(control.socketpair_netlink).toBe('errno=EOPNOTSUPP'); // after the family's own socket creation
     });
 
     describe.each(LEVELS)('pawl-%s', (level) => {
@@ -209,6 +210,9 @@ describe.skipIf(OPT_OUT || missing !== null)('seccomp under bwrap, real kernel',
       });
       it('clone3 -> ENOSYS (glibc falls back to clone)', () => {
         expect(seen.clone3).toBe('errno=ENOSYS');
+      });
+      it('socketpair of a family other than AF_UNIX -> ENOSYS, before the kernel creates anything', () => {
+        expect(seen.socketpair_netlink).toBe('errno=ENOSYS');
       });
       it('an x32 system call kills the process', () => {
         expect(seen.x32_getpid).toBe('signal=SIGSYS');
