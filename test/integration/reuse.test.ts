@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Pool } from '../../src/pool/index.js';
 import { collectGarbage } from '../../src/supervisor/gc.js';
 import { leftovers, testHost } from '../helpers/host.js';
+import { pollUntil } from '../../src/util/wait.js';
 
 const host = testHost('reuse');
 
@@ -116,6 +117,55 @@ describe('reuse mode', () => {
       for (const r of runs) expect(r.usage.cpu_ms).toBeLessThan(1000); // a delta, not the sandbox's total
       const over = await pool.run(BURN, { ...opts, input: { ms: 3000 } });
       expect(over.error).toMatchObject({ kind: 'Timeout', limit: 'cpu', limit_value: 1000 });
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
+  it('what a run leaves running between runs is nobody\'s: its CPU is not the next run\'s, and its writes to fd 4 end the sandbox', async () => {
+    // A worker thread outlives its run: it burns CPU, or writes lines to fd 4, after the reply.
+    const LEAVE = task(`
+      const { Worker } = require('worker_threads');
+      if (input.burn) new Worker('const end = Date.now() + ' + input.burn + '; while (Date.now() < end) {}', { eval: true }).unref();
+      if (input.write) new Worker('setTimeout(() => { const fs = require("fs"); for (let i = 0; i < 3; i++) fs.writeSync(4, "x".repeat(1 << 20) + String.fromCharCode(10)); }, 100)', { eval: true }).unref();
+      return { start: require('fs').readFileSync('/proc/self/stat', 'utf8').split(' ')[21] };
+    `);
+    const pool = new Pool({ size: 0, maxConcurrent: 2, reuse: { maxRuns: 50 } }, host);
+    const opts = { trustLevel: 'trusted', policy: { resources: { cpuTime: '1s', wallTime: '20s' } } };
+    try {
+      const first = await pool.run(LEAVE, { ...opts, input: { burn: 1500 } });
+      expect(first.status, JSON.stringify(first.error)).toBe('succeeded');
+      await new Promise((r) => setTimeout(r, 1700)); // its worker burned 1.5 s meanwhile
+      const next = await pool.run(LEAVE, { ...opts, input: {} });
+      expect(next.status, JSON.stringify([next.error, next.usage.cpu_ms])).toBe('succeeded');
+      expect(next.usage.cpu_ms).toBeLessThan(500);
+      expect((next.output as { start: string }).start).toBe((first.output as { start: string }).start); // the same sandbox
+      // Lines written to fd 4 between runs: the sandbox ends; the next run gets a fresh one.
+      await pool.run(LEAVE, { ...opts, input: { write: true } });
+      await pollUntil(() => pool.stats().live === 0 || pool.stats().diedIdle > 0, 10_000, 50);
+      const fresh = await pool.run(LEAVE, { ...opts, input: {} });
+      expect(fresh.status).toBe('succeeded');
+      expect((fresh.output as { start: string }).start).not.toBe((first.output as { start: string }).start);
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
+  it('counts a run\'s proxy refusals past the sandbox\'s first 100: a failing run after them is NetworkBlocked', async () => {
+    const FETCHES = task(`
+      return (async () => {
+        for (let i = 0; i < input.n; i++) { try { await fetch('http://refused-' + i + '.example:' + input.port + '/'); } catch {} }
+        if (input.rethrow) await fetch('http://refused-last.example:' + input.port + '/');
+        return { done: true };
+      })();
+    `);
+    const pool = new Pool({ size: 0, maxConcurrent: 2, reuse: { maxRuns: 50 } }, host);
+    const opts = { trustLevel: 'trusted', policy: { network: { mode: 'restricted', allowedHosts: ['127.0.0.2:9'] }, resources: { wallTime: '60s' } } };
+    try {
+      expect((await pool.run(FETCHES, { ...opts, input: { n: 103, port: 80 } })).status).toBe('succeeded');
+      const failing = await pool.run(FETCHES, { ...opts, input: { n: 0, port: 80, rethrow: true } });
+      expect(failing.error?.kind, JSON.stringify(failing.error)).toBe('NetworkBlocked');
+      expect(failing.violations).toContainEqual({ kind: 'network', detail: 'egress proxy denied 1 more request(s)', source: 'supervisor' });
     } finally {
       await pool.close();
     }
