@@ -11,6 +11,7 @@ const LOOP_CONFIGURE = 0x4c0a;
 const LO_FLAGS_AUTOCLEAR = 4;
 const MS_NOSUID = 2;
 const MS_NODEV = 4;
+const MS_NOEXEC = 8;
 const MS_NOATIME = 1024;
 /** struct loop_config: fd, block_size, struct loop_info64 (232 bytes), __u64 __reserved[8]. */
 const LOOP_CONFIG_SIZE = 4 + 4 + 232 + 64;
@@ -26,7 +27,7 @@ const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${l
  * device fsync an image that is deleted moments later, through the host filesystem's journal
  * (measured: a run's unmount 3.7 -> 1.1 ms, its teardown ~1.5 ms shorter). A volume keeps them.
  */
-export async function loopMount(image: string, target: string, opts: { scratch: boolean }): Promise<void> {
+export async function loopMount(image: string, target: string, opts: { scratch: boolean; noexec?: boolean }): Promise<void> {
   const c = loadLibc();
   const control = openSync('/dev/loop-control', 'r+');
   const file = openSync(image, 'r+');
@@ -48,7 +49,7 @@ export async function loopMount(image: string, target: string, opts: { scratch: 
         // Mounted before our fd on the device closes: autoclear would detach an unused device.
         // noinit_itable: no kernel thread zeroing inode tables in the background, outside the run's cgroup.
         // On a libuv thread (it reads through the loop device); a failure is asked again here for its errno.
-        const flags = MS_NOSUID | MS_NODEV | MS_NOATIME;
+        const flags = MS_NOSUID | MS_NODEV | MS_NOATIME | (opts.noexec ? MS_NOEXEC : 0);
         const data = opts.scratch ? 'noinit_itable,nobarrier' : 'noinit_itable';
         if ((await c.mountAsync(dev, target, 'ext4', flags, data)) < 0 && c.mount(dev, target, 'ext4', flags, data) < 0) {
           throw fail(`cannot mount ${dev} on ${target}`);

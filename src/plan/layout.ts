@@ -5,23 +5,24 @@ import type { Policy } from '../config/policy.js';
 import { EGRESS_SOCKET, FULL_NETWORK_FILES, ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../rootfs/layout.js';
 import { BLOCKED_FILE } from '../rootfs/landlock.js';
 import { blockedPlan, policyMounts } from '../fs/mounts.js';
+import { mountedNoexec } from '../lsm/landlock/rules.js';
 
 /** One mount, in the order it is made (a later one may land inside an earlier one). */
 export type Mount =
   /** A host path bound in; `ifExists`: skipped where the host has no such file. */
-  | { type: 'bind'; dst: string; src: string; readOnly: boolean; ifExists?: boolean }
+  | { type: 'bind'; dst: string; src: string; readOnly: boolean; ifExists?: boolean; noexec?: boolean }
   /** A new procfs of the sandbox's pid namespace. */
   | { type: 'proc'; dst: '/proc' }
   /** A small tmpfs holding only the device nodes in DEV_NODES and the fd links. */
   | { type: 'dev'; dst: '/dev' }
   /** readOnly: remounted read-only once made (a blocked dir's empty cover). */
-  | { type: 'tmpfs'; dst: string; size: number; mode: number; readOnly?: boolean }
+  | { type: 'tmpfs'; dst: string; size: number; mode: number; readOnly?: boolean; noexec?: boolean }
   /**
    * A host file or dir the supervisor opened without following links (fs/mounts.ts), handed to
    * the runtime by that open fd (`slot`: its index among the run's opened sources), never by a
    * name the runtime would resolve again. `what`: the policy's name for it (explain).
    */
-  | { type: 'source'; dst: string; readOnly: boolean; slot: number; what: string };
+  | { type: 'source'; dst: string; readOnly: boolean; slot: number; what: string; noexec?: boolean };
 
 export interface Layout {
   /** `/` is an empty per-run dir (bwrap: a tmpfs), read-only once every mount point exists. */
@@ -84,8 +85,9 @@ export function sandboxLayout(policy: Policy, paths: RunPaths, command: string[]
     ...(network.mode === 'full' ? FULL_NETWORK_FILES.map((f): Mount => ({ type: 'bind', dst: f, src: f, readOnly: true, ifExists: true })) : []),
     { type: 'proc', dst: '/proc' },
     { type: 'dev', dst: '/dev' },
-    { type: 'tmpfs', dst: '/tmp', size: resources.tmpSize, mode: 0o1777 },
-    { type: 'bind', dst: WORKSPACE, src: paths.workspace, readOnly: false },
+    // noexec: a tree the task writes (mountedNoexec; bwrap's tmpfs cannot be, its binds keep the source's own flags).
+    { type: 'tmpfs', dst: '/tmp', size: resources.tmpSize, mode: 0o1777, ...noexec(policy, '/tmp') },
+    { type: 'bind', dst: WORKSPACE, src: paths.workspace, readOnly: false, ...noexec(policy, WORKSPACE) },
     ...(paths.egressSocket ? [{ type: 'bind', dst: EGRESS_SOCKET, src: paths.egressSocket, readOnly: true } as Mount] : []),
     // The policy's binds, volumes and tmpfs mounts, then the covers over its blocked paths (fs/).
     ...fsLayoutMounts(policy, paths.rootfs),
@@ -110,15 +112,18 @@ export function sandboxLayout(policy: Policy, paths: RunPaths, command: string[]
  * then the covers that keep blocked paths out. Pure given the rootfs tree (which blocked paths
  * exist there decides their cover).
  */
+/** `{ noexec: true }` for a task-writable tree that is mounted noexec, else nothing (snapshots stay as they were). */
+const noexec = (policy: Policy, target: string): { noexec?: true } => (mountedNoexec(policy, target) ? { noexec: true } : {});
+
 export function fsLayoutMounts(policy: Policy, rootfs: string): Mount[] {
   const own = policyMounts(policy).map((m): Mount => {
     switch (m.kind) {
       case 'bind':
-        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: m.source };
+        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: m.source, ...(m.readonly ? {} : noexec(policy, m.target)) };
       case 'volume':
-        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: `volume ${m.volume}` };
+        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: `volume ${m.volume}`, ...(m.readonly ? {} : noexec(policy, m.target)) };
       case 'tmpfs':
-        return { type: 'tmpfs', dst: m.target, size: m.size, mode: 0o1777 };
+        return { type: 'tmpfs', dst: m.target, size: m.size, mode: 0o1777, ...noexec(policy, m.target) };
     }
   });
   const covers = blockedPlan(policy, rootfs).covers.flatMap((c): Mount[] =>

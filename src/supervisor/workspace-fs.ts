@@ -45,7 +45,7 @@ export function workspaceFsUnavailable(): string | null {
  * own writes to the image file reach the disk as nobody's (measured in the VM: the run's
  * io.stat showed 24 MB written on the loop device and nothing on the disk).
  */
-export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null, facts?: FactsCache): Promise<string[]> {
+export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null, facts?: FactsCache, noexec = false): Promise<string[]> {
   const r = policy.resources;
   const { size, ranges } = await template(dir, r.diskSpace, r.diskInodes, facts);
   const image = join(dir, WORKSPACE_IMAGE);
@@ -56,7 +56,8 @@ export async function mountWorkspace(dir: string, workspace: string, policy: Pol
   } finally {
     await f.close();
   }
-  await loopMount(image, workspace, { scratch: true }); // the loop device goes away by itself with the last unmount
+  // The loop device goes away by itself with the last unmount. noexec: as the layout says (lsm/landlock mountedNoexec).
+  await loopMount(image, workspace, { scratch: true, noexec });
   const id = owner ?? 0;
   await chown(workspace, id, id);
   await chmod(workspace, 0o700);

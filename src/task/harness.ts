@@ -16,7 +16,8 @@ import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 import { types } from 'node:util';
 import type * as WorkerThreads from 'node:worker_threads';
-import { Fd, Ready, ReplyLimit, RequestEnd, type HarnessReply, type ReuseReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
+import { ReplyLimit } from './reply-limits.js';
+import { Fd, Ready, RequestEnd, type HarnessReply, type ReuseReply, type SerializedError, type TaskRequest, type Violation } from './protocol.js';
 
 // node's HTTP and TLS stacks load on first use: a task that makes no request does not pay for
 // them at start-up (they cost milliseconds against a start of a few tens).

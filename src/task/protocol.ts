@@ -28,21 +28,6 @@ export const enum RequestEnd {
   Byte = 0x04,
 }
 
-/**
- * What a reply may hold (reply.ts checks it): the harness cuts what the task gave it to fit, so a
- * long error message or many blocked calls stay the task's own verdict, not InvalidOutput.
- */
-export const enum ReplyLimit {
-  Violations = 1000,
-  Detail = 4096,
-  Name = 1000,
-  Message = 65536,
-  Stack = 65536,
-  Code = 100,
-  Path = 8192,
-  Syscall = 100,
-}
-
 export interface TaskRequest {
   /** The task file's source, in any shape the harness accepts (README: Ratchet tasks). */
   source: string;

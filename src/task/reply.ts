@@ -5,7 +5,7 @@
 // harness, copied alone into the rootfs, still imports nothing at run time).
 import { z } from 'zod';
 import { jsonDepth } from '../util/json-depth.js';
-import { ReplyLimit } from './protocol.js';
+import { ReplyLimit } from './reply-limits.js';
 
 const MAX_DEPTH = 100;
 

@@ -7,6 +7,7 @@ import type { RuntimeName } from '../../src/runtime/index.js';
 import { removeVolume, volumeData } from '../../src/fs/volumes.js';
 import { leftovers, testHost } from '../helpers/host.js';
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -78,6 +79,22 @@ describe.each(RUNTIMES)('%s: mounts from the policy', (runtime) => {
       expect(m.flags, m.at).toEqual(expect.arrayContaining(['nosuid', 'nodev', ...(m.at.startsWith('/ro') ? ['ro'] : [])]));
     }
     expect(mounts.map((m) => m.at)).toEqual(expect.arrayContaining(['/ro', '/rw']));
+  });
+
+  it('a library the task writes cannot be mapped executable: /workspace everywhere, /tmp under runc and crun', async () => {
+    // Landlock refuses execve in the trees the task writes; process.dlopen maps the file instead.
+    const lib = `${DATA}/lib-${runtime}`;
+    mkdirSync(lib, { recursive: true });
+    writeFileSync(`${lib}/x.c`, '__attribute__((constructor)) static void ran(void) {}\n');
+    execFileSync('gcc', ['-shared', '-fPIC', '-o', `${lib}/x.so`, `${lib}/x.c`]);
+    const load = (dir: string) => `try { require('fs').copyFileSync('/so/x.so', '${dir}/x.so'); process.dlopen({ exports: {} }, '${dir}/x.so'); } catch (e) { console.log('${dir}: ' + e.message.split('\\n')[0]); }`;
+    const r = await execProgram(['/usr/bin/node', '-e', `${load('/workspace')}; ${load('/tmp')}`], {
+      policy: { runtime, filesystem: { mounts: [{ type: 'bind', source: lib, target: '/so' }] }, resources: { wallTime: '20s' } },
+      host,
+    });
+    // Mapped: node then finds no addon in it ("did not self-register"); refused: "failed to map segment".
+    expect(r.stdout).toMatch(/^\/workspace: .*failed to map segment/m);
+    expect(r.stdout).toMatch(runtime === 'bwrap' ? /^\/tmp: .*did not self-register/m : /^\/tmp: .*failed to map segment/m);
   });
 
   it('a volume keeps its data between runs and stops at its size', async () => {

@@ -1,6 +1,10 @@
 // The limits not covered in foundation.test.ts: file descriptors, the output caps, /tmp's size.
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { probeCgroups } from '../../src/cgroup/probe.js';
+import { resolvePolicy } from '../../src/config/resolve.js';
+import { Sandbox } from '../../src/supervisor/sandbox.js';
 import { execProgram, PawlError, runTask } from '../../src/index.js';
 import { TASK_MIN_FDS } from '../../src/supervisor/run.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
@@ -13,6 +17,36 @@ afterAll(async () => {
 });
 
 describe('more limits', () => {
+  it('counts the run\'s TCP buffers against its memory limit (cgroup v1 does so only once asked)', async () => {
+    // 20 loopback connections whose reader never reads: their buffers are kernel memory of the run.
+    const fill = `
+      const net = require('net');
+      const srv = net.createServer((s) => s.pause());
+      srv.listen(0, '127.0.0.1', () => {
+        for (let i = 0; i < 20; i++) {
+          const c = net.connect(srv.address().port, '127.0.0.1', () => {
+            const chunk = Buffer.alloc(1 << 16);
+            const pump = () => { while (c.write(chunk)); };
+            c.on('drain', pump);
+            pump();
+          });
+        }
+        setTimeout(() => { console.log('filled'); setTimeout(() => process.exit(0), 4000); }, 1500);
+      });`;
+    const { mounts, version } = await probeCgroups();
+    if (version !== 'v1') return; // v2 charges socket memory always (the VM suite's hosts)
+    const sb = await Sandbox.start({ policy: resolvePolicy({ overrides: { resources: { memory: '64MB', wallTime: '20s' } } }), host, mode: 'program', command: ['/usr/bin/node', '-e', fill] });
+    const dir = join(mounts.memory!, host.cgroupParent, `run-${sb.id}`);
+    await new Promise((r) => setTimeout(r, 3000));
+    const limit = Number(readFileSync(join(dir, 'memory.kmem.tcp.limit_in_bytes'), 'utf8'));
+    const peak = Number(readFileSync(join(dir, 'memory.kmem.tcp.max_usage_in_bytes'), 'utf8'));
+    const r = await sb.result();
+    expect(r.stdout).toContain('filled');
+    expect(limit).toBe(64 * MiB);
+    expect(peak).toBeGreaterThan(MiB); // counted: 0 when the group's TCP accounting is off
+    expect(peak).toBeLessThanOrEqual(66 * MiB); // the limit, and the charge batches of a few CPUs over it
+  }, 60_000);
+
   it('ends a task that runs out of file descriptors as ResourceExhausted/fds (RLIMIT_NOFILE)', async () => {
     const r = await runTask(fixture('fdbomb'), { trustLevel: 'untrusted', host });
     // EMFILE with exactly fds 0-31 in use: the rlimit itself, not a later limit with the same verdict.

@@ -86,8 +86,9 @@ describe('OCI config.json', () => {
     }
     expect(byDst['/proc']?.type).toBe('proc');
     expect(byDst['/dev']).toMatchObject({ type: 'tmpfs', options: expect.arrayContaining(['nosuid', 'noexec', 'mode=755']) });
-    expect(byDst['/tmp']?.options).toEqual(['nosuid', 'nodev', 'mode=1777', `size=${10 * 1024 * 1024}`]);
-    expect(byDst['/workspace']).toMatchObject({ type: 'bind', source: '/var/lib/pawl/runs/ID/workspace', options: ['rbind', 'rw', 'nosuid', 'nodev'] });
+    // The trees the task writes are noexec: Landlock refuses execve there, noexec an executable mapping (dlopen).
+    expect(byDst['/tmp']?.options).toEqual(['noexec', 'nosuid', 'nodev', 'mode=1777', `size=${10 * 1024 * 1024}`]);
+    expect(byDst['/workspace']).toMatchObject({ type: 'bind', source: '/var/lib/pawl/runs/ID/workspace', options: ['rbind', 'rw', 'nosuid', 'nodev', 'noexec'] });
     expect(c.linux.maskedPaths).toEqual(MASKED_PATHS);
     expect(c.linux.maskedPaths).toContain('/proc/kcore');
     expect(c.linux.readonlyPaths).toEqual(READONLY_PATHS);
@@ -99,8 +100,12 @@ describe('OCI config.json', () => {
     // Sources are the run's staged fds (fs/mounts.ts), never the names: placeholders without a run.
     expect(c.mounts.filter((m) => ['/bin/busybox', '/data'].includes(m.destination))).toEqual([
       { destination: '/bin/busybox', type: 'bind', source: '/proc/SUPERVISOR/fd/FD-OF(/usr/bin/busybox)', options: ['rbind', 'ro', 'nosuid', 'nodev'] },
-      { destination: '/data', type: 'bind', source: '/proc/SUPERVISOR/fd/FD-OF(/srv/data)', options: ['rbind', 'rw', 'nosuid', 'nodev'] },
+      { destination: '/data', type: 'bind', source: '/proc/SUPERVISOR/fd/FD-OF(/srv/data)', options: ['rbind', 'rw', 'nosuid', 'nodev', 'noexec'] },
     ]);
+    // One the task may execute from (filePermissions.allowExecute), or with Landlock off: not noexec.
+    const exec = (filesystem: object) => ociConfig(input('trusted', { filesystem })).mounts.filter((m) => ['/tmp', '/workspace'].includes(m.destination)).map((m) => m.options.includes('noexec'));
+    expect(exec({ filePermissions: { allowExecute: ['/workspace/bin'] } })).toEqual([true, false]);
+    expect(exec({ landlock: 'off' })).toEqual([false, false]);
     const staged = ociConfig(input('limited', { filesystem: { binds: [{ src: '/srv/data', dst: '/data' }] } }, { sources: ['/var/lib/pawl/stage/ID-0'] }));
     expect(staged.mounts.find((m) => m.destination === '/data')?.source).toBe('/var/lib/pawl/stage/ID-0');
   });

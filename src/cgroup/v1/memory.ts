@@ -11,6 +11,9 @@ export function memoryWrites(dir: string, limits: CgroupLimits): PlannedWrite[] 
     { path: join(dir, 'memory.swappiness'), value: '0', ifMissing: 'skip' },
     { path: join(dir, 'memory.limit_in_bytes'), value: bytes },
     ...(limits.noSwap ? [{ path: join(dir, 'memory.memsw.limit_in_bytes'), value: bytes, ifMissing: 'swap' as const }] : []),
+    // v1 counts a group's TCP buffers only once this is set (v2 always does), and apart from
+    // limit_in_bytes: unread loopback connections held ~200 MB past a 128 MB run. The same bound.
+    { path: join(dir, 'memory.kmem.tcp.limit_in_bytes'), value: bytes, ifMissing: 'skip' },
   ];
 }
 

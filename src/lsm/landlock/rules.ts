@@ -40,6 +40,18 @@ export function landlockRules(policy: Policy): LandlockRules {
   };
 }
 
+/**
+ * Whether a tree the task can write is mounted noexec: when Landlock is on and its execute rules
+ * reach nothing at or under it. Landlock refuses execve there, but not an executable mapping of
+ * a file written there (a .so given to process.dlopen ran its code from /tmp); noexec refuses that.
+ * A policy that lets the task execute from it (filePermissions.allowExecute) keeps it executable.
+ */
+export function mountedNoexec(policy: Policy, target: string): boolean {
+  if (policy.filesystem.landlock === 'off') return false;
+  const inside = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+  return !landlockRules(policy).execute.some((p) => inside(p, target) || inside(target, p));
+}
+
 /** The task's argv behind the launcher (filesystem.landlock "off": as is). */
 export function landlockCommand(policy: Policy, command: string[]): string[] {
   if (policy.filesystem.landlock === 'off') return command;

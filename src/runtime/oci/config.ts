@@ -91,16 +91,16 @@ const bindOptions = (readOnly: boolean) => ['rbind', readOnly ? 'ro' : 'rw', 'no
 function ociMount(m: Mount, sources: string[] | null | undefined): OciMount {
   switch (m.type) {
     case 'bind':
-      return { destination: m.dst, type: 'bind', source: m.src, options: bindOptions(m.readOnly) };
+      return { destination: m.dst, type: 'bind', source: m.src, options: [...bindOptions(m.readOnly), ...(m.noexec ? ['noexec'] : [])] };
     case 'proc':
       return { destination: m.dst, type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] };
     case 'dev':
       // The runtime fills it with the plan's DEV_NODES and the fd links.
       return { destination: m.dst, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'strictatime', 'mode=755', 'size=65536'] };
     case 'tmpfs':
-      return { destination: m.dst, type: 'tmpfs', source: 'tmpfs', options: [...(m.readOnly ? ['ro', 'noexec'] : []), 'nosuid', 'nodev', `mode=${m.mode.toString(8)}`, `size=${m.size}`] };
+      return { destination: m.dst, type: 'tmpfs', source: 'tmpfs', options: [...(m.readOnly ? ['ro'] : []), ...(m.readOnly || m.noexec ? ['noexec'] : []), 'nosuid', 'nodev', `mode=${m.mode.toString(8)}`, `size=${m.size}`] };
     case 'source':
-      return { destination: m.dst, type: 'bind', source: sources?.[m.slot] ?? `/proc/SUPERVISOR/fd/FD-OF(${m.what})`, options: bindOptions(m.readOnly) };
+      return { destination: m.dst, type: 'bind', source: sources?.[m.slot] ?? `/proc/SUPERVISOR/fd/FD-OF(${m.what})`, options: [...bindOptions(m.readOnly), ...(m.noexec ? ['noexec'] : [])] };
   }
 }
 

@@ -24,6 +24,8 @@ import { lsmPlan, prepareLsm } from '../../lsm/apply.js';
 import { landlockDegraded } from '../../lsm/landlock/probe.js';
 import { openSources } from '../../fs/mounts.js';
 import { listenSeccompAudit } from '../../seccomp/classify.js';
+import { mountedNoexec } from '../../lsm/landlock/rules.js';
+import { WORKSPACE } from '../../plan/layout.js';
 
 export interface RunRequest {
   policy: Policy;
@@ -98,7 +100,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const cgroupName = `run-${res.id}`;
   const egressSocket = join(scratch.dir, 'egress.sock');
   // The cgroup waits for /workspace's filesystem: its io limits name the loop device too.
-  const workspaceDevices = noWorkspaceFs === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir)) : Promise.resolve([]);
+  const workspaceDevices = noWorkspaceFs === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir), mountedNoexec(policy, WORKSPACE)) : Promise.resolve([]);
   const ioDevicesP = Promise.all([storageP, workspaceDevices]).then(([storage, devs]) => [...new Set([...storage.ioDevices, ...devs])]);
   const cgroupP = Promise.all([storageP, ioDevicesP]).then(([storage, devices]) => driver.create(cgroupName, limitsFor(policy, devices, storage.swapLimit, req.mode)));
   const egressP = policy.network.mode === 'restricted' ? EgressProxy.start({ policy: policy.network, socketPath: egressSocket, owner: hostId }) : Promise.resolve(null);
