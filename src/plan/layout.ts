@@ -59,6 +59,9 @@ export interface RunPaths {
 export const MASKED_PATHS = [
   '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/sched_debug', '/proc/scsi',
   '/proc/timer_list', '/proc/timer_stats',
+  // The whole host's pressure figures (another run's memory pressure: a side channel), and a
+  // trigger any process may register on them (a poller woken by the host's stalls).
+  '/proc/pressure',
 ];
 export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 /** What /dev holds in every backend: these nodes (bound from the host's), plus the fd/stdin/stdout/stderr links. */
