@@ -148,9 +148,12 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
     const dir = join(host.runDir, name);
     await attempt(`scratch dir ${dir}`, async () => {
       const owner = await readOwner(dir);
-      if (!owner || owner.cgroupParent !== host.cgroupParent) return;
+      if (owner && owner.cgroupParent !== host.cgroupParent) return;
+      // No record: a run dir whose supervisor died between making it and writing the record (it
+      // made no cgroup yet), judged by the pid in its name; anything else is not pawl's.
+      if (!owner && ownerPid(name) === null) return;
       const st = await stat(dir);
-      if (!(await expired(name, st.mtimeMs)) || groups!.has(`run-${name}`)) return;
+      if (!(await expired(name, st.mtimeMs, true)) || groups!.has(`run-${name}`)) return;
       await unmountScratchMounts(dir);
       await removeTree(dir, host.runDir);
       report.scratch.push(name);

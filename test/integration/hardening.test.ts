@@ -265,7 +265,7 @@ describe('gc takes only what is its own host config\'s (a review\'s findings)', 
   });
 
   it('a leftover record takes only its own run\'s group and scratch dir, under its own cgroup parent', async () => {
-    const other = join(host.runDir, runId(await deadPid()));
+    const other = join(host.runDir, runId(process.pid)); // a live run's
     mkdirSync(join(other, 'workspace'), { recursive: true });
     writeFileSync(join(other, 'keep'), 'x');
     const id = runId(await deadPid());
@@ -283,6 +283,21 @@ describe('gc takes only what is its own host config\'s (a review\'s findings)', 
       await forgetLeftover(host, id);
       await forgetLeftover(host, foreign);
       rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('takes a run dir its supervisor died in before writing its record, by the pid in its name; keeps a live one\'s', async () => {
+    const dead = join(host.runDir, runId(await deadPid()));
+    const live = join(host.runDir, runId(process.pid));
+    for (const d of [dead, live]) mkdirSync(join(d, 'workspace'), { recursive: true });
+    try {
+      const report = await collectGarbage(host);
+      expect(existsSync(dead)).toBe(false);
+      expect(report.scratch).toContain(dead.split('/').at(-1));
+      expect(existsSync(live)).toBe(true);
+    } finally {
+      rmSync(live, { recursive: true, force: true });
+      rmSync(dead, { recursive: true, force: true });
     }
   });
 
