@@ -230,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
       for (const n of [...report.containers, ...report.cgroups, ...report.scratch]) out(`  ${n}`);
       // pino only for the commands that log: `pawl --help` should not load it.
       const { log } = await import('../util/log.js');
-      for (const id of report.skipped) log().warn({ run: id }, 'gc left this run alone: its supervisor runs in another pid namespace (--force takes it)');
+      for (const id of report.skipped) log().warn({ run: id }, `gc left this run alone: ${report.skippedWhy[id] ?? 'its supervisor cannot be judged from here'}`);
       for (const e of report.errors) log().warn({ what: e }, 'gc could not remove this');
       return report.errors.length ? 1 : 0;
     }

@@ -109,15 +109,15 @@ export function sandboxLayout(policy: Policy, paths: RunPaths, command: string[]
   };
 }
 
+/** `{ noexec: true }` for a task-writable tree that is mounted noexec, else nothing (snapshots stay as they were). */
+const noexec = (policy: Policy, target: string): { noexec?: true } => (mountedNoexec(policy, target) ? { noexec: true } : {});
+
 /**
  * The policy's filesystem section as mounts of the layout: binds and volumes by opened fd (the
  * supervisor opens them without following links: fs/mounts.ts), tmpfs mounts with their size,
  * then the covers that keep blocked paths out. Pure given the rootfs tree (which blocked paths
  * exist there decides their cover).
  */
-/** `{ noexec: true }` for a task-writable tree that is mounted noexec, else nothing (snapshots stay as they were). */
-const noexec = (policy: Policy, target: string): { noexec?: true } => (mountedNoexec(policy, target) ? { noexec: true } : {});
-
 export function fsLayoutMounts(policy: Policy, rootfs: string): Mount[] {
   const own = policyMounts(policy).map((m): Mount => {
     switch (m.kind) {

@@ -194,7 +194,7 @@ export class Pool {
       return published(await session.run(loaded, policy, input, opts.context, opts.mocks), { task: loaded.name, policy });
     } finally {
       opts.signal?.removeEventListener('abort', cancel);
-      if (!session.reaped && session.runs < maxRuns && !this.closed && processAlive(slot.sb.pid)) {
+      if (!session.spoiled && session.runs < maxRuns && !this.closed && processAlive(slot.sb.pid)) {
         slot.state = 'idle';
         this.park(slot);
       } else {
@@ -254,7 +254,7 @@ export class Pool {
       const slot = key.idle.shift()!;
       this.idleCount--;
       clearTimeout(slot.expiry);
-      if (slot.state !== 'idle' || !processAlive(slot.sb.pid)) {
+      if (slot.state !== 'idle' || slot.session?.spoiled || !processAlive(slot.sb.pid)) {
         this.counters.diedIdle++;
         this.destroy(slot);
         continue;

@@ -109,6 +109,11 @@ export class ReuseSession {
     this.wake?.();
   }
 
+  /** No further run may be given to this sandbox (it was ended, or fd 4 was written out of turn). */
+  get spoiled(): boolean {
+    return this.reaped || this.overflow;
+  }
+
   /** fd 4 was written outside the protocol's bounds: nothing more is held, and the sandbox ends. */
   private fault(): void {
     if (this.overflow) return;
@@ -148,6 +153,13 @@ export class ReuseSession {
       killed ??= reason;
       void this.sb.kill(reason);
     };
+    // Serialised first: input that cannot be (a BigInt, a cycle) throws before anything is armed.
+    const request = JSON.stringify({
+      ...taskRequest(loaded, { input, executionId: id, context, network: policy.network.mode, mocks }),
+      ...(this.h.egressProxy ? { egressProxy: this.h.egressProxy } : {}),
+      run: n,
+      outputMax: { stdout: r.stdoutMax, stderr: r.stderrMax },
+    });
     const t0 = performance.now();
     const wall = setTimeout(() => kill('wall'), r.wallTime);
     const poller = setInterval(() => {
@@ -157,21 +169,24 @@ export class ReuseSession {
         if ((s.cpuUsageUs - before.cpuUsageUs) / 1000 > r.cpuTime) kill('cpu');
       }, () => {});
     }, this.host.pollIntervalMs);
-    const request = {
-      ...taskRequest(loaded, { input, executionId: id, context, network: policy.network.mode, mocks }),
-      ...(this.h.egressProxy ? { egressProxy: this.h.egressProxy } : {}),
-      run: n,
-      outputMax: { stdout: r.stdoutMax, stderr: r.stderrMax },
-    };
     this.lines.length = 0;
-    this.linesBytes = 0;
+    this.buffered = [];
+    this.bufferedBytes = this.linesBytes = 0;
     this.inRun = true;
-    this.h.request.write(`${JSON.stringify(request)}\n`);
-    const line = await this.nextLine(this.sb.ended);
-    this.inRun = false;
+    let line: string | null;
+    // Anything after the reply in the same read (another line, part of one): a writer the
+    // protocol does not know. The reply stands; the sandbox ends rather than go to the next run.
+    let trailing = false;
+    try {
+      this.h.request.write(`${request}\n`);
+      line = await this.nextLine(this.sb.ended);
+      trailing = this.lines.length > 0 || this.bufferedBytes > 0;
+    } finally {
+      this.inRun = false;
+      clearTimeout(wall);
+      clearInterval(poller);
+    }
     const wallMs = performance.now() - t0;
-    clearTimeout(wall);
-    clearInterval(poller);
     if (line === null || killed || this.overflow) return this.sandboxEnded(id, loaded, policy, before, wallMs);
 
     const after = await cgroup.readStats();
@@ -241,7 +256,7 @@ export class ReuseSession {
     };
     // A run whose limits were hit (a child OOM-killed, a refused fork) leaves nothing clean to inherit.
     // (Its teardown is the pool's to wait for: end() again.)
-    if (replyProblem || (verdict.error && ENDS_SANDBOX.has(verdict.error.kind))) void this.end();
+    if (trailing || replyProblem || (verdict.error && ENDS_SANDBOX.has(verdict.error.kind))) void this.end();
     return checkOutput(result, loaded);
   }
 

@@ -62,8 +62,8 @@ export function applyCallerPolicy(base: Policy, caller: CallerPolicy | undefined
     }
     network = { ...base.network, mode: 'none', allowedHosts: [] };
   }
-  // The service's own variables and the ones every sandbox gets (PATH, HOME, ...) alike.
-  const replaced = Object.keys(caller.env ?? {}).filter((k) => Object.hasOwn(base.env, k) || Object.hasOwn(BASE_ENV, k));
+  // The service's own variables and the ones every sandbox gets (PATH, HOME, ..., PWD) alike.
+  const replaced = Object.keys(caller.env ?? {}).filter((k) => Object.hasOwn(base.env, k) || Object.hasOwn(BASE_ENV, k) || k === 'PWD');
   if (replaced.length) throw new ApiError(403, 'policy_forbidden', `policy.env: ${replaced.join(', ')} ${replaced.length > 1 ? 'are' : 'is'} set by the service and cannot be replaced`);
   const merged = Policy.safeParse({ ...base, trustLevel, resources, network, env: { ...base.env, ...caller.env } });
   if (!merged.success) throw new ApiError(422, 'invalid_policy', formatZodError(merged.error, 'policy'));

@@ -53,7 +53,7 @@ export class RunStore {
     const record = { id: `r-${randomBytes(12).toString('hex')}`, task, state: 'running', createdAt: Date.now(), cancelled: false, controller: new AbortController() } as RunRecord;
     this.runs.set(record.id, record);
     record.done = run(record);
-    this.trim();
+    this.trim(undefined, false); // by count: the byte budget is settled as results come in (finished)
     return record;
   }
 
@@ -82,11 +82,11 @@ export class RunStore {
     return n;
   }
 
-  /** Oldest finished first, down to `max` runs and `maxBytes` of results; never `keep` (the newest result). */
-  private trim(keep?: RunRecord): void {
+  /** Oldest finished first, down to `max` runs and (bytes) `maxBytes` of results; never `keep` (the newest result). */
+  private trim(keep?: RunRecord, bytes = true): void {
     let excess = this.runs.size - this.max;
     for (const [id, r] of this.runs) {
-      if (excess <= 0 && this.bytes <= this.maxBytes) break;
+      if (excess <= 0 && (!bytes || this.bytes <= this.maxBytes)) break;
       if (r.state === 'running' || r === keep) continue;
       this.drop(id, r);
       excess--;

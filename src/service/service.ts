@@ -20,7 +20,7 @@ import { INLINE_TASK_NAME, loadInlineTask } from './inline-task.js';
 import { listenTcp, listenUnix } from './listen.js';
 import { runView, RunStore, type RunRecord } from './runs.js';
 import { CallerPolicy, RunRequest, ServiceConfig, type ServiceConfigInput } from './schema.js';
-import { resolveTaskPath } from './task-ref.js';
+import { policyNameIn, resolveTaskPath } from './task-ref.js';
 
 /**
  * The policy of a run of the named task with the caller's request applied. The default uses the
@@ -258,11 +258,11 @@ export class Service {
     if (!parsed.success) throw new ApiError(422, 'invalid_request', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
     const request = parsed.data;
     const caller = parseCallerPolicy(request.policy);
-    const loaded = typeof request.task === 'string'
-      ? await loadTask(await resolveTaskPath(request.task, this.roots), { tests: false })
-      : await loadInlineTask(request.task);
+    const path = typeof request.task === 'string' ? await resolveTaskPath(request.task, this.roots) : null;
+    const loaded = path !== null ? await loadTask(path, { tests: false }) : await loadInlineTask(request.task as Exclude<typeof request.task, string>);
     // Inline tasks are all "inline" to policyFor: a caller cannot borrow an operator's task name.
-    const policy = withTaskLimits(this.policyFor(typeof request.task === 'string' ? loaded.policyName : INLINE_TASK_NAME, caller), loaded);
+    // A path task is known by its path below its root (policyNameIn), never by what it contains.
+    const policy = withTaskLimits(this.policyFor(path !== null ? policyNameIn(path, this.roots) : INLINE_TASK_NAME, caller), loaded);
     const taskLabel = typeof request.task === 'string' ? request.task : INLINE_TASK_NAME;
     const record = this.runs.add(taskLabel, (r) => this.execute(r, loaded, policy, request.input));
     const location = { location: `/v1/runs/${record.id}`, 'x-pawl-run-id': record.id };

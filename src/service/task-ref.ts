@@ -3,7 +3,7 @@
 // link inside a root, makes pawl read a file outside them (a task's source and errors go back to
 // the client).
 import { realpath } from 'node:fs/promises';
-import { isAbsolute, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { ApiError } from './errors.js';
 
 const under = (path: string, roots: string[]) => roots.some((r) => path === r || path.startsWith(r.endsWith(sep) ? r : r + sep));
@@ -21,4 +21,14 @@ export async function resolveTaskPath(given: string, roots: string[]): Promise<s
   }
   if (!under(real, roots)) throw new ApiError(403, 'task_forbidden', `task ${lexical} leads outside the service's task roots`);
   return real;
+}
+
+/**
+ * What the operator's task_policies know a path task by: its path below its task root (a file's
+ * without .js). A direct child's is its name; one deeper is "group/name", so a task author who
+ * ships a subdirectory named like a trusted task does not get that task's entry.
+ */
+export function policyNameIn(real: string, roots: string[]): string {
+  const root = roots.find((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep)) ?? '';
+  return relative(root, real).replace(/\.js$/, '') || '.';
 }

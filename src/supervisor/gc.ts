@@ -23,8 +23,10 @@ export interface GcReport {
   scratch: string[];
   /** What could not be removed, and why (the sweep goes on past them). */
   errors: string[];
-  /** Runs left alone because their supervisor runs in another pid namespace (see --force). */
+  /** Runs left alone: their supervisor's liveness cannot be judged from here (see --force), or they are another cgroup parent's. */
   skipped: string[];
+  /** Why each skipped run was left alone. */
+  skippedWhy: Record<string, string>;
 }
 
 export interface GcOptions {
@@ -40,7 +42,11 @@ export interface GcOptions {
  * their processes are killed through their cgroup (only processes inside pawl's own groups).
  */
 export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Promise<GcReport> {
-  const report: GcReport = { containers: [], cgroups: [], scratch: [], errors: [], skipped: [] };
+  const report: GcReport = { containers: [], cgroups: [], scratch: [], errors: [], skipped: [], skippedWhy: {} };
+  const skip = (id: string, why: string) => {
+    if (!report.skipped.includes(id)) report.skipped.push(id);
+    report.skippedWhy[id] ??= why;
+  };
   const now = Date.now();
   const verdicts = new Map<string, Liveness>();
   /**
@@ -66,7 +72,8 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
     if (opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs) return true;
     const v = await liveness(id, local);
     if (v === 'unknown' && !opts.force) {
-      if (!report.skipped.includes(id)) report.skipped.push(id);
+      const owned = await readOwner(join(host.runDir, id));
+      skip(id, owned ? 'its supervisor runs in another pid namespace (--force takes it)' : 'it has no record in this run dir: another supervisor\'s, with a state dir of its own (--force takes it)');
       return false;
     }
     return v !== 'alive';
@@ -98,7 +105,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
       const scratch = join(host.runDir, l.id);
       const parent = l.cgroupParent ?? (await readOwner(scratch))?.cgroupParent ?? host.cgroupParent;
       if (parent !== host.cgroupParent) {
-        if (!report.skipped.includes(l.id)) report.skipped.push(l.id);
+        skip(l.id, `its leftover record is cgroup parent ${parent}'s, not ${host.cgroupParent}'s`);
         return;
       }
       if (l.cgroup !== null && l.cgroup !== `run-${l.id}`) throw new Error(`its record names the cgroup ${l.cgroup}, not its own run-${l.id}`);

@@ -1,7 +1,7 @@
 // Per-run scratch dirs: <runDir>/<id>/workspace is the sandbox's /workspace. The sandbox can
 // write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
 // link, and removal only starts once every process of the run is provably dead.
-import { constants, fstatSync, readdirSync } from 'node:fs';
+import { constants, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, open, opendir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
@@ -94,18 +94,26 @@ function removeAt(within: string, path: string[], afterList?: AfterList): void {
       libc.close(fd);
       fd = next;
     }
-    removeEntry(fd, path.at(-1)!, afterList, fstatSync(fd).dev);
+    removeEntry(fd, path.at(-1)!, afterList, mountIdOf(fd));
   } finally {
     libc.close(fd);
   }
 }
 
 /**
- * Remove entry `name` of the directory open as `parent`, on device `dev`: a directory on another
+ * The mount an open fd is on (/proc/self/fdinfo's mnt_id): a directory of another mount than its
+ * parent's is a mount point. Not st_dev, which a btrfs subvolume (no mount) changes too.
+ */
+function mountIdOf(fd: number): number {
+  return Number(/^mnt_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? NaN);
+}
+
+/**
+ * Remove entry `name` of the directory open as `parent`, on mount `mount`: a directory on another
  * (a filesystem still mounted inside the tree, a template a dead supervisor left mounted) is
  * never emptied: the removal fails, and GNU rm's --one-file-system refuses it as well.
  */
-function removeEntry(parent: number, name: string, afterList: AfterList | undefined, dev: number): void {
+function removeEntry(parent: number, name: string, afterList: AfterList | undefined, mount: number): void {
   const libc = loadLibc();
   const fd = libc.openat(parent, name, DIR_FLAGS);
   if (fd < 0) {
@@ -117,11 +125,11 @@ function removeEntry(parent: number, name: string, afterList: AfterList | undefi
     return;
   }
   try {
-    if (fstatSync(fd).dev !== dev) throw Object.assign(new Error(`${name} is a mount point: not removed`), { code: 'EXDEV' });
+    if (mountIdOf(fd) !== mount) throw Object.assign(new Error(`${name} is a mount point: not removed`), { code: 'EXDEV' });
     // /proc/self/fd/N is the directory this fd holds, whatever its name now is.
     const names = readdirSync(`/proc/self/fd/${fd}`);
     afterList?.(fd, names);
-    for (const child of names) removeEntry(fd, child, afterList, dev);
+    for (const child of names) removeEntry(fd, child, afterList, mount);
   } finally {
     libc.close(fd);
   }

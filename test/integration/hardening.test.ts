@@ -234,6 +234,7 @@ describe('gc judges a supervisor by pid, start time, boot and pid namespace (10.
     expect(report.scratch).toContain(recycled);
     expect(report.scratch).not.toContain(foreign);
     expect(report.skipped).toContain(foreign);
+    expect(report.skippedWhy[foreign]).toMatch(/another pid namespace/);
     expect(existsSync(join(host.runDir, foreign))).toBe(true);
     expect((await collectGarbage(host, { force: true })).scratch).toContain(foreign);
   });
@@ -257,6 +258,7 @@ describe('gc takes only what is its own host config\'s (a review\'s findings)', 
       const report = await collectGarbage(host);
       expect(report.cgroups).not.toContain(`run-${id}`);
       expect(report.skipped).toContain(id);
+      expect(report.skippedWhy[id]).toMatch(/no record in this run dir/);
       expect((await driver.list()).includes(`run-${id}`)).toBe(true);
       expect((await collectGarbage(host, { force: true })).cgroups).toContain(`run-${id}`);
     } finally {
@@ -278,6 +280,7 @@ describe('gc takes only what is its own host config\'s (a review\'s findings)', 
       expect(report.errors).toEqual([expect.stringContaining(`leftover ${id}: its record names the scratch dir ${other}`)]);
       expect(existsSync(join(other, 'keep'))).toBe(true);
       expect(report.skipped).toContain(foreign);
+      expect(report.skippedWhy[foreign]).toMatch(/cgroup parent someone-else's/);
       expect((await listLeftovers(host)).map((l) => l.id).sort()).toEqual([id, foreign].sort());
     } finally {
       await forgetLeftover(host, id);

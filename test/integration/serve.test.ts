@@ -235,6 +235,10 @@ describe('pawl serve, results held in memory', () => {
       const hugeId = huge.headers['x-pawl-run-id'] as string;
       expect((await svc.call('GET', `/v1/runs/${hugeId}`)).json.result.output).toHaveLength(1_500_000);
       for (const id of ids) expect((await svc.call('GET', `/v1/runs/${id}`)).status).toBe(404);
+      // A run submitted meanwhile drops nothing until it has a result of its own.
+      const slow = await svc.call('POST', '/v1/runs', { task: { source: 'function(i) { return new Promise((r) => setTimeout(() => r(1), 1500)); }' }, input: {}, wait: false });
+      expect(slow.status).toBe(202);
+      expect((await svc.call('GET', `/v1/runs/${hugeId}`)).status).toBe(200);
     } finally {
       svc.proc.kill('SIGTERM');
       expect(await svc.exited).toBe(0);

@@ -47,6 +47,8 @@ describe('caller policy', () => {
   it('adds env variables but never replaces the service\'s', () => {
     expect(apply({ env: { MINE: 'x' } }).env).toEqual({ SERVICE: '1', MINE: 'x' });
     expect(refused({ env: { SERVICE: '0' } })).toMatchObject({ status: 403, message: expect.stringMatching(/SERVICE is set by the service/) });
+    // Nor the ones every sandbox gets (PWD is overwritten by the layout anyway: refused, not ignored).
+    for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'PWD']) expect(refused({ env: { [name]: '/x' } })).toMatchObject({ status: 403, code: 'policy_forbidden' });
   });
 
   it.each(['runtime', 'filesystem', 'security', 'storage', 'allowDegraded'])('refuses the operator field %s with 403', (field) => {

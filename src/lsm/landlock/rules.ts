@@ -49,6 +49,7 @@ export function landlockRules(policy: Policy): LandlockRules {
 export function mountedNoexec(policy: Policy, target: string): boolean {
   if (policy.filesystem.landlock === 'off') return false;
   const inside = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+  // (No mount of the policy's can sit below another, or below /tmp or /workspace: config/filesystem.ts.)
   return !landlockRules(policy).execute.some((p) => inside(p, target) || inside(target, p));
 }
 
