@@ -370,8 +370,8 @@ describe('warm pool', () => {
         const r = await pool.run(TRIVIAL, { trustLevel: 'limited', policy: { env: { ONE_OFF: String(i) } }, input: { n: i } });
         expect(r.output).toEqual({ n: i * 2 });
       }
-      expect(pool.stats().keys).toBe(3);
-      // Their idle sandboxes expire, their keys with them; a policy in use now stays.
+      // Their idle sandboxes expire, their keys with them (some may be gone already on a slow
+      // host: 300 ms is short); a policy in use now stays.
       await pollUntil(() => pool.stats().live === 0, 10_000, 50);
       await pool.run(TRIVIAL, { trustLevel: 'limited', input: { n: 1 } });
       expect(pool.stats().keys).toBe(1);
