@@ -24,9 +24,9 @@ export function quietOnEpipe(stream: Writable): void {
  * is pawl's own multi-line message. JSON output escapes them already.
  */
 export function printable(s: string, opts: { newlines?: boolean } = {}): string {
-  const unsafe = opts.newlines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g : /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-  return s.replace(unsafe, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.replace(UNSAFE, (c) => (opts.newlines && c === '\n' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
+const UNSAFE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 export const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 export const err = (s: string): void => void process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);

@@ -109,8 +109,8 @@ export function sandboxLayout(policy: Policy, paths: RunPaths, command: string[]
   };
 }
 
-/** `{ noexec: true }` for a task-writable tree that is mounted noexec, else nothing (snapshots stay as they were). */
-const noexec = (policy: Policy, target: string): { noexec?: true } => (mountedNoexec(policy, target) ? { noexec: true } : {});
+/** `{ noexec: true }` for a tree the task writes that is mounted noexec (mountedNoexec), else nothing. */
+const noexec = (policy: Policy, target: string, readOnly = false): { noexec?: true } => (!readOnly && mountedNoexec(policy, target) ? { noexec: true } : {});
 
 /**
  * The policy's filesystem section as mounts of the layout: binds and volumes by opened fd (the
@@ -122,9 +122,9 @@ export function fsLayoutMounts(policy: Policy, rootfs: string): Mount[] {
   const own = policyMounts(policy).map((m): Mount => {
     switch (m.kind) {
       case 'bind':
-        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: m.source, ...(m.readonly ? {} : noexec(policy, m.target)) };
+        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: m.source, ...noexec(policy, m.target, m.readonly) };
       case 'volume':
-        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: `volume ${m.volume}`, ...(m.readonly ? {} : noexec(policy, m.target)) };
+        return { type: 'source', dst: m.target, readOnly: m.readonly, slot: m.slot, what: `volume ${m.volume}`, ...noexec(policy, m.target, m.readonly) };
       case 'tmpfs':
         return { type: 'tmpfs', dst: m.target, size: m.size, mode: 0o1777, ...noexec(policy, m.target) };
     }

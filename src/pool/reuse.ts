@@ -18,6 +18,7 @@ import { seccompPlan } from '../seccomp/index.js';
 import { classify, type KillReason } from '../supervisor/classify.js';
 import type { RunResult } from '../supervisor/result.js';
 import { checkOutput, taskRequest } from '../supervisor/run.js';
+import { proxyViolations, round } from '../supervisor/phases/report.js';
 import type { ReuseHandle, Sandbox } from '../supervisor/sandbox.js';
 import type { LoadedTask } from '../task/load.js';
 import type { HarnessReply } from '../task/protocol.js';
@@ -240,8 +241,7 @@ export class ReuseSession {
       },
       violations: [
         ...(reply?.violations ?? []).map((v) => ({ ...v, source: 'task' as const })),
-        ...denials.map((d) => ({ kind: 'network' as const, detail: `egress proxy denied ${d.target}: ${d.reason}`, source: 'supervisor' as const })),
-        ...(unlisted > 0 ? [{ kind: 'network' as const, detail: `egress proxy denied ${unlisted} more request(s)`, source: 'supervisor' as const }] : []),
+        ...proxyViolations(denials, unlisted),
       ],
       stdout: cap(out.stdout, r.stdoutMax),
       stderr: cap(out.stderr, r.stderrMax),
@@ -306,4 +306,3 @@ async function resetMemoryPeak(version: 'v1' | 'v2', dirs: readonly string[]): P
   return writeFile(join(dir, 'memory.max_usage_in_bytes'), '0').then(() => true, () => false);
 }
 
-const round = (ms: number) => Math.round(ms * 10) / 10;

@@ -93,10 +93,6 @@ export class RunStore {
     }
   }
 
-  /** Results held now, in bytes of JSON (metrics, tests). */
-  heldBytes(): number {
-    return this.bytes;
-  }
 }
 
 /** What a client sees of a run (the result only once it has one). */

@@ -6,7 +6,9 @@ import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { ApiError } from './errors.js';
 
-const under = (path: string, roots: string[]) => roots.some((r) => path === r || path.startsWith(r.endsWith(sep) ? r : r + sep));
+/** The root `path` lies under (or is), if any. */
+const rootOf = (path: string, roots: string[]) => roots.find((r) => path === r || path.startsWith(r.endsWith(sep) ? r : r + sep));
+const under = (path: string, roots: string[]) => rootOf(path, roots) !== undefined;
 
 export async function resolveTaskPath(given: string, roots: string[]): Promise<string> {
   if (!roots.length) throw new ApiError(403, 'task_forbidden', 'this service runs inline tasks only ({"task": {"source": ...}}); path tasks need --task-root');
@@ -29,6 +31,5 @@ export async function resolveTaskPath(given: string, roots: string[]): Promise<s
  * ships a subdirectory named like a trusted task does not get that task's entry.
  */
 export function policyNameIn(real: string, roots: string[]): string {
-  const root = roots.find((r) => real === r || real.startsWith(r.endsWith(sep) ? r : r + sep)) ?? '';
-  return relative(root, real).replace(/\.js$/, '') || '.';
+  return relative(rootOf(real, roots) ?? '', real).replace(/\.js$/, '') || '.';
 }

@@ -49,6 +49,8 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
   };
   const now = Date.now();
   const verdicts = new Map<string, Liveness>();
+  /** Why a run's liveness is unknown, as liveness() found it. */
+  const unknownWhy = new Map<string, string>();
   /**
    * The owner's liveness of run `id`: by its scratch dir's record when there is one. Without one,
    * by the pid in its name only for what lies in this run dir (a staged source); a cgroup or
@@ -63,6 +65,9 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
     const pid = ownerPid(id);
     if (owner) v = 'bootId' in owner ? judge(owner) : judgeByName(owner.pid, idTime(id));
     else v = pid === null ? 'alive' : local ? judgeByName(pid, idTime(id)) : 'unknown';
+    if (v === 'unknown') {
+      unknownWhy.set(id, owner ? 'its supervisor runs in another pid namespace (--force takes it)' : 'it has no record in this run dir: another supervisor\'s, with a state dir of its own (--force takes it)');
+    }
     verdicts.set(key, v);
     return v;
   };
@@ -72,8 +77,7 @@ export async function collectGarbage(host: HostConfig, opts: GcOptions = {}): Pr
     if (opts.olderThanMs !== undefined && now - createdMs > opts.olderThanMs) return true;
     const v = await liveness(id, local);
     if (v === 'unknown' && !opts.force) {
-      const owned = await readOwner(join(host.runDir, id));
-      skip(id, owned ? 'its supervisor runs in another pid namespace (--force takes it)' : 'it has no record in this run dir: another supervisor\'s, with a state dir of its own (--force takes it)');
+      skip(id, unknownWhy.get(id)!);
       return false;
     }
     return v !== 'alive';

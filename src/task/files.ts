@@ -52,6 +52,12 @@ function kindOf(st: Stats): string {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The fd's own path (/proc/self/fd) must be exactly `path`: no link anywhere on the way to it. */
+async function openedAt(fd: number, path: string, name: string, otherwise: string): Promise<void> {
+  const actual = await readlink(`/proc/self/fd/${fd}`).catch(() => refuse(name, 'cannot be checked (is /proc mounted?)'));
+  if (actual !== path) refuse(name, otherwise);
+}
+
 /** A task directory (or the directory of a single-file task), opened for safe reads. */
 export class TaskFiles {
   private constructor(
@@ -98,8 +104,7 @@ export class TaskFiles {
       const st = await fh.stat();
       if (!st.isFile()) refuse(name, kindOf(st));
       if (st.dev !== seen.dev || st.ino !== seen.ino) refuse(name, 'changed while it was being opened');
-      const actual = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => refuse(name, 'cannot be checked (is /proc mounted?)'));
-      if (actual !== path) refuse(name, 'reached through a symbolic link (pawl follows no links in a task)');
+      await openedAt(fh.fd, path, name, 'reached through a symbolic link (pawl follows no links in a task)');
       // Read at most maxBytes + 1: a file that grew past the cap after fstat is refused too.
       const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
       let got = 0;
@@ -134,8 +139,7 @@ export class TaskFiles {
     const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) =>
       refuse(name, e.code === 'ELOOP' ? 'a symbolic link (pawl follows no links in a task)' : e.code === 'ENOTDIR' ? 'changed while it was read: no longer a directory' : `cannot be read (${e.code ?? 'error'})`));
     try {
-      const at = await readlink(`/proc/self/fd/${dir.fd}`).catch(() => refuse(name, 'cannot be checked (is /proc mounted?)'));
-      if (at !== path) refuse(name, 'changed while it was read (pawl follows no links in a task)');
+      await openedAt(dir.fd, path, name, 'changed while it was read (pawl follows no links in a task)');
       const names: string[] = [];
       let entries = 0;
       for await (const entry of await opendir(`/proc/self/fd/${dir.fd}`)) {

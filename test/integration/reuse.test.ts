@@ -152,6 +152,17 @@ describe('reuse mode', () => {
     }
   }, 120_000);
 
+  it('holds a run\'s writes to fd 4 to 16 MiB: past it the sandbox ends, as ResourceExhausted/output', async () => {
+    const FLOOD = task(`const fs = require('fs'); for (let i = 0; i < 17; i++) fs.writeSync(4, 'x'.repeat(1 << 20)); return {};`);
+    const pool = new Pool({ size: 0, maxConcurrent: 2, reuse: { maxRuns: 50 } }, host);
+    try {
+      const r = await pool.run(FLOOD, { trustLevel: 'trusted', input: {} });
+      expect(r.error, JSON.stringify(r.error)).toMatchObject({ kind: 'ResourceExhausted', resource: 'output' });
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('counts a run\'s proxy refusals past the sandbox\'s first 100: a failing run after them is NetworkBlocked', async () => {
     const FETCHES = task(`
       return (async () => {

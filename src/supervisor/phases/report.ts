@@ -52,14 +52,22 @@ export function runResult(p: ResultParts): RunResult {
 /** What the task reported is its account; what the kernel recorded and the proxy refused are the supervisor's. */
 export function violationsOf(end: EndFacts): Violation[] {
   const denials = end.egress?.denials ?? [];
-  const violations: Violation[] = [
+  return [
     ...(end.reply?.violations ?? []).map((v) => ({ ...v, source: 'task' as const })),
     ...end.seccompKills.map((k) => ({ kind: 'syscall' as const, detail: k.syscall ?? 'unknown system call (SIGSYS)', source: 'supervisor' as const })),
-    ...denials.map((d) => ({ kind: 'network' as const, detail: `egress proxy denied ${d.target}: ${d.reason}`, source: 'supervisor' as const })),
+    ...proxyViolations(denials, (end.egress?.deniedTotal ?? 0) - denials.length),
   ];
-  const more = (end.egress?.deniedTotal ?? 0) - denials.length;
-  if (more > 0) violations.push({ kind: 'network', detail: `egress proxy denied ${more} more request(s)`, source: 'supervisor' });
-  return violations;
+}
+
+/**
+ * The proxy's refusals of a run as violations: each one its list holds (a sandbox's first 100),
+ * then how many more it counted.
+ */
+export function proxyViolations(listed: readonly { target: string; reason: string }[], more: number): Violation[] {
+  return [
+    ...listed.map((d) => ({ kind: 'network' as const, detail: `egress proxy denied ${d.target}: ${d.reason}`, source: 'supervisor' as const })),
+    ...(more > 0 ? [{ kind: 'network' as const, detail: `egress proxy denied ${more} more request(s)`, source: 'supervisor' as const }] : []),
+  ];
 }
 
 /** The run's usage from its final figures and the watch's peaks. */
