@@ -5,6 +5,9 @@
 //   reason about, and Ratchet's own tasks have none): the final component is opened O_NOFOLLOW
 //   and the opened fd's path (/proc/self/fd) must be exactly the expected path beneath the task's
 //   real directory, which refuses links in any directory component too;
+// - no hard link either: a second name of a file is the same file, possibly a host file (a tar
+//   unpacked as root makes any link its archive names; /proc/self/fd shows whichever name was
+//   opened), so a file with more than one name is refused;
 // - regular files only: lstat refuses FIFOs, devices and sockets before anything opens them, the
 //   open is O_NONBLOCK, and fstat must show the same regular file lstat saw (no swap in between);
 // - a size cap per kind of file, checked on fstat and again while reading (a file may grow).
@@ -104,6 +107,7 @@ export class TaskFiles {
       const st = await fh.stat();
       if (!st.isFile()) refuse(name, kindOf(st));
       if (st.dev !== seen.dev || st.ino !== seen.ino) refuse(name, 'changed while it was being opened');
+      if (st.nlink > 1) refuse(name, `has ${st.nlink} hard links: it may be a file from outside the task (pawl follows no links in a task)`);
       await openedAt(fh.fd, path, name, 'reached through a symbolic link (pawl follows no links in a task)');
       // Read at most maxBytes + 1: a file that grew past the cap after fstat is refused too.
       const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);

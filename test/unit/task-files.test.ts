@@ -3,7 +3,7 @@
 // InvalidTask, naming the file and the reason, without blocking and without quoting a byte of it.
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTask } from '../../src/task/load.js';
@@ -83,6 +83,12 @@ describe('task files are hostile (issue 10.1)', () => {
     const dir = taskDir({ 'main.js': 'function(i) { return i }' });
     symlinkSync('/dev/zero', join(dir, 'input.schema.json'));
     await refused(dir, /input\.schema\.json: a symbolic link/);
+  });
+
+  it.each(['main.js', 'metadata.json'])('refuses %s as a hard link to a root-only file (same filesystem)', async (name) => {
+    const dir = taskDir(name === 'main.js' ? {} : { 'main.js': 'function(i) { return i }' });
+    linkSync(canary, join(dir, name));
+    await refused(dir, new RegExp(`${name.replace('.', '\\.')}: has \\d+ hard links`));
   });
 
   it('refuses a FIFO without blocking on it', async () => {
