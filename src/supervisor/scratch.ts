@@ -1,8 +1,8 @@
 // Per-run scratch dirs: <runDir>/<id>/workspace is the sandbox's /workspace. The sandbox can
 // write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
 // link, and removal only starts once every process of the run is provably dead.
-import { constants, readdirSync, readFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open, opendir, readFile, writeFile } from 'node:fs/promises';
+import { constants, readFileSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, open, opendir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
 import { selfRecord, type ProcessRecord } from '../hostfacts/liveness.js';
@@ -63,7 +63,7 @@ export async function removeTree(root: string, within: string, afterList?: After
   const rel = relative(within, root);
   if (!rel || rel.startsWith('..') || rel.includes(`..${sep}`) || isAbsolute(rel)) throw new Error(`refusing to remove ${root}: not inside ${within}`);
   try {
-    removeAt(within, rel.split(sep), afterList);
+    await removeAt(within, rel.split(sep), afterList);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     await chmodDirs(root);
@@ -83,7 +83,7 @@ function fail(what: string): never {
 }
 
 /** Remove <within>/<path...>, each component opened relative to the last, none followed. */
-function removeAt(within: string, path: string[], afterList?: AfterList): void {
+async function removeAt(within: string, path: string[], afterList?: AfterList): Promise<void> {
   const libc = loadLibc();
   let fd = libc.openat(AT_FDCWD, within, DIR_FLAGS);
   if (fd < 0) fail(`open ${within}`);
@@ -94,7 +94,7 @@ function removeAt(within: string, path: string[], afterList?: AfterList): void {
       libc.close(fd);
       fd = next;
     }
-    removeEntry(fd, path.at(-1)!, afterList, mountIdOf(fd));
+    await removeEntry(fd, path.at(-1)!, { afterList, mount: mountIdOf(fd), done: 0 });
   } finally {
     libc.close(fd);
   }
@@ -108,13 +108,30 @@ function mountIdOf(fd: number): number {
   return Number(/^mnt_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? NaN);
 }
 
+interface Walk {
+  afterList: AfterList | undefined;
+  /** The tree's mount: a directory on another is never emptied. */
+  mount: number;
+  /** Entries removed so far: the walk lets the event loop run every SLICE of them. */
+  done: number;
+}
+
 /**
- * Remove entry `name` of the directory open as `parent`, on mount `mount`: a directory on another
- * (a filesystem still mounted inside the tree, a template a dead supervisor left mounted) is
- * never emptied: the removal fails, and GNU rm's --one-file-system refuses it as well.
+ * A sandbox can leave a million files in a plain-dir workspace; removing them is a million
+ * syscalls, which in one go would hold `pawl serve`'s event loop (every other run's timers and
+ * replies) for seconds. Directories are listed on libuv's threads and the walk yields every SLICE
+ * entries.
  */
-function removeEntry(parent: number, name: string, afterList: AfterList | undefined, mount: number): void {
+const SLICE = 256;
+
+/**
+ * Remove entry `name` of the directory open as `parent`, on mount `walk.mount`: a directory on
+ * another (a filesystem still mounted inside the tree, a template a dead supervisor left mounted)
+ * is never emptied: the removal fails, and GNU rm's --one-file-system refuses it as well.
+ */
+async function removeEntry(parent: number, name: string, walk: Walk): Promise<void> {
   const libc = loadLibc();
+  if (++walk.done % SLICE === 0) await new Promise(setImmediate);
   const fd = libc.openat(parent, name, DIR_FLAGS);
   if (fd < 0) {
     const code = errnoCode();
@@ -125,11 +142,11 @@ function removeEntry(parent: number, name: string, afterList: AfterList | undefi
     return;
   }
   try {
-    if (mountIdOf(fd) !== mount) throw Object.assign(new Error(`${name} is a mount point: not removed`), { code: 'EXDEV' });
+    if (mountIdOf(fd) !== walk.mount) throw Object.assign(new Error(`${name} is a mount point: not removed`), { code: 'EXDEV' });
     // /proc/self/fd/N is the directory this fd holds, whatever its name now is.
-    const names = readdirSync(`/proc/self/fd/${fd}`);
-    afterList?.(fd, names);
-    for (const child of names) removeEntry(fd, child, afterList, mount);
+    const names = await readdir(`/proc/self/fd/${fd}`);
+    walk.afterList?.(fd, names);
+    for (const child of names) await removeEntry(fd, child, walk);
   } finally {
     libc.close(fd);
   }

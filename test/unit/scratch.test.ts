@@ -43,6 +43,23 @@ describe('removeTree', () => {
     expect(readdirSync(canary)).toEqual(['precious']);
   });
 
+  it('lets the event loop run while it removes a big tree (pawl serve keeps answering)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pawl-scratch-'));
+    const run = join(root, 'runs', 'r1');
+    mkdirSync(join(run, 'workspace', 'many'), { recursive: true });
+    for (let i = 0; i < 3000; i++) writeFileSync(join(run, 'workspace', 'many', String(i)), '');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    try {
+      await removeTree(run, join(root, 'runs'));
+    } finally {
+      clearInterval(timer);
+    }
+    expect(existsSync(run)).toBe(false);
+    // A removal done in one synchronous go lets no timer run before it resolves.
+    expect(ticks).toBeGreaterThan(1);
+  });
+
   it('refuses to remove anything outside the run dir', async () => {
     const root = mkdtempSync(join(tmpdir(), 'pawl-scratch-'));
     await expect(removeTree('/etc', root)).rejects.toThrow(/not inside/);
