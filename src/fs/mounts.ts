@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { RECIPE_DIR } from '../rootfs/build.js';
 import type { Policy } from '../config/policy.js';
 import type { HostConfig } from '../config/host.js';
-import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from '../rootfs/layout.js';
+import { ROOTFS_MOUNTS } from '../rootfs/layout.js';
 import { openNoSymlinks } from './resolve.js';
 import { ensureVolume } from './volumes.js';
 import { under } from '../config/filesystem.js';
@@ -69,13 +69,11 @@ export function blockedPlan(policy: Policy, rootfs: string): BlockedPlan {
     } else if (under(path, '/dev') || under('/dev', path)) {
       lines.push(`${path}: narrowed, not removed: node needs /dev/null and /dev/urandom; only null, zero, full, random, urandom, tty and the fd links are there`);
     } else if (ROOTFS_MOUNTS.some((m) => under(path, m) || under(m, path))) {
+      // (A path holding a rootfs dir, or under /lib's link, is refused by the policy's schema.)
       const st = rootfsStat(rootfs, path);
-      if (ROOTFS_MOUNTS.some((m) => under(m, path) && m !== path)) lines.push(`${path}: refused: it holds pawl's rootfs (${ROOTFS_MOUNTS.join(', ')})`);
-      else if (!st) lines.push(`${path}: absent: pawl's rootfs has no such path`);
+      if (!st) lines.push(`${path}: absent: pawl's rootfs has no such path`);
       else if (st.isDirectory()) (covers.push({ kind: 'blocked-dir', target: path }), lines.push(`${path}: covered by an empty read-only tmpfs of mode 000`));
       else (covers.push({ kind: 'blocked-file', target: path }), lines.push(`${path}: covered by an empty file of mode 000 (EACCES)`));
-    } else if (Object.keys(ROOTFS_SYMLINKS).some((l) => under(path, l))) {
-      lines.push(`${path}: under a link into /usr: block the /usr path it names`);
     } else {
       lines.push(`${path}: absent: not mounted in the sandbox (ENOENT)`);
     }

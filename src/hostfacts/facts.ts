@@ -14,7 +14,7 @@ export function lddKey(program: string): string {
 const LIBSECCOMP = ['/usr/lib/x86_64-linux-gnu/libseccomp.so.2', '/usr/lib/aarch64-linux-gnu/libseccomp.so.2', '/usr/lib64/libseccomp.so.2', '/usr/lib/libseccomp.so.2'];
 
 /** Bumped whenever the cached plan's shape changes, so an old entry is never read as a new one. */
-const SECCOMP_PLAN_FORMAT = 'plan-v2';
+const SECCOMP_PLAN_FORMAT = 'plan-v3';
 
 export function seccompKey(compiler: string, profileJson: string): string {
   return sha256(SECCOMP_PLAN_FORMAT, compiler, process.arch, statSig('/etc/ld.so.cache'), ...LIBSECCOMP.map(statSig), profileJson);

@@ -86,6 +86,10 @@ class DirectChild extends EventEmitter implements Spawned {
  * (and reaped) and the error propagates.
  */
 export function spawnDirect(file: string, args: string[], stdio: StdioSlot[], onSpawned?: (pid: number) => void): Spawned {
+  // C strings: a NUL would end an argument early, and the program would act on a shorter one
+  // than every check here saw (node's spawn refuses them too).
+  const nul = [file, ...args].find((a) => a.includes('\0'));
+  if (nul !== undefined) throw Object.assign(new Error(`spawn ${file}: an argument holds a NUL: ${JSON.stringify(nul.slice(0, 200))}`), { code: 'ERR_INVALID_ARG_VALUE' });
   return spawnWithoutStrayFds(() => spawnWith(file, args, stdio, onSpawned));
 }
 

@@ -259,7 +259,7 @@ export class Service {
     const request = parsed.data;
     const caller = parseCallerPolicy(request.policy);
     const path = typeof request.task === 'string' ? await resolveTaskPath(request.task, this.roots) : null;
-    const loaded = typeof request.task === 'string' ? await loadTask(path!, { tests: false }) : await loadInlineTask(request.task);
+    const loaded = typeof request.task === 'string' ? await loadTask(path!, { tests: false, resolved: true }) : await loadInlineTask(request.task);
     // Inline tasks are all "inline" to policyFor: a caller cannot borrow an operator's task name.
     // A path task is known by its path below its root (policyNameIn), never by what it contains.
     const policy = withTaskLimits(this.policyFor(path !== null ? policyNameIn(path, this.roots) : INLINE_TASK_NAME, caller), loaded);

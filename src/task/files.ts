@@ -61,6 +61,12 @@ async function openedAt(fd: number, path: string, name: string, otherwise: strin
   if (actual !== path) refuse(name, otherwise);
 }
 
+async function realOf(ref: string, resolved: boolean): Promise<string> {
+  const real = await realpath(ref);
+  if (resolved && real !== ref) refuse(ref, 'changed while it was checked: a link appeared on its path');
+  return real;
+}
+
 /** A task directory (or the directory of a single-file task), opened for safe reads. */
 export class TaskFiles {
   private constructor(
@@ -70,14 +76,17 @@ export class TaskFiles {
     private readonly shown: string,
   ) {}
 
-  /** `ref` itself may be a link: the operator named it. What is inside it may not. */
-  static async at(ref: string): Promise<TaskFiles> {
-    return new TaskFiles(await realpath(ref), ref);
+  /**
+   * `ref` itself may be a link: the operator named it. What is inside it may not. `resolved`: the
+   * caller checked `ref` as a real path, which it must still be.
+   */
+  static async at(ref: string, resolved = false): Promise<TaskFiles> {
+    return new TaskFiles(await realOf(ref, resolved), ref);
   }
 
   /** The directory holding a single-file task; read `basename(file)` from it. */
-  static async forFile(file: string): Promise<{ files: TaskFiles; name: string }> {
-    const real = await realpath(file);
+  static async forFile(file: string, resolved = false): Promise<{ files: TaskFiles; name: string }> {
+    const real = await realOf(file, resolved);
     return { files: new TaskFiles(dirname(real), dirname(file)), name: basename(real) };
   }
 

@@ -48,6 +48,11 @@ export interface LoadOptions {
   limits?: z.input<typeof TaskLimits>;
   /** Read tests/*.json (default true); false for a run, which never uses them: `tests` is then []. */
   tests?: boolean;
+  /**
+   * `ref` is a real path the caller has checked (pawl serve: below a task root): refused if a link
+   * appears on it before it is opened, so a component swapped for a link after the check leads nowhere.
+   */
+  resolved?: boolean;
 }
 
 const fail = (msg: string): never => {
@@ -91,14 +96,14 @@ export async function readTask(ref: string, opts: LoadOptions = {}): Promise<{ t
   const info = await stat(ref).catch(() => fail(`task not found: ${ref}`));
 
   if (info.isFile()) {
-    const { files, name } = await TaskFiles.forFile(ref);
+    const { files, name } = await TaskFiles.forFile(ref, opts.resolved);
     const source = await files.read(name, caps.sourceBytes);
     if (source === null) fail(`task not found: ${ref}`);
     const task = { name: basename(ref), policyName: basename(resolve(ref)).replace(/\.js$/, ''), dir: null, source: source!, filename: ref, metadata: {}, inputSchema: null, outputSchema: null, tests: [], policy: {}, readings: [], limits };
     return { task, compiled: Promise.resolve() };
   }
   if (!info.isDirectory()) fail(`task must be a directory or a .js file: ${ref}`);
-  const files = await TaskFiles.at(ref);
+  const files = await TaskFiles.at(ref, opts.resolved);
 
   const [metaJson, metaYaml] = await inOrder([files.read('metadata.json', caps.dataBytes), files.read('meta.yaml', caps.dataBytes)]);
   // Both: Ratchet's own task loader reads metadata.json (and main.js), so pawl does too, and says so.

@@ -40,6 +40,40 @@ afterAll(async () => {
   expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
 });
 
+describe('Landlock cannot be talked out of its rules', () => {
+  const ro = { type: 'bind', source: `${DATA}/ro`, target: '/ro' } as const;
+
+  it('a link a run leaves in a volume does not widen the next run\'s rule to where it points', async () => {
+    const vol = { type: 'volume', source: VOLUME, target: '/cache', size: '8MB' } as const;
+    const plant = await sh('bwrap', 'ln -s / /cache/public && echo planted', { mounts: [vol] });
+    expect(plant.stdout).toBe('planted\n');
+    const r = await sh('bwrap', 'cat /ro/x', { mounts: [vol, ro], filePermissions: { allowRead: ['/tmp', '/bin/busybox', '/cache/public'] }, landlock: 'required' });
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/can't open '\/ro\/x': Permission denied/);
+    expect(r.stderr).toContain('pawl-landlock: /cache/public is reached through a symbolic link: no rule for it');
+  });
+
+  it('/dev: the device nodes are writable, nothing else (bwrap\'s /dev is a tmpfs of the task\'s user)', async () => {
+    const r = await sh('bwrap', 'echo x > /dev/null && echo null-ok; echo x > /dev/a && echo wrote-dev; echo x > /dev/shm/a && echo wrote-shm', { landlock: 'required' });
+    expect(r.stdout).toBe('null-ok\n');
+    expect(r.stderr).toMatch(/\/dev\/a: Permission denied/);
+  });
+
+  it('a seccomp profile without the Landlock calls: named in degraded when optional, refused when required', async () => {
+    const doc = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'native-profiles', 'pawl-limited.json'), 'utf8')) as { syscalls: { names: string[] }[] };
+    for (const rule of doc.syscalls) rule.names = rule.names.filter((n) => !n.startsWith('landlock_'));
+    const run = (landlock: 'optional' | 'required') => execProgram(['/bin/busybox', 'cat', '/ro/x'], {
+      policy: { filesystem: { mounts: [BUSYBOX, ro], filePermissions: { allowRead: ['/tmp', '/bin/busybox'] }, landlock }, security: { seccomp: { profile: doc as never } } },
+      host,
+    });
+    const optional = await run('optional');
+    // The read goes through (no Landlock), and the result says so rather than nothing.
+    expect(optional.stdout).toBe('hello\n');
+    expect(optional.degraded).toEqual(['landlock: the seccomp profile does not allow landlock_create_ruleset, landlock_add_rule, landlock_restrict_self; the task runs without Landlock (filesystem.landlock is optional)']);
+    await expect(run('required')).rejects.toThrow(/filesystem\.landlock is "required" but the seccomp profile does not allow landlock_create_ruleset/);
+  });
+});
+
 describe.each(RUNTIMES)('%s: mounts from the policy', (runtime) => {
   it('a read-only bind cannot be written; a read-write bind can, and the host sees the file', async () => {
     const r = await sh(runtime, `cat /ro/x; echo no > /ro/y; echo from-${runtime} > /rw/out-${runtime}`, {

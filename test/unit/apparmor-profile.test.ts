@@ -52,6 +52,8 @@ const everything = (): Policy =>
         { src: '/srv/odd', dst: '/data/we ird*{x,y}[a]?^@{HOME}#"q', readOnly: true },
         { src: '/srv/home', dst: '/home/user/data', readOnly: true },
       ],
+      // A bind into a blocked path is refused: the operator unblocks /home to bind into it.
+      blockedPaths: ['/proc', '/sys', '/dev', '/etc/passwd', '/etc/shadow', '/root'],
     },
     network: { mode: 'restricted', allowedHosts: ['example.com', '*.example.org:8443'], allowedPorts: [443], blockedHosts: ['10.0.0.1'], dnsServers: ['9.9.9.9'], bandwidth: { down: '1MB', up: '512KB' }, maxConnections: 3, overLimit: 'refuse' },
     security: { uid: 2000, gid: 2000, seccomp: { profile: 'none' }, apparmorProfile: 'some-profile' },
@@ -125,7 +127,7 @@ describe('the rules follow the policy', () => {
     for (const d of BLOCKED_DIRS) expect(l).toContain(`deny ${d}/{,**} rwklx,`);
     expect(l).toEqual(expect.arrayContaining(['deny /etc/{shadow,gshadow} rwklx,', 'deny /sys/** wklx,']));
     expect(l.some((r) => r.startsWith('deny /proc/{kcore,') && r.includes('sysrq-trigger'))).toBe(true);
-    const bound = lines(policy('limited', { filesystem: { binds: [{ src: '/srv', dst: '/home/u', readOnly: true }] } }));
+    const bound = lines(policy('limited', { filesystem: { binds: [{ src: '/srv', dst: '/home/u', readOnly: true }], blockedPaths: ['/root'] } }));
     expect(bound).not.toContain('deny /home/{,**} rwklx,');
     expect(bound).toContain('deny /root/{,**} rwklx,');
   });

@@ -71,6 +71,8 @@ describe('policy resolution', () => {
     [{ filesystem: { binds: [{ src: '/data', dst: '//usr' }] } }, /normalised absolute path/],
     [{ filesystem: { binds: [{ src: '/data', dst: '/./etc' }] } }, /normalised absolute path/],
     [{ filesystem: { binds: [{ src: '/data', dst: '/tmp/.' }] } }, /normalised absolute path/],
+    [{ env: { A: 'x\u0000y' } }, /env\.A: must not hold a NUL/],
+    [{ security: { apparmorProfile: 'p\nq' } }, /apparmorProfile: a loaded profile's name, without control characters/],
   ])('refuses %j with a precise message', (overrides, message) => {
     expect(() => resolvePolicy({ overrides: overrides as never })).toThrow(message);
   });

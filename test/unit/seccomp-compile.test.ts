@@ -10,6 +10,10 @@ import { shippedProfile } from '../../src/seccomp/profiles.js';
 import { hostTarget, resolveProfile, type ResolvedProfile } from '../../src/seccomp/resolve.js';
 import type { Arg } from '../../src/config/seccomp.js';
 import { resolveSyscall } from '../../src/seccomp/syscalls.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const PROFILES = join(import.meta.dirname, '..', '..', 'native-profiles');
 
 const AUDIT_ARCH_X86_64 = 0xc000003e;
 const X32_SYSCALL_BIT = 0x40000000;
@@ -175,7 +179,26 @@ describe('determinism and caching', () => {
   it('key order in an inline profile does not change the hash', async () => {
     const rule = { names: ['ioctl'], action: 'SCMP_ACT_ERRNO', args: [{ index: 1, value: 0xffffffff, valueTwo: 0x5412, op: 'SCMP_CMP_MASKED_EQ' }] };
     const shuffled = { args: [{ op: 'SCMP_CMP_MASKED_EQ', valueTwo: 0x5412, value: 0xffffffff, index: 1 }], action: 'SCMP_ACT_ERRNO', names: ['ioctl'] };
-    const plan = (r: object) => seccompPlan(resolvePolicy({ overrides: { security: { seccomp: { profile: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [r] } as never } } } }));
+    const plan = (r: object) => seccompPlan(resolvePolicy({ trustLevel: 'trusted', overrides: { security: { seccomp: { profile: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [r] } as never } } } }));
     expect((await plan(shuffled))!.hash).toBe((await plan(rule))!.hash);
+  });
+
+  // "none" is refused at untrusted and limited; a profile that lets every unnamed call through
+  // (a deny list, or an empty one) was accepted there.
+  it('refuses a profile that allows what it does not name where a filter is required', async () => {
+    const allowAll = (trustLevel: string) => seccompPlan(resolvePolicy({ trustLevel, overrides: { security: { seccomp: { profile: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [] } as never } } } }));
+    for (const level of ['untrusted', 'limited']) await expect(allowAll(level)).rejects.toThrow(/inline: its defaultAction lets every call it does not name through, which is refused at trust level "(untrusted|limited)"/);
+    expect((await allowAll('trusted'))!.allowsByDefault).toBe(true);
+  });
+
+  it('says which calls a filter lets through whatever their arguments (the Landlock launcher needs three)', async () => {
+    const limited = (await seccompPlan(resolvePolicy({ trustLevel: 'limited' })))!;
+    expect(['landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self', 'openat2'].map((n) => limited.allows(n))).toEqual([true, true, true, true]);
+    expect([limited.allows('mount'), limited.allows('kexec_load'), limited.allowsByDefault]).toEqual([false, false, false]);
+    const doc = JSON.parse(readFileSync(join(PROFILES, 'pawl-limited.json'), 'utf8')) as { syscalls: { names: string[] }[] };
+    for (const r of doc.syscalls) r.names = r.names.filter((n) => !n.startsWith('landlock_'));
+    const without = (await seccompPlan(resolvePolicy({ trustLevel: 'limited', overrides: { security: { seccomp: { profile: doc as never } } } })))!;
+    expect(without.allows('landlock_add_rule')).toBe(false);
+    expect(without.allows('openat')).toBe(true);
   });
 });

@@ -91,6 +91,18 @@ describe('task files are hostile (issue 10.1)', () => {
     await refused(dir, new RegExp(`${name.replace('.', '\\.')}: has \\d+ hard links`));
   });
 
+  it('a path the caller resolved (pawl serve, below a task root) is refused if a link appears on it', async () => {
+    const dir = taskDir({ 'main.js': 'function(i) { return i }' });
+    await expect(loadTask(dir, { tests: false, resolved: true })).resolves.toBeTruthy();
+    // The checked path's parent swapped for a link (here: a link named like it) after the check.
+    const link = `${dir}-link`;
+    symlinkSync(dir, link);
+    made.push(link);
+    const err = await loadTask(link, { tests: false, resolved: true }).then(() => null, (e: unknown) => e);
+    expect((err as PawlError).kind).toBe('InvalidTask');
+    expect((err as Error).message).toMatch(/changed while it was checked: a link appeared on its path/);
+  });
+
   it('refuses a FIFO without blocking on it', async () => {
     const dir = taskDir({ 'metadata.json': '{}' });
     execFileSync('mkfifo', [join(dir, 'main.js')]);

@@ -26,6 +26,23 @@ export function landlockAbi(): number {
   return 'abi' in p ? p.abi : 0;
 }
 
+const LANDLOCK_CALLS = ['landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self'];
+
+/**
+ * The run's Landlock gap from its seccomp filter (`allows`: does it let a call through; null: no
+ * filter): the launcher makes the three Landlock calls inside the sandbox, so an operator's
+ * profile that does not allow them would leave the task without Landlock, which the launcher
+ * alone cannot report (optional: it runs the task without; required: it exits 126, the task's
+ * status). Known here instead: named in `degraded` when optional, refused when required.
+ */
+export function landlockFilteredOut(policy: Policy, allows: ((name: string) => boolean) | null): string[] {
+  if (policy.filesystem.landlock === 'off' || landlockAbi() === 0 || !allows) return [];
+  const denied = LANDLOCK_CALLS.filter((n) => !allows(n));
+  if (!denied.length) return [];
+  if (policy.filesystem.landlock === 'required') throw new PawlError('InvalidPolicy', `filesystem.landlock is "required" but the seccomp profile does not allow ${denied.join(', ')}: Landlock could not be applied in the sandbox`);
+  return [`landlock: the seccomp profile does not allow ${denied.join(', ')}; the task runs without Landlock (filesystem.landlock is optional)`];
+}
+
 /** The run's Landlock gap: [] when applied or off, ['landlock'] when optional and missing; refused when required. */
 export function landlockDegraded(policy: Policy): string[] {
   if (policy.filesystem.landlock === 'off' || landlockAbi() > 0) return [];

@@ -16,7 +16,9 @@ export interface LandlockRules {
 
 /** What node and the harness need whatever the policy says: the rootfs, /proc and /dev. */
 const RUNTIME_READ = [...ROOTFS_MOUNTS, '/proc', '/dev'];
-const RUNTIME_WRITE = ['/dev'];
+// The device nodes, not /dev: bwrap's /dev is a tmpfs the task's user owns, without noexec (a .so
+// written to /dev/shm could be mapped executable), and nothing there is the task's to write.
+const RUNTIME_WRITE = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
 const RUNTIME_EXECUTE = ['/usr', '/opt/pawl'];
 
 /**

@@ -21,7 +21,7 @@ import { createScratch, type Scratch } from '../scratch.js';
 import { mountWorkspace, workspaceFsUnavailable } from '../workspace-fs.js';
 import { RunResources } from './resources.js';
 import { lsmPlan, prepareLsm } from '../../lsm/apply.js';
-import { landlockDegraded } from '../../lsm/landlock/probe.js';
+import { landlockDegraded, landlockFilteredOut } from '../../lsm/landlock/probe.js';
 import { openSources } from '../../fs/mounts.js';
 import { listenSeccompAudit } from '../../seccomp/classify.js';
 import { mountedNoexec } from '../../lsm/landlock/rules.js';
@@ -113,6 +113,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const ioDevices = await ioDevicesP; // settled: its parts are
   const cgroup = (cgroupR as PromiseFulfilledResult<RunCgroup>).value;
   const seccomp = (seccompR as PromiseFulfilledResult<Awaited<ReturnType<typeof seccompPlan>>>).value;
+  lsmGaps.push(...landlockFilteredOut(policy, seccomp && seccomp.allows));
   // A seccomp kill is recorded by the kernel's audit: join its netlink log group before anything runs.
   if (seccomp) listenSeccompAudit();
   // Bind and volume sources, opened without following links, handed to the runtime by fd.
