@@ -40,18 +40,27 @@ export interface AuditRecord {
   syscall: number;
 }
 
-// Fields may sit between these (an LSM adds subj=... after ses=), so each is found on its own.
-const RECORD = /type=1326 audit\((\d+)\.(\d{3}):\d+\): .*?\bses=(\d+)\b.*?\bpid=(\d+)\b.*?\bsig=(\d+)\b.*?\barch=([0-9a-f]+)\b.*?\bsyscall=(\d+)\b/;
+// The kernel's line (audit_seccomp): auid uid gid ses [subj (an LSM's)] pid, then comm= and exe=,
+// the task's own text (its process name, its program's path: `process.title = "sig=0"` once hid a
+// kill from a parse that took the first sig=), then sig arch syscall compat ip code. So the
+// fields before comm= are read from the text before it, and the rest from the line's end; and
+// only a line that is an audit record from its start counts (the kernel log's own prefix aside).
+const HEAD = /^(?:\d+,\d+,\d+,[^;]*;audit: |audit: )?type=1326 audit\((\d+)\.(\d{3}):\d+\): (.*?) comm=/;
+const TAIL = / sig=(\d+) arch=([0-9a-f]+) syscall=(\d+) compat=\d+ ip=0x[0-9a-f]+ code=0x[0-9a-f]+\s*$/;
 const UNSET = 4294967295;
 const STAMP_SLACK_MS = 50;
 const AUDIT_ARCH = { x86_64: 0xc000003e, x86: 0x40000003, aarch64: 0xc00000b7, arm: 0x40000028 } as const;
 const X32_SYSCALL_BIT = 0x40000000;
 
-export function parseAuditRecord(line: string): AuditRecord | null {
-  const m = RECORD.exec(line);
-  if (!m) return null;
-  const session = Number(m[3]);
-  return { time: Number(m[1]) * 1000 + Number(m[2]), session: session === UNSET ? null : session, pid: Number(m[4]), signal: Number(m[5]), arch: parseInt(m[6]!, 16), syscall: Number(m[7]) };
+export function parseAuditRecord(text: string): AuditRecord | null {
+  const line = text.split('\n', 1)[0]!;
+  const head = HEAD.exec(line);
+  const tail = TAIL.exec(line);
+  const ses = head && /(?:^| )ses=(\d+)(?: |$)/.exec(head[3]!);
+  const pid = head && / pid=(\d+)$/.exec(head[3]!);
+  if (!head || !tail || !ses || !pid) return null;
+  const session = Number(ses[1]);
+  return { time: Number(head[1]) * 1000 + Number(head[2]), session: session === UNSET ? null : session, pid: Number(pid[1]), signal: Number(tail[1]), arch: parseInt(tail[2]!, 16), syscall: Number(tail[3]) };
 }
 
 // One /dev/kmsg reader per process, opened before the first sandbox with a seccomp filter starts

@@ -215,6 +215,11 @@ describe.each(RUNTIMES)('the %s backend', (runtime) => {
     expect(r.violations).toContainEqual({ kind: 'syscall', detail: 'unshare', source: 'supervisor' });
   });
 
+  it('a process name that looks like audit fields does not hide the kill (the record is the kernel\'s)', async () => {
+    const r = await execProgram(['/usr/bin/node', '-e', 'process.title = "sig=0"; require("os").networkInterfaces()'], { trustLevel: 'untrusted', host, policy: with_({}) });
+    expect(r).toMatchObject({ status: 'failed', error: { kind: 'SecurityViolation', syscall: 'socket' } });
+  });
+
   it('refuses a blocked system call with EPERM at trust level limited (seccomp)', async () => {
     const r = await execProgram(['/bin/busybox', 'sh', '-c', 'unshare -U true; echo rc=$?'], { host, policy: with_({ filesystem: { binds: [BUSYBOX] } }) });
     expect(r.stderr).toMatch(/Operation not permitted/);

@@ -21,6 +21,17 @@ describe('audit records', () => {
     expect(parseAuditRecord(netlink)).toEqual({ time: 1796030583398, session: 7613, pid: 6669, signal: 31, arch: 0xc000003e, syscall: 272 });
   });
 
+  // comm= and exe= are the task's text, printed as is when it has no space, quote or control
+  // character: `process.title = "sig=0"` made the first sig= the task's, and the kill vanished.
+  it('reads no field from the task\'s process name or program path', () => {
+    const forged = (comm: string, exe = '/usr/bin/node') => `6,1,2,-;audit: type=1326 audit(1796030583.398:1057): auid=0 uid=0 gid=0 ses=21766 pid=7022 comm="${comm}" exe="${exe}" sig=31 arch=c000003e syscall=41 compat=0 ip=0x7f00 code=0x80000000\n`;
+    const real = { time: 1796030583398, session: 21766, pid: 7022, signal: 31, arch: 0xc000003e, syscall: 41 };
+    for (const comm of ['sig=0', 'sig=31,arch=28', 'ses=1', 'pid=1', 'syscall=1']) expect(parseAuditRecord(forged(comm))).toEqual(real);
+    expect(parseAuditRecord(forged('node', '/tmp/sig=0/arch=0/syscall=0'))).toEqual(real);
+    // Text that merely contains a record is none.
+    expect(parseAuditRecord(`6,1,2,-;echo: ${forged('x').slice(8)}`)).toBeNull();
+  });
+
   it('names native, x32 and x86 calls', () => {
     expect(recordSyscallName(parseAuditRecord(LINE)!)).toBe('ptrace');
     expect(recordSyscallName(parseAuditRecord(NO_SESSION)!)).toBe('getpid (x32 ABI)');
