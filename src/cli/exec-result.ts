@@ -11,7 +11,7 @@ import { UsageError } from './args.js';
 import { drained, err } from './output.js';
 import { mkdirPrivateSync } from '../util/private-dir.js';
 
-export type ResultTarget = { kind: 'stream'; stream: Writable } | { kind: 'file'; path: string } | { kind: 'fd'; fd: number } | { kind: 'state'; dir: string };
+export type ResultTarget = { kind: 'stream'; stream: Writable } | { kind: 'fd'; fd: number } | { kind: 'state'; dir: string };
 
 const SELF = /^\/(dev|proc\/self\/fd|dev\/fd)\/(stdout|stderr|1|2)$/;
 
@@ -23,7 +23,14 @@ export function resultTarget(values: { result?: string; 'result-fd'?: string }, 
     // the stream, after the program's forwarded output has drained.
     const self = SELF.exec(values.result);
     if (self) return { kind: 'stream', stream: self[2] === 'stdout' || self[2] === '1' ? process.stdout : process.stderr };
-    return { kind: 'file', path: values.result };
+    // Opened now, before the program runs: what the path names is the caller's. Opened after the
+    // run, a path inside a writable bind could be the program's link (root then overwrote the
+    // file it named) or FIFO (pawl hung on it).
+    try {
+      return { kind: 'fd', fd: openSync(values.result, 'w', 0o644) };
+    } catch (e) {
+      throw new UsageError(`cannot open --result ${values.result} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
   }
   if (values['result-fd'] !== undefined) {
     const v = values['result-fd'];
@@ -65,9 +72,6 @@ export async function writeResult(target: ResultTarget, id: string, json: string
     case 'stream':
       await drained(process.stdout);
       target.stream.write(text);
-      return;
-    case 'file':
-      writeFileSync(target.path, text);
       return;
     case 'fd':
       writeFully(target.fd, Buffer.from(text));

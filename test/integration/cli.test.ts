@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { hostConfig } from '../../src/config/host.js';
 import { fixture, leftovers } from '../helpers/host.js';
@@ -68,6 +69,24 @@ describe('pawl exec', () => {
     expect(r.stdout).toBe('out\n1000');
     expect(r.stderr).toBe('err');
     expect(JSON.parse(readFileSync(result, 'utf8'))).toMatchObject({ status: 'succeeded', exit_code: 0 });
+  });
+
+  // The result file is opened before the program runs: a link or FIFO the program leaves at the
+  // path (in a writable bind) is not what root writes to afterwards.
+  it.each([
+    ['a link to a host file', 'rm -f /out/r.json; ln -s VICTIM /out/r.json'],
+    ['a FIFO', 'rm -f /out/r.json; mkfifo /out/r.json'],
+  ])('--result inside a writable bind: %s left at the path is not written through', async (_what, script) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-cli-'));
+    const out = join(dir, 'out');
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'ORIGINAL');
+    chmodSync(dir, 0o755); // the sandbox's user passes through to its bind
+    execFileSync('mkdir', ['-m', '777', out]);
+    const r = await execa('node', [CLI, 'exec', '--bind', out, '/out', '--ro-bind', '/usr/bin/busybox', '/bin/busybox', '--result', join(out, 'r.json'), '--', '/bin/busybox', 'sh', '-c', script.replace('VICTIM', victim)], { reject: false, env, timeout: 60_000 });
+    expect(r.timedOut).toBe(false);
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(victim, 'utf8')).toBe('ORIGINAL');
   });
 });
 
