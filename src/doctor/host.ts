@@ -10,6 +10,7 @@ import { closedAncestor, rootfsStatus } from '../rootfs/index.js';
 import { storagePlan } from '../supervisor/host.js';
 import { check, type Check } from './report.js';
 import { version } from './lsm.js';
+import { assertTrustedStateDir } from '../hostfacts/trusted-dir.js';
 
 export async function runtimeChecks(policy: Policy): Promise<Check[]> {
   const bwrap = existsSync(BWRAP) ? await version(BWRAP, ['--version']) : null;
@@ -56,9 +57,15 @@ export async function stateDirCheck(host: HostConfig): Promise<Check> {
   const uid = process.geteuid?.() ?? 0;
   if (!s) return check('state dir', 'degraded', `${host.stateDir} does not exist yet: the first run creates it`, `mkdir -m 0755 ${host.stateDir}`, false);
   if (!s.isDirectory()) return check('state dir', 'missing', `${host.stateDir} is not a directory`, `remove it; pawl creates ${host.stateDir}`, true);
-  // The rootfs and the host-facts cache are trusted: nobody else may write there.
-  if (s.uid !== uid || (s.mode & 0o022) !== 0) {
-    return check('state dir', 'missing', `${host.stateDir} is owned by uid ${s.uid} with mode ${(s.mode & 0o777).toString(8)}: others could change the rootfs or cached facts pawl trusts`, `chown ${uid} ${host.stateDir} && chmod go-w ${host.stateDir}`, true);
+  // The rootfs and the host-facts cache are trusted: nobody else may write there, nor change a dir
+  // on the way (runs refuse it the same way).
+  try {
+    assertTrustedStateDir(host.stateDir, host.runDir);
+  } catch (e) {
+    return check('state dir', 'missing', (e as Error).message, `a state dir of this user's (PAWL_STATE_DIR), or chown/chmod the path named`, true);
+  }
+  if (s.uid !== uid) {
+    return check('state dir', 'missing', `${host.stateDir} is root's: this user (uid ${uid}) cannot keep a rootfs or runs there`, `PAWL_STATE_DIR=<a dir of this user's>`, true);
   }
   // Run as root, sandboxes run as other users, who reach the rootfs below it as others.
   const rootfs = join(host.stateDir, 'rootfs');

@@ -1,10 +1,14 @@
 // Host facts that cost time to find out (a library list from ldd, a compiled seccomp filter, the
 // cgroup layout) kept across processes in <stateDir>/cache, each with the key it was computed
 // under (hostfacts/keys.ts). A CLI invocation is a new process every time, so an in-memory memo
-// alone would redo this work on every command.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+// alone would redo this work on every command. The dir is trusted (runs refuse a state dir others
+// could write: hostfacts/trusted-dir.ts); even so no link is followed, reading or writing.
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdirPrivateSync } from '../util/private-dir.js';
+
+const euid = () => process.geteuid?.() ?? 0;
 
 export class FactsCache {
   constructor(readonly dir: string) {}
@@ -15,11 +19,22 @@ export class FactsCache {
 
   /** The value stored under `name`, only if it was stored under this exact key. */
   get<T>(name: string, key: string): T | undefined {
+    let fd: number;
     try {
-      const stored = JSON.parse(readFileSync(this.file(name), 'utf8')) as { key?: unknown; value?: T };
+      fd = openSync(this.file(name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = fstatSync(fd);
+      // Only a file this user wrote, which no one else may change.
+      if (!st.isFile() || st.uid !== euid() || (st.mode & 0o022) !== 0) return undefined;
+      const stored = JSON.parse(readFileSync(fd, 'utf8')) as { key?: unknown; value?: T };
       return stored.key === key ? stored.value : undefined;
     } catch {
       return undefined;
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -28,8 +43,9 @@ export class FactsCache {
     try {
       mkdirPrivateSync(this.dir);
       const file = this.file(name);
-      const tmp = `${file}.${process.pid}`;
-      writeFileSync(tmp, JSON.stringify({ key, value }), { mode: 0o600 });
+      // A new file (O_EXCL: never through a link that is already there), named unguessably.
+      const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}`;
+      writeFileSync(tmp, JSON.stringify({ key, value }), { mode: 0o600, flag: 'wx' });
       renameSync(tmp, file); // readers see the old or the new fact, never half of one
     } catch {
       /* not cached */

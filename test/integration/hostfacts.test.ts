@@ -6,6 +6,10 @@ import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FactsCache } from '../../src/hostfacts/cache.js';
+import { assertTrustedStateDir } from '../../src/hostfacts/trusted-dir.js';
+import { execProgram } from '../../src/index.js';
+import { hostConfig } from '../../src/config/host.js';
+import { chownSync, lchownSync } from 'node:fs';
 import { cachedCgroupLayout } from '../../src/cgroup/layout-cache.js';
 
 const DIST = join(import.meta.dirname, '..', '..', 'dist');
@@ -112,6 +116,51 @@ describe('host facts cache', () => {
       rmSync(parent, { recursive: true, force: true });
     }
   }, 120_000);
+
+  // A state dir (or a dir on the way to it) that another user could write let that user plant a
+  // compiled seccomp filter that allowed every call, and the next root run used it.
+  it('a state dir another user could change is refused before a run, naming the path', async () => {
+    const parent = stateDirOfTest();
+    const stateDir = join(parent, 'state');
+    mkdirSync(join(stateDir, 'cache'), { recursive: true, mode: 0o700 });
+    chmodSync(stateDir, 0o755);
+    try {
+      expect(() => assertTrustedStateDir(stateDir, join(stateDir, 'runs'))).not.toThrow();
+      chmodSync(stateDir, 0o777);
+      expect(() => assertTrustedStateDir(stateDir, join(stateDir, 'runs-a'))).toThrow(`${stateDir} writable by others (mode 777)`);
+      chmodSync(stateDir, 0o755);
+      chownSync(join(stateDir, 'cache'), 65534, 65534);
+      expect(() => assertTrustedStateDir(stateDir, join(stateDir, 'runs-b'))).toThrow(`has ${join(stateDir, 'cache')} owned by uid 65534`);
+      chownSync(join(stateDir, 'cache'), 0, 0);
+      // A link of another user's on the way (in a sticky dir, as /tmp): they could point it anywhere.
+      const sticky = join(parent, 'sticky');
+      mkdirSync(sticky);
+      chmodSync(sticky, 0o1777);
+      symlinkSync(stateDir, join(sticky, 'state'));
+      expect(() => assertTrustedStateDir(join(sticky, 'state'), join(stateDir, 'runs-c'))).not.toThrow();
+      lchownSync(join(sticky, 'state'), 65534, 65534);
+      expect(() => assertTrustedStateDir(join(sticky, 'state'), join(stateDir, 'runs-d'))).toThrow(`has ${join(sticky, 'state')} owned by uid 65534`);
+      // And a run says so rather than using what is there.
+      chmodSync(stateDir, 0o775);
+      const host = hostConfig({ stateDir, runDir: join(stateDir, 'runs-e'), cgroupParent: 'pawl-facts' });
+      await expect(execProgram(['/usr/bin/node', '-e', '0'], { host })).rejects.toMatchObject({ kind: 'HostUnsupported', message: expect.stringContaining('the state dir is not pawl\'s alone') });
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a cache file this user did not write, or a link, is not read', () => {
+    const cache = new FactsCache(mkdtempSync(join(tmpdir(), 'pawl-facts-')));
+    cache.set('fact', 'k', { v: 1 });
+    expect(cache.get('fact', 'k')).toEqual({ v: 1 });
+    const file = join(cache.dir, 'fact.json');
+    chownSync(file, 65534, 65534);
+    expect(cache.get('fact', 'k')).toBeUndefined();
+    rmSync(file);
+    writeFileSync(join(cache.dir, 'elsewhere.json'), JSON.stringify({ key: 'k', value: { v: 2 } }));
+    symlinkSync(join(cache.dir, 'elsewhere.json'), file);
+    expect(cache.get('fact', 'k')).toBeUndefined();
+  });
 
   it('a changed cgroup layout (mount table) is detected, while an unchanged one is served from the cache', async () => {
     const cache = new FactsCache(mkdtempSync(join(tmpdir(), 'pawl-facts-')));

@@ -22,6 +22,7 @@ import { mountWorkspace, workspaceFsUnavailable } from '../workspace-fs.js';
 import { RunResources } from './resources.js';
 import { lsmPlan, prepareLsm } from '../../lsm/apply.js';
 import { landlockDegraded, landlockFilteredOut } from '../../lsm/landlock/probe.js';
+import { assertTrustedStateDir } from '../../hostfacts/trusted-dir.js';
 import { openSources } from '../../fs/mounts.js';
 import { listenSeccompAudit } from '../../seccomp/classify.js';
 import { mountedNoexec } from '../../lsm/landlock/rules.js';
@@ -71,6 +72,7 @@ export async function prepareRun(req: RunRequest, res: RunResources): Promise<Pr
 async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun> {
   const { policy, host } = req;
   assertSupported(policy);
+  assertTrustedStateDir(host.stateDir, host.runDir);
   // AppArmor/SELinux: refused here, or loaded, or a gap the policy allows; Landlock likewise.
   const lsmGaps = [...(await prepareLsm(policy)), ...landlockDegraded(policy)];
   const command = req.mode === 'program' ? req.command ?? [] : null;
