@@ -1,7 +1,7 @@
 // Host-side settings: where pawl keeps its state and how it maps sandboxes onto host ids.
 // Not part of a policy (a task cannot choose them); the environment may override them.
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { CgroupParent, ownDelegatedParent } from './cgroup-parent.js';
 import { PawlError } from '../errors.js';
@@ -10,9 +10,9 @@ import { DEFAULT_STATE_DIR } from './state-dir.js';
 
 export const HostConfig = z.strictObject({
   /** Rootfs cache, compiled filters. */
-  stateDir: z.string().default(DEFAULT_STATE_DIR),
+  stateDir: z.string().refine(isAbsolute, 'must be an absolute path (a relative one names another dir from every working dir: gc would miss its runs)').default(DEFAULT_STATE_DIR),
   /** Per-run scratch dirs (any storage: README "Storage" says how each kind is limited). */
-  runDir: z.string().default(join(DEFAULT_STATE_DIR, 'runs')),
+  runDir: z.string().refine(isAbsolute, 'must be an absolute path').default(join(DEFAULT_STATE_DIR, 'runs')),
   /**
    * pawl's own cgroup subtree, relative to the cgroup mount; per-run groups are created only
    * below it. hostConfig() defaults it to "pawl", or without root on a pure v2 host to a "pawl"
@@ -33,6 +33,11 @@ export const HostConfig = z.strictObject({
    * pollIntervalMs.
    */
   pollMaxIntervalMs: z.number().int().min(10).max(60_000).default(500),
+}).refine((h) => h.hostIdBase + h.hostIdCount <= 2 ** 31, {
+  // (uid_t)-1 (4294967295) means "unchanged" to setresuid and the id maps: a range reaching it ran
+  // sandboxes as host root. Below 2^31 no id is negative as a signed int either.
+  path: ['hostIdCount'],
+  message: 'the host id range (hostIdBase + hostIdCount) must end below 2147483648',
 });
 export type HostConfig = z.infer<typeof HostConfig>;
 

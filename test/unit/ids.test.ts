@@ -46,6 +46,11 @@ describe('host id range checks', () => {
       expect(hostConfig()).toMatchObject({ hostIdBase: 700_000, hostIdCount: 1000 });
       process.env.PAWL_HOST_IDS = '700000';
       expect(() => hostConfig()).toThrow(/PAWL_HOST_IDS must be BASE:COUNT/);
+      // (uid_t)-1 is "unchanged" to the kernel: a range reaching it ran sandboxes as host root.
+      for (const v of ['4294967295:1', '4294967294:2', '4294967000:65536', '2147483000:1000']) {
+        process.env.PAWL_HOST_IDS = v;
+        expect(() => hostConfig()).toThrow(/hostIdCount: the host id range \(hostIdBase \+ hostIdCount\) must end below 2147483648/);
+      }
     } finally {
       delete process.env.PAWL_HOST_IDS;
     }
