@@ -109,6 +109,35 @@ export async function applyCreateWrites(writes: PlannedWrite[], ops: HostOps): P
 }
 
 /** The hand-over's writes (RunCgroup.limitCpu): synchronous, so that nothing runs between them and the request. */
+/**
+ * The writes that lift a run's CPU quota and disk throttles, for its kill: a killed process still
+ * has to run its exit, and one throttled then waits for the group's CPU debt to be paid (a task
+ * that overran its quota in kernel memory reclaim: SIGKILL took ~23 s at a 10% quota) or for its
+ * queued direct I/O to pass the throttle (8 reads of 30 MB at 10 MB/s: 20 s in D state after the
+ * result). Nothing of the task runs again once it is killed, so nothing is given away.
+ */
+export function releaseWrites(writes: readonly PlannedWrite[]): PlannedWrite[] {
+  return writes.flatMap((w): PlannedWrite[] => {
+    const file = basename(w.path);
+    if (file === 'cpu.cfs_quota_us') return [{ path: w.path, value: '-1' }];
+    if (file === 'cpu.max') return [{ path: w.path, value: `max ${w.value.split(' ')[1] ?? ''}`.trim() }];
+    if (file.startsWith('blkio.throttle.') && file.endsWith('_device')) return [{ path: w.path, value: `${w.value.split(' ')[0]} 0` }];
+    if (file === 'io.max') return [{ path: w.path, value: `${w.value.split(' ')[0]} rbps=max wbps=max riops=max wiops=max` }];
+    return [];
+  });
+}
+
+/** Best effort: a file the kernel refuses (the group going away) leaves that limit as it was. */
+export function releaseLimits(writes: readonly PlannedWrite[]): void {
+  for (const w of writes) {
+    try {
+      writeControlSync(w.path, w.value);
+    } catch {
+      /* the kill goes on */
+    }
+  }
+}
+
 export function applyWritesSync(writes: readonly PlannedWrite[]): void {
   for (const w of writes) {
     try {

@@ -149,6 +149,19 @@ describe('the rootfs is read by the supervisor, never under a run\'s disk rate',
   }, 120_000);
 });
 
+describe('a killed run is not kept alive by its own limits', () => {
+  // A direct write queues its whole buffer behind the write throttle (30 MB at 1 MB/s: ~30 s in
+  // D state, past the kill's grace); the kill lifts the throttles, so the process dies at once.
+  it('a direct write queued behind the disk throttle ends with the run: no cleanup error, nothing left', async () => {
+    const r = await execProgram(['/bin/busybox', 'dd', 'if=/dev/zero', 'of=/workspace/f', 'bs=30M', 'count=1', 'oflag=direct'], {
+      host, policy: tools({ resources: { memory: '128MB', diskSpace: '64MB', diskWriteBps: '1MB', wallTime: '1s' } }),
+    });
+    expect(r.error).toMatchObject({ kind: 'Timeout', limit: 'wall' });
+    expect(r.cleanup_error).toBeUndefined();
+    expect(await leftovers(host)).toEqual({ cgroups: [], scratch: [], processes: [], mounts: [] });
+  }, 60_000);
+});
+
 describe('/workspace space is enforced by the kernel', () => {
   // Each file stays under RLIMIT_FSIZE (= diskSpace), so only the filesystem's size can stop them.
   const policy = { resources: { diskSpace: '16MB', diskWriteBps: '200MB' } };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cgroupLimits } from '../../src/cgroup/limits.js';
+import { releaseWrites } from '../../src/cgroup/files.js';
 import { CgroupV1Driver } from '../../src/cgroup/v1/manager.js';
 import { CgroupV2Driver } from '../../src/cgroup/v2/manager.js';
 import { ResourceLimits } from '../../src/config/policy.js';
@@ -51,5 +52,21 @@ describe('cgroupLimits', () => {
     expect(tiny.success).toBe(false);
     expect(tiny.error?.issues[0]).toMatchObject({ path: ['cpuPercent'], message: expect.stringMatching(/500 us quota.*at least 1000 us/) });
     expect(() => resolvePolicy({ overrides: { resources: { cpuPercent: 0.5 } } })).toThrow(/resources\.cpuPercent: .*500 us quota/);
+  });
+});
+
+describe('the kill lifts what would keep a killed process alive', () => {
+  // A killed process still runs its exit: throttled, it waited for the group's CPU debt or its
+  // queued direct I/O (storage.test.ts shows the disk case on a real run).
+  it('releases the CPU quota and every disk throttle, v1 and v2, and nothing else', () => {
+    const limits = cgroupLimits(ResourceLimits.parse({}), { devices: ['8:0', '7:3'], readBps: 10 * 1024 * 1024, writeBps: 10 * 1024 * 1024 }, true, true);
+    const v1 = releaseWrites(new CgroupV1Driver({ root: '/cg' }).plan('run-ID', limits)).map((w) => `${w.path.replace(/^\/cg\/\w+\/pawl\/run-ID\//, '')} ${w.value}`);
+    expect(v1).toEqual([
+      'cpu.cfs_quota_us -1',
+      'blkio.throttle.read_bps_device 8:0 0', 'blkio.throttle.write_bps_device 8:0 0',
+      'blkio.throttle.read_bps_device 7:3 0', 'blkio.throttle.write_bps_device 7:3 0',
+    ]);
+    const v2 = releaseWrites(new CgroupV2Driver({ root: '/cg2' }).plan('run-ID', limits)).map((w) => `${w.path.replace(/^\/cg2\/pawl\/run-ID\//, '')} ${w.value}`);
+    expect(v2).toEqual(['cpu.max max 100000', 'io.max 8:0 rbps=max wbps=max riops=max wiops=max', 'io.max 7:3 rbps=max wbps=max riops=max wiops=max']);
   });
 });

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import { hostLacks } from '../../hostfacts/capabilities.js';
-import { applyCreateWrites, applyWritesSync, errno, killAll, killUntilEmpty, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
+import { applyCreateWrites, applyWritesSync, errno, killAll, killUntilEmpty, releaseLimits, releaseWrites, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, KillOptions, RunCgroup } from '../types.js';
 import { blkioStats, blkioWrites } from './blkio.js';
@@ -82,6 +82,7 @@ export class CgroupV1Driver implements CgroupDriver {
         });
         made.push(dir);
       }
+      run.release = releaseWrites(writes);
       run.atDispatch = await applyCreateWrites(writes, this.ops);
     } catch (e) {
       await Promise.allSettled(made.map((d) => removeDir(d, this.ops)));
@@ -131,6 +132,8 @@ class V1RunCgroup implements RunCgroup {
   readonly procsFiles: string[];
   /** What create() left for the hand-over (limitCpu). */
   atDispatch: PlannedWrite[] = [];
+  /** What lifts the CPU quota and disk throttles for the kill (files.ts releaseWrites). */
+  release: PlannedWrite[] = [];
 
   constructor(
     readonly name: string,
@@ -182,6 +185,9 @@ class V1RunCgroup implements RunCgroup {
       killAll(await readPids(join(this.p.pids, 'cgroup.procs')), this.ops);
     }
     if (opts.wait === false) return;
+    // Every process has been sent SIGKILL: let them run their exit without a quota or throttle.
+    releaseLimits(this.release);
+    this.release = [];
     const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
     if (left.length) {
       throw new PawlError('RuntimeError', `cgroup run ${this.name} still has processes ${left.join(', ')} ${EMPTY_WAIT_MS} ms after SIGKILL`);

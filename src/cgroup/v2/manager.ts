@@ -4,7 +4,7 @@ import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import {
-  applyCreateWrites, applyWritesSync, errno, exists, killAll, killUntilEmpty, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
+  applyCreateWrites, applyWritesSync, errno, exists, killAll, killUntilEmpty, releaseLimits, releaseWrites, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
 } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, KillOptions, RunCgroup } from '../types.js';
@@ -61,6 +61,7 @@ export class CgroupV2Driver implements CgroupDriver {
     const dir = run.dirs[0]!;
     await this.makeDir(dir, false);
     try {
+      run.release = releaseWrites(writes);
       run.atDispatch = await applyCreateWrites(writes, this.ops);
     } catch (e) {
       await removeDir(dir, this.ops).catch(() => undefined);
@@ -197,6 +198,8 @@ class V2RunCgroup implements RunCgroup {
   readonly procsFiles: string[];
   /** What create() left for the hand-over (limitCpu). */
   atDispatch: PlannedWrite[] = [];
+  /** What lifts the CPU quota and disk throttles for the kill (files.ts releaseWrites). */
+  release: PlannedWrite[] = [];
 
   constructor(
     readonly name: string,
@@ -238,6 +241,9 @@ class V2RunCgroup implements RunCgroup {
       killAll(await this.pids(), this.ops);
     }
     if (opts.wait === false) return;
+    // Every process has been sent SIGKILL: let them run their exit without a quota or throttle.
+    releaseLimits(this.release);
+    this.release = [];
     const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
     if (left.length) {
       throw new PawlError('RuntimeError', `cgroup run ${this.name} still has processes ${left.join(', ')} ${EMPTY_WAIT_MS} ms after SIGKILL`);
