@@ -73,7 +73,16 @@ export function classify(f: RunFacts): Verdict {
   if (f.setupFailed && f.killReason === null && f.oomKills === 0) {
     return failed({ kind: 'RuntimeError', message: f.setupError || lastLines(f.stderr) || 'the sandbox could not be set up' });
   }
-  // 2. Kernel counters of the run's cgroup, and the supervisor's watch and clocks.
+  // 2. The kernel's audit record of a seccomp kill, of any process of the run. At a level whose
+  // filter kills, the first blocked call ends the run's promise, even if the main process replied.
+  // (A SIGSYS alone proves nothing: a process may send it to itself, and 159 is just an exit status.)
+  // Above every limit below: each is one the task can hit on purpose (fill /workspace, write too
+  // much, spin), which would otherwise choose its verdict for it and hide the blocked call.
+  if (f.seccompKills.length > 0) {
+    const syscall = f.seccompKills.find((k) => k.syscall)?.syscall ?? null;
+    return failed({ kind: 'SecurityViolation', syscall, message: `killed by the seccomp filter for a blocked system call${syscall ? `: ${syscall}` : ''}` });
+  }
+  // 3. Kernel counters of the run's cgroup, and the supervisor's watch and clocks.
   if (f.oomKills > 0) {
     return failed({ kind: 'ResourceExhausted', resource: 'memory', limit_value: r.memory, message: `memory limit of ${r.memory} bytes reached (killed by the kernel OOM killer)` });
   }
@@ -82,20 +91,15 @@ export function classify(f: RunFacts): Verdict {
     return failed({ kind: 'ResourceExhausted', resource: 'pids', limit_value: r.processes, message: `process limit reached (${r.processes} processes; fork/clone refused by the pids controller)` });
   }
   const gaveUp = f.mode === 'program' ? exit.exit_code !== 0 : !f.reply?.ok;
-  if (f.killReason === 'disk' || f.workspaceBytes > r.diskSpace || (f.workspaceFull && gaveUp)) {
+  // A full /workspace decides a run that gave up, not one the supervisor ended on a clock: a task
+  // that filled it, coped, and then spun until the timer is a Timeout.
+  if (f.killReason === 'disk' || f.workspaceBytes > r.diskSpace || (f.workspaceFull && gaveUp && f.killReason === null)) {
     const how = Number.isFinite(f.workspaceBytes) ? 'reached' : 'could not be checked (the workspace could not be measured)';
     return failed({ kind: 'ResourceExhausted', resource: 'disk', limit_value: r.diskSpace, message: `disk space limit of ${r.diskSpace} bytes ${how} in /workspace` });
   }
   if (f.killReason === 'wall') return failed({ kind: 'Timeout', limit: 'wall', limit_value: r.wallTime, message: `wall time limit of ${r.wallTime} ms reached` });
   // RLIMIT_CPU (SIGXCPU) sits above the cgroup's own CPU limit, so a real SIGXCPU always shows here.
   if (f.killReason === 'cpu' || f.cpuMs > r.cpuTime) return failed({ kind: 'Timeout', limit: 'cpu', limit_value: r.cpuTime, message: `CPU time limit of ${r.cpuTime} ms reached` });
-  // 3. The kernel's audit record of a seccomp kill, of any process of the run. At a level whose
-  // filter kills, the first blocked call ends the run's promise, even if the main process replied.
-  // (A SIGSYS alone proves nothing: a process may send it to itself, and 159 is just an exit status.)
-  if (f.seccompKills.length > 0) {
-    const syscall = f.seccompKills.find((k) => k.syscall)?.syscall ?? null;
-    return failed({ kind: 'SecurityViolation', syscall, message: `killed by the seccomp filter for a blocked system call${syscall ? `: ${syscall}` : ''}` });
-  }
   // 4. The task's own account: only a refinement of TaskError where the facts agree.
   if (f.mode === 'program' || !f.reply) {
     if (f.replyProblem) return failed({ kind: 'InvalidOutput', message: f.replyProblem });

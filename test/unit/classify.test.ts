@@ -36,6 +36,18 @@ describe('classify', () => {
   it('a seccomp kill of any process of the run fails it, even when the main process replied', () => {
     expect(f({ seccompKills: [{ syscall: 'unshare' }] }).error).toMatchObject({ kind: 'SecurityViolation', syscall: 'unshare' });
   });
+  // Each of these limits a task can hit on purpose after its blocked call, to choose its verdict.
+  it('a seccomp kill outranks every limit the task could hit after it', () => {
+    const killed = { ...noReply, seccompKills: [{ syscall: 'socket' }] };
+    for (const more of [{ killReason: 'wall' as const }, { killReason: 'cpu' as const }, { killReason: 'output' as const }, { killReason: 'disk' as const }, { workspaceFull: true }, { pidsLimitHits: 1 }, { oomKills: 1 }]) {
+      expect(f({ ...killed, ...more }).error).toMatchObject({ kind: 'SecurityViolation', syscall: 'socket' });
+    }
+  });
+  it('a full /workspace decides a run that gave up, not one the clock ended', () => {
+    expect(f({ ...noReply, workspaceFull: true }).error).toMatchObject({ resource: 'disk' });
+    expect(f({ ...noReply, workspaceFull: true, killReason: 'wall' }).error).toMatchObject({ kind: 'Timeout', limit: 'wall' });
+    expect(f({ ...noReply, workspaceFull: true, killReason: 'cpu' }).error).toMatchObject({ kind: 'Timeout', limit: 'cpu' });
+  });
   it('a thrown error is TaskError; EACCES/EROFS is FileSystemBlocked; EMFILE is fds; a blocked fetch is NetworkBlocked', () => {
     const thrown = (error: object, violations = []) => f({ reply: { ok: false, stage: 'run', error: { name: 'Error', message: 'm', ...error }, violations } });
     expect(thrown({}).error).toMatchObject({ kind: 'TaskError', message: 'm' });
