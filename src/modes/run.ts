@@ -74,7 +74,7 @@ export async function runWithMode(task: string | LoadedTask, opts: ModeRunOption
   }
   // A sandboxed run reached the process-wide log (setAuditLog) through the run observers already;
   // a legacy run and an explicit log are written here.
-  if (plan.mode === 'legacy' || opts.audit) auditRun(result, { task: loaded.name, policy, log: opts.audit });
+  if (plan.mode === 'legacy' || opts.audit) auditRun(result, { task: loaded.policyName, label: loaded.name, policy, log: opts.audit });
   return result;
 }
 

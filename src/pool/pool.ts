@@ -191,7 +191,7 @@ export class Pool {
     opts.signal?.addEventListener('abort', cancel, { once: true });
     try {
       if (opts.signal?.aborted) cancel();
-      return published(await session.run(loaded, policy, input, opts.context, opts.mocks), { task: loaded.name, policy });
+      return published(await session.run(loaded, policy, input, opts.context, opts.mocks), { task: loaded.policyName, label: loaded.name, policy });
     } finally {
       opts.signal?.removeEventListener('abort', cancel);
       if (!session.spoiled && session.runs < maxRuns && !this.closed && processAlive(slot.sb.pid)) {

@@ -116,7 +116,7 @@ async function inputRejection(loaded: LoadedTask, policy: Policy, input: unknown
   const inputCheck = await schemaCheck(loaded.inputSchema, input, loaded.limits.validation);
   if (!inputCheck.errors.length) return null;
   const { version } = await driverFor(host ?? hostConfig());
-  return published(invalidInput(policy, version, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors), { task: loaded.name, policy });
+  return published(invalidInput(policy, version, checkMessage(loaded.inputSchema!, inputCheck.bound), inputCheck.errors), { task: loaded.policyName, label: loaded.name, policy });
 }
 
 /**
@@ -142,7 +142,7 @@ export async function dispatchTask(
     result = settled.result;
   } else result = await sandbox.result();
   const checked = await early;
-  return published(await checkOutput(result, loaded, checked && checked.output === result.output ? checked.check : undefined), { task: loaded.name, policy });
+  return published(await checkOutput(result, loaded, checked && checked.output === result.output ? checked.check : undefined), { task: loaded.policyName, label: loaded.name, policy });
 }
 
 /** What the harness is handed for one run of a loaded task. */

@@ -4,7 +4,7 @@
 // carry the run's facts but never its input or environment values; a request the egress proxy
 // denies becomes an audit violation line.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openAuditLog } from '../../src/audit/index.js';
@@ -117,12 +117,17 @@ describe('hybrid execution mode', () => {
   it('a task is known to task_policies by its dir name: naming itself after the legacy task in its metadata gains it nothing', async () => {
     const config = parseSecurityConfig(CONFIG, 'security.yaml');
     const d = task('user-content', WHERE);
-    writeFileSync(join(d, 'metadata.json'), JSON.stringify({ name: 'legacy-tool', version: '1.0.0' }));
+    writeFileSync(join(d, 'metadata.json'), JSON.stringify({ name: 'legacy-tool\u202e', version: '1.0.0' }));
     const warnings: string[] = [];
-    const r = await runWithMode(d, { config, input: { secret: 'x' }, host, warn: (m) => warnings.push(m) });
+    const logFile = join(dir, 'audit-named.log');
+    const audit = openAuditLog(logFile);
+    const r = await runWithMode(d, { config, input: { secret: 'x' }, host, audit, warn: (m) => warnings.push(m) });
     expect(r).toMatchObject({ status: 'succeeded', mode: 'sandboxed', runtime: 'bwrap', trust_level: 'untrusted' });
     expect((r.output as { pid: number }).pid).not.toBe(process.pid);
     expect(warnings).toEqual([]);
+    // And the audit log names it the same way: the name it gave itself is its claim, apart and escaped.
+    audit.flush();
+    expect(auditLines(logFile).find((l) => l.event === 'run')).toMatchObject({ task: 'user-content', task_label: 'legacy-tool\\u202e' });
   });
 
   it('a legacy run still stops at its wall time, and a task that throws is TaskError', async () => {
@@ -144,6 +149,21 @@ describe('hybrid execution mode', () => {
 });
 
 describe('audit violations', () => {
+  // Root appended to whatever a link at the log's path named; a file of mode 666 let anyone forge lines.
+  it('the log file is opened without following a link, and must be this user\'s alone', () => {
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'ORIGINAL');
+    symlinkSync(victim, join(dir, 'linked.log'));
+    expect(() => openAuditLog(join(dir, 'linked.log'))).toThrow(/linked\.log: is a symbolic link/);
+    expect(readFileSync(victim, 'utf8')).toBe('ORIGINAL');
+    writeFileSync(join(dir, 'open.log'), '', { mode: 0o666 });
+    chmodSync(join(dir, 'open.log'), 0o666);
+    expect(() => openAuditLog(join(dir, 'open.log'))).toThrow(/open\.log: writable by others \(mode 666\)/);
+    writeFileSync(join(dir, 'theirs.log'), '', { mode: 0o600 });
+    chownSync(join(dir, 'theirs.log'), 65534, 65534);
+    expect(() => openAuditLog(join(dir, 'theirs.log'))).toThrow(/theirs\.log: owned by uid 65534/);
+  });
+
   it('a request the egress proxy denies is a violation line of its own (source supervisor)', async () => {
     const config = parseSecurityConfig(CONFIG, 'security.yaml');
     const logFile = join(dir, 'audit-net.log');

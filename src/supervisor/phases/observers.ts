@@ -6,7 +6,10 @@ import type { RunResult } from '../result.js';
 
 /** What a result alone does not say: which task (a program's argv[0] for exec) under which policy. */
 export interface RunContext {
+  /** Who the task is (its dir or file name: LoadedTask.policyName); a program's argv[0]. */
   task: string;
+  /** The name the task gives itself, when it has one. */
+  label?: string;
   policy: Policy;
 }
 
