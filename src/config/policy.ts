@@ -36,8 +36,9 @@ export const ResourceLimits = z.strictObject({
   processes: z.number().int().min(1).max(4096).default(10),
   threadsPerProcess: z.number().int().min(1).max(256).default(12),
   fileDescriptors: z.number().int().min(16).max(1_048_576).default(64),
-  wallTime: Duration.default(300_000),
-  cpuTime: Duration.default(30_000),
+  // 0 would end every run at its start.
+  wallTime: Duration.pipe(z.number().min(1, 'must be at least 1ms')).default(300_000),
+  cpuTime: Duration.pipe(z.number().min(1, 'must be at least 1ms')).default(30_000),
   // A floor, not just "not zero" (the kernel reads a 0 rate as unlimited on v1 blkio): under a
   // tiny rate an O_DIRECT write or fsync sleeps uninterruptibly (D state) for as long as the
   // throttle makes it, and a process in D state cannot be killed, so a task that lowered its own

@@ -22,9 +22,17 @@ export function parseSize(value: string | number): number {
   return Math.round(Number(m[1]) * SIZE_UNITS[unit]!);
 }
 
+/**
+ * The longest wait node's timers take (2^31 - 1 ms, ~24.8 days): a longer one fires at once (a
+ * 600h timeout ended every run as Timeout at its start; a 600h cleanup interval made gc spin).
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+const tooLong = (value: string | number) => new Error(`invalid duration ${typeof value === 'number' ? value : `"${value}"`}: at most ${MAX_DURATION_MS} ms (~24 days), the longest a timer can wait`);
+
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value < 0) throw new Error(`invalid duration ${value}: expected milliseconds >= 0`);
+    if (Math.round(value) > MAX_DURATION_MS) throw tooLong(value);
     return Math.round(value);
   }
   const m = /^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
@@ -34,6 +42,7 @@ export function parseDuration(value: string | number): number {
   }
   const ms = Number(m[1]) * DURATION_UNITS[unit]!;
   if (ms < 0) throw new Error(`invalid duration "${value}": must not be negative`);
+  if (Math.round(ms) > MAX_DURATION_MS) throw tooLong(value);
   return Math.round(ms);
 }
 

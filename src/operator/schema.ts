@@ -24,8 +24,10 @@ function human<T>(parse: (v: string | number) => T, expected: string) {
   return (v: string | number, ctx: z.RefinementCtx): T | typeof z.NEVER => {
     try {
       return parse(v);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `expected ${expected}, got ${JSON.stringify(v)}` });
+    } catch (e) {
+      // A value of the right form out of range says why (the form's own message would not).
+      const why = /: (at most .*)$/.exec((e as Error).message)?.[1];
+      ctx.addIssue({ code: 'custom', message: why ? `${JSON.stringify(v)}: ${why}` : `expected ${expected}, got ${JSON.stringify(v)}` });
       return z.NEVER;
     }
   };
@@ -36,7 +38,7 @@ const bareNumber = (v: string | number) => typeof v === 'number' || /^\s*\d+(\.\
 /** Seconds (the plan's `max_execution_time: 300`) or a human duration ("30s", "5m"). Output: ms. */
 export const Seconds = z
   .union([z.number().nonnegative(), z.string()], { error: 'expected seconds or a duration such as "30s" or "5m"' })
-  .transform(human((v) => (bareNumber(v) ? Math.round(Number(v) * 1000) : parseDuration(v)), 'seconds or a duration such as "30s" or "5m"'));
+  .transform(human((v) => parseDuration(bareNumber(v) ? Math.round(Number(v) * 1000) : v), 'seconds or a duration such as "30s" or "5m"'));
 
 /** The plan's `*_mb` fields: a number is megabytes, a string a human size ("512MB"). Output: bytes. */
 export const MegaBytes = z

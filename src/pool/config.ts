@@ -1,12 +1,13 @@
 // The warm pool's settings: zod is the only source of their defaults and type.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { MAX_DURATION_MS } from '../config/units.js';
 
 export const PoolConfig = z.strictObject({
   /** Idle sandboxes kept started per policy key (a key is warmed by warm() or by a run using it). */
   size: z.number().int().min(0).max(256).default(2),
   /** An idle sandbox unused this long is destroyed; its key is not refilled until asked for again. */
-  idleMs: z.number().int().min(100).default(60_000),
+  idleMs: z.number().int().min(100).max(MAX_DURATION_MS).default(60_000),
   /**
    * Every sandbox the pool holds at once, idle, starting or running (the plan's
    * max_concurrent_containers). Tasks beyond it wait in a queue; idle sandboxes of other keys are

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { PoolConfig } from '../pool/config.js';
 import { TrustLevel } from '../config/policy.js';
-import { Duration, Size } from '../config/units.js';
+import { Duration, MAX_DURATION_MS, Size } from '../config/units.js';
 
 /** JSON.parse makes "__proto__" an own key, which zod's records drop without a word: refused instead. */
 function noProtoKey(v: unknown): boolean {
@@ -74,13 +74,13 @@ export const ServiceConfig = z.strictObject({
   /** A request body larger than this is refused with 413. */
   maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
   /** A client must send its headers within this, and its whole request within requestTimeoutMs. */
-  headersTimeoutMs: z.number().int().min(100).default(10_000),
-  requestTimeoutMs: z.number().int().min(100).default(30_000),
+  headersTimeoutMs: z.number().int().min(100).max(MAX_DURATION_MS).default(10_000),
+  requestTimeoutMs: z.number().int().min(100).max(MAX_DURATION_MS).default(30_000),
   /** SIGTERM: running runs may finish within this; then they are killed and reported. */
-  drainTimeoutMs: z.number().int().min(0).default(30_000),
+  drainTimeoutMs: z.number().int().min(0).max(MAX_DURATION_MS).default(30_000),
   /** gc of dead runs' leftovers, and expiry of finished results kept in memory. */
-  cleanupIntervalMs: z.number().int().min(1000).default(600_000),
-  resultTtlMs: z.number().int().min(1000).default(3_600_000),
+  cleanupIntervalMs: z.number().int().min(1000).max(MAX_DURATION_MS).default(600_000),
+  resultTtlMs: z.number().int().min(1000).max(MAX_DURATION_MS).default(3_600_000),
   /** Finished runs kept at most (oldest dropped first); GET /v1/runs lists at most listLimit. */
   maxResults: z.number().int().min(1).default(10_000),
   /** Bytes of finished results kept in memory together (their JSON), oldest dropped first. */

@@ -71,6 +71,12 @@ describe('bad security.yaml files: every problem, precisely', () => {
       ['sec.yaml:3:56: security.task_policies.x.network_policy.mode: the host\'s network ("full") is refused at trust level untrusted unless the operator forces it (network.forceFull, --force-full-network) (policy network.mode)']],
     ['a task named __proto__ (which a plain record would drop)', y('security:', '  task_policies:', '    __proto__: {trust_level: system}'),
       ['sec.yaml:3:5: security.task_policies.__proto__: expected a task name; __proto__ cannot name one']],
+    // node's timers fire at once past 2^31-1 ms: every run was a Timeout at its start, gc spun.
+    ['durations no timer can wait for', y('security:', '  default_limits: {max_execution_time: 600h}', '  runtime_config: {cleanup_interval: 2592000}'),
+      ['sec.yaml:2:40: security.default_limits.max_execution_time: "600h": at most 2147483647 ms (~24 days), the longest a timer can wait',
+        'sec.yaml:3:38: security.runtime_config.cleanup_interval: 2592000: at most 2147483647 ms (~24 days), the longest a timer can wait']],
+    ['no time at all', y('security:', '  default_limits: {cpu_timeout: 0}'),
+      ['sec.yaml:2:33: security.default_limits.cpu_timeout: must be at least 1ms (policy resources.cpuTime)']],
     ['YAML that does not parse', 'security: [\n', ['sec.yaml:2:1: (yaml): not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']],
     ['no security section', y('limits: {}'), ['sec.yaml:1:1: limits: unknown key: expected one of security', 'sec.yaml:1:1: security: required: Invalid input: expected object, received undefined']],
   ])('%s', (_what, text, messages) => {

@@ -72,6 +72,8 @@ describe('policy resolution', () => {
     [{ filesystem: { binds: [{ src: '/data', dst: '/./etc' }] } }, /normalised absolute path/],
     [{ filesystem: { binds: [{ src: '/data', dst: '/tmp/.' }] } }, /normalised absolute path/],
     [{ env: { A: 'x\u0000y' } }, /env\.A: must not hold a NUL/],
+    [{ resources: { wallTime: '600h' } }, /resources\.wallTime: invalid duration "600h": at most 2147483647 ms/],
+    [{ resources: { wallTime: 0 } }, /resources\.wallTime: must be at least 1ms/],
     [{ security: { apparmorProfile: 'p\nq' } }, /apparmorProfile: a loaded profile's name, without control characters/],
   ])('refuses %j with a precise message', (overrides, message) => {
     expect(() => resolvePolicy({ overrides: overrides as never })).toThrow(message);
