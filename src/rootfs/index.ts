@@ -3,9 +3,10 @@
 // (new node, new library, edited recipe or harness) changes the signature and forces a re-hash.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, read, realpathSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { loadLibc } from '../util/libc.js';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
+import { ROOTFS_MOUNTS, ROOTFS_SYMLINKS } from './layout.js';
 import { PawlError } from '../errors.js';
 import { mkdirOpenSync } from '../util/private-dir.js';
 import type { HostConfig } from '../config/host.js';
@@ -36,14 +37,45 @@ async function signature(files: RootfsFile[]): Promise<string> {
 const memo = new Map<string, string>(); // signature -> path, per process
 
 /**
- * The built tree is still what was built: every file's stat signature (inode, size, mtime, ctime)
- * equals the one recorded when it was built or last checked. A file changed since, or a tree with
- * no record, is compared by content with its source; any difference and the tree is not trusted.
+ * Every dir of a built tree (relative, "" its top) with the names buildTree puts in it: the files'
+ * dirs and their parents, the rootfs mount dirs, the links, the marker.
+ */
+function treeEntries(files: RootfsFile[]): Map<string, Set<string>> {
+  const dirs = new Map<string, Set<string>>([['', new Set(['.pawl-rootfs', ...Object.keys(ROOTFS_SYMLINKS).map((l) => l.slice(1))])]]);
+  const add = (rel: string) => {
+    for (let child = rel; child !== ''; child = dirname(child) === '.' ? '' : dirname(child)) {
+      const parent = dirname(child) === '.' ? '' : dirname(child);
+      if (!dirs.has(parent)) dirs.set(parent, new Set());
+      dirs.get(parent)!.add(basename(child));
+    }
+  };
+  for (const m of ROOTFS_MOUNTS) add(m.slice(1));
+  for (const f of files) add(relative('/', f.dest));
+  for (const f of files) dirs.delete(relative('/', f.dest)); // a file, not a dir
+  return dirs;
+}
+
+/**
+ * The built tree is still what was built: every file's and dir's stat signature (inode, size,
+ * mtime, ctime: a dir's change with any entry added, removed or renamed in it) equals the one
+ * recorded when it was built or last checked. Otherwise the tree is compared with what buildTree
+ * makes: each dir holds exactly its names (a file added anywhere, an /etc/ld.so.preload, is one
+ * too many), each file is a regular file of its mode with its source's content, the links are
+ * the links; any difference and the tree is not trusted.
  */
 async function treeIntact(facts: FactsCache, hash: string, path: string, files: RootfsFile[]): Promise<boolean> {
   const key = treeKey(hash, path, files);
   if (facts.get(`rootfs-tree-${hash}`, key)) return true;
+  for (const [dir, names] of treeEntries(files)) {
+    const found = await readdir(join(path, dir)).catch(() => null);
+    if (!found || found.length !== names.size || found.some((n) => !names.has(n))) return false;
+  }
+  for (const [link, target] of Object.entries(ROOTFS_SYMLINKS)) {
+    if ((await readlink(join(path, link)).catch(() => null)) !== target) return false;
+  }
   for (const f of files) {
+    const st = await lstat(join(path, f.dest)).catch(() => null);
+    if (!st || !st.isFile() || (st.mode & 0o7777) !== f.mode) return false;
     if (f.mode === 0) {
       // The blocked-path placeholder: an empty file no one may open (not even to hash it, without root).
       const st = await stat(join(path, f.dest)).catch(() => null);
@@ -71,7 +103,8 @@ async function removeOldTrees(root: string): Promise<void> {
   }
 }
 
-const treeKey = (hash: string, path: string, files: RootfsFile[]) => sha256(hash, ...files.map((f) => `${f.dest}=${statSig(join(path, f.dest))}`));
+const treeKey = (hash: string, path: string, files: RootfsFile[]) =>
+  sha256(hash, ...files.map((f) => `${f.dest}=${statSig(join(path, f.dest))}`), ...[...treeEntries(files).keys()].map((d) => `${d}/=${statSig(join(path, d))}`));
 
 /**
  * Bring every file into the page cache before a sandbox needs it, on every run (pages are evicted

@@ -2,7 +2,7 @@
 // rootfs tree or a changed cgroup layout is detected and recomputed, never served from the cache.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FactsCache } from '../../src/hostfacts/cache.js';
@@ -45,6 +45,16 @@ describe('host facts cache', () => {
       const again = ensureInNewProcess(stateDir);
       expect(again).toMatchObject({ path: first.path, built: true });
       expect(readFileSync(harness, 'utf8')).toBe(original);
+      // A file added (every sandbox's node would preload it), or a file's mode changed: rebuilt too.
+      writeFileSync(join(first.path, 'etc', 'ld.so.preload'), '/usr/lib/evil.so\n');
+      expect(ensureInNewProcess(stateDir)).toMatchObject({ path: first.path, built: true });
+      expect(existsSync(join(first.path, 'etc', 'ld.so.preload'))).toBe(false);
+      mkdirSync(join(first.path, 'usr', 'new-dir'));
+      expect(ensureInNewProcess(stateDir)).toMatchObject({ path: first.path, built: true });
+      chmodSync(harness, 0o4755);
+      expect(ensureInNewProcess(stateDir)).toMatchObject({ path: first.path, built: true });
+      expect(statSync(harness).mode & 0o7777).not.toBe(0o4755);
+      expect(ensureInNewProcess(stateDir)).toMatchObject({ path: first.path, built: false });
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
     }
