@@ -42,9 +42,11 @@ describe('more limits', () => {
     const peak = Number(readFileSync(join(dir, 'memory.kmem.tcp.max_usage_in_bytes'), 'utf8'));
     const r = await sb.result();
     expect(r.stdout).toContain('filled');
-    expect(limit).toBe(64 * MiB);
+    expect(limit).toBe(8 * MiB); // a budget of their own: an eighth of the memory limit
     expect(peak).toBeGreaterThan(MiB); // counted: 0 when the group's TCP accounting is off
-    expect(peak).toBeLessThanOrEqual(66 * MiB); // the limit, and the charge batches of a few CPUs over it
+    expect(peak).toBeLessThanOrEqual(12 * MiB); // the budget, and the charge batches of a few CPUs over it (10.2 MB seen)
+    // And shown in the run's own figures (limit_in_bytes alone reported ~1 MB for this run).
+    expect(r.usage.peak_memory_bytes).toBeGreaterThanOrEqual(peak);
   }, 60_000);
 
   it('ends a task that runs out of file descriptors as ResourceExhausted/fds (RLIMIT_NOFILE)', async () => {
