@@ -8,7 +8,7 @@ import type { HarnessReply, SerializedError } from '../task/protocol.js';
 import type { RunError, RunResult } from './result.js';
 import { signalName } from '../util/signals.js';
 
-export type KillReason = 'wall' | 'cpu' | 'pids' | 'disk' | 'output' | 'cancelled';
+export type KillReason = 'wall' | 'cpu' | 'pids' | 'disk' | 'output' | 'memory' | 'cancelled';
 
 export interface RunFacts {
   mode: 'task' | 'program';
@@ -83,7 +83,7 @@ export function classify(f: RunFacts): Verdict {
     return failed({ kind: 'SecurityViolation', syscall, message: `killed by the seccomp filter for a blocked system call${syscall ? `: ${syscall}` : ''}` });
   }
   // 3. Kernel counters of the run's cgroup, and the supervisor's watch and clocks.
-  if (f.oomKills > 0) {
+  if (f.oomKills > 0 || f.killReason === 'memory') {
     return failed({ kind: 'ResourceExhausted', resource: 'memory', limit_value: r.memory, message: `memory limit of ${r.memory} bytes reached (killed by the kernel OOM killer)` });
   }
   if (f.killReason === 'output') return failed({ kind: 'ResourceExhausted', resource: 'output', message: f.replyProblem ?? 'result too large' });

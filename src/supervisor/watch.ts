@@ -135,6 +135,9 @@ export class Watch {
       this.peaks.memoryBytes = Math.max(this.peaks.memoryBytes, s.memoryPeakBytes, s.memoryCurrentBytes);
       this.peaks.pids = Math.max(this.peaks.pids, s.pidsPeak ?? 0, s.pidsCurrent);
       if (final) return;
+      // The OOM killer took a process: the run is over, as v2's memory.oom.group makes it there
+      // (v1 has none: the rest of the run went on, its verdict already decided, until its clock).
+      if (s.oomKills > 0) return this.kill('memory');
       if (s.cpuUsageUs / 1000 > r.cpuTime) return this.kill('cpu');
       if (s.pidsLimitHits > 0) return this.kill('pids');
       // /workspace's own filesystem: one statfs, and no process (its size is the kernel's to

@@ -114,6 +114,15 @@ describe('a Ratchet task in a bubblewrap sandbox', () => {
 });
 
 describe('limits end runs with the right verdict', () => {
+  // v1 has no memory.oom.group: a parent whose child the OOM killer took slept on to its clock.
+  it('a run whose child the OOM killer took ends then, not at its wall time', async () => {
+    const parent = `require('child_process').spawn(process.execPath, ['-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))'], { stdio: 'ignore' }); setTimeout(() => {}, 60000);`;
+    const r = await execProgram(['/usr/bin/node', '-e', parent], { host, policy: { resources: { memory: '96MB', wallTime: '30s' } } });
+    expect(r.error).toMatchObject({ kind: 'ResourceExhausted', resource: 'memory' });
+    expect(r.usage.wall_ms).toBeLessThan(30_000);
+  }, 60_000);
+
+
   it('ends a memory bomb under 64 MB as ResourceExhausted/memory within 5 s, peak near the limit', async () => {
     const t0 = Date.now();
     const r = await runTask(fixture('membomb'), { trustLevel: 'untrusted', host });
