@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { Policy, TrustLevel, type PolicyInput, type ResourceLimits } from './policy.js';
 import { TRUST_PRESETS } from './trust.js';
 import { PawlError } from '../errors.js';
+import { parseSize } from './units.js';
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -41,6 +42,14 @@ function parsePolicy(input: PolicyInput, what: string): Policy {
   return parsed.data;
 }
 
+const sizeOrNull = (v: string | number): number | null => {
+  try {
+    return parseSize(v);
+  } catch {
+    return null; // the parse below names it
+  }
+};
+
 /**
  * The task's layer, checked and clamped: the trust level is the operator's ceiling, so a task can
  * only tighten it (its 2GB memory_limit under "untrusted" gets 64MB). Everything else (seccomp,
@@ -53,9 +62,14 @@ function taskLayer(level: TrustLevel, task: PolicyInput | undefined): PolicyInpu
     throw new PawlError('InvalidPolicy', `a task's own policy may set only ${[...TASK_FIELDS].join(' and ')}; ${foreign.join(', ')} ${foreign.length > 1 ? 'are' : 'is'} for the operator (run options)`);
   }
   const ceiling = parsePolicy(mergeInputs(TRUST_PRESETS[level], { trustLevel: level }), 'policy').resources;
-  const asked = parsePolicy(mergeInputs(TRUST_PRESETS[level], { resources: task.resources, trustLevel: level }), "task's policy").resources;
+  const own = { ...task.resources };
+  // A task that lowers its memory below its level's /tmp gets a /tmp that fits (half its memory):
+  // Ratchet's memory_limit "32MB" was refused, the default /tmp (50MB) no longer fitting.
+  const memory = own.memory === undefined ? null : sizeOrNull(own.memory);
+  if (memory !== null && own.tmpSize === undefined && ceiling.tmpSize >= memory) own.tmpSize = Math.max(64 * 1024, Math.floor(memory / 2 / 4096) * 4096);
+  const asked = parsePolicy(mergeInputs(TRUST_PRESETS[level], { resources: own, trustLevel: level }), "task's policy").resources;
   const resources: Partial<Record<keyof ResourceLimits, number>> = {};
-  for (const key of Object.keys(task.resources ?? {}) as (keyof ResourceLimits)[]) {
+  for (const key of Object.keys(own) as (keyof ResourceLimits)[]) {
     if (!(CEILINGS as readonly string[]).includes(key)) throw new PawlError('InvalidPolicy', `a task's own policy cannot set resources.${key}; it is for the operator`);
     resources[key] = Math.min(asked[key as (typeof CEILINGS)[number]], ceiling[key as (typeof CEILINGS)[number]]);
   }

@@ -201,7 +201,7 @@ describe('CgroupV1Driver', () => {
       { path: `${m.memory}/pawl/run-1/memory.swappiness`, value: '0' },
       { path: `${m.memory}/pawl/run-1/memory.limit_in_bytes`, value: '67108864' },
       { path: `${m.memory}/pawl/run-1/memory.memsw.limit_in_bytes`, value: '67108864' },
-      { path: `${m.memory}/pawl/run-1/memory.kmem.tcp.limit_in_bytes`, value: '67108864' },
+      { path: `${m.memory}/pawl/run-1/memory.kmem.tcp.limit_in_bytes`, value: '8388608' },
       { path: `${m.cpu}/pawl/run-1/cpu.cfs_period_us`, value: '100000' },
       { path: `${m.cpu}/pawl/run-1/cpu.cfs_quota_us`, value: '20000' },
       { path: `${m.pids}/pawl/run-1/pids.max`, value: '120' },

@@ -43,6 +43,14 @@ describe('policy resolution', () => {
     expect(resolvePolicy({ trustLevel: 'untrusted', overrides: { resources: { memory: '2GB' } } }).resources.memory).toBe(2048 * MiB);
   });
 
+  // Ratchet's memory_limit "32MB" was refused: the level's /tmp (50MB) no longer fitted.
+  it('a task that lowers its memory below its /tmp gets a /tmp that fits, unless it names one', () => {
+    expect(resolvePolicy({ task: { resources: { memory: '32MB' } } }).resources).toMatchObject({ memory: 32 * MiB, tmpSize: 16 * MiB });
+    expect(resolvePolicy({ task: { resources: { memory: '100MB' } } }).resources).toMatchObject({ memory: 100 * MiB, tmpSize: 50 * MiB });
+    expect(resolvePolicy({ task: { resources: { memory: '32MB', tmpSize: '8MB' } } }).resources.tmpSize).toBe(8 * MiB);
+    expect(() => resolvePolicy({ task: { resources: { memory: '32MB', tmpSize: '40MB' } } })).toThrow(/tmpSize: must be smaller than resources\.memory/);
+  });
+
   it.each([
     [{ security: { uid: 5 } }, /a task's own policy may set only resources and env; security is for the operator/],
     [{ trustLevel: 'system' }, /trustLevel is for the operator/],
