@@ -19,7 +19,7 @@ export const volumeDir = (stateDir: string, name: string) => join(stateDir, 'vol
  * The mounted filesystem's root, what a run binds: a dir of a random name in the volume's dir.
  * bwrap runs as the run's unprivileged host id and must traverse to the source it binds, so the
  * volume's dir is 0711 (enter, not list): the random name keeps other host users out of a data
- * dir that every run's host id may write (mode 0777).
+ * dir that every run's host id may write (mode 1777: sticky, so none removes or renames another's files).
  */
 export function volumeData(stateDir: string, name: string): string | null {
   const dir = volumeDir(stateDir, name);
@@ -55,8 +55,9 @@ async function mountVolume(stateDir: string, name: string, size: number): Promis
   if (have !== size) throw new PawlError('InvalidPolicy', `volume "${name}" exists with ${have} bytes, the policy asks for ${size}: use its size or remove ${dir}`);
   if (statSync(data).dev === statSync(dir).dev) {
     await loopMount(image, data, { scratch: false });
-    // Each run's user is a different host id: every one may add files (and read the others').
-    await chmod(data, 0o777);
+    // Each run's user is a different host id: every one may add files (and read the others'), and
+    // sticky, none may unlink or rename another's (without it, unlink-and-recreate replaced them).
+    await chmod(data, 0o1777);
   }
   return data;
 }

@@ -135,8 +135,10 @@ describe.each(RUNTIMES)('%s: mounts from the policy', (runtime) => {
     const mounts = [{ type: 'volume', source: VOLUME, target: '/vol', size: '8MB' }] as const;
     const first = await sh(runtime, `echo kept-${runtime} > /vol/keep-${runtime}; dd if=/dev/zero of=/vol/big-${runtime} bs=1M count=32 2>&1; rm /vol/big-${runtime}`, { mounts: [...mounts] });
     expect(first.stdout).toMatch(/No space left on device/);
-    const second = await sh(runtime, `cat /vol/keep-${runtime}`, { mounts: [...mounts] });
-    expect(second.stdout).toBe(`kept-${runtime}\n`);
+    // A later run (another host id) reads it, but cannot replace it: not by writing, nor by unlinking it first.
+    const second = await sh(runtime, `cat /vol/keep-${runtime}; rm -f /vol/keep-${runtime}; echo new > /vol/keep-${runtime}; cat /vol/keep-${runtime}`, { mounts: [...mounts] });
+    expect(second.stdout).toBe(`kept-${runtime}\nkept-${runtime}\n`);
+    expect(second.stderr).toMatch(/Operation not permitted/);
     // Its data outlives runs: mounted with write barriers (a run's scratch /workspace goes without).
     const data = volumeData(host.stateDir, VOLUME)!;
     const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === data) ?? '';
