@@ -157,7 +157,7 @@ async function main(argv: string[]): Promise<number> {
       const plan = await explain(policy);
       // How the task's own metadata fields were read (before the trust level clamps them).
       if (values.json) out(JSON.stringify(task ? { ...plan, task: { readings: task.readings } } : plan, null, 2));
-      else out(`${task?.readings.length ? `task metadata:\n${task.readings.map((r) => `  ${formatReading(r)}`).join('\n')}\n\n` : ''}${formatExplanation(plan)}`);
+      else out(`${task?.readings.length ? `task metadata:\n${task.readings.map((r) => `  ${printable(formatReading(r))}`).join('\n')}\n\n` : ''}${formatExplanation(plan)}`);
       // runc/crun: the bundle's config.json, as written for each run (ID: the run's id).
       if (!values.json && plan.ociConfig) out(`\nconfig.json (${policy.runtime}):\n${JSON.stringify(plan.ociConfig, null, 2)}`);
       return 0;

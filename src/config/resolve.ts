@@ -17,7 +17,18 @@ export function mergeInputs(...layers: (PolicyInput | undefined)[]): PolicyInput
     for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v);
     return out;
   };
+  for (const l of layers) refuseProtoKeys(l);
   return layers.reduce<unknown>((acc, l) => merge(acc, l ?? {}), {}) as PolicyInput;
+}
+
+/**
+ * JSON and YAML make "__proto__" an own key; merged, it would set an object's prototype, and the
+ * schema's records drop it without a word (a security.yaml env var that silently was not there).
+ */
+function refuseProtoKeys(v: unknown, depth = 0): void {
+  if (typeof v !== 'object' || v === null || depth > 64) return;
+  if (Object.hasOwn(v, '__proto__')) throw new PawlError('InvalidPolicy', 'a "__proto__" key is refused in a policy (it would be dropped, not kept)');
+  for (const child of Object.values(v)) refuseProtoKeys(child, depth + 1);
 }
 
 export function formatZodError(err: z.ZodError, what: string): string {

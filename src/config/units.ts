@@ -19,7 +19,10 @@ export function parseSize(value: string | number): number {
   if (!m || !(unit in SIZE_UNITS)) {
     throw new Error(`invalid size "${value}": expected a number with a unit B, KB, MB, GB or TB (e.g. "128MB")`);
   }
-  return Math.round(Number(m[1]) * SIZE_UNITS[unit]!);
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[unit]!);
+  // Past 2^53 a number is no longer exact: the kernel got 1.0995116266764884e+21, or a wrapped value.
+  if (!Number.isSafeInteger(bytes)) throw new Error(`invalid size "${value}": at most ${Number.MAX_SAFE_INTEGER} bytes (8 PB)`);
+  return bytes;
 }
 
 /**

@@ -51,6 +51,12 @@ describe('policy resolution', () => {
     expect(() => resolvePolicy({ task: { resources: { memory: '32MB', tmpSize: '40MB' } } })).toThrow(/tmpSize: must be smaller than resources\.memory/);
   });
 
+  it('refuses a "__proto__" key (a security.yaml env: {__proto__: x} was dropped without a word), and a size past 2^53', () => {
+    expect(() => resolvePolicy({ task: JSON.parse('{"env": {"__proto__": "x"}}') })).toThrow(/a "__proto__" key is refused/);
+    expect(() => resolvePolicy({ overrides: JSON.parse('{"resources": {"__proto__": {"memory": 1}}}') })).toThrow(/a "__proto__" key is refused/);
+    expect(() => resolvePolicy({ overrides: { resources: { memory: '99999999TB' } } })).toThrow(/resources\.memory: invalid size "99999999TB": at most 9007199254740991 bytes/);
+  });
+
   it.each([
     [{ security: { uid: 5 } }, /a task's own policy may set only resources and env; security is for the operator/],
     [{ trustLevel: 'system' }, /trustLevel is for the operator/],
