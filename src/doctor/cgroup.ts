@@ -28,7 +28,10 @@ export async function cgroupChecks(host: HostConfig, mountinfo?: string): Promis
       const at = cg.mounts[v1];
       out.push(check(`cgroup ${c}`, at ? 'ok' : 'missing', at ? `v1 ${v1} at ${at}` : `no v1 ${v1} hierarchy is mounted: the ${what} cannot be enforced`, `mount the ${v1} controller (mount -t cgroup -o ${v1} cgroup /sys/fs/cgroup/${v1})`, true));
     }
-    out.push(check('cgroup delegation', 'ok', `v1: pawl creates its groups as root under each hierarchy's ${host.cgroupParent}/`, null, true));
+    // v1 has no safe delegation: only root makes groups there (a user's runs failed with a raw EACCES).
+    out.push(process.geteuid?.() === 0
+      ? check('cgroup delegation', 'ok', `v1: pawl creates its groups as root under each hierarchy's ${host.cgroupParent}/`, null, true)
+      : check('cgroup delegation', 'missing', `v1: only root can create cgroups here (v1 has no safe delegation), and pawl runs as uid ${process.geteuid?.()}`, 'run pawl as root, or on a cgroup v2 host with a delegated subtree (README "Hosts")', true));
   } else {
     const root = cg.unified!;
     const available = words(await read(join(root, 'cgroup.controllers')));

@@ -59,9 +59,27 @@ describe('pawl doctor on this host', () => {
     chmodSync(open, 0o777);
     const r = await pawl(['doctor'], { PAWL_STATE_DIR: open });
     expect(r.exitCode).toBe(1);
-    expect(line(r.stdout, 'state dir')).toMatch(/^missing +state dir +.* mode 777: others could change the rootfs or cached facts pawl trusts/);
+    expect(line(r.stdout, 'state dir')).toMatch(/^missing +state dir +the state dir is not pawl's alone: .* writable by others \(mode 777\); pawl trusts the rootfs and the facts it caches there/);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('the default policy is NOT fully enforceable on this host: state dir');
   });
+
+  // v1 has no delegation: as another user, doctor said "ok" and every run failed with a raw EACCES.
+  it('as a user other than root on cgroup v1: doctor names the gap, and a run says v1 needs root', async () => {
+    const mine = mkdtempSync(join(tmpdir(), 'pawl-doctor-user-'));
+    chmodSync(mine, 0o755);
+    execFileSync('chown', ['nobody', mine]);
+    try {
+      const as = (args: string[]) => execa('runuser', ['-u', 'nobody', '--', 'env', `PAWL_STATE_DIR=${mine}/state`, `PAWL_CGROUP_PARENT=pawl-doctor-user${tag}`, 'node', CLI, ...args], { reject: false, cwd: '/' });
+      const doctor = await as(['doctor']);
+      if (!/v1 /.test(doctor.stdout)) return; // a v2 host: delegation is its own check
+      expect(line(doctor.stdout, 'cgroup delegation')).toMatch(/^missing +cgroup delegation +v1: only root can create cgroups here/);
+      const run = await as(['exec', '--', '/usr/bin/node', '-e', '0']);
+      expect(run.exitCode).not.toBe(0);
+      expect(run.stderr).toMatch(/cgroup v1 needs root: pawl \(uid 65534\) cannot create .*pawl-doctor-user/);
+    } finally {
+      rmSync(mine, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('names a state dir the sandboxes\' users cannot pass through to the rootfs (mode 0700, run as root)', async () => {
     const closed = mkdtempSync(join(tmpdir(), 'pawl-doctor-closed-'));

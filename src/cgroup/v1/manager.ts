@@ -119,7 +119,12 @@ export class CgroupV1Driver implements CgroupDriver {
       for (const c of components) {
         dir = join(dir, c);
         await this.ops.mkdir(dir).catch((e: unknown) => {
-          if (errno(e) !== 'EEXIST') throw e;
+          const code = errno(e);
+          if (code === 'EEXIST') return;
+          if ((code === 'EACCES' || code === 'EPERM') && process.geteuid?.() !== 0) {
+            throw new PawlError('HostUnsupported', `cgroup v1 needs root: pawl (uid ${process.geteuid?.()}) cannot create ${dir} (${code}); v1 has no safe delegation (run as root, or on a cgroup v2 host with a delegated subtree: README "Hosts")`);
+          }
+          throw e;
         });
       }
     }
