@@ -92,7 +92,8 @@ describe('disk rate limits follow the storage', () => {
       expect(r.status).toBe('succeeded');
       expect(r.stdout).toBe('data\n');
       expect(r.not_needed).toEqual([expect.stringMatching(new RegExp(`^io-limits: ${dir}/runs: tmpfs \\(memory`))]);
-      expect(r.degraded).toEqual([]);
+      // But /workspace's image there is memory its limit does not count: said so.
+      expect(r.degraded).toEqual([`workspace-memory: ${dir}/runs is in memory (tmpfs): /workspace's image (up to resources.diskSpace, ${100 * MiB} bytes) is host memory the run's memory limit does not count; a run dir on a disk makes it disk`]);
       // Only the rootfs (on the disk) is left to throttle.
       expect(throttled).toEqual([`${diskOf('/var/lib/pawl')} ${5 * MiB}`]);
       const left = await leftovers(h); // the test's own tmpfs is not a leftover
