@@ -141,6 +141,7 @@ function notesFor(doc: SecurityConfig['security']): string[] {
     notes.push(`security.runtime_config.container_runtime: ${rc.container_runtime} is a container daemon; pawl runs without one and uses its default runtime, bwrap (set bwrap, runc or crun to choose)`);
   }
   if (rc.image_registry !== undefined) notes.push('security.runtime_config.image_registry: not used; pawl builds its own read-only rootfs (pawl rootfs build)');
+  if (rc.rootfs !== undefined) notes.push(`security.runtime_config.rootfs.source: not used; pawl builds its read-only rootfs in its state dir (<PAWL_STATE_DIR>/rootfs, pawl rootfs build), not from ${rc.rootfs.source}`);
   const swaps = [
     ...(doc.default_limits?.memory_swap_limit_mb !== undefined ? ['security.default_limits'] : []),
     ...Object.entries(doc.task_policies).filter(([, t]) => t.resource_limits?.memory_swap_limit_mb !== undefined).map(([n]) => `security.task_policies.${n}.resource_limits`),

@@ -8,8 +8,6 @@ export interface RuntimeSettings {
   pool: PoolConfigInput;
   /** How often to collect what dead runs left (cleanup_interval), in ms. */
   cleanupIntervalMs?: number;
-  /** The rootfs directory (rootfs.source). */
-  rootfsSource?: string;
   /** The audit log file (audit_log). */
   auditLog?: string;
 }
@@ -24,7 +22,6 @@ export function runtimeSettings(config: SecurityConfig): RuntimeSettings {
   return {
     pool,
     ...(rc.cleanup_interval !== undefined ? { cleanupIntervalMs: rc.cleanup_interval } : {}),
-    ...(rc.rootfs ? { rootfsSource: rc.rootfs.source } : {}),
     ...(rc.audit_log ? { auditLog: rc.audit_log } : {}),
   };
 }

@@ -173,7 +173,7 @@ export const RuntimeConfig = z.strictObject({
   container_runtime: oneOf(['bwrap', 'runc', 'crun', 'docker', 'podman'] as const).optional(),
   /** The plan's image registry: pawl builds its own rootfs instead (reported as not used). */
   image_registry: z.string().optional(),
-  /** Where the read-only rootfs comes from: the directory pawl builds and caches it in. */
+  /** The plan's rootfs directory: pawl builds its own in its state dir instead (reported as not used). */
   rootfs: z.strictObject({ source: z.string().startsWith('/', 'expected an absolute path') }).optional(),
   cleanup_interval: Seconds.optional(),
   max_concurrent_containers: pool.maxConcurrent.unwrap().optional(),

@@ -38,6 +38,14 @@ describe('the Ratchet plan sample security.yaml', () => {
     expect(effectivePolicy(c, { taskName: 'other' }).policy.resources).toMatchObject({ memory: 128 * MiB, wallTime: 300_000 });
     expect(c.notes.join('\n')).toContain('container_runtime: docker is a container daemon; pawl runs without one');
   });
+
+  it('says what it accepts and does not use (a rootfs.source was taken without a word)', () => {
+    const c = parseSecurityConfig(y('security:', '  runtime_config: {rootfs: {source: /srv/rootfs}, image_registry: r.example.com}'), 'sec.yaml');
+    expect(c.notes).toEqual(expect.arrayContaining([
+      'security.runtime_config.image_registry: not used; pawl builds its own read-only rootfs (pawl rootfs build)',
+      'security.runtime_config.rootfs.source: not used; pawl builds its read-only rootfs in its state dir (<PAWL_STATE_DIR>/rootfs, pawl rootfs build), not from /srv/rootfs',
+    ]));
+  });
 });
 
 describe('bad security.yaml files: every problem, precisely', () => {
