@@ -160,10 +160,11 @@ function taskError(stage: 'load' | 'run' | 'output', e: SerializedError, f: RunF
   }
   if (e.code && FS_CODES.has(e.code) && (e.code !== 'EPERM' || e.path)) return { ...base, kind: 'FileSystemBlocked', message: e.message };
   // With no network at all any network failure was the sandbox's doing; in restricted mode a
-  // NetworkError may be an allowed host's own failure, so it needs the proxy's own refusal.
+  // network error (a NetworkError or an errno: ECONNREFUSED is also an allowed host's own answer)
+  // may be an allowed host's own failure, so it needs the proxy's own refusal.
   const mode = policy.network.mode;
   const refused = mode === 'none' || (mode === 'restricted' && !!f.proxyDenials?.length);
-  if (mode !== 'full' && ((e.name === 'NetworkError' && refused) || (e.code && NET_CODES.has(e.code)))) {
+  if (refused && (e.name === 'NetworkError' || (e.code && NET_CODES.has(e.code)))) {
     return { ...base, kind: 'NetworkBlocked', message: e.message };
   }
   return { ...base, kind: 'TaskError', message: stage === 'load' ? `the task failed to load: ${e.message}` : e.message };

@@ -56,6 +56,13 @@ describe('classify', () => {
     expect(thrown({ name: 'NetworkError' }, [{ kind: 'network', detail: 'x' }] as never).error?.kind).toBe('NetworkBlocked');
     expect(thrown({ code: 'EAI_AGAIN' }).error?.kind).toBe('NetworkBlocked');
   });
+  // In restricted mode an allowed host's own refusal (ECONNREFUSED) is no block: only the proxy's is.
+  it('restricted network: a network errno is NetworkBlocked only with the egress proxy\'s refusal', () => {
+    const policy = resolvePolicy({ overrides: { network: { mode: 'restricted', allowedHosts: ['example.com'] } } });
+    const thrown = (denials: string[]) => f({ policy, proxyDenials: denials, reply: { ok: false, stage: 'run', error: { name: 'Error', message: 'connect ECONNREFUSED', code: 'ECONNREFUSED' }, violations: [] } });
+    expect(thrown([]).error?.kind).toBe('TaskError');
+    expect(thrown(['evil.example:443 (not allowed)']).error?.kind).toBe('NetworkBlocked');
+  });
   it('a limit crossed after the last poll still decides the verdict', () => {
     expect(f({ workspaceBytes: 200 * 1024 * 1024 }).error).toMatchObject({ kind: 'ResourceExhausted', resource: 'disk' });
     expect(f({ workspaceBytes: Infinity }).error?.message).toMatch(/could not be checked/);
