@@ -87,6 +87,14 @@ describe('more limits', () => {
     expect(r, JSON.stringify(r.error)).toMatchObject({ status: 'succeeded', output: { sum: 3 } });
   });
 
+  it('a program printing 20000 short lines: every one arrives, read in batches', async () => {
+    const r = await execProgram(['/bin/busybox', 'sh', '-c', 'i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done'], { host, policy: { filesystem: { binds: [{ src: '/usr/bin/busybox', dst: '/bin/busybox' }] }, resources: { wallTime: '60s' } } });
+    expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.length).toBe(20000);
+    expect(lines.at(-1)).toBe('line 19999');
+  }, 90_000);
+
   it('keeps 1 MB of stdout by default and reports what it dropped; the run still succeeds', async () => {
     const r = await runTask(fixture('chatty'), { host });
     expect(r.status).toBe('succeeded');

@@ -72,6 +72,22 @@ describe('warm pool', () => {
     }
   }, 120_000);
 
+  // Many small writes are read in batches (a flood costs the supervisor little): a pooled run,
+  // which ends at its reply, still has every line the task printed before it.
+  it('a task that prints many short lines then returns: every line is in its result', async () => {
+    const pool = new Pool({ size: 1, maxConcurrent: 2 }, host);
+    try {
+      const r = await pool.run(task('for (let i = 0; i < 3000; i++) console.log("line " + i); return { done: true };'), {});
+      expect(r.status, JSON.stringify(r.error)).toBe('succeeded');
+      const lines = r.stdout.trim().split('\n');
+      expect(lines.length).toBe(3000);
+      expect(lines.at(-1)).toBe('line 2999');
+      expect(r.stdout_dropped_bytes ?? 0).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('replaces a sandbox killed while idle and never hands it a task', async () => {
     const pool = new Pool({ size: 1, maxConcurrent: 2 }, host);
     const policy = resolvePolicy({ trustLevel: 'limited' });

@@ -44,22 +44,51 @@ export class Capped {
 }
 
 /**
- * A stream past its cap, or past PACE_AFTER reads, is read in pauses: a task writing a byte at a
- * time (300k writes in 4 s) cost the supervisor a read and an event each, more CPU than the task
- * spent (1.6 s against 1.1), outside every limit of the run; 64 KB writes past the cap, 1.35 s.
- * Paused, the socket's buffer fills and one read takes what a pause let in (the task's writes
- * wait meanwhile). A task that prints a few hundred lines is read as they come.
+ * A flood is read in batches: a task writing a byte at a time (300k writes in 4 s) cost the
+ * supervisor a read and an event each, more CPU than the task spent (1.6 s against 1.1), outside
+ * every limit of the run; 64 KB writes past the cap, 1.35 s. A stream past its cap, or read more
+ * than PACE_READS times within PACE_WINDOW_MS, is paused and emptied with read() every
+ * FLOOD_PAUSE_MS: libuv stops reading after one read, the socket's buffer gathers the writes
+ * meanwhile (the task's writes wait when it is full), and the next read takes them in one. Nothing is lost: flush() empties it before the output is looked at.
  */
 const FLOOD_PAUSE_MS = 10;
-const PACE_AFTER = 512;
-function paced(stream: Readable, out: Capped): void {
-  let reads = 0;
-  stream.on('data', (b: Buffer) => {
-    out.push(b);
-    if ((out.dropped === 0 && ++reads < PACE_AFTER) || stream.isPaused()) return;
-    stream.pause();
-    setTimeout(() => stream.resume(), FLOOD_PAUSE_MS);
-  });
+const PACE_READS = 256;
+const PACE_WINDOW_MS = 100;
+class Paced {
+  private reads = 0;
+  private window = performance.now();
+  private paced = false;
+
+  constructor(private readonly stream: Readable, private readonly out: Capped) {
+    stream.on('data', this.onData);
+  }
+
+  private readonly onData = (b: Buffer): void => {
+    this.out.push(b);
+    const now = performance.now();
+    if (now - this.window > PACE_WINDOW_MS) (this.window = now), (this.reads = 0);
+    if (this.out.dropped === 0 && ++this.reads < PACE_READS) return;
+    this.paced = true;
+    this.stream.off('data', this.onData);
+    this.stream.pause();
+    // Paused, node still reads until its buffer holds highWaterMark bytes (16 KB: 16384 reads of
+    // one byte each); at 1 it stops after one read, and the next read() starts it again.
+    (this.stream as unknown as { _readableState: { highWaterMark: number } })._readableState.highWaterMark = 1;
+    this.tick();
+  };
+
+  private readonly tick = (): void => {
+    this.flush();
+    // read() at the end of the stream is what emits its 'end' (paused, nothing else reads it).
+    if (!this.stream.readableEnded && !this.stream.destroyed) setTimeout(this.tick, FLOOD_PAUSE_MS);
+  };
+
+  /** Everything the stream holds, into `out`, now. */
+  flush(): void {
+    if (!this.paced) return;
+    let chunk: Buffer | null;
+    while ((chunk = this.stream.read() as Buffer | null) !== null) this.out.push(chunk);
+  }
 }
 
 export interface IoOptions {
@@ -79,6 +108,7 @@ export interface IoOptions {
 export class RunIo {
   readonly stdout: Capped;
   readonly stderr: Capped;
+  private pacers: Paced[] = [];
   private reply: Buffer[] = [];
   private replyBytes = 0;
   /** The reply could not be used (too large, not JSON). */
@@ -99,6 +129,11 @@ export class RunIo {
    * Readers first, before the program runs: the spawned process may exit before the program
    * writes (runc/crun create), and node drains the pipes of an exited child that have none.
    */
+  /** What a paced stream holds, into stdout/stderr: before they are read (reap). */
+  flush(): void {
+    for (const p of this.pacers) p.flush();
+  }
+
   /** Reuse mode reads the reply pipe itself (pool/reuse.ts). */
   detachReply(sandbox: RuntimeSandbox): void {
     sandbox.reply?.removeAllListeners('data');
@@ -120,11 +155,13 @@ export class RunIo {
     const deadline = performance.now() + DRAIN_MS;
     for (let turn = 0; performance.now() < deadline; turn++) {
       let waiting = 0;
+      this.flush();
       for (const s of streams) {
         if (s.readableEnded || s.destroyed) continue; // its end was read: nothing more comes
         const fd = fdOf(s);
         if (fd === null || libc.ioctl(fd, FIONREAD, count) !== 0) return false;
-        waiting += count.readInt32LE(0);
+        // And what node read but no listener has had (a paced stream's buffer: flushed above).
+        waiting += count.readInt32LE(0) + s.readableLength;
       }
       if (turn < DRAIN_SPIN || waiting === 0) await nextTurn();
       else await new Promise((r) => setTimeout(r, 1));
@@ -134,8 +171,7 @@ export class RunIo {
   }
 
   attach(sandbox: RuntimeSandbox): void {
-    paced(sandbox.stdout, this.stdout);
-    paced(sandbox.stderr, this.stderr);
+    this.pacers = [new Paced(sandbox.stdout, this.stdout), new Paced(sandbox.stderr, this.stderr)];
     sandbox.reply?.on('data', (b: Buffer) => this.onReply(b));
   }
 

@@ -71,6 +71,7 @@ export async function reap(
   kills.catch(() => {}); // awaited below, its failure with it: not unhandled if the reads fail first
   const [egress, fs] = await Promise.all([output, finalFigures(watch, run.workspace)]);
   // Only now is everything the program wrote in: both read here, at one moment.
+  io.flush();
   const stdout = io.stdout.text();
   const stderr = io.stderr.text();
   // Its own filesystem: capped at diskSpace by the kernel (the rest is ext4's slack: watch.ts).
