@@ -3,15 +3,15 @@
 // be preceded by a fake one. The caller names a file (--result) or an fd (--result-fd, not 0-2);
 // with neither, it goes to a file under the state dir, which no sandbox can reach, and one line
 // on stderr names it.
-import { closeSync, fstatSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { PawlError } from '../errors.js';
 import { UsageError } from './args.js';
 import { drained, err } from './output.js';
 import { mkdirPrivateSync } from '../util/private-dir.js';
 
-export type ResultTarget = { kind: 'stream'; stream: Writable } | { kind: 'fd'; fd: number } | { kind: 'state'; dir: string };
+export type ResultTarget = { kind: 'stream'; stream: Writable } | { kind: 'fd'; fd: number; path?: string; stateDir?: string } | { kind: 'state'; dir: string };
 
 const SELF = /^\/(dev|proc\/self\/fd|dev\/fd)\/(stdout|stderr|1|2)$/;
 
@@ -25,9 +25,10 @@ export function resultTarget(values: { result?: string; 'result-fd'?: string }, 
     if (self) return { kind: 'stream', stream: self[2] === 'stdout' || self[2] === '1' ? process.stdout : process.stderr };
     // Opened now, before the program runs: what the path names is the caller's. Opened after the
     // run, a path inside a writable bind could be the program's link (root then overwrote the
-    // file it named) or FIFO (pawl hung on it).
+    // file it named) or FIFO (pawl hung on it). Not truncated until the result is written (the
+    // file may be something the program reads), and checked then to be still the file at the path.
     try {
-      return { kind: 'fd', fd: openSync(values.result, 'w', 0o644) };
+      return { kind: 'fd', fd: openSync(values.result, constants.O_WRONLY | constants.O_CREAT, 0o644), path: values.result, stateDir };
     } catch (e) {
       throw new UsageError(`cannot open --result ${values.result} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
@@ -55,10 +56,11 @@ export function resultTarget(values: { result?: string; 'result-fd'?: string }, 
   return { kind: 'state', dir: join(stateDir, 'results') };
 }
 
-function writeFully(fd: number, data: Buffer): void {
+/** `at`: the file offset to write from (a file pawl opened), or null for the fd's own (a pipe, a caller's file). */
+function writeFully(fd: number, data: Buffer, at: number | null = null): void {
   for (let off = 0; off < data.length; ) {
     try {
-      off += writeSync(fd, data, off);
+      off += writeSync(fd, data, off, data.length - off, at === null ? null : at + off);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking reader is slow
@@ -73,10 +75,28 @@ export async function writeResult(target: ResultTarget, id: string, json: string
       await drained(process.stdout);
       target.stream.write(text);
       return;
-    case 'fd':
-      writeFully(target.fd, Buffer.from(text));
-      closeSync(target.fd);
+    case 'fd': {
+      const bytes = Buffer.from(text);
+      try {
+        // A file pawl opened is written from its start and cut there; a pipe or FIFO as it is.
+        const st = target.path !== undefined ? fstatSync(target.fd) : null;
+        writeFully(target.fd, bytes, st?.isFile() ? 0 : null);
+        if (!st || target.path === undefined) return;
+        if (st.isFile()) ftruncateSync(target.fd, bytes.length);
+        // The program could replace the path meanwhile (it is in a writable bind): then the
+        // result went to a file no one can name, and the path holds what the program put there.
+        const now = statSync(target.path, { throwIfNoEntry: false });
+        if (!now || now.dev !== st.dev || now.ino !== st.ino) {
+          const kept = join(target.stateDir!, 'results', `${id}.json`);
+          mkdirPrivateSync(dirname(kept));
+          writeFileSync(kept, text, { mode: 0o600 });
+          throw new PawlError('RuntimeError', `--result ${target.path} was replaced while the program ran (it is not the file pawl opened): the result is in ${kept}`);
+        }
+      } finally {
+        closeSync(target.fd);
+      }
       return;
+    }
     case 'state': {
       const path = join(target.dir, `${id}.json`);
       try {

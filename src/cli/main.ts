@@ -220,7 +220,7 @@ async function main(argv: string[]): Promise<number> {
       let olderThanMs: number | undefined;
       if (values['older-than'] !== undefined) {
         try {
-          olderThanMs = parseDuration(values['older-than']);
+          olderThanMs = parseDuration(values['older-than'], Infinity); // an age, not a timer
         } catch (e) {
           throw new UsageError(`--older-than: ${(e as Error).message}`);
         }

@@ -99,7 +99,8 @@ export function refineFilesystem(p: FsCheckInput, ctx: z.RefinementCtx): void {
     ...p.filesystem.mounts.map((m, i) => ({ at: ['mounts', i, 'target'], target: m.target, verb: 'mount' })),
   ];
   targets.forEach(({ at, target, verb }, i) => {
-    const reserved = [...RESERVED_TARGETS, ...TASK_TREES].find((r) => under(target, r));
+    // Either way: a mount at /opt would cover /opt/pawl, one at /run the egress socket's /run/pawl.
+    const reserved = [...RESERVED_TARGETS, ...TASK_TREES].find((r) => under(target, r) || under(r, target));
     if (target === '/' || reserved) issue(at, `cannot ${verb} over ${target}: it is part of the sandbox pawl builds (${reserved ?? '/'})`);
     const other = targets.find((t, j) => j !== i && (under(t.target, target) || under(target, t.target)));
     if (other) issue(at, `${target} overlaps the mount at ${other.target} (a mount point would be made inside another mount's files)`);

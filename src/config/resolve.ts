@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { Policy, TrustLevel, type PolicyInput, type ResourceLimits } from './policy.js';
 import { TRUST_PRESETS } from './trust.js';
 import { PawlError } from '../errors.js';
-import { parseSize } from './units.js';
+import { MAX_DURATION_MS, parseDuration, parseSize } from './units.js';
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -74,6 +74,19 @@ function taskLayer(level: TrustLevel, task: PolicyInput | undefined): PolicyInpu
   }
   const ceiling = parsePolicy(mergeInputs(TRUST_PRESETS[level], { trustLevel: level }), 'policy').resources;
   const own = { ...task.resources };
+  // A task's longer time than any timer waits is clamped, as any looser limit of its own is (by
+  // its level's ceiling below); the operator's is refused instead.
+  for (const key of ['wallTime', 'cpuTime'] as const) {
+    const v = own[key];
+    if (v === undefined) continue;
+    let ms: number | null = null;
+    try {
+      ms = parseDuration(v, Infinity);
+    } catch {
+      /* the parse below names it */
+    }
+    if (ms !== null && ms > MAX_DURATION_MS) own[key] = MAX_DURATION_MS;
+  }
   // A task that lowers its memory below its level's /tmp gets a /tmp that fits (half its memory):
   // Ratchet's memory_limit "32MB" was refused, the default /tmp (50MB) no longer fitting.
   const memory = own.memory === undefined ? null : sizeOrNull(own.memory);

@@ -32,10 +32,11 @@ export function parseSize(value: string | number): number {
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 const tooLong = (value: string | number) => new Error(`invalid duration ${typeof value === 'number' ? value : `"${value}"`}: at most ${MAX_DURATION_MS} ms (~24 days), the longest a timer can wait`);
 
-export function parseDuration(value: string | number): number {
+/** `max`: MAX_DURATION_MS for what a timer waits for; Infinity for an age (gc --older-than). */
+export function parseDuration(value: string | number, max = MAX_DURATION_MS): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value < 0) throw new Error(`invalid duration ${value}: expected milliseconds >= 0`);
-    if (Math.round(value) > MAX_DURATION_MS) throw tooLong(value);
+    if (Math.round(value) > max) throw tooLong(value);
     return Math.round(value);
   }
   const m = /^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
@@ -45,7 +46,7 @@ export function parseDuration(value: string | number): number {
   }
   const ms = Number(m[1]) * DURATION_UNITS[unit]!;
   if (ms < 0) throw new Error(`invalid duration "${value}": must not be negative`);
-  if (Math.round(ms) > MAX_DURATION_MS) throw tooLong(value);
+  if (Math.round(ms) > max) throw tooLong(value);
   return Math.round(ms);
 }
 

@@ -53,12 +53,11 @@ async function mountVolume(stateDir: string, name: string, size: number): Promis
   if (!existsSync(image)) await makeImage(image, size);
   const have = statSync(image).size;
   if (have !== size) throw new PawlError('InvalidPolicy', `volume "${name}" exists with ${have} bytes, the policy asks for ${size}: use its size or remove ${dir}`);
-  if (statSync(data).dev === statSync(dir).dev) {
-    await loopMount(image, data, { scratch: false });
-    // Each run's user is a different host id: every one may add files (and read the others'), and
-    // sticky, none may unlink or rename another's (without it, unlink-and-recreate replaced them).
-    await chmod(data, 0o1777);
-  }
+  if (statSync(data).dev === statSync(dir).dev) await loopMount(image, data, { scratch: false });
+  // Each run's user is a different host id: every one may add files (and read the others'), and
+  // sticky, none may unlink or rename another's (without it, unlink-and-recreate replaced them).
+  // Set on a volume mounted before too (an older pawl's 0777 stays until changed).
+  if ((statSync(data).mode & 0o7777) !== 0o1777) await chmod(data, 0o1777);
   return data;
 }
 

@@ -303,6 +303,8 @@ export class ReuseSession {
 async function resetMemoryPeak(version: 'v1' | 'v2', dirs: readonly string[]): Promise<boolean> {
   const dir = version === 'v1' ? dirs.find((d) => /\/memory(,[^/]*)?\//.test(d)) : undefined;
   if (!dir) return false;
+  // The TCP buffers' peak too: the run's peak counts them (cgroup/v1/memory.ts); a kernel without it: no matter.
+  await writeFile(join(dir, 'memory.kmem.tcp.max_usage_in_bytes'), '0').catch(() => {});
   return writeFile(join(dir, 'memory.max_usage_in_bytes'), '0').then(() => true, () => false);
 }
 

@@ -13,6 +13,7 @@ import type { HostConfig } from '../config/host.js';
 import { buildTree, loadRecipe, replaceAtomically, RECIPE_DIR, rootfsFiles, rootfsHash, sha256File, type RootfsFile } from './build.js';
 import { factsCache, type FactsCache } from '../hostfacts/cache.js';
 import { sha256, statSig } from '../hostfacts/keys.js';
+import { assertTrustedStateDir } from '../hostfacts/trusted-dir.js';
 
 export interface RootfsInfo {
   path: string;
@@ -174,6 +175,8 @@ export function ensureRootfs(host: HostConfig, opts: EnsureOptions = {}): Promis
 }
 
 async function ensureRootfsOnce(host: HostConfig, opts: EnsureOptions): Promise<Ensured> {
+  // Every caller (a run, pawl serve's start, pawl rootfs build) trusts what is there only if it is pawl's alone.
+  assertTrustedStateDir(host.stateDir, host.runDir);
   const facts = factsCache(host.stateDir);
   const recipe = await loadRecipe();
   opts.onProgress?.('finding the shared libraries of the recipe\'s programs');

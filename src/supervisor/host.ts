@@ -68,9 +68,11 @@ export async function storagePlan(host: HostConfig, policy: Policy, rootfs: stri
       refusal: () => hostLacks.required('give /workspace a filesystem of its own', noWorkspaceFs, 'storage.requireWorkspaceFs'),
     });
   }
-  // /workspace's image on a tmpfs run dir is memory the run's limit does not count (the loop
-  // device writes it, not the run: measured, 90 MB in /workspace beside a 66 MB peak under 64 MB).
-  if (noWorkspaceFs === null && MEMORY_FS_MAGIC.has(statfsSync(host.runDir).type)) {
+  // /workspace's image on a tmpfs run dir is memory the run's limit does not count on v1 (the
+  // loop device writes it; v1 has no cgroup writeback to say for whom: measured, 90 MB in
+  // /workspace beside a 66 MB peak under 64 MB). On v2 the loop device charges the pages to the
+  // group whose writeback it serves (Linux 5.14+).
+  if (noWorkspaceFs === null && layout.version === 'v1' && MEMORY_FS_MAGIC.has(statfsSync(host.runDir).type)) {
     // Named, not refused: /workspace stays bounded by its size, only not by the memory limit.
     degraded.push(`workspace-memory: ${host.runDir} is in memory (tmpfs): /workspace's image (up to resources.diskSpace, ${policy.resources.diskSpace} bytes) is host memory the run's memory limit does not count; a run dir on a disk makes it disk`);
   }

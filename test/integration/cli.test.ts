@@ -85,8 +85,21 @@ describe('pawl exec', () => {
     execFileSync('mkdir', ['-m', '777', out]);
     const r = await execa('node', [CLI, 'exec', '--bind', out, '/out', '--ro-bind', '/usr/bin/busybox', '/bin/busybox', '--result', join(out, 'r.json'), '--', '/bin/busybox', 'sh', '-c', script.replace('VICTIM', victim)], { reject: false, env, timeout: 60_000 });
     expect(r.timedOut).toBe(false);
-    expect(r.exitCode).toBe(0);
     expect(readFileSync(victim, 'utf8')).toBe('ORIGINAL');
+    // Nothing lost: the result is kept where the program cannot reach, and pawl says where.
+    expect(r.exitCode).not.toBe(0);
+    const kept = /was replaced while the program ran \(it is not the file pawl opened\): the result is in (\S+)/.exec(r.stderr)?.[1];
+    expect(kept, r.stderr).toBeDefined();
+    expect(JSON.parse(readFileSync(kept!, 'utf8'))).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('--result FILE is written from its start and cut to the result (a longer old file leaves nothing behind)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-cli-'));
+    const result = join(dir, 'r.json');
+    writeFileSync(result, 'x'.repeat(100_000));
+    const r = await pawl('exec', '--ro-bind', '/usr/bin/busybox', '/bin/busybox', '--result', result, '--', '/bin/busybox', 'true');
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(readFileSync(result, 'utf8'))).toMatchObject({ status: 'succeeded' });
   });
 });
 

@@ -144,6 +144,13 @@ describe('host facts cache', () => {
       expect(() => assertTrustedStateDir(join(sticky, 'state'), join(stateDir, 'runs-c'))).not.toThrow();
       lchownSync(join(sticky, 'state'), 65534, 65534);
       expect(() => assertTrustedStateDir(join(sticky, 'state'), join(stateDir, 'runs-d'))).toThrow(`has ${join(sticky, 'state')} owned by uid 65534`);
+      // A link on the way to a sticky dir (a home's tmp -> /tmp) is a step like any other, but the
+      // state dir itself may not be one others can add to.
+      const viaSticky = join(parent, 'via-sticky');
+      symlinkSync(sticky, viaSticky);
+      mkdirSync(join(sticky, 'mine'), { mode: 0o755 });
+      expect(() => assertTrustedStateDir(join(viaSticky, 'mine'), join(stateDir, 'runs-f'))).not.toThrow();
+      expect(() => assertTrustedStateDir(viaSticky, join(stateDir, 'runs-g'))).toThrow(/is writable by others/);
       // And a run says so rather than using what is there.
       chmodSync(stateDir, 0o775);
       const host = hostConfig({ stateDir, runDir: join(stateDir, 'runs-e'), cgroupParent: 'pawl-facts' });

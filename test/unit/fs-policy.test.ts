@@ -63,6 +63,8 @@ describe('filesystem policy', () => {
     ['/sys/kernel', /cannot bind over \/sys\/kernel/],
     ['/home/u', /\/home\/u overlaps the blocked path \/home/],
     ['/data/sub', /\/data\/sub overlaps the mount at \/data/],
+    ['/opt', /cannot bind over \/opt: it is part of the sandbox pawl builds \(\/opt\/pawl\)/],
+    ['/run', /cannot bind over \/run: it is part of the sandbox pawl builds \(\/run\/pawl\)/],
   ])('refuses a bind at %s', (dst, why) => {
     expect(issues({ binds: [{ src: '/srv/data', dst: '/data' }, { src: '/srv/b', dst }] }).join('\n')).toMatch(why);
   });

@@ -51,6 +51,11 @@ describe('policy resolution', () => {
     expect(() => resolvePolicy({ task: { resources: { memory: '32MB', tmpSize: '40MB' } } })).toThrow(/tmpSize: must be smaller than resources\.memory/);
   });
 
+  it('clamps a task\'s own time past what a timer waits for, as any looser limit of its own', () => {
+    expect(resolvePolicy({ task: { resources: { wallTime: '1000h' } } }).resources.wallTime).toBe(300_000);
+    expect(resolvePolicy({ trustLevel: 'system', task: { resources: { wallTime: 90 * 24 * 3600_000 } } }).resources.wallTime).toBeLessThanOrEqual(2 ** 31 - 1);
+  });
+
   it('refuses a "__proto__" key (a security.yaml env: {__proto__: x} was dropped without a word), and a size past 2^53', () => {
     expect(() => resolvePolicy({ task: JSON.parse('{"env": {"__proto__": "x"}}') })).toThrow(/a "__proto__" key is refused/);
     expect(() => resolvePolicy({ overrides: JSON.parse('{"resources": {"__proto__": {"memory": 1}}}') })).toThrow(/a "__proto__" key is refused/);

@@ -92,6 +92,17 @@ describe('cgroup v2: disk rate limits follow the storage', () => {
     assert.match(mount, / - ext4 \/dev\/loop\d+ /);
   });
 
+  // On v1 the host names this gap in degraded (workspace-memory); on v2 the loop device writes the
+  // image's pages for the run's group (cgroup writeback), so they count against its memory limit.
+  it('run dir on tmpfs: /workspace\'s image pages count against the run\'s memory limit', async (t) => {
+    const h = host('tmpfs-mem', '/tmp/pawl-vm-storage-runs-mem');
+    const { r } = await observe(h, sh('busybox dd if=/dev/zero of=/workspace/f bs=1M count=120 conv=fsync 2>&1; sync'), { resources: { memory: '64MB', diskSpace: '200MB', diskWriteBps: '200MB', wallTime: '60s' } });
+    t.diagnostic(`${r.status} ${r.error?.kind}/${r.error?.resource}: peak ${r.usage.peak_memory_bytes}; degraded ${JSON.stringify(r.degraded)}; ${r.stdout.trim().split('\n').at(-1)}`);
+    assert.deepEqual(r.degraded, []);
+    assert.equal(r.error?.kind, 'ResourceExhausted', JSON.stringify(r.error));
+    assert.equal(r.error?.resource, 'memory');
+  });
+
   it('run dir on an ext4 loop device: io.max names the loop device and the disk under its file', async (t) => {
     mkdirSync('/var/lib/pawl/vm-storage-loop', { recursive: true });
     run('truncate', '-s', '256M', '/var/lib/pawl/vm-storage-loop.img');

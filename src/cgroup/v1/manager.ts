@@ -190,7 +190,9 @@ class V1RunCgroup implements RunCgroup {
       killAll(await readPids(join(this.p.pids, 'cgroup.procs')), this.ops);
     }
     if (opts.wait === false) return;
-    // Every process has been sent SIGKILL: let them run their exit without a quota or throttle.
+    // Every process sent SIGKILL (after the namespace's init alone, the rest may not have been
+    // yet): then they run their exit without a quota or throttle.
+    if (this.release.length) killAll(await this.pids(), this.ops);
     releaseLimits(this.release);
     this.release = [];
     const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);

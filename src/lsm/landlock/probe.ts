@@ -26,7 +26,8 @@ export function landlockAbi(): number {
   return 'abi' in p ? p.abi : 0;
 }
 
-const LANDLOCK_CALLS = ['landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self'];
+// openat2: the launcher opens each rule's path with RESOLVE_NO_SYMLINKS (landlock-exec.c).
+const LANDLOCK_CALLS = ['landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self', 'openat2'];
 
 /**
  * The run's Landlock gap from its seccomp filter (`allows`: does it let a call through; null: no
