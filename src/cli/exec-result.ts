@@ -3,7 +3,7 @@
 // be preceded by a fake one. The caller names a file (--result) or an fd (--result-fd, not 0-2);
 // with neither, it goes to a file under the state dir, which no sandbox can reach, and one line
 // on stderr names it.
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { PawlError } from '../errors.js';
@@ -11,7 +11,11 @@ import { UsageError } from './args.js';
 import { drained, err } from './output.js';
 import { mkdirPrivateSync } from '../util/private-dir.js';
 
-export type ResultTarget = { kind: 'stream'; stream: Writable } | { kind: 'fd'; fd: number; path?: string; stateDir?: string } | { kind: 'state'; dir: string };
+export type ResultTarget =
+  | { kind: 'stream'; stream: Writable }
+  /** `path`: a file pawl opened (with what the path itself was then, to see it replaced). */
+  | { kind: 'fd'; fd: number; path?: { name: string; dev: number; ino: number; stateDir: string } }
+  | { kind: 'state'; dir: string };
 
 const SELF = /^\/(dev|proc\/self\/fd|dev\/fd)\/(stdout|stderr|1|2)$/;
 
@@ -28,7 +32,9 @@ export function resultTarget(values: { result?: string; 'result-fd'?: string }, 
     // file it named) or FIFO (pawl hung on it). Not truncated until the result is written (the
     // file may be something the program reads), and checked then to be still the file at the path.
     try {
-      return { kind: 'fd', fd: openSync(values.result, constants.O_WRONLY | constants.O_CREAT, 0o644), path: values.result, stateDir };
+      const fd = openSync(values.result, constants.O_WRONLY | constants.O_CREAT, 0o644);
+      const at = lstatSync(values.result);
+      return { kind: 'fd', fd, path: { name: values.result, dev: at.dev, ino: at.ino, stateDir } };
     } catch (e) {
       throw new UsageError(`cannot open --result ${values.result} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
@@ -68,6 +74,18 @@ function writeFully(fd: number, data: Buffer, at: number | null = null): void {
   }
 }
 
+/** The run did not happen (refused, failed to start): a file pawl opened for the result is emptied. */
+export function abandonResult(target: ResultTarget): void {
+  if (target.kind !== 'fd' || !target.path) return;
+  try {
+    if (fstatSync(target.fd).isFile()) ftruncateSync(target.fd, 0);
+  } catch {
+    /* nothing more to do */
+  } finally {
+    closeSync(target.fd);
+  }
+}
+
 export async function writeResult(target: ResultTarget, id: string, json: string): Promise<void> {
   const text = `${json}\n`;
   switch (target.kind) {
@@ -77,23 +95,43 @@ export async function writeResult(target: ResultTarget, id: string, json: string
       return;
     case 'fd': {
       const bytes = Buffer.from(text);
-      try {
-        // A file pawl opened is written from its start and cut there; a pipe or FIFO as it is.
-        const st = target.path !== undefined ? fstatSync(target.fd) : null;
-        writeFully(target.fd, bytes, st?.isFile() ? 0 : null);
-        if (!st || target.path === undefined) return;
-        if (st.isFile()) ftruncateSync(target.fd, bytes.length);
-        // The program could replace the path meanwhile (it is in a writable bind): then the
-        // result went to a file no one can name, and the path holds what the program put there.
-        const now = statSync(target.path, { throwIfNoEntry: false });
-        if (!now || now.dev !== st.dev || now.ino !== st.ino) {
-          const kept = join(target.stateDir!, 'results', `${id}.json`);
-          mkdirPrivateSync(dirname(kept));
-          writeFileSync(kept, text, { mode: 0o600 });
-          throw new PawlError('RuntimeError', `--result ${target.path} was replaced while the program ran (it is not the file pawl opened): the result is in ${kept}`);
+      const { fd, path } = target;
+      if (!path) {
+        try {
+          writeFully(fd, bytes);
+        } finally {
+          closeSync(fd);
         }
+        return;
+      }
+      // A file pawl opened is written from its start and cut there; a FIFO as it is. The program
+      // could have replaced the path meanwhile (it may be in a writable bind), or made the write
+      // fail (filled the filesystem): then the result is kept where no sandbox reaches, and said.
+      let lost: string | null = null;
+      try {
+        const st = fstatSync(fd);
+        writeFully(fd, bytes, st.isFile() ? 0 : null);
+        if (st.isFile()) ftruncateSync(fd, bytes.length);
+        const same = (): boolean => {
+          try {
+            const now = lstatSync(path.name);
+            const through = statSync(path.name); // a link of a loop (ELOOP): replaced too
+            return now.dev === path.dev && now.ino === path.ino && through.dev === st.dev && through.ino === st.ino;
+          } catch {
+            return false;
+          }
+        };
+        if (!same()) lost = 'was replaced while the program ran (it is not the file pawl opened)';
+      } catch (e) {
+        lost = `could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
       } finally {
-        closeSync(target.fd);
+        closeSync(fd);
+      }
+      if (lost) {
+        const kept = join(path.stateDir, 'results', `${id}.json`);
+        mkdirPrivateSync(dirname(kept));
+        writeFileSync(kept, text, { mode: 0o600 });
+        throw new PawlError('RuntimeError', `--result ${path.name} ${lost}: the result is in ${kept}`);
       }
       return;
     }

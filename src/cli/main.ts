@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest.slice(0, sep), { ...LIMIT_OPTIONS, result: { type: 'string' }, 'result-fd': { type: 'string' } });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" before "--"`);
       await zodJitless();
-      const [{ execProgram }, { hostConfig }, { resultTarget, writeResult }, { policyFromFlags }] = await Promise.all([
+      const [{ execProgram }, { hostConfig }, { resultTarget, writeResult, abandonResult }, { policyFromFlags }] = await Promise.all([
         import('../supervisor/run.js'), import('../config/host.js'), import('./exec-result.js'), import('./policy-flags.js'),
       ]);
       const target = resultTarget(values, hostConfig().stateDir);
@@ -121,6 +121,9 @@ async function main(argv: string[]): Promise<number> {
         stdin: 'inherit',
         stdout: process.stdout,
         stderr: process.stderr,
+      }).catch((e: unknown) => {
+        abandonResult(target); // no run, no result: not an earlier run's left in the file
+        throw e;
       });
       const json = JSON.stringify({ ...result, stdout: undefined, stderr: undefined }, null, 2);
       await writeResult(target, result.id, json);

@@ -60,7 +60,7 @@ export async function stateDirCheck(host: HostConfig): Promise<Check> {
   // The rootfs and the host-facts cache are trusted: nobody else may write there, nor change a dir
   // on the way (runs refuse it the same way).
   try {
-    assertTrustedStateDir(host.stateDir, host.runDir);
+    assertTrustedStateDir(host.stateDir, host.runDir, { make: false });
   } catch (e) {
     return check('state dir', 'missing', (e as Error).message, `a state dir of this user's (PAWL_STATE_DIR), or chown/chmod the path named`, true);
   }

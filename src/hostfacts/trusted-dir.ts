@@ -6,24 +6,34 @@
 // be this user's or root's, and writable by no one else (a world-writable dir on the way, /tmp,
 // only with its sticky bit and the next step ours), as OpenSSH checks the path to a key.
 import { lstatSync, readlinkSync, type Stats } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { PawlError } from '../errors.js';
+import { mkdirOpenSync, mkdirPrivateSync } from '../util/private-dir.js';
 
 const STICKY = 0o1000;
 const trusted = new Set<string>();
 
 /**
  * Refuses (HostUnsupported) a state dir or run dir that someone other than this user or root could
- * change. Remembered per process once every dir exists; until then (a first run makes them) it is
- * checked again each time: prepare calls it before and after making them.
+ * change. `make` (a run): the dirs are made first where missing, with the modes pawl gives them,
+ * so that what is checked is what is used (a dir someone else made meanwhile is theirs: refused);
+ * without (doctor), a missing dir is not checked. Remembered per process once checked whole.
  */
-export function assertTrustedStateDir(stateDir: string, runDir: string): void {
+export function assertTrustedStateDir(stateDir: string, runDir: string, opts: { make?: boolean } = {}): void {
   const memo = `${stateDir}\0${runDir}`;
   if (trusted.has(memo)) return;
+  const dirs = [[stateDir, 'state dir'], [join(stateDir, 'rootfs'), 'rootfs dir'], [join(stateDir, 'cache'), 'cache dir'], [runDir, 'run dir']] as const;
+  for (const [dir, what] of dirs) if (!isAbsolute(dir)) throw new PawlError('HostUnsupported', `the ${what} ${dir} is not an absolute path (PAWL_STATE_DIR and the run dir must be)`);
+  if (opts.make !== false) {
+    // (mkdir -p takes a dir that is already there, whoever made it: the check below judges it.)
+    mkdirOpenSync(stateDir);
+    mkdirOpenSync(join(stateDir, 'rootfs'));
+    mkdirPrivateSync(join(stateDir, 'cache'));
+    mkdirOpenSync(runDir, 0o711);
+  }
   let complete = true;
-  for (const [dir, what] of [[stateDir, 'state dir'], [join(stateDir, 'cache'), 'cache dir'], [join(stateDir, 'rootfs'), 'rootfs dir'], [runDir, 'run dir']] as const) {
-    if (!isAbsolute(dir)) throw new PawlError('HostUnsupported', `the ${what} ${dir} is not an absolute path (PAWL_STATE_DIR and the run dir must be)`);
-    const last = checkPath(dir, what, 0);
+  for (const [dir, what] of dirs) {
+    const last = checkPath(dir, what);
     if (last === null) complete = false;
     else if (last.open) refuse(what, dir, 'is writable by others');
   }
@@ -32,37 +42,45 @@ export function assertTrustedStateDir(stateDir: string, runDir: string): void {
 
 const euid = () => process.geteuid?.() ?? 0;
 const ours = (st: Stats) => st.uid === 0 || st.uid === euid();
+const MAX_LINKS = 40; // the kernel's own bound on links in one lookup
 
 function refuse(what: string, path: string, why: string): never {
   throw new PawlError('HostUnsupported', `the ${what} is not pawl's alone: ${path} ${why}; pawl trusts the rootfs and the facts it caches there (make it owned by uid ${euid()} or root and not writable by others, or choose another PAWL_STATE_DIR)`);
 }
 
 /**
- * Each step from / to `path`, links followed (each link checked, and the path it names as a path
- * of its own). Returns whether the last dir is writable by others (sticky: a step may pass through
- * it, but it may not be the dir itself), or null when a step does not exist yet.
+ * Each step from / to `path`, walked as the kernel looks it up: a link's target takes the link's
+ * place (each link checked too), ".." goes up from where the walk is. Returns whether the last dir
+ * is writable by others (sticky: a step may pass through it, it may not be the dir itself), or null
+ * when a step does not exist.
  */
-function checkPath(path: string, what: string, depth: number): { open: boolean } | null {
-  if (depth > 16) refuse(what, path, 'is reached through too many links');
-  let open = false;
+function checkPath(path: string, what: string): { open: boolean } | null {
+  const todo = path.split('/').filter(Boolean);
   let at = '/';
-  for (const name of path.split('/').filter(Boolean)) {
+  let open = false;
+  let links = 0;
+  while (todo.length) {
+    const name = todo.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      at = join(at, '..'); // a dir already walked through: checked
+      open = ((lstatSync(at).mode & 0o022) !== 0);
+      continue;
+    }
     const next = join(at, name);
     let st: Stats;
     try {
       st = lstatSync(next);
     } catch {
-      return null; // not made yet
+      return null; // not there
     }
     if (!ours(st)) refuse(what, path, `has ${next} owned by uid ${st.uid}`);
     if (st.isSymbolicLink()) {
-      // The link is ours, in a dir only we (or a sticky one's owner) may change: where it leads is checked as a path of its own.
+      // The link is ours, in a dir only we (or a sticky one's owner) may change: its target is walked in its place.
+      if (++links > MAX_LINKS) refuse(what, path, 'is reached through too many links');
       const target = readlinkSync(next);
-      if (target.split('/').includes('..')) refuse(what, path, `has ${next}, a link whose target climbs with ".." (not followed)`);
-      at = resolve(dirname(next), target);
-      const there = checkPath(at, what, depth + 1);
-      if (there === null) return null;
-      open = there.open;
+      if (target.startsWith('/')) (at = '/'), (open = false);
+      todo.unshift(...target.split('/').filter(Boolean));
       continue;
     }
     if (!st.isDirectory()) refuse(what, path, `has ${next}, which is not a directory`);

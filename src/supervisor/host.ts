@@ -15,6 +15,7 @@ import { workspaceFsUnavailable } from './workspace-fs.js';
 import { APPARMOR_ENABLED_FILE, apparmorEnabled } from '../lsm/apparmor/host.js';
 import { mkdirOpenSync } from '../util/private-dir.js';
 import { statfsSync } from 'node:fs';
+import { release } from 'node:os';
 
 const drivers = new Map<string, Promise<CgroupDriver>>();
 
@@ -46,6 +47,11 @@ export interface StoragePlan {
  * (cgroup/io-devices.ts) and the host's swap accounting. Every gap goes through the one degrade
  * step (hostfacts/degrade.ts): HostUnsupported when the policy makes it fatal, else `degraded`.
  */
+function kernelAtLeast(major: number, minor: number): boolean {
+  const [a = 0, b = 0] = release().split('.').map((n) => parseInt(n, 10));
+  return a > major || (a === major && b >= minor);
+}
+
 /** statfs f_type of tmpfs and ramfs (linux/magic.h). */
 const MEMORY_FS_MAGIC = new Set([0x01021994, 0x858458f6]);
 
@@ -71,8 +77,11 @@ export async function storagePlan(host: HostConfig, policy: Policy, rootfs: stri
   // /workspace's image on a tmpfs run dir is memory the run's limit does not count on v1 (the
   // loop device writes it; v1 has no cgroup writeback to say for whom: measured, 90 MB in
   // /workspace beside a 66 MB peak under 64 MB). On v2 the loop device charges the pages to the
-  // group whose writeback it serves (Linux 5.14+).
-  if (noWorkspaceFs === null && layout.version === 'v1' && MEMORY_FS_MAGIC.has(statfsSync(host.runDir).type)) {
+  // group whose writeback it serves (Linux 5.14+, "loop: charge i/o to mem and blk cg"), through
+  // the run's io controller, which it has when it has disk limits (the VM: 120 MB under 64 MB
+  // was ResourceExhausted/memory); otherwise it is named as on v1.
+  const charged = layout.version === 'v2' && kernelAtLeast(5, 14) && placement.devices.length > 0;
+  if (noWorkspaceFs === null && !charged && MEMORY_FS_MAGIC.has(statfsSync(host.runDir).type)) {
     // Named, not refused: /workspace stays bounded by its size, only not by the memory limit.
     degraded.push(`workspace-memory: ${host.runDir} is in memory (tmpfs): /workspace's image (up to resources.diskSpace, ${policy.resources.diskSpace} bytes) is host memory the run's memory limit does not count; a run dir on a disk makes it disk`);
   }

@@ -76,6 +76,7 @@ describe('pawl exec', () => {
   it.each([
     ['a link to a host file', 'rm -f /out/r.json; ln -s VICTIM /out/r.json'],
     ['a FIFO', 'rm -f /out/r.json; mkfifo /out/r.json'],
+    ['a link to itself', 'rm -f /out/r.json; ln -s r.json /out/r.json'],
   ])('--result inside a writable bind: %s left at the path is not written through', async (_what, script) => {
     const dir = mkdtempSync(join(tmpdir(), 'pawl-cli-'));
     const out = join(dir, 'out');
@@ -91,6 +92,16 @@ describe('pawl exec', () => {
     const kept = /was replaced while the program ran \(it is not the file pawl opened\): the result is in (\S+)/.exec(r.stderr)?.[1];
     expect(kept, r.stderr).toBeDefined();
     expect(JSON.parse(readFileSync(kept!, 'utf8'))).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('--result FILE of a run that could not start holds no earlier run\'s result', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-cli-'));
+    const result = join(dir, 'r.json');
+    expect((await pawl('exec', '--ro-bind', '/usr/bin/busybox', '/bin/busybox', '--result', result, '--', '/bin/busybox', 'true')).exitCode).toBe(0);
+    expect(JSON.parse(readFileSync(result, 'utf8'))).toMatchObject({ status: 'succeeded' });
+    const refused = await pawl('exec', '--ro-bind', '/usr/bin/busybox', '/bin/busybox', '--memory', '1KB', '--result', result, '--', '/bin/busybox', 'true');
+    expect(refused.exitCode).not.toBe(0);
+    expect(readFileSync(result, 'utf8')).toBe('');
   });
 
   it('--result FILE is written from its start and cut to the result (a longer old file leaves nothing behind)', async () => {

@@ -151,6 +151,10 @@ describe('host facts cache', () => {
       mkdirSync(join(sticky, 'mine'), { mode: 0o755 });
       expect(() => assertTrustedStateDir(join(viaSticky, 'mine'), join(stateDir, 'runs-f'))).not.toThrow();
       expect(() => assertTrustedStateDir(viaSticky, join(stateDir, 'runs-g'))).toThrow(/is writable by others/);
+      // A relative link that climbs (Fedora's /var/run -> ../run) is walked as the kernel does.
+      mkdirSync(join(parent, 'a'));
+      symlinkSync('../state', join(parent, 'a', 'up'));
+      expect(() => assertTrustedStateDir(join(parent, 'a', 'up'), join(stateDir, 'runs-h'))).not.toThrow();
       // And a run says so rather than using what is there.
       chmodSync(stateDir, 0o775);
       const host = hostConfig({ stateDir, runDir: join(stateDir, 'runs-e'), cgroupParent: 'pawl-facts' });

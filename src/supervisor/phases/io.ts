@@ -47,17 +47,24 @@ export class Capped {
  * A flood is read in batches: a task writing a byte at a time (300k writes in 4 s) cost the
  * supervisor a read and an event each, more CPU than the task spent (1.6 s against 1.1), outside
  * every limit of the run; 64 KB writes past the cap, 1.35 s. A stream past its cap, or read more
- * than PACE_READS times within PACE_WINDOW_MS, is paused and emptied with read() every
- * FLOOD_PAUSE_MS: libuv stops reading after one read, the socket's buffer gathers the writes
- * meanwhile (the task's writes wait when it is full), and the next read takes them in one. Nothing is lost: flush() empties it before the output is looked at.
+ * than PACE_READS times within PACE_WINDOW_MS, is paused and emptied with read(), at most every
+ * FLOOD_PAUSE_MS while what comes is small or only counted (past the cap): libuv stops reading after
+ * one read, the socket's buffer gathers the writes meanwhile (the task's writes wait when it is
+ * full), and the next read takes them in one. Large reads below the cap go on at once. An idle
+ * stream waits for 'readable' (no timer), which also comes at its end. Nothing is lost: flush()
+ * empties it before the output is looked at.
  */
 const FLOOD_PAUSE_MS = 10;
 const PACE_READS = 256;
 const PACE_WINDOW_MS = 100;
+/** A read this large is no flood of small writes: the next follows at once (below the cap). */
+const LARGE_READ = 16 * 1024;
 class Paced {
   private reads = 0;
   private window = performance.now();
   private paced = false;
+  private scheduled = false;
+  private lastRead = 0;
 
   constructor(private readonly stream: Readable, private readonly out: Capped) {
     stream.on('data', this.onData);
@@ -74,20 +81,29 @@ class Paced {
     // Paused, node still reads until its buffer holds highWaterMark bytes (16 KB: 16384 reads of
     // one byte each); at 1 it stops after one read, and the next read() starts it again.
     (this.stream as unknown as { _readableState: { highWaterMark: number } })._readableState.highWaterMark = 1;
-    this.tick();
+    this.stream.on('readable', this.onReadable);
+    this.onReadable();
   };
 
-  private readonly tick = (): void => {
-    this.flush();
-    // read() at the end of the stream is what emits its 'end' (paused, nothing else reads it).
-    if (!this.stream.readableEnded && !this.stream.destroyed) setTimeout(this.tick, FLOOD_PAUSE_MS);
+  private readonly onReadable = (): void => {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const later = (): void => {
+      this.scheduled = false;
+      this.flush();
+    };
+    if (this.out.dropped === 0 && this.lastRead >= LARGE_READ) setImmediate(later);
+    else setTimeout(later, FLOOD_PAUSE_MS);
   };
 
   /** Everything the stream holds, into `out`, now. */
   flush(): void {
     if (!this.paced) return;
     let chunk: Buffer | null;
-    while ((chunk = this.stream.read() as Buffer | null) !== null) this.out.push(chunk);
+    while ((chunk = this.stream.read() as Buffer | null) !== null) {
+      this.lastRead = chunk.length;
+      this.out.push(chunk);
+    }
   }
 }
 

@@ -53,6 +53,11 @@ export interface PreparedRun {
  * prepare picks up the same promise (a failure included: prepare reports it).
  */
 export function prepareAhead(host: HostConfig): void {
+  try {
+    assertTrustedStateDir(host.stateDir, host.runDir);
+  } catch {
+    return; // prepare says why, before it uses anything there
+  }
   void collectGarbageOnce(host);
   driverFor(host).catch(() => {});
   assertHostIds(host).catch(() => {});
@@ -118,9 +123,6 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   lsmGaps.push(...landlockFilteredOut(policy, seccomp && seccomp.allows));
   // A seccomp kill is recorded by the kernel's audit: join its netlink log group before anything runs.
   if (seccomp) listenSeccompAudit();
-  // Once more, now that every dir exists (a first run made them; made by someone else meanwhile,
-  // a dir would be refused here, before anything of the run is read from it).
-  assertTrustedStateDir(host.stateDir, host.runDir);
   // Bind and volume sources, opened without following links, handed to the runtime by fd.
   const sources = (res.sources = await openSources(policy, host, res.id));
   const lsm = lsmPlan(policy);
