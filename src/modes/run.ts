@@ -63,9 +63,17 @@ export async function planTaskRun(task: string | LoadedTask, opts: Pick<ModeRunO
 export async function runWithMode(task: string | LoadedTask, opts: ModeRunOptions = {}): Promise<RunResult> {
   const plan = await planTaskRun(task, opts);
   const { loaded, policy } = plan;
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`pawl: WARNING: ${m}\n`));
+  // A task the operator's file does not name runs at the defaults: said, since a name that differs
+  // only in case (task_policies keys are exact) looks configured and is not.
+  const names = opts.config ? Object.keys(opts.config.security.task_policies) : null;
+  if (names && !names.includes(loaded.policyName)) {
+    const near = names.find((n) => n.toLowerCase() === loaded.policyName.toLowerCase());
+    warn(`task ${JSON.stringify(loaded.policyName)} has no entry in security.task_policies: it runs at trust level ${policy.trustLevel} with default_limits${near ? ` (the entry ${JSON.stringify(near)} differs only in case)` : ''}`);
+  }
   let result: RunResult;
   if (plan.mode === 'legacy') {
-    (opts.warn ?? ((m: string) => process.stderr.write(`pawl: WARNING: ${m}\n`)))(
+    warn(
       `task ${loaded.name} runs in legacy execution mode: in-process, WITHOUT a sandbox (unsafe; security.runtime_config.execution_mode)`,
     );
     result = await legacyRun(loaded, policy, opts);

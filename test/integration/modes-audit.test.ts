@@ -130,6 +130,14 @@ describe('hybrid execution mode', () => {
     expect(auditLines(logFile).find((l) => l.event === 'run')).toMatchObject({ task: 'user-content', task_label: 'legacy-tool\\u202e' });
   });
 
+  it('a task the config does not name runs at the defaults, and is told so (names are exact: one that differs in case is named)', async () => {
+    const config = parseSecurityConfig(CONFIG, 'security.yaml');
+    const warnings: string[] = [];
+    const r = await runWithMode(task('User-Content', 'function main() { return 1 }'), { config, host, warn: (m) => warnings.push(m) });
+    expect(r).toMatchObject({ status: 'succeeded', mode: 'sandboxed', trust_level: 'limited' });
+    expect(warnings).toEqual(['task "User-Content" has no entry in security.task_policies: it runs at trust level limited with default_limits (the entry "user-content" differs only in case)']);
+  });
+
   it('a legacy run still stops at its wall time, and a task that throws is TaskError', async () => {
     const config = parseSecurityConfig(CONFIG.replace('legacy-tool: {trust_level: System}', 'legacy-tool: {trust_level: System, resource_limits: {max_execution_time: 1}}'), 'security.yaml');
     const spin = await runWithMode(task('legacy-tool', 'function main() { for (;;) {} }'), { config, host, warn: () => {} });
