@@ -127,9 +127,16 @@ export function releaseWrites(writes: readonly PlannedWrite[]): PlannedWrite[] {
   });
 }
 
-/** Best effort: a file the kernel refuses (the group going away) leaves that limit as it was. */
-export function releaseLimits(writes: readonly PlannedWrite[]): void {
-  for (const w of writes) {
+/**
+ * For a kill that waits: every process of the group sent SIGKILL (after the namespace's init
+ * alone, the rest may not have been yet), then `release` written, so they run their exits without
+ * a quota or throttle. Best effort: a file the kernel refuses (the group going away) leaves that
+ * limit as it was.
+ */
+export async function releaseAfterKill(release: readonly PlannedWrite[], pids: () => Promise<number[]>, ops: HostOps): Promise<void> {
+  if (!release.length) return;
+  killAll(await pids(), ops);
+  for (const w of release) {
     try {
       writeControlSync(w.path, w.value);
     } catch {

@@ -3,7 +3,7 @@
 // be preceded by a fake one. The caller names a file (--result) or an fd (--result-fd, not 0-2);
 // with neither, it goes to a file under the state dir, which no sandbox can reach, and one line
 // on stderr names it.
-import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { PawlError } from '../errors.js';
@@ -59,7 +59,7 @@ export function resultTarget(values: { result?: string; 'result-fd'?: string }, 
       return { kind: 'fd', fd };
     }
   }
-  return { kind: 'state', dir: join(stateDir, 'results') };
+  return { kind: 'state', dir: resultsDir(stateDir) };
 }
 
 /** `at`: the file offset to write from (a file pawl opened), or null for the fd's own (a pipe, a caller's file). */
@@ -71,6 +71,26 @@ function writeFully(fd: number, data: Buffer, at: number | null = null): void {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking reader is slow
     }
+  }
+}
+
+/** Where results go that no sandbox can reach: <stateDir>/results, 0700, each file 0600. */
+const resultsDir = (stateDir: string) => join(stateDir, 'results');
+const resultFile = (dir: string, id: string) => join(dir, `${id}.json`);
+function keep(path: string, text: string): string {
+  mkdirPrivateSync(dirname(path));
+  writeFileSync(path, text, { mode: 0o600 });
+  return path;
+}
+
+/** The path still names the file pawl opened (`st`), as it did then (a link put there is a replacement, a loop too). */
+function stillAt(path: { name: string; dev: number; ino: number }, st: Stats): boolean {
+  try {
+    const now = lstatSync(path.name);
+    const through = statSync(path.name);
+    return now.dev === path.dev && now.ino === path.ino && through.dev === st.dev && through.ino === st.ino;
+  } catch {
+    return false;
   }
 }
 
@@ -112,34 +132,19 @@ export async function writeResult(target: ResultTarget, id: string, json: string
         const st = fstatSync(fd);
         writeFully(fd, bytes, st.isFile() ? 0 : null);
         if (st.isFile()) ftruncateSync(fd, bytes.length);
-        const same = (): boolean => {
-          try {
-            const now = lstatSync(path.name);
-            const through = statSync(path.name); // a link of a loop (ELOOP): replaced too
-            return now.dev === path.dev && now.ino === path.ino && through.dev === st.dev && through.ino === st.ino;
-          } catch {
-            return false;
-          }
-        };
-        if (!same()) lost = 'was replaced while the program ran (it is not the file pawl opened)';
+        if (!stillAt(path, st)) lost = 'was replaced while the program ran (it is not the file pawl opened)';
       } catch (e) {
         lost = `could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
       } finally {
         closeSync(fd);
       }
-      if (lost) {
-        const kept = join(path.stateDir, 'results', `${id}.json`);
-        mkdirPrivateSync(dirname(kept));
-        writeFileSync(kept, text, { mode: 0o600 });
-        throw new PawlError('RuntimeError', `--result ${path.name} ${lost}: the result is in ${kept}`);
-      }
+      if (lost) throw new PawlError('RuntimeError', `--result ${path.name} ${lost}: the result is in ${keep(resultFile(resultsDir(path.stateDir), id), text)}`);
       return;
     }
     case 'state': {
-      const path = join(target.dir, `${id}.json`);
+      const path = resultFile(target.dir, id);
       try {
-        mkdirPrivateSync(target.dir);
-        writeFileSync(path, text, { mode: 0o600 });
+        keep(path, text);
       } catch (e) {
         throw new PawlError('RuntimeError', `cannot write the result to ${path} (${(e as NodeJS.ErrnoException).code}); give --result FILE or --result-fd N`);
       }

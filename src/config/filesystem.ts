@@ -11,12 +11,13 @@ const MiB = 1024 ** 2;
 // Normalised form only ("//usr", "/./etc" or "/tmp/." would slip past the prefix checks below).
 // No control character: the runtimes are C programs, for which a NUL ends the string ("/etc\0x"
 // passed every check below as a path under /etc\0x, and bwrap and crun mounted a tmpfs on /etc).
+export const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
 export const FsPath = z
   .string()
   .refine((p) => p.startsWith('/') && (p === '/' || posix.normalize(p) === p) && !p.endsWith('/'), {
     message: 'must be a normalised absolute path (no "..", ".", "//" or trailing "/")',
   })
-  .refine((p) => !/[\x00-\x1f\x7f]/.test(p), { message: 'must not hold a control character' });
+  .refine((p) => !CONTROL_CHAR.test(p), { message: 'must not hold a control character' });
 
 /** A host path bound in, ro by default. Resolved on the host without following any symlink (fs/resolve.ts). */
 export const BindMountSpec = z.strictObject({ type: z.literal('bind'), source: FsPath, target: FsPath, readonly: z.boolean().default(true) });

@@ -7,7 +7,7 @@ import { Duration, Size } from './units.js';
 import { SeccompPolicy } from './seccomp.js';
 import { NetworkPolicy } from '../network/schema.js';
 import { AppArmorMode, SelinuxPolicy } from './lsm.js';
-import { FilesystemFields, refineFilesystem } from './filesystem.js';
+import { CONTROL_CHAR, FilesystemFields, refineFilesystem } from './filesystem.js';
 
 const MiB = 1024 ** 2;
 
@@ -95,7 +95,7 @@ export const SecurityPolicy = z.strictObject({
   gid: z.number().int().min(1).max(65_534).default(1000),
   seccomp: SeccompPolicy.prefault({}),
   /** An AppArmor profile for the sandbox (runc/crun; refused where it cannot be applied). */
-  apparmorProfile: z.string().regex(/^[^\x00-\x1f\x7f]+$/, 'a loaded profile\'s name, without control characters').optional(),
+  apparmorProfile: z.string().min(1).refine((p) => !CONTROL_CHAR.test(p), 'a loaded profile\'s name, without control characters').optional(),
   /** The profile pawl generates from the policy (src/lsm): off | optional | required (config/lsm.ts says why off). */
   apparmor: AppArmorMode.default('off'),
   /** SELinux labels for the sandbox; absent: none. */

@@ -53,13 +53,14 @@ function parsePolicy(input: PolicyInput, what: string): Policy {
   return parsed.data;
 }
 
-const sizeOrNull = (v: string | number): number | null => {
+/** A value parsed, or null when it does not parse (the policy's own parse then names it). */
+function lenient(parse: () => number): number | null {
   try {
-    return parseSize(v);
+    return parse();
   } catch {
-    return null; // the parse below names it
+    return null;
   }
-};
+}
 
 /**
  * The task's layer, checked and clamped: the trust level is the operator's ceiling, so a task can
@@ -78,18 +79,13 @@ function taskLayer(level: TrustLevel, task: PolicyInput | undefined): PolicyInpu
   // its level's ceiling below); the operator's is refused instead.
   for (const key of ['wallTime', 'cpuTime'] as const) {
     const v = own[key];
-    if (v === undefined) continue;
-    let ms: number | null = null;
-    try {
-      ms = parseDuration(v, Infinity);
-    } catch {
-      /* the parse below names it */
-    }
+    const ms = v === undefined ? null : lenient(() => parseDuration(v, Infinity));
     if (ms !== null && ms > MAX_DURATION_MS) own[key] = MAX_DURATION_MS;
   }
   // A task that lowers its memory below its level's /tmp gets a /tmp that fits (half its memory):
   // Ratchet's memory_limit "32MB" was refused, the default /tmp (50MB) no longer fitting.
-  const memory = own.memory === undefined ? null : sizeOrNull(own.memory);
+  const lowered = own.memory;
+  const memory = lowered === undefined ? null : lenient(() => parseSize(lowered));
   if (memory !== null && own.tmpSize === undefined && ceiling.tmpSize >= memory) own.tmpSize = Math.max(64 * 1024, Math.floor(memory / 2 / 4096) * 4096);
   const asked = parsePolicy(mergeInputs(TRUST_PRESETS[level], { resources: own, trustLevel: level }), "task's policy").resources;
   const resources: Partial<Record<keyof ResourceLimits, number>> = {};

@@ -24,20 +24,28 @@ export function assertTrustedStateDir(stateDir: string, runDir: string, opts: { 
   if (trusted.has(memo)) return;
   const dirs = [[stateDir, 'state dir'], [join(stateDir, 'rootfs'), 'rootfs dir'], [join(stateDir, 'cache'), 'cache dir'], [runDir, 'run dir']] as const;
   for (const [dir, what] of dirs) if (!isAbsolute(dir)) throw new PawlError('HostUnsupported', `the ${what} ${dir} is not an absolute path (PAWL_STATE_DIR and the run dir must be)`);
-  if (opts.make !== false) {
-    // (mkdir -p takes a dir that is already there, whoever made it: the check below judges it.)
+  // What is there is judged before pawl makes anything in it; what pawl then makes, after (mkdir -p
+  // takes a dir that is already there, whoever made it meanwhile).
+  let complete = checkAll(dirs);
+  if (!complete && opts.make !== false) {
     mkdirOpenSync(stateDir);
     mkdirOpenSync(join(stateDir, 'rootfs'));
     mkdirPrivateSync(join(stateDir, 'cache'));
     mkdirOpenSync(runDir, 0o711);
+    complete = checkAll(dirs);
   }
+  if (complete) trusted.add(memo);
+}
+
+/** Whether every dir was there; refuses one (or a step to it) that is not pawl's alone. */
+function checkAll(dirs: readonly (readonly [string, string])[]): boolean {
   let complete = true;
   for (const [dir, what] of dirs) {
     const last = checkPath(dir, what);
     if (last === null) complete = false;
     else if (last.open) refuse(what, dir, 'is writable by others');
   }
-  if (complete) trusted.add(memo);
+  return complete;
 }
 
 const euid = () => process.geteuid?.() ?? 0;

@@ -93,7 +93,7 @@ describe('task files are hostile (issue 10.1)', () => {
 
   it('a path the caller resolved (pawl serve, below a task root) is refused if a link appears on it', async () => {
     const dir = taskDir({ 'main.js': 'function(i) { return i }' });
-    await expect(loadTask(dir, { tests: false, resolved: true })).resolves.toBeTruthy();
+    await expect(loadTask(dir, { tests: false, resolved: true })).resolves.toMatchObject({ source: 'function(i) { return i }', dir });
     // The checked path's parent swapped for a link (here: a link named like it) after the check.
     const link = `${dir}-link`;
     symlinkSync(dir, link);

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import { hostLacks } from '../../hostfacts/capabilities.js';
-import { applyCreateWrites, applyWritesSync, errno, killAll, killUntilEmpty, releaseLimits, releaseWrites, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
+import { applyCreateWrites, applyWritesSync, errno, killAll, killUntilEmpty, releaseAfterKill, releaseWrites, readPids, removeDir, subdirs, type PlannedWrite } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, KillOptions, RunCgroup } from '../types.js';
 import { blkioStats, blkioWrites } from './blkio.js';
@@ -190,10 +190,7 @@ class V1RunCgroup implements RunCgroup {
       killAll(await readPids(join(this.p.pids, 'cgroup.procs')), this.ops);
     }
     if (opts.wait === false) return;
-    // Every process sent SIGKILL (after the namespace's init alone, the rest may not have been
-    // yet): then they run their exit without a quota or throttle.
-    if (this.release.length) killAll(await this.pids(), this.ops);
-    releaseLimits(this.release);
+    await releaseAfterKill(this.release, () => this.pids(), this.ops);
     this.release = [];
     const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
     if (left.length) {

@@ -4,7 +4,7 @@ import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PawlError } from '../../errors.js';
 import {
-  applyCreateWrites, applyWritesSync, errno, exists, killAll, killUntilEmpty, releaseLimits, releaseWrites, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
+  applyCreateWrites, applyWritesSync, errno, exists, killAll, killUntilEmpty, releaseAfterKill, releaseWrites, readOptional, readPids, removeDir, subdirs, writeControl, type PlannedWrite,
 } from '../files.js';
 import { checkName, checkParent, hostOps, type DriverOptions, type HostOps } from '../options.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, KillOptions, RunCgroup } from '../types.js';
@@ -241,10 +241,7 @@ class V2RunCgroup implements RunCgroup {
       killAll(await this.pids(), this.ops);
     }
     if (opts.wait === false) return;
-    // Every process sent SIGKILL (after the namespace's init alone, the rest may not have been
-    // yet): then they run their exit without a quota or throttle.
-    if (this.release.length) killAll(await this.pids(), this.ops);
-    releaseLimits(this.release);
+    await releaseAfterKill(this.release, () => this.pids(), this.ops);
     this.release = [];
     const left = await killUntilEmpty(this.procsFiles, this.ops, EMPTY_WAIT_MS);
     if (left.length) {

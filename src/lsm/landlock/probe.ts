@@ -31,7 +31,7 @@ const LANDLOCK_CALLS = ['landlock_create_ruleset', 'landlock_add_rule', 'landloc
 
 /**
  * The run's Landlock gap from its seccomp filter (`allows`: does it let a call through; null: no
- * filter): the launcher makes the three Landlock calls inside the sandbox, so an operator's
+ * filter): the launcher makes these calls inside the sandbox, so an operator's
  * profile that does not allow them would leave the task without Landlock, which the launcher
  * alone cannot report (optional: it runs the task without; required: it exits 126, the task's
  * status). Known here instead: named in `degraded` when optional, refused when required.
