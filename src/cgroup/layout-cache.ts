@@ -1,11 +1,16 @@
 // The host's cgroup layout, cached across processes (hostfacts/cache.ts) under the boot id and the
-// mount table it was read from. Here, not in hostfacts/, because hostfacts sits below cgroup/.
+// mount table's cgroup lines it was read from. Here, not in hostfacts/, because hostfacts sits below cgroup/.
 import { readFileSync } from 'node:fs';
 import type { FactsCache } from '../hostfacts/cache.js';
-import { bootId, mountinfoHash, sha256 } from '../hostfacts/keys.js';
-import { detectCgroups } from './probe.js';
+import { bootId, sha256 } from '../hostfacts/keys.js';
+import { cgroupMountLines, detectCgroups } from './probe.js';
 import type { HostCgroups } from './types.js';
 
+/**
+ * Keyed on the cgroup and cgroup2 lines alone, the only ones the layout is read from
+ * (parseCgroupMounts): the whole table changes with every run's /workspace mount, which made
+ * every run recompute the layout and rewrite the cache (~1 ms of a pooled run's supervisor CPU).
+ */
 export async function cachedCgroupLayout(cache: FactsCache, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Promise<HostCgroups> {
-  return cache.remember('cgroup-layout', sha256(bootId(), mountinfoHash(mountinfo)), () => detectCgroups(mountinfo));
+  return cache.remember('cgroup-layout', sha256(bootId(), ...cgroupMountLines(mountinfo)), () => detectCgroups(mountinfo));
 }

@@ -24,6 +24,11 @@ function unescape(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
+/** The lines of a /proc/self/mountinfo text that mount a cgroup or cgroup2 filesystem: all parseCgroupMounts reads. */
+export function cgroupMountLines(mountinfo: string): string[] {
+  return mountinfo.split('\n').filter((line) => /^(cgroup2?) /.test(line.slice(line.indexOf(' - ') + 3)));
+}
+
 /** The cgroup mounts in a /proc/self/mountinfo text (proc(5)). */
 export function parseCgroupMounts(mountinfo: string): CgroupMounts {
   const v1: Record<string, string> = {};

@@ -51,7 +51,7 @@ export function formatExplanation(e: Explanation): string {
     'runtime argv:',
     `  ${e.runtime.map(quote).join(' ')}`,
     '',
-    e.policy.runtime === 'bwrap' ? 'spawned (shim -> setpriv -> bwrap; the rlimits above set on the shim):' : 'spawned:',
+    e.policy.runtime === 'bwrap' ? 'spawned (shim -> bwrap; the rlimits above set on the shim):' : 'spawned:',
     `  ${e.spawn.map(quote).join(' ')}`,
   ];
   return lines.join('\n');

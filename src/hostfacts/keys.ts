@@ -19,11 +19,6 @@ export function statSig(path: string): string {
   }
 }
 
-/** The mount table as this process sees it: the cgroup layout and the devices are functions of it. */
-export function mountinfoHash(text = readFileSync('/proc/self/mountinfo', 'utf8')): string {
-  return sha256(text);
-}
-
 export function sha256(...parts: string[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');

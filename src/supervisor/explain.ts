@@ -25,7 +25,7 @@ export interface Explanation {
   layout: Layout;
   /** The layout's mounts, one line each, after the backend's `/`. */
   mounts: { dst: string; src: string; mode: string }[];
-  /** The full argv spawned (bwrap: shim, setpriv, runtime; the shim gets its rlimits by prlimit(2)). */
+  /** The full argv spawned (bwrap: the shim, then the runtime; the shim gets its rlimits by prlimit(2)). */
   spawn: string[];
   runtime: string[];
   /** The filter that applies: its name, hash and what it does, one line each. */

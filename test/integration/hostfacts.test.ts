@@ -192,4 +192,17 @@ describe('host facts cache', () => {
     expect(moved).not.toBe(mountinfo);
     expect((await cachedCgroupLayout(cache, moved)).mounts.memory).toBe(`${real.mounts.memory}-moved`);
   });
+
+  it('a mount that is not a cgroup (a run\'s /workspace) leaves the cached layout in use, unwritten', async () => {
+    const cache = new FactsCache(mkdtempSync(join(tmpdir(), 'pawl-facts-')));
+    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    await cachedCgroupLayout(cache, mountinfo);
+    const file = join(cache.dir, 'cgroup-layout.json');
+    const before = statSync(file, { bigint: true });
+    const withRun = `${mountinfo.trimEnd()}\n999 29 7:0 / /var/lib/pawl/runs/x/workspace rw,nosuid,nodev - ext4 /dev/loop0 rw\n`;
+    await cachedCgroupLayout(cache, withRun);
+    const after = statSync(file, { bigint: true });
+    expect(after.ino).toBe(before.ino); // not replaced (the cache writes a new file and renames it)
+    expect(after.mtimeNs).toBe(before.mtimeNs);
+  });
 });

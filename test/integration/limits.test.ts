@@ -58,7 +58,7 @@ describe('more limits', () => {
 
   it('runs the program under every rlimit of the run, soft and hard alike, with nothing of the shim\'s release left open', async () => {
     // Set on the shim by prlimit(2) before it is released (runtime/bwrap/shim.ts), kept across
-    // setpriv, bwrap and the exec of the program.
+    // the shim's drop to the host id, bwrap and the exec of the program.
     const probe = `const fs = require('fs');
       const fds = fs.readdirSync('/proc/self/fd').map((f) => { try { return f + '=' + fs.readlinkSync('/proc/self/fd/' + f); } catch { return f + '=?'; } });
       process.stdout.write(fs.readFileSync('/proc/self/limits', 'utf8') + 'fds ' + fds.join(' '));`;

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { existsSync } from 'node:fs';
+import { relative } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/config/host.js';
 import { bwrapArgs as render, type ProcMasks } from '../../src/runtime/bwrap/argv.js';
 import { MASKED_PATHS } from '../../src/plan/layout.js';
-import { shimCommand, shimRlimits } from '../../src/runtime/bwrap/shim.js';
+import { SHIM_BINARY, shimCommand, shimRlimits } from '../../src/runtime/bwrap/shim.js';
 import { rlimitsFor } from '../../src/plan/rlimits.js';
 import { testPlan } from '../helpers/plan.js';
 
@@ -77,13 +79,15 @@ describe('bwrap argv', () => {
 describe('the shim', () => {
   it('enters every cgroup, waits for its release, drops to the host id, then execs the runtime (snapshot)', () => {
     const cmd = shimCommand(['/cg/memory/pawl/run-ID/cgroup.procs', '/cg/pids/pawl/run-ID/cgroup.procs'], 32, 612345, { file: '/usr/bin/bwrap', args: ['--', 'x'] });
-    expect(cmd).toMatchSnapshot();
-    expect(cmd.args.join(' ')).toContain('612345 32 /usr/bin/setpriv --reuid=612345 --regid=612345 --clear-groups -- /usr/bin/bwrap');
+    expect(cmd.file).toBe(SHIM_BINARY);
+    // The binary's path is the checkout's own: the snapshot names it by its place in the package.
+    expect({ ...cmd, file: relative(PACKAGE_ROOT, cmd.file) }).toMatchSnapshot();
+    expect(cmd.args.join(' ')).toBe('pawl-shim 2 /cg/memory/pawl/run-ID/cgroup.procs /cg/pids/pawl/run-ID/cgroup.procs 612345 32 -- /usr/bin/bwrap -- x');
   });
 
   it('gets the run\'s other rlimits set on it, nproc only with a host id of its own (pure)', () => {
     const limits = rlimitsFor(resolvePolicy({ trustLevel: 'untrusted' }), 60);
-    // nofile (32) is the shell's own, set last (shim.ts).
+    // nofile (32) is the shim's own, set after its release (shim.c).
     expect(shimRlimits(limits, 612345)).toEqual([['cpu', 0, 31], ['fsize', 1, 104857600], ['core', 4, 0], ['nproc', 6, 61]]);
     expect(shimRlimits(limits, null).map(([name]) => name)).toEqual(['cpu', 'fsize', 'core']);
   });

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCgroupMounts } from '../../src/cgroup/probe.js';
 import type { CgroupLimits } from '../../src/cgroup/types.js';
 import { CgroupV1Driver } from '../../src/cgroup/v1/manager.js';
+import { killUntilEmpty } from '../../src/cgroup/files.js';
 import type { HostOps } from '../../src/cgroup/options.js';
 import { PawlError } from '../../src/errors.js';
 
@@ -231,6 +232,15 @@ describe('CgroupV1Driver', () => {
     expect(await at('freezer', 'freezer.state')).toBe('THAWED\n');
   });
 
+  it('makes its parent again when it went after an earlier run (the driver makes it once, then trusts it)', async () => {
+    const t = await fakeTree();
+    const d = new CgroupV1Driver({ mounts: t.mounts, ops: t.ops });
+    await (await d.create('run-1', limits)).remove();
+    for (const m of new Set(Object.values(t.mounts))) await rm(join(m!, 'pawl'), { recursive: true, force: true });
+    await d.create('run-2', limits);
+    expect(await read(join(t.mounts.pids!, 'pawl/run-2/pids.max'))).toBe('120');
+  });
+
   it('uses one directory for a co-mounted cpu,cpuacct hierarchy', async () => {
     const t = await fakeTree({ combined: true });
     const d = new CgroupV1Driver({ mounts: t.mounts, ops: t.ops });
@@ -394,6 +404,18 @@ describe('CgroupV1Driver', () => {
     await writeFile(join(t.mounts.memory!, 'pawl/run-1/cgroup.procs'), '4243\n');
     await run.kill({ firstKill: () => false });
     expect(t.killed.at(-1)).toEqual({ pid: 4243, signal: 'SIGKILL', freezerState: 'FROZEN' });
+  });
+
+  it('the wait for an empty group kills a process missing from some hierarchies (a shim killed mid-join)', async () => {
+    const t = await fakeTree();
+    const run = await new CgroupV1Driver({ mounts: t.mounts, ops: t.ops }).create('run-1', limits);
+    const files = (run as unknown as { procsFiles: string[] }).procsFiles;
+    await writeFile(files[0]!, '4242\n');
+    // In every list but the first, which the wait reads alone while it lists anything.
+    for (const f of files.slice(1)) await writeFile(f, '4242\n4244\n');
+    expect(await killUntilEmpty(files, t.ops, 1000)).toEqual([]);
+    expect(t.killed.map((k) => k.pid)).toEqual([4242, 4244]);
+    expect(await run.pids()).toEqual([]);
   });
 
   it('gives up with an error when processes never leave', async () => {

@@ -57,7 +57,7 @@ describe('the shim without a host id (not root)', () => {
   it('leaves RLIMIT_NPROC alone: it would count the supervisor and the user\'s other sandboxes', () => {
     expect(shimRlimits(rlimits, null).map(([name]) => name)).not.toContain('nproc');
     expect(shimRlimits(rlimits, 612345)).toContainEqual(['nproc', 6, 61]);
-    // And no setpriv: there is no host id to drop to.
-    expect(shimCommand(['/cg/run/cgroup.procs'], 64, null, launch).args).not.toContain('/usr/bin/setpriv');
+    // And no host id to drop to: the shim keeps the caller's ids.
+    expect(shimCommand(['/cg/run/cgroup.procs'], 64, null, launch).args.slice(1, 6)).toEqual(['1', '/cg/run/cgroup.procs', '-', '64', '--']);
   });
 });

@@ -1,22 +1,24 @@
 // The shim really is the process that ends up running the program: the pid it writes into every
 // cgroup.procs is the pid of the program it execs, and that program runs under the rlimits the
 // supervisor set on the shim before releasing it (never before). (Plain files stand in for cgroup.procs.)
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { GO_FD, releaseShim, shimCommand, SHIM_FAILED } from '../../src/runtime/bwrap/shim.js';
+import { ensureShim, GO_FD, releaseShim, shimCommand, SHIM_FAILED } from '../../src/runtime/bwrap/shim.js';
 import { loadLibc } from '../../src/util/libc.js';
 
 const rlimits = { nofile: 64, nproc: 100, fsize: 1 << 20, core: 0, cpu: 5 };
 
 /** The shim started as the runtime starts it: its release pipe at GO_FD; `go` gets our end. */
-function startShim(files: string[], hostId: number | null, script: string, go: (pid: number, fd: number) => void, opts: { nofile?: number } = {}) {
+function startShim(files: string[], hostId: number | null, script: string, go: (pid: number, fd: number) => void, opts: { nofile?: number; groups?: string } = {}) {
   const cmd = shimCommand(files, opts.nofile ?? rlimits.nofile, hostId, { file: '/bin/sh', args: ['-c', script] });
   const [ours, theirs] = loadLibc().socketpair()!;
   const stdio = Array.from({ length: GO_FD + 1 }, (_, fd) => (fd === 1 || fd === 2 ? 'pipe' : fd === GO_FD ? theirs : 'ignore')) as ('pipe' | 'ignore' | number)[];
-  const child = spawn(cmd.file, cmd.args, { stdio });
+  // opts.groups: started with these supplementary groups (as root), for the shim to drop.
+  const argv = opts.groups ? ['/usr/bin/setpriv', `--groups=${opts.groups}`, '--', cmd.file, ...cmd.args] : [cmd.file, ...cmd.args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (b) => (stdout += b));
@@ -34,6 +36,8 @@ function startShim(files: string[], hostId: number | null, script: string, go: (
 const dir = () => mkdtempSync(join(tmpdir(), 'pawl-shim-'));
 
 describe('shim', () => {
+  beforeAll(() => ensureShim(), 60_000);
+
   it('writes its own pid into each procs file, then execs the command in the same process, under the rlimits set on it', async () => {
     const d = dir();
     const files = [join(d, 'a'), join(d, 'b')];
@@ -50,7 +54,7 @@ describe('shim', () => {
     expect(fds).not.toContain(String(GO_FD));
   });
 
-  // With a host id the shim execs setpriv, which needs root for --clear-groups.
+  // With a host id the shim drops its groups and ids, which needs root.
   it.runIf(process.getuid?.() === 0)('sets soft and hard limits alike, every one of them (nproc only with a host id of its own)', async () => {
     const limits = (hostId: number | null) =>
       startShim([], hostId === null ? null : process.getuid!(), 'cat /proc/self/limits', (pid, fd) => releaseShim(pid, rlimits, hostId, fd)).then((r) => r.stdout);
@@ -63,6 +67,17 @@ describe('shim', () => {
     expect(line(own, 'Max processes')).toEqual(['100', '100']);
     const shared = await limits(null);
     expect(line(shared, 'Max processes')).not.toEqual(['100', '100']);
+  });
+
+  it.runIf(process.getuid?.() === 0)('runs the command as the host id alone: uid and gid, no supplementary groups, no capabilities', async () => {
+    const r = await startShim([], 612345, 'grep -E "^(Uid|Gid|Groups|CapEff|CapPrm):" /proc/self/status', (pid, fd) => releaseShim(pid, rlimits, 612345, fd), { groups: '4,5' });
+    expect(r.code).toBe(0);
+    const status = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(':').map((x) => x.trim())));
+    expect(status.Uid).toBe('612345\t612345\t612345\t612345');
+    expect(status.Gid).toBe('612345\t612345\t612345\t612345');
+    expect(status.Groups).toBe('');
+    expect(status.CapEff).toBe('0000000000000000');
+    expect(status.CapPrm).toBe('0000000000000000');
   });
 
   it('fails with its own status and never runs the command when a cgroup cannot be entered', async () => {

@@ -145,7 +145,7 @@ describe('cgroup v2: placement and kill', () => {
     await sb.kill('cancelled');
     const r = await sb.result();
     assert.equal(r.stdout.split('\n')[0], '0::/', r.stdout);
-    // Every process the supervisor started (shim -> setpriv -> bwrap -> program) is in the
+    // Every process the supervisor started (shim -> bwrap -> program) is in the
     // run's group: none was ever outside it long enough to be seen there.
     assert.ok(procs.length >= 3, `descendants ${procs}`);
     for (const [pid, cg] of where) if (cg !== null) assert.equal(cg, group, `pid ${pid}`);

@@ -2,8 +2,7 @@
 // drops to the run's host id before exec'ing bwrap, so nothing of the run starts outside it.
 // Its fds: the compiled seccomp filter, the set-up record (--block-fd) and bwrap's report of its
 // init's pid (--info-fd), all files in the run's scratch dir.
-import { closeSync, existsSync, openSync, readSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { cgroupDriver } from '../../cgroup/index.js';
@@ -20,7 +19,7 @@ import { bundleFiles } from '../oci/cli.js';
 import { holdSubreaper, tryReap } from '../oci/reaper.js';
 import type { ContainerRuntime, CreateOptions, Prepared, RunSite, RuntimeSandbox, SandboxExit, SandboxInfo } from '../types.js';
 import { BWRAP, bwrapArgs, type BwrapFds } from './argv.js';
-import { GO_FD, releaseShim, shimCommand } from './shim.js';
+import { ensureShim, GO_FD, releaseShim, shimCommand } from './shim.js';
 import { ChildStdio } from '../child-stdio.js';
 import { AA_EXEC } from '../../lsm/host.js';
 import { pollUntil, withDeadline } from '../../util/wait.js';
@@ -176,12 +175,18 @@ async function reapOrphan(init: InitProcess | null): Promise<void> {
   if (!init) return;
   await pollUntil(async () => {
     if (processStartTime(init.pid) !== init.startTime) return true; // gone (bwrap reaped it), or the pid is someone else's now
-    return (await parentPid(init.pid)) === process.pid && tryReap(init.pid) !== null;
+    return parentPid(init.pid) === process.pid && tryReap(init.pid) !== null;
   }, ORPHAN_WAIT_MS, 2);
 }
 
-async function parentPid(pid: number): Promise<number | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+/** Read synchronously, as the cgroup files are (cgroup/files.ts): a /proc file is the kernel's memory, and this is polled every 2 ms. */
+function parentPid(pid: number): number | null {
+  let stat = '';
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    /* gone */
+  }
   // The command name (field 2) may hold spaces and parentheses; ppid follows the last ')'.
   const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
   return ppid ? Number(ppid) : null;
@@ -201,6 +206,7 @@ export const bwrapRuntime: ContainerRuntime = {
     if (!existsSync(BWRAP)) throw hostLacks.program('bubblewrap', [BWRAP], 'bubblewrap');
   },
   async prepare(plan: SandboxPlan, site: RunSite): Promise<Prepared> {
+    await ensureShim();
     // The shim's name for itself in its error messages: the sandbox never sees it, so cannot fake it.
     const shimTag = `pawl-shim-${site.secret}`;
     const fds: BwrapFds = { seccomp: plan.seccomp ? FD.seccomp : null, ready: FD.ready, info: FD.info, sources: FD.sources };

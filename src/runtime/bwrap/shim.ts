@@ -1,53 +1,45 @@
-// The shim closes the cgroup placement race (HOST-FACTS.md): a tiny /bin/sh writes its OWN pid
-// into every cgroup.procs, waits until the supervisor has set its rlimits (releaseShim: prlimit(2)
-// on its pid, then a newline on fd GO_FD), then execs setpriv -> runtime. Everything the runtime
-// forks is therefore born inside the run's cgroup and under the run's rlimits; nothing untrusted
-// ever runs outside. (prlimit(1) in the chain cost one more exec: ~4 ms of every cold start here.)
-// RLIMIT_NOFILE is the shell's own to set, last (`ulimit -n`, soft and hard alike in dash, bash
-// and busybox): its redirections save fds above 9, which a low limit with many bind sources
-// (fds 9 and up) would leave no room for.
+// The shim closes the cgroup placement race (HOST-FACTS.md): a tiny static program (shim.c)
+// writes its OWN pid into every cgroup.procs, waits until the supervisor has set its rlimits
+// (releaseShim: prlimit(2) on its pid, then a newline on fd GO_FD), sets RLIMIT_NOFILE, drops to
+// the run's host id and execs the runtime. Everything the runtime forks is therefore born inside
+// the run's cgroup and under the run's rlimits; nothing untrusted ever runs outside. (It was
+// /bin/sh then setpriv: two dynamically linked execs, ~6 ms of every start here; prlimit(1)
+// before them one more, ~4 ms.)
 // Exit status 125 means the shim itself failed (the cgroup could not be entered, a limit not
-// set, or the supervisor never released it).
+// set, the ids not dropped, or the supervisor never released it).
 import { closeSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../config/host.js';
 import type { Rlimits } from '../../plan/rlimits.js';
 import { errnoCode, loadLibc } from '../../util/libc.js';
+import { staticBinary } from '../../util/static-binary.js';
 import type { Launch } from '../types.js';
 
 export const SHIM_FAILED = 125;
 /** The shim's end of its release pipe; closed before the exec, so the sandbox never holds it. */
 export const GO_FD = 8;
+/** Where the shim is built (util/static-binary.ts): beside the rest of pawl's built code. */
+export const SHIM_BINARY = join(PACKAGE_ROOT, 'dist', 'pawl-shim');
 
-const SCRIPT = [
-  'n=$1; shift',
-  'while [ "$n" -gt 0 ]; do',
-  '  echo $$ > "$1" || { echo "$0: cannot enter cgroup $1" >&2; exit 125; }',
-  '  shift; n=$((n-1))',
-  'done',
-  // A fresh audit session for the run (root only): the kernel's seccomp audit records carry it,
-  // which is how a SIGSYS death is traced back to the system call that caused it.
-  'if [ "$1" != - ]; then echo "$1" 2>/dev/null > /proc/self/loginuid; fi; shift',
-  // The release (GO_FD): by now the rlimits are set; EOF means the supervisor is gone or refused.
-  'read -r _ <&8 || { echo "$0: not released by the supervisor" >&2; exit 125; }',
-  'exec 8<&-',
-  'ulimit -n "$1" || { echo "$0: cannot set the limit of open files to $1" >&2; exit 125; }; shift',
-  'exec "$@"',
-].join('\n');
+/** The shim, built from shim.c if it is not yet (or is older than its source). */
+export function ensureShim(): Promise<string> {
+  return staticBinary(join(PACKAGE_ROOT, 'src', 'runtime', 'bwrap', 'shim.c'), SHIM_BINARY, `pawl's shim (${SHIM_BINARY})`);
+}
 
 /**
  * Pure: the full argv to spawn, with fd GO_FD the shim's end of its release pipe. `hostId` is the
  * unprivileged uid/gid the runtime drops to when pawl runs as root (null: keep the caller's ids,
- * e.g. non-root with a delegated cgroup).
+ * e.g. non-root with a delegated cgroup). `tag` prefixes the shim's errors: a per-run secret, so
+ * output the sandbox writes cannot pass for them.
  */
 export function shimCommand(procsFiles: string[], nofile: number, hostId: number | null, launch: Launch, tag = 'pawl-shim'): Launch {
-  const setpriv = hostId === null ? [] : ['/usr/bin/setpriv', `--reuid=${hostId}`, `--regid=${hostId}`, '--clear-groups', '--'];
   return {
-    file: '/bin/sh',
-    // $0 is the tag its errors carry: a per-run secret, so output the sandbox writes cannot pass for them.
-    args: ['-c', SCRIPT, tag, String(procsFiles.length), ...procsFiles, hostId === null ? '-' : String(hostId), String(nofile), ...setpriv, launch.file, ...launch.args],
+    file: SHIM_BINARY,
+    args: [tag, String(procsFiles.length), ...procsFiles, hostId === null ? '-' : String(hostId), String(nofile), '--', launch.file, ...launch.args],
   };
 }
 
-/** asm-generic/resource.h (x86_64 and aarch64 alike). RLIMIT_NOFILE (7) is the shim's own (above). */
+/** asm-generic/resource.h (x86_64 and aarch64 alike). RLIMIT_NOFILE (7) is the shim's own (shim.c). */
 const RLIMIT = { cpu: 0, fsize: 1, core: 4, nproc: 6 } as const;
 
 /** Pure: the rlimits the supervisor sets on the shim, soft and hard alike, as [name, resource, value]. */
