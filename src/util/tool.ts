@@ -11,9 +11,10 @@ export interface ToolResult {
 }
 
 /** Run `file` with `args`; resolves (never rejects) with the exit code and trimmed output. */
-export function runTool(file: string, args: string[], opts: { timeout?: number; reject?: false } = {}): Promise<ToolResult> {
+/** `env`: the tool's whole environment (default: this process's). */
+export function runTool(file: string, args: string[], opts: { timeout?: number; reject?: false; env?: NodeJS.ProcessEnv } = {}): Promise<ToolResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: opts.timeout ?? 0, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(file, args, { env: opts.env ?? process.env, timeout: opts.timeout ?? 0, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as NodeJS.ErrnoException).code === 'number' ? ((error as unknown as { code: number }).code) : null) : 0;
       resolve({ exitCode: code, stdout: stdout.trimEnd(), stderr: stderr.trimEnd() || (error && code === null ? error.message : '') });
     });

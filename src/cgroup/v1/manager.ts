@@ -77,13 +77,15 @@ export class CgroupV1Driver implements CgroupDriver {
     const made: string[] = [];
     try {
       for (const dir of run.dirs) {
+        const unique = (e: unknown) => {
+          throw errno(e) === 'EEXIST' ? new PawlError('RuntimeError', `cgroup ${dir} already exists: run names must be unique`) : e;
+        };
         await this.ops.mkdir(dir).catch(async (e: unknown) => {
-          if (errno(e) === 'EEXIST') throw new PawlError('RuntimeError', `cgroup ${dir} already exists: run names must be unique`);
-          if (errno(e) !== 'ENOENT') throw e;
+          if (errno(e) !== 'ENOENT') unique(e);
           // The parent went since this driver made it (removed by hand, or a host's clean-up): again.
           this.parentsMade = false;
           await this.ensureParents();
-          await this.ops.mkdir(dir);
+          await this.ops.mkdir(dir).catch(unique);
         });
         made.push(dir);
       }
