@@ -1,8 +1,8 @@
 // Per-run scratch dirs: <runDir>/<id>/workspace is the sandbox's /workspace. The sandbox can
 // write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
 // link, and removal only starts once every process of the run is provably dead.
-import { constants, readFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open, opendir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmodSync, chownSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstat, open, opendir, readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
 import { selfRecord, type ProcessRecord } from '../hostfacts/liveness.js';
@@ -20,17 +20,22 @@ export interface Owner extends ProcessRecord {
 }
 
 /** Create the run's dirs; the workspace is owned by the sandbox's host id (when dropping to one). */
-export async function createScratch(runDir: string, id: string, owner: number | null, cgroupParent: string): Promise<Scratch> {
+/**
+ * Synchronous: five metadata calls in pawl's own run dir (~0.2 ms). As five awaited thread-pool
+ * calls they waited, each, behind the other prepare steps' work on the event loop (6-7 ms of a
+ * cold run), and /workspace's filesystem, the longest chain of prepare, could start only after.
+ */
+export function createScratch(runDir: string, id: string, owner: number | null, cgroupParent: string): Scratch {
   // 0711 whatever the umask: the sandbox's user passes through both to its workspace.
   mkdirOpenSync(runDir, 0o711);
   const dir = join(runDir, id);
-  await mkdir(dir, { mode: 0o711 });
-  await chmod(dir, 0o711);
+  mkdirSync(dir, { mode: 0o711 });
+  chmodSync(dir, 0o711);
   const workspace = join(dir, 'workspace');
-  await mkdir(workspace, { mode: 0o700 });
-  if (owner !== null) await chown(workspace, owner, owner);
+  mkdirSync(workspace, { mode: 0o700 });
+  if (owner !== null) chownSync(workspace, owner, owner);
   // Who owns this dir and where its cgroup lives, so gc can tell a live run from a dead one.
-  await writeFile(join(dir, 'owner'), JSON.stringify({ ...selfRecord(), cgroupParent } satisfies Owner));
+  writeFileSync(join(dir, 'owner'), JSON.stringify({ ...selfRecord(), cgroupParent } satisfies Owner));
   return { dir, workspace };
 }
 
