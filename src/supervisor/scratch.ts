@@ -1,7 +1,7 @@
 // Per-run scratch dirs: <runDir>/<id>/workspace is the sandbox's /workspace. The sandbox can
 // write anything there (links, paths past PATH_MAX, dirs it locks), so nothing here follows a
 // link, and removal only starts once every process of the run is provably dead.
-import { chmodSync, chownSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, constants, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { lstat, open, opendir, readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { runTool as execa } from '../util/tool.js';
@@ -19,23 +19,29 @@ export interface Owner extends ProcessRecord {
   cgroupParent: string;
 }
 
-/** Create the run's dirs; the workspace is owned by the sandbox's host id (when dropping to one). */
 /**
+ * Create the run's dirs; the workspace is owned by the sandbox's host id (when dropping to one).
  * Synchronous: five metadata calls in pawl's own run dir (~0.2 ms). As five awaited thread-pool
  * calls they waited, each, behind the other prepare steps' work on the event loop (6-7 ms of a
  * cold run), and /workspace's filesystem, the longest chain of prepare, could start only after.
+ * A failure part-way removes what it made (the caller records the dir only once it is whole).
  */
 export function createScratch(runDir: string, id: string, owner: number | null, cgroupParent: string): Scratch {
   // 0711 whatever the umask: the sandbox's user passes through both to its workspace.
   mkdirOpenSync(runDir, 0o711);
   const dir = join(runDir, id);
-  mkdirSync(dir, { mode: 0o711 });
-  chmodSync(dir, 0o711);
+  mkdirSync(dir, { mode: 0o711 }); // EEXIST: never another run's dir
   const workspace = join(dir, 'workspace');
-  mkdirSync(workspace, { mode: 0o700 });
-  if (owner !== null) chownSync(workspace, owner, owner);
-  // Who owns this dir and where its cgroup lives, so gc can tell a live run from a dead one.
-  writeFileSync(join(dir, 'owner'), JSON.stringify({ ...selfRecord(), cgroupParent } satisfies Owner));
+  try {
+    chmodSync(dir, 0o711);
+    mkdirSync(workspace, { mode: 0o700 });
+    if (owner !== null) chownSync(workspace, owner, owner);
+    // Who owns this dir and where its cgroup lives, so gc can tell a live run from a dead one.
+    writeFileSync(join(dir, 'owner'), JSON.stringify({ ...selfRecord(), cgroupParent } satisfies Owner));
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true }); // only what was just made here: nothing of a sandbox's yet
+    throw e;
+  }
   return { dir, workspace };
 }
 

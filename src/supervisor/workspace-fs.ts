@@ -11,7 +11,7 @@
 // charges its pages to the run's memory cgroup, so /workspace's 100 MB would have to fit inside
 // the 64-128 MB memory limits of the trust levels; project quotas need a filesystem mounted with
 // prjquota, which hosts rarely have.
-import { chmodSync, chownSync, closeSync, constants, existsSync, ftruncateSync, openSync, readSync, statfsSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, openSync, readSync, statfsSync } from 'node:fs';
 import { mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { runTool } from '../util/tool.js';
@@ -49,19 +49,22 @@ export async function mountWorkspace(dir: string, workspace: string, policy: Pol
   const r = policy.resources;
   const { size, ranges } = await template(dir, r.diskSpace, r.diskInodes, facts);
   const image = join(dir, WORKSPACE_IMAGE);
-  // Synchronous, like the mount after it: a few hundred KB into the page cache of pawl's own new
-  // file (~0.5 ms), where a dozen awaited thread-pool calls each waited behind the other prepare
-  // steps' work on the event loop.
-  const fd = openSync(image, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  // On libuv's threads: a write into the page cache can wait for the host's dirty-page throttle,
+  // which must not hold `pawl serve`'s event loop (every other run's timers and replies).
+  const f = await open(image, 'wx', 0o600);
   try {
-    ftruncateSync(fd, size); // sparse: the host's disk pays only for what the task writes
-    for (const { offset, data } of ranges) writeSync(fd, data, 0, data.length, offset);
+    await f.truncate(size); // sparse: the host's disk pays only for what the task writes
+    for (const { offset, data } of ranges) {
+      const { bytesWritten } = await f.write(data, 0, data.length, offset);
+      if (bytesWritten !== data.length) throw new PawlError('RuntimeError', `cannot write /workspace's filesystem image: ${bytesWritten} of ${data.length} bytes at ${offset}`);
+    }
   } finally {
-    closeSync(fd);
+    await f.close();
   }
   // The loop device goes away by itself with the last unmount. noexec: as the layout says (lsm/landlock mountedNoexec).
   await loopMount(image, workspace, { scratch: true, noexec });
   const id = owner ?? 0;
+  // The new filesystem's root, which nothing else can hold yet: at once, not behind the event loop's other work.
   chownSync(workspace, id, id);
   chmodSync(workspace, 0o700);
   // The fresh filesystem's free blocks: what the run uses is the difference (workspaceFs).

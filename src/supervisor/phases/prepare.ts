@@ -97,10 +97,11 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   const scratch: Scratch = (res.scratch = createScratch(host.runDir, res.id, res.hostId, host.cgroupParent));
   const hostId = res.hostId;
   const workspaceDevices = noWorkspaceFs === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir), mountedNoexec(policy, WORKSPACE)) : Promise.resolve([]);
+  workspaceDevices.catch(() => {}); // at once: nothing between here and the awaits below may leave a mount unawaited
   const rootfsP = ensureRootfs(host);
   const storageP = storagePlan(host, policy, join(host.stateDir, 'rootfs'), noWorkspaceFs);
   const seccompP = seccompPlan(policy, factsCache(host.stateDir));
-  for (const p of [workspaceDevices, rootfsP, storageP, seccompP]) p.catch(() => {}); // awaited below, with the rest
+  for (const p of [rootfsP, storageP, seccompP]) p.catch(() => {}); // awaited below, with the rest
   const cgroupName = `run-${res.id}`;
   const egressSocket = join(scratch.dir, 'egress.sock');
   const ioDevicesP = Promise.all([storageP, workspaceDevices]).then(([storage, devs]) => [...new Set([...storage.ioDevices, ...devs])]);
