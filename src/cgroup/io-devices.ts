@@ -21,6 +21,8 @@ export interface IoPlacement {
   notNeeded: string[];
   /** Paths whose storage has no single block device (ZFS, NFS, multi-device btrfs, FUSE): unthrottled. */
   noDevice: string[];
+  /** The devices behind each path asked about, by the path as given. */
+  byPath: Record<string, string[]>;
 }
 
 interface Mount {
@@ -81,6 +83,8 @@ export function overlayLayers(superOptions: string): string[] {
 
 class Resolver {
   readonly devices = new Set<string>();
+  /** The devices of the path being resolved (resolveIoDevices): each path's own list. */
+  current = new Set<string>();
   readonly notNeeded: string[] = [];
   readonly noDevice: string[] = [];
   private readonly mounts: Mount[];
@@ -130,6 +134,11 @@ class Resolver {
     return this.block(on, m.majMin, depth);
   }
 
+  private add(majMin: string): void {
+    this.devices.add(majMin);
+    this.current.add(majMin);
+  }
+
   private none(why: string): false {
     this.notNeeded.push(why);
     return false;
@@ -162,10 +171,10 @@ class Resolver {
       // A loop device is throttled only where its file's storage is: a loop on tmpfs is memory.
       const backing = loopBacking.replace(/ \(deleted\)$/, '');
       if (depth >= MAX_DEPTH || !this.path(backing, depth + 1)) return false;
-      this.devices.add(disk.majMin);
+      this.add(disk.majMin);
       return true;
     }
-    this.devices.add(disk.majMin);
+    this.add(disk.majMin);
     for (const slave of this.list(`${disk.dir}/slaves`)) {
       const mm = this.read(`${disk.dir}/slaves/${slave}/dev`);
       if (mm && depth < MAX_DEPTH) this.block(on, mm, depth + 1);
@@ -188,12 +197,18 @@ class Resolver {
 /** Pure over the snapshot: the devices to throttle for these (absolute, resolved) host paths. */
 export function resolveIoDevices(snap: StorageSnapshot, paths: string[]): IoPlacement {
   const r = new Resolver(snap);
-  for (const p of [...new Set(paths)]) r.path(p);
-  return { devices: [...r.devices], notNeeded: [...new Set(r.notNeeded)], noDevice: [...new Set(r.noDevice)] };
+  const byPath: Record<string, string[]> = {};
+  for (const p of [...new Set(paths)]) {
+    r.current = new Set();
+    r.path(p);
+    byPath[p] = [...r.current];
+  }
+  return { devices: [...r.devices], notNeeded: [...new Set(r.notNeeded)], noDevice: [...new Set(r.noDevice)], byPath };
 }
 
 /** The same, for this process's mounts and the real /sys (paths resolved through links first). */
 export async function ioDevicesFor(...paths: string[]): Promise<IoPlacement> {
   const resolved = await Promise.all(paths.map((p) => realpath(p).catch(() => p)));
-  return resolveIoDevices({ mountinfo: await readFile('/proc/self/mountinfo', 'utf8'), sys: '/sys' }, resolved);
+  const placement = resolveIoDevices({ mountinfo: await readFile('/proc/self/mountinfo', 'utf8'), sys: '/sys' }, resolved);
+  return { ...placement, byPath: Object.fromEntries(paths.map((p, i) => [p, placement.byPath[resolved[i]!] ?? []])) };
 }

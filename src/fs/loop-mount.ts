@@ -1,7 +1,7 @@
 // Loop-mount an image and unmount it with the system calls themselves (through koffi, as the
 // seccomp layer calls libseccomp): `mount -o loop` and `umount` as processes cost two execs per
 // run, which is most of /workspace's set-up time on a busy machine.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { PawlError } from '../errors.js';
 import { lastErrno, loadLibc } from '../util/libc.js';
 
@@ -26,8 +26,9 @@ const fail = (what: string) => new PawlError('RuntimeError', `${what}: errno ${l
  * removed after its unmount) is mounted without write barriers: a flush there only makes the loop
  * device fsync an image that is deleted moments later, through the host filesystem's journal
  * (measured: a run's unmount 3.7 -> 1.1 ms, its teardown ~1.5 ms shorter). A volume keeps them.
+ * Returns the loop device's "MAJ:MIN".
  */
-export async function loopMount(image: string, target: string, opts: { scratch: boolean; noexec?: boolean }): Promise<void> {
+export async function loopMount(image: string, target: string, opts: { scratch: boolean; noexec?: boolean }): Promise<string> {
   const c = loadLibc();
   const control = openSync('/dev/loop-control', 'r+');
   const file = openSync(image, 'r+');
@@ -54,7 +55,7 @@ export async function loopMount(image: string, target: string, opts: { scratch: 
         if ((await c.mountAsync(dev, target, 'ext4', flags, data)) < 0 && c.mount(dev, target, 'ext4', flags, data) < 0) {
           throw fail(`cannot mount ${dev} on ${target}`);
         }
-        return;
+        return readFileSync(`/sys/block/loop${n}/dev`, 'utf8').trim();
       } finally {
         closeSync(loop);
       }

@@ -32,6 +32,8 @@ export function driverFor(host: HostConfig): Promise<CgroupDriver> {
 export interface StoragePlan {
   /** Whole disks the io limits name: behind the run dir (and so /workspace), the rootfs and every bind. */
   ioDevices: string[];
+  /** Those behind the run dir alone: where /workspace's image is (empty: memory, or no device). */
+  runDirDevices: string[];
   /** What needed no limit, and why (the result's `not_needed`). */
   notNeeded: string[];
   /** Gaps the policy allows (the result's `degraded`). */
@@ -92,7 +94,7 @@ export async function storagePlan(host: HostConfig, policy: Policy, rootfs: stri
       refusal: () => hostLacks.swapAccounting(noSwapLimit),
     });
   }
-  return { ioDevices: placement.devices, notNeeded: placement.notNeeded.map((n) => `io-limits: ${n}`), degraded, workspaceFs: noWorkspaceFs === null, swapLimit: noSwapLimit === null };
+  return { ioDevices: placement.devices, runDirDevices: placement.byPath[host.runDir] ?? [], notNeeded: placement.notNeeded.map((n) => `io-limits: ${n}`), degraded, workspaceFs: noWorkspaceFs === null, swapLimit: noSwapLimit === null };
 }
 
 /** Refuse what this version of pawl cannot enforce at all, before any work is done. */

@@ -20,7 +20,6 @@ import { withDeadline } from '../util/wait.js';
 import type { Policy } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { dataRanges, loopMount, unmount, unmountAsync } from '../fs/loop-mount.js';
-import { ioDevicesFor } from '../cgroup/io-devices.js';
 import type { FactsCache } from '../hostfacts/cache.js';
 import { sha256, statSig } from '../hostfacts/keys.js';
 
@@ -39,13 +38,13 @@ export function workspaceFsUnavailable(): string | null {
 }
 
 /**
- * Make and mount the workspace's filesystem, its root owned by the sandbox's host id. Then the
- * io devices behind it: its loop device (when the image is on a disk) must be in the run's io
- * limits, since cgroup v2 charges the run's writes to the loop device, while the loop driver's
- * own writes to the image file reach the disk as nobody's (measured in the VM: the run's
- * io.stat showed 24 MB written on the loop device and nothing on the disk).
+ * Make and mount the workspace's filesystem, its root owned by the sandbox's host id; returns its
+ * loop device ("MAJ:MIN"). That device must be in the run's io limits when the image is on a disk
+ * (the run dir's: prepare.ts), since cgroup v2 charges the run's writes to the loop device, while
+ * the loop driver's own writes to the image file reach the disk as nobody's (measured in the VM:
+ * the run's io.stat showed 24 MB written on the loop device and nothing on the disk).
  */
-export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null, facts?: FactsCache, noexec = false): Promise<string[]> {
+export async function mountWorkspace(dir: string, workspace: string, policy: Policy, owner: number | null, facts?: FactsCache, noexec = false): Promise<string> {
   const r = policy.resources;
   const { size, ranges } = await template(dir, r.diskSpace, r.diskInodes, facts);
   const image = join(dir, WORKSPACE_IMAGE);
@@ -62,14 +61,14 @@ export async function mountWorkspace(dir: string, workspace: string, policy: Pol
     await f.close();
   }
   // The loop device goes away by itself with the last unmount. noexec: as the layout says (lsm/landlock mountedNoexec).
-  await loopMount(image, workspace, { scratch: true, noexec });
+  const loop = await loopMount(image, workspace, { scratch: true, noexec });
   const id = owner ?? 0;
   // The new filesystem's root, which nothing else can hold yet: at once, not behind the event loop's other work.
   chownSync(workspace, id, id);
   chmodSync(workspace, 0o700);
   // The fresh filesystem's free blocks: what the run uses is the difference (workspaceFs).
   fresh.set(workspace, statfsSync(workspace).bfree);
-  return (await ioDevicesFor(workspace)).devices;
+  return loop;
 }
 
 /** A fresh filesystem's image size and its data ranges (the rest of the image is sparse). */

@@ -83,7 +83,7 @@ const resolve = (...paths: string[]) => resolveIoDevices(snap, paths);
 
 describe('io devices: a block device, through partitions and stacking', () => {
   it('maps a path on a partition to its whole disk (the kernel refuses partitions in io.max)', () => {
-    expect(resolve('/var/lib/pawl/runs')).toEqual({ devices: ['254:0'], notNeeded: [], noDevice: [] });
+    expect(resolve('/var/lib/pawl/runs')).toEqual({ devices: ['254:0'], notNeeded: [], noDevice: [], byPath: { '/var/lib/pawl/runs': ['254:0'] } });
   });
 
   it('follows device-mapper to the disk under it (slaves), keeping the dm device itself', () => {
@@ -92,6 +92,15 @@ describe('io devices: a block device, through partitions and stacking', () => {
 
   it('follows md to every member disk', () => {
     expect(resolve('/raid/x').devices).toEqual(['9:0', '8:16', '8:32']);
+  });
+
+  it('names each path\'s own devices, a disk two paths share under both (how /workspace\'s loop device is placed: prepare.ts)', () => {
+    expect(resolve('/var/lib/pawl/runs', '/run/pawl', '/var/lib/pawl/rootfs', '/data/x').byPath).toEqual({
+      '/var/lib/pawl/runs': ['254:0'],
+      '/run/pawl': [],
+      '/var/lib/pawl/rootfs': ['254:0'],
+      '/data/x': ['253:0', '254:0'],
+    });
   });
 
   it('follows a loop device to the storage of its backing file (even one unlinked since)', () => {
@@ -154,7 +163,7 @@ describe('io devices: nothing to throttle, and no single device', () => {
     ['/vfs/x', /virtiofs \(the VM's host does the I\/O/],
   ])('%s needs no limit', (path, why) => {
     const r = resolve(path);
-    expect(r).toEqual({ devices: [], notNeeded: [expect.stringMatching(why)], noDevice: [] });
+    expect(r).toEqual({ devices: [], notNeeded: [expect.stringMatching(why)], noDevice: [], byPath: { [path]: [] } });
   });
 
   it.each([
@@ -169,7 +178,7 @@ describe('io devices: nothing to throttle, and no single device', () => {
   });
 
   it('throttles a single-device btrfs on its device', () => {
-    expect(resolve('/b1/x')).toEqual({ devices: ['8:48'], notNeeded: [], noDevice: [] });
+    expect(resolve('/b1/x')).toEqual({ devices: ['8:48'], notNeeded: [], noDevice: [], byPath: { '/b1/x': ['8:48'] } });
   });
 
   it('reports a device sysfs does not list rather than guessing', () => {
