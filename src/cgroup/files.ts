@@ -197,8 +197,8 @@ export async function removeDir(dir: string, ops: HostOps, timeoutMs = 1000): Pr
  * within milliseconds, so the rounds start 1 ms apart (they were 5 ms: most of a pooled trivial
  * run's reap). While the first file still lists processes, a round reads it alone (every process
  * but a shim killed mid-join is in every hierarchy of v1: six reads a round were most of the
- * wait's CPU); once it reads empty, every file is read, and the group is empty when they all are. Returns what
- * was left when timeoutMs ran out ([] once empty).
+ * wait's CPU); once it reads empty, every file is read, and the group is empty when they all
+ * are. Returns what was left when timeoutMs ran out ([] once empty).
  */
 export async function killUntilEmpty(procsFiles: readonly string[], ops: HostOps, timeoutMs: number): Promise<number[]> {
   const read = async (files: readonly string[]) => [...new Set((await Promise.all(files.map(readPids))).flat())];

@@ -82,9 +82,8 @@ export function overlayLayers(superOptions: string): string[] {
 }
 
 class Resolver {
-  readonly devices = new Set<string>();
-  /** The devices of the path being resolved (resolveIoDevices): each path's own list. */
-  current = new Set<string>();
+  /** The devices found for the path being resolved (resolveIoDevices starts each path afresh). */
+  devices = new Set<string>();
   readonly notNeeded: string[] = [];
   readonly noDevice: string[] = [];
   private readonly mounts: Mount[];
@@ -134,11 +133,6 @@ class Resolver {
     return this.block(on, m.majMin, depth);
   }
 
-  private add(majMin: string): void {
-    this.devices.add(majMin);
-    this.current.add(majMin);
-  }
-
   private none(why: string): false {
     this.notNeeded.push(why);
     return false;
@@ -171,10 +165,10 @@ class Resolver {
       // A loop device is throttled only where its file's storage is: a loop on tmpfs is memory.
       const backing = loopBacking.replace(/ \(deleted\)$/, '');
       if (depth >= MAX_DEPTH || !this.path(backing, depth + 1)) return false;
-      this.add(disk.majMin);
+      this.devices.add(disk.majMin);
       return true;
     }
-    this.add(disk.majMin);
+    this.devices.add(disk.majMin);
     for (const slave of this.list(`${disk.dir}/slaves`)) {
       const mm = this.read(`${disk.dir}/slaves/${slave}/dev`);
       if (mm && depth < MAX_DEPTH) this.block(on, mm, depth + 1);
@@ -199,11 +193,11 @@ export function resolveIoDevices(snap: StorageSnapshot, paths: string[]): IoPlac
   const r = new Resolver(snap);
   const byPath: Record<string, string[]> = {};
   for (const p of [...new Set(paths)]) {
-    r.current = new Set();
+    r.devices = new Set();
     r.path(p);
-    byPath[p] = [...r.current];
+    byPath[p] = [...r.devices];
   }
-  return { devices: [...r.devices], notNeeded: [...new Set(r.notNeeded)], noDevice: [...new Set(r.noDevice)], byPath };
+  return { devices: [...new Set(Object.values(byPath).flat())], notNeeded: [...new Set(r.notNeeded)], noDevice: [...new Set(r.noDevice)], byPath };
 }
 
 /** The same, for this process's mounts and the real /sys (paths resolved through links first). */

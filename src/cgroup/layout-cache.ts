@@ -1,8 +1,10 @@
 // The host's cgroup layout, cached across processes (hostfacts/cache.ts) under the boot id and the
-// mount table's cgroup lines (and cgroup2's controllers) it was read from. Here, not in hostfacts/, because hostfacts sits below cgroup/.
+// mount table's cgroup lines (and cgroup2's controllers) it was read from. Here, not in
+// hostfacts/, because hostfacts sits below cgroup/.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FactsCache } from '../hostfacts/cache.js';
+import { readOptional } from './files.js';
 import { bootId, sha256 } from '../hostfacts/keys.js';
 import { cgroupMountLines, detectCgroups, parseCgroupMounts } from './probe.js';
 import type { HostCgroups } from './types.js';
@@ -15,14 +17,7 @@ import type { HostCgroups } from './types.js';
 export async function cachedCgroupLayout(cache: FactsCache, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Promise<HostCgroups> {
   // And the cgroup2 root's controllers, which detectCgroups reads live: the key covers all it reads.
   const { unified } = parseCgroupMounts(mountinfo);
-  const controllers = unified ? readOptionalSync(join(unified, 'cgroup.controllers')) : '';
+  const controllers = unified ? ((await readOptional(join(unified, 'cgroup.controllers'))) ?? '') : '';
   return cache.remember('cgroup-layout', sha256(bootId(), ...cgroupMountLines(mountinfo), `controllers=${controllers}`), () => detectCgroups(mountinfo));
 }
 
-function readOptionalSync(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}

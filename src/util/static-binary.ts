@@ -58,7 +58,7 @@ async function build(source: string, binary: string, what: string): Promise<stri
   const stampTmp = `${stamp}.${process.pid}.${randomBytes(4).toString('hex')}`;
   writeFileSync(stampTmp, hash, { mode: 0o644, flag: 'wx' });
   await rename(stampTmp, stamp);
-  trusted(binary, what);
+  trusted(binary, what); // throws if what is there now is not one to run
   return binary;
 }
 

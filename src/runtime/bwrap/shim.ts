@@ -21,7 +21,7 @@ export const GO_FD = 8;
 /** Where the shim is built (util/static-binary.ts): beside the rest of pawl's built code. */
 export const SHIM_BINARY = join(PACKAGE_ROOT, 'dist', 'pawl-shim');
 
-/** The shim, built from shim.c if it is not yet (or is older than its source). */
+/** The shim, built from shim.c unless already built from this very source. */
 export function ensureShim(): Promise<string> {
   return staticBinary(join(PACKAGE_ROOT, 'src', 'runtime', 'bwrap', 'shim.c'), SHIM_BINARY, `pawl's shim (${SHIM_BINARY})`);
 }

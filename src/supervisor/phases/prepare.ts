@@ -93,9 +93,8 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   // once: the storage plan's refusal or degradation and the mount below go by one answer.
   const noWorkspaceFs = workspaceFsUnavailable();
   await assertHostIds(host);
-  res.hostId = pickHostId(host);
-  const scratch: Scratch = (res.scratch = createScratch(host.runDir, res.id, res.hostId, host.cgroupParent));
-  const hostId = res.hostId;
+  const hostId = (res.hostId = pickHostId(host));
+  const scratch = (res.scratch = createScratch(host.runDir, res.id, hostId, host.cgroupParent));
   const workspaceLoop = noWorkspaceFs === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir), mountedNoexec(policy, WORKSPACE)) : Promise.resolve(null);
   workspaceLoop.catch(() => {}); // at once: nothing between here and the awaits below may leave a mount unawaited
   const rootfsP = ensureRootfs(host);
