@@ -9,20 +9,22 @@ export function summary(ms) {
   return { runs: ms.length, median_ms: r1(pct(ms, 50)), p95_ms: r1(pct(ms, 95)), p99_ms: r1(pct(ms, 99)) };
 }
 
-/** Time `fn` `runs` times after one untimed warm-up. */
-export async function timeRuns(runs, fn) {
+/** Time `fn` `runs` times after one untimed warm-up; `between` (untimed) runs after each. */
+export async function timeRuns(runs, fn, between = async () => {}) {
   await fn();
+  await between();
   const ms = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     await fn();
     ms.push(performance.now() - t0);
+    await between();
   }
   return ms;
 }
 
-/** Tasks per second when `total` tasks run with at most `concurrency` at once. */
-export async function throughput(total, concurrency, fn) {
+/** Tasks per second when `total` tasks run with at most `concurrency` at once; timed until `drain` (work left after the results) has ended. */
+export async function throughput(total, concurrency, fn, drain = async () => {}) {
   let next = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -31,5 +33,6 @@ export async function throughput(total, concurrency, fn) {
       await fn();
     }
   }));
+  await drain();
   return r1(total / ((performance.now() - t0) / 1000));
 }

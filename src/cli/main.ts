@@ -99,7 +99,8 @@ async function main(argv: string[]): Promise<number> {
       }
       const [{ runTask }, { formatResult }, { policyFromFlags }] = await Promise.all([import('../supervisor/run.js'), import('./format.js'), import('./policy-flags.js')]);
       mark('load');
-      const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values) });
+      // After the teardown, whose failure the printed result carries (cleanup_error).
+      const result = await runTask(task, { input, trustLevel: values.trust, policy: policyFromFlags(values), awaitCleanup: true });
       out(formatResult(result));
       return result.status === 'succeeded' ? 0 : 1;
     }
@@ -138,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
       ]);
       const task = oneTask(positionals, 'test');
       const progress = terminalProgress(); // stderr, only on a terminal
-      const report = await runTaskTests(task, { ...(await testOptions(task, values, policyFromFlags(values))), onProgress: progress.update }).finally(() => progress.done());
+      const report = await runTaskTests(task, { ...(await testOptions(task, values, policyFromFlags(values))), awaitCleanup: true, onProgress: progress.update }).finally(() => progress.done());
       if (values.json) out(formatResult(report));
       else {
         for (const c of report.cases) out(printable(`${c.passed ? 'PASS' : 'FAIL'} ${c.name}${c.passed ? '' : `: ${c.reason}`}`));

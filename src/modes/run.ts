@@ -26,6 +26,8 @@ export interface ModeRunOptions {
   audit?: AuditLog;
   /** Told once per legacy run (default: a line on stderr). */
   warn?: (message: string) => void;
+  /** A sandboxed run's result after its teardown, with cleanup_error (RunTaskOptions.awaitCleanup). */
+  awaitCleanup?: boolean;
 }
 
 export interface TaskRunPlan {
@@ -78,7 +80,10 @@ export async function runWithMode(task: string | LoadedTask, opts: ModeRunOption
     );
     result = await legacyRun(loaded, policy, opts);
   } else {
-    result = { ...(await runTask(loaded, { input: opts.input, trustLevel: policy.trustLevel, policy: plan.overrides, host: opts.host, signal: opts.signal, context: opts.context })), mode: 'sandboxed' };
+    result = {
+      ...(await runTask(loaded, { input: opts.input, trustLevel: policy.trustLevel, policy: plan.overrides, host: opts.host, signal: opts.signal, context: opts.context, awaitCleanup: opts.awaitCleanup })),
+      mode: 'sandboxed',
+    };
   }
   // A sandboxed run reached the process-wide log (setAuditLog) through the run observers already;
   // a legacy run and an explicit log are written here.

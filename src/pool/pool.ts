@@ -12,6 +12,7 @@ import { assertSupported } from '../supervisor/host.js';
 import type { RunResult } from '../supervisor/result.js';
 import { dispatchTask, prepareTaskRun, taskPolicy, type RunTaskOptions } from '../supervisor/run.js';
 import { Sandbox } from '../supervisor/sandbox.js';
+import { BACKGROUND_UNMOUNT_FLUSH_MS } from '../supervisor/workspace-fs.js';
 import { loadTask, type LoadedTask } from '../task/load.js';
 import { PoolConfig, type PoolConfigInput } from './config.js';
 import { published } from '../supervisor/phases/observers.js';
@@ -47,8 +48,6 @@ interface Waiter {
 }
 
 const READY_MS = 30_000;
-/** How long a pooled run's teardown waits for its /workspace writeback (a one-off run: 3 s). */
-const POOL_UNMOUNT_FLUSH_MS = 30_000;
 
 export interface PoolStats {
   /** Sandboxes that exist now (starting, idle, running or being destroyed). */
@@ -344,7 +343,7 @@ export class Pool {
       // Single use: the run ends at the harness's reply (Sandbox.endOrReply); reuse mode reads the replies itself.
       // Its teardown runs after the result has gone back: it may wait longer for a busy disk's
       // writeback than a one-off run (whose result waits for it) before leaving it to gc.
-      const sb = await Sandbox.start({ policy: key.policy, host: this.host, mode: 'task', endAtReply: !this.config.reuse, unmountFlushMs: POOL_UNMOUNT_FLUSH_MS });
+      const sb = await Sandbox.start({ policy: key.policy, host: this.host, mode: 'task', endAtReply: !this.config.reuse, unmountFlushMs: BACKGROUND_UNMOUNT_FLUSH_MS });
       this.counters.started++;
       const slot: Slot = { sb, key, state: 'idle' };
       // Died while idle (killed, OOM at start, runtime failure): out of the pool, reaped, replaced.

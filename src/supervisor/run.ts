@@ -16,6 +16,8 @@ import { prepareAhead } from './phases/prepare.js';
 import { runResult } from './phases/report.js';
 import type { RunResult } from './result.js';
 import { Sandbox, type Teardown } from './sandbox.js';
+import { trackTeardown } from './teardowns.js';
+import { BACKGROUND_UNMOUNT_FLUSH_MS } from './workspace-fs.js';
 
 export interface RunTaskOptions {
   input?: unknown;
@@ -28,6 +30,15 @@ export interface RunTaskOptions {
   context?: Record<string, unknown>;
   /** A test case's mock.http: fetch is answered from these only, and the run gets no network. */
   mocks?: HttpMock[];
+  /**
+   * Resolve only once the run's teardown (its cgroup, /workspace mount and scratch dir) is done,
+   * with `cleanup_error` when something stayed, and end the run at the harness's exit rather than
+   * at its reply. Default false: the result comes as soon as its verdict and usage are final (the
+   * pool's way: every process of the run killed at the reply, its last figures read, ~13 ms
+   * sooner here) and the teardown goes on after it: teardownsSettled() waits for it, and what it
+   * could not remove goes on the leftover list that gc clears. The CLI sets it: it prints cleanup_error.
+   */
+  awaitCleanup?: boolean;
 }
 
 /** The effective policy of a task run: defaults <- trust level <- task policy <- overrides. */
@@ -70,7 +81,8 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
   // task runs before dispatchTask hands it over, and a task or input refused here ends that
   // sandbox unused: the outcome, and which problem is reported first, are loadTask's and
   // prepareTaskRun's.
-  const starting = Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal });
+  const early = opts.awaitCleanup !== true;
+  const starting = Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal, ...(early ? { endAtReply: true, unmountFlushMs: BACKGROUND_UNMOUNT_FLUSH_MS } : {}) });
   starting.catch(() => {}); // awaited below, on every path
   const rejected = await compiled.then(() => inputRejection(loaded, policy, input, opts.host)).catch(async (e: unknown) => {
     await discard(starting);
@@ -80,7 +92,7 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
     await discard(starting);
     return rejected;
   }
-  return dispatchTask(await starting, loaded, policy, input, opts.context, opts.mocks);
+  return dispatchTask(await starting, loaded, policy, input, opts.context, opts.mocks, early ? trackTeardown : undefined);
 }
 
 /** A sandbox started for a run that will not happen: ended and torn down (its own failure to start is moot). */

@@ -45,8 +45,8 @@ export interface SandboxOptions {
   forwardStderr?: Writable;
   signal?: AbortSignal;
   /**
-   * Task mode, single use (the pool): end the run at the harness's complete, valid reply instead
-   * of waiting for node and the runtime to exit (see endAtReply below).
+   * Task mode, single use (the pool, runTask by default): end the run at the harness's complete,
+   * valid reply instead of waiting for node and the runtime to exit (see endAtReply below).
    */
   endAtReply?: boolean;
   /**

@@ -3,6 +3,7 @@
 import type { PolicyInput } from '../config/policy.js';
 import { PawlError } from '../errors.js';
 import { runTask } from './run.js';
+import { teardownsSettled } from './teardowns.js';
 import type { RunResult } from './result.js';
 import { loadTask } from '../task/load.js';
 import { subsetMatch, type TestCase } from '../task/testcase.js';
@@ -50,7 +51,7 @@ export function judge(t: TestCase, result: RunResult): { passed: boolean; reason
   return matched ? { passed: true } : { passed: false, reason: `expected ${brief(t.expected)}, got ${brief(result.output)}` };
 }
 
-export async function runTaskTests(ref: string, opts: { trustLevel?: string; policy?: PolicyInput; onProgress?: (message: string) => void } = {}) {
+export async function runTaskTests(ref: string, opts: { trustLevel?: string; policy?: PolicyInput; awaitCleanup?: boolean; onProgress?: (message: string) => void } = {}) {
   const { onProgress, ...runOpts } = opts;
   const task = await loadTask(ref);
   if (task.tests.length === 0) throw new PawlError('InvalidTask', `task ${ref} has no tests (tests/*.json or meta.yaml test_cases)`);
@@ -61,5 +62,7 @@ export async function runTaskTests(ref: string, opts: { trustLevel?: string; pol
     const result = await runTask(task, { input: t.input, ...runOpts, ...(t.mocks ? { mocks: t.mocks } : {}) });
     cases.push({ name: t.name ?? t.source, source: t.source, ...judge(t, result), result });
   }
+  // Each case's teardown ran beside the next case (runTask's default): none is left running.
+  await teardownsSettled();
   return { cases, passed: cases.filter((c) => c.passed).length, failed: cases.filter((c) => !c.passed).length };
 }

@@ -196,6 +196,8 @@ const EXT4_MAGIC = 0xef53;
  * worst: a task that dirtied 100 MB at 1 MB/s would hold an unmount for 100 s.
  */
 export const UNMOUNT_FLUSH_MS = 3000;
+/** The same for a teardown after the result has gone back (the pool's, runTask's by default): nobody waits for it. */
+export const BACKGROUND_UNMOUNT_FLUSH_MS = 30_000;
 
 /**
  * Unmount the workspace if it is a mount (detached lazily when still busy). Only after the run's

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostConfig, type HostConfig } from '../../src/config/host.js';
+import { teardownsSettled } from '../../src/supervisor/teardowns.js';
 import { stillThere } from './procs.mjs';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'tasks');
@@ -84,8 +85,12 @@ async function otherHosts(pid: string, host: HostConfig): Promise<boolean> {
   });
 }
 
-/** Everything a run could leave behind, for one test host. */
+/**
+ * Everything a run could leave behind, for one test host, once this process's teardowns that
+ * went on after their results (runTask's default) have settled.
+ */
 export async function leftovers(host: HostConfig): Promise<{ cgroups: string[]; scratch: string[]; processes: number[]; mounts: string[] }> {
+  await teardownsSettled();
   const cgroups: string[] = [];
   for (const mount of cgroupMounts()) {
     const dir = join(mount, host.cgroupParent);

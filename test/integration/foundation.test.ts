@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execProgram, PawlError, runTask } from '../../src/index.js';
+import { execProgram, PawlError, runTask, teardownsSettled } from '../../src/index.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { expectLockedDown } from '../helpers/probe.js';
 
@@ -30,6 +30,19 @@ describe('a Ratchet task in a bubblewrap sandbox', () => {
     expect(r.output).toEqual({ sum: 42 });
     expect(r.runtime).toBe('bwrap');
     expect(r.usage.peak_memory_bytes).toBeGreaterThan(0);
+  });
+
+  it('gives the result as soon as it is final and tears the sandbox down after it; with awaitCleanup, only after', async () => {
+    const add = fixture('../../../examples/add');
+    const early = await runTask(add, { input: { num1: 2, num2: 40 }, host });
+    expect(early).toMatchObject({ status: 'succeeded', output: { sum: 42 }, exit_code: 0 });
+    // The result came first: the run's scratch dir (removed last) is still there.
+    expect(existsSync(join(host.runDir, early.id))).toBe(true);
+    await teardownsSettled();
+    expect(existsSync(join(host.runDir, early.id))).toBe(false);
+    const waited = await runTask(add, { input: { num1: 2, num2: 40 }, host, awaitCleanup: true });
+    expect(waited).toMatchObject({ status: 'succeeded', output: { sum: 42 }, exit_code: 0 });
+    expect(existsSync(join(host.runDir, waited.id))).toBe(false);
   });
 
   it('is not confused by stdout noise that looks like a result', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execProgram, runTask } from '../../src/index.js';
+import { execProgram, runTask, teardownsSettled } from '../../src/index.js';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import { Sandbox } from '../../src/supervisor/sandbox.js';
 import { collectGarbage } from '../../src/supervisor/gc.js';
@@ -148,6 +148,35 @@ describe('a cleanup failure never replaces the verdict (10.7)', () => {
     expect(report.cgroups).toContain(`run-${sb.id}`);
     expect(report.scratch).toContain(sb.id);
     expect((await listLeftovers(host)).map((l) => l.id)).not.toContain(sb.id);
+  });
+
+  it('a task run whose result came before its teardown: the failed teardown goes on the leftover list, which gc clears', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pawl-slow-'));
+    writeFileSync(join(dir, 'main.js'), 'async function main(input) { await new Promise((r) => setTimeout(r, 1500)); return { ok: true }; }\n');
+    const { mounts } = await probeCgroups();
+    const parent = join(mounts.pids!, host.cgroupParent);
+    const before = new Set(readdirSync(parent));
+    const running = runTask(dir, { host });
+    // The run's group, once it exists: a child group inside makes its rmdir fail (EBUSY), as a D-state process would.
+    let group: string | undefined;
+    for (let i = 0; i < 500 && !group; i++) {
+      group = readdirSync(parent).find((n) => n.startsWith('run-') && !before.has(n));
+      if (!group) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(group).toBeDefined();
+    const blocker = join(parent, group!, 'blocker');
+    mkdirSync(blocker);
+    const r = await running;
+    // The verdict does not wait for the teardown, so it cannot carry its failure: the leftover list does.
+    expect(r).toMatchObject({ status: 'succeeded', output: { ok: true } });
+    expect(r.cleanup_error).toBeUndefined();
+    await teardownsSettled();
+    expect((await listLeftovers(host)).find((l) => l.id === r.id)?.error).toMatch(/cannot remove cgroup/);
+    rmdirSync(blocker);
+    const report = await collectGarbage(host);
+    expect(report.cgroups).toContain(`run-${r.id}`);
+    expect((await listLeftovers(host)).map((l) => l.id)).not.toContain(r.id);
+    rmSync(dir, { recursive: true });
   });
 });
 

@@ -85,6 +85,8 @@ out.refusals = {
   supervisorOutside: await refusal('pawl-vm-deleg-other/pawl'),
 };
 
+// runTask's results come before their teardowns: what is left is judged once those have ended.
+await pawl.teardownsSettled();
 const parentDir = join('/sys/fs/cgroup', host.cgroupParent);
 out.leftovers = {
   cgroups: readdirSync(parentDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name),

@@ -72,8 +72,9 @@ function mountChanges(host) {
   return changes;
 }
 
-/** Everything a run could leave behind for one host config. */
+/** Everything a run could leave behind for one host config, once this process's teardowns that went on after their results (runTask's default) have settled. */
 export async function leftovers(host) {
+  await pawl.teardownsSettled();
   const parentDir = join(CGROUP_ROOT, host.cgroupParent);
   const cgroupDirs = (await readdir(parentDir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name);
   // gc's leftover list and the OCI mount stage count by what is in them (an empty dir is no leak).

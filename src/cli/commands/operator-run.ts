@@ -24,7 +24,7 @@ export async function runConfigured(task: string, v: Values, input: unknown, pol
   const config = v.config !== undefined ? await loadSecurityConfig(v.config) : undefined;
   const logFile = v['audit-log'] ?? config?.security.runtime_config.audit_log;
   const audit = logFile ? openAuditLog(logFile) : undefined;
-  const result = await runWithMode(task, { input, config, trustLevel: v.trust, policy, audit, warn: (m) => err(`pawl: WARNING: ${m}`) });
+  const result = await runWithMode(task, { input, config, trustLevel: v.trust, policy, audit, awaitCleanup: true, warn: (m) => err(`pawl: WARNING: ${m}`) });
   audit?.flush();
   return result;
 }
