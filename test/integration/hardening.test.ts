@@ -180,6 +180,23 @@ describe('a cleanup failure never replaces the verdict (10.7)', () => {
   });
 });
 
+describe('a result that comes before its teardown leaves nothing when its process ends', () => {
+  it('a process that ends by itself as soon as runTask resolves: the teardown holds it open until the run is gone', async () => {
+    // Ends on its own (no process.exit): a handle of the teardown keeps node alive until it has ended.
+    const script = `const { hostConfig, runTask } = await import(${JSON.stringify(join(ROOT, 'dist', 'index.js'))});
+const host = hostConfig({ cgroupParent: ${JSON.stringify(host.cgroupParent)}, runDir: ${JSON.stringify(host.runDir)} });
+const r = await runTask(${JSON.stringify(join(ROOT, 'examples', 'add'))}, { input: { num1: 2, num2: 40 }, host });
+console.log(JSON.stringify({ id: r.id, status: r.status, output: r.output }));`;
+    const out = execFileSync('/usr/bin/node', ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const r = JSON.parse(out) as { id: string; status: string; output: unknown };
+    expect(r).toMatchObject({ status: 'succeeded', output: { sum: 42 } });
+    const { mounts } = await probeCgroups();
+    for (const dir of Object.values(mounts)) if (dir) expect(existsSync(join(dir, host.cgroupParent, `run-${r.id}`))).toBe(false);
+    expect(existsSync(join(host.runDir, r.id))).toBe(false);
+    expect((await listLeftovers(host)).map((l) => l.id)).not.toContain(r.id);
+  });
+});
+
 describe('gc judges a supervisor by pid, start time, boot and pid namespace (10.10)', () => {
   /** A run dir's owner record, once written whole (null before). */
   const ownerOf = (id: string): { pid: number } | null => {
