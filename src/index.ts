@@ -1,7 +1,7 @@
 // pawl as a library: everything the CLI does is a call here.
 export { runTask, execProgram, taskPolicy, type RunTaskOptions, type ExecOptions } from './supervisor/run.js';
 export { Sandbox, type SandboxOptions } from './supervisor/sandbox.js';
-export { teardownsSettled } from './supervisor/teardowns.js';
+export { teardownsSettled, type TeardownFailure } from './supervisor/teardowns.js';
 export { explain, type Explanation } from './supervisor/explain.js';
 export { observeRuns, type RunObserver } from './supervisor/phases/observers.js';
 export { planRun, type SandboxPlan } from './plan/plan.js';

@@ -342,7 +342,7 @@ export class Pool {
     try {
       // Single use: the run ends at the harness's reply (Sandbox.endOrReply); reuse mode reads the replies itself.
       // Its teardown runs after the result has gone back: it may wait longer for a busy disk's
-      // writeback than a one-off run (whose result waits for it) before leaving it to gc.
+      // writeback than a run whose result waits for it before leaving it to gc.
       const sb = await Sandbox.start({ policy: key.policy, host: this.host, mode: 'task', endAtReply: !this.config.reuse, unmountFlushMs: BACKGROUND_UNMOUNT_FLUSH_MS });
       this.counters.started++;
       const slot: Slot = { sb, key, state: 'idle' };

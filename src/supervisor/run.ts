@@ -1,4 +1,5 @@
 // The library's front door: run a Ratchet task or any program in a fresh sandbox.
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { HostConfig } from '../config/host.js';
 import type { Policy, PolicyInput } from '../config/policy.js';
@@ -16,7 +17,7 @@ import { prepareAhead } from './phases/prepare.js';
 import { runResult } from './phases/report.js';
 import type { RunResult } from './result.js';
 import { Sandbox, type Teardown } from './sandbox.js';
-import { trackTeardown } from './teardowns.js';
+import { teardownsBelow, trackTeardown, type TeardownFailure } from './teardowns.js';
 import { BACKGROUND_UNMOUNT_FLUSH_MS } from './workspace-fs.js';
 
 export interface RunTaskOptions {
@@ -36,10 +37,20 @@ export interface RunTaskOptions {
    * at its reply. Default false: the result comes as soon as its verdict and usage are final (the
    * pool's way: every process of the run killed at the reply, its last figures read, ~13 ms
    * sooner here) and the teardown goes on after it: teardownsSettled() waits for it, and what it
-   * could not remove goes on the leftover list that gc clears. The CLI sets it: it prints cleanup_error.
+   * could not remove goes on the leftover list that gc clears (and to `teardownFailed`). The CLI
+   * sets it: it prints cleanup_error.
    */
   awaitCleanup?: boolean;
+  /** Told when a teardown that came after its result could not remove everything (as a pool's `teardownFailed`). */
+  teardownFailed?: (failure: TeardownFailure) => void;
 }
+
+/**
+ * At most this many teardowns after their results at once (runTask's default): a caller that runs
+ * task after task on a disk slow to write back never holds more groups, loop mounts and host ids
+ * than this; the next run waits for one to end.
+ */
+const MAX_TEARDOWNS = Math.max(2, availableParallelism());
 
 /** The effective policy of a task run: defaults <- trust level <- task policy <- overrides. */
 export function taskPolicy(task: LoadedTask, opts: Pick<RunTaskOptions, 'trustLevel' | 'policy'>): Policy {
@@ -82,6 +93,7 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
   // sandbox unused: the outcome, and which problem is reported first, are loadTask's and
   // prepareTaskRun's.
   const early = opts.awaitCleanup !== true;
+  if (early) await teardownsBelow(MAX_TEARDOWNS);
   const starting = Sandbox.start({ policy, host: opts.host, mode: 'task', signal: opts.signal, ...(early ? { endAtReply: true, unmountFlushMs: BACKGROUND_UNMOUNT_FLUSH_MS } : {}) });
   starting.catch(() => {}); // awaited below, on every path
   const rejected = await compiled.then(() => inputRejection(loaded, policy, input, opts.host)).catch(async (e: unknown) => {
@@ -92,7 +104,8 @@ export async function runTask(task: string | LoadedTask, opts: RunTaskOptions = 
     await discard(starting);
     return rejected;
   }
-  return dispatchTask(await starting, loaded, policy, input, opts.context, opts.mocks, early ? trackTeardown : undefined);
+  const sandbox = await starting;
+  return dispatchTask(sandbox, loaded, policy, input, opts.context, opts.mocks, early ? (teardown) => trackTeardown(sandbox.id, teardown, opts.teardownFailed) : undefined);
 }
 
 /** A sandbox started for a run that will not happen: ended and torn down (its own failure to start is moot). */

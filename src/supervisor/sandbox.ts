@@ -20,6 +20,7 @@ import { round, runResult, usageOf, violationsOf } from './phases/report.js';
 import { RunResources } from './phases/resources.js';
 import { RunWatch } from './phases/watch.js';
 import type { RunResult } from './result.js';
+import type { Teardown } from './teardowns.js';
 
 /** What reuse mode drives a task sandbox through (Sandbox.reuseHandle). */
 export interface ReuseHandle {
@@ -57,11 +58,7 @@ export interface SandboxOptions {
   unmountFlushMs?: number;
 }
 
-/** What a teardown ended with: its failure (null: everything went), and how long it took. */
-export interface Teardown {
-  error: string | null;
-  ms: number;
-}
+export type { Teardown };
 
 /** A run's result without its teardown, and the teardown in progress (Sandbox.settled). */
 export interface Settled {

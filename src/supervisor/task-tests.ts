@@ -63,6 +63,6 @@ export async function runTaskTests(ref: string, opts: { trustLevel?: string; pol
     cases.push({ name: t.name ?? t.source, source: t.source, ...judge(t, result), result });
   }
   // Each case's teardown ran beside the next case (runTask's default): none is left running.
-  await teardownsSettled();
+  await teardownsSettled(cases.map((c) => c.result.id));
   return { cases, passed: cases.filter((c) => c.passed).length, failed: cases.filter((c) => !c.passed).length };
 }

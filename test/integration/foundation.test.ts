@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execProgram, PawlError, runTask, teardownsSettled } from '../../src/index.js';
+import { execProgram, hostConfig, PawlError, runTask, teardownsSettled } from '../../src/index.js';
 import { fixture, leftovers, testHost } from '../helpers/host.js';
 import { expectLockedDown } from '../helpers/probe.js';
 
@@ -43,6 +43,15 @@ describe('a Ratchet task in a bubblewrap sandbox', () => {
     const waited = await runTask(add, { input: { num1: 2, num2: 40 }, host, awaitCleanup: true });
     expect(waited).toMatchObject({ status: 'succeeded', output: { sum: 42 }, exit_code: 0 });
     expect(existsSync(join(host.runDir, waited.id))).toBe(false);
+  });
+
+  it('runs task after task on a one-id host range: the next run waits for the teardown still holding the id', async () => {
+    const one = hostConfig({ cgroupParent: host.cgroupParent, runDir: host.runDir, hostIdBase: 700_123, hostIdCount: 1 });
+    for (let i = 0; i < 3; i++) {
+      const r = await runTask(fixture('../../../examples/add'), { input: { num1: i, num2: 1 }, host: one });
+      expect(r).toMatchObject({ status: 'succeeded', output: { sum: i + 1 } });
+    }
+    expect((await leftovers(one)).processes).toEqual([]);
   });
 
   it('is not confused by stdout noise that looks like a result', async () => {

@@ -156,7 +156,8 @@ describe('a cleanup failure never replaces the verdict (10.7)', () => {
     const { mounts } = await probeCgroups();
     const parent = join(mounts.pids!, host.cgroupParent);
     const before = new Set(readdirSync(parent));
-    const running = runTask(dir, { host });
+    const failures: { id: string; error: string }[] = [];
+    const running = runTask(dir, { host, teardownFailed: (f) => failures.push(f) });
     // The run's group, once it exists: a child group inside makes its rmdir fail (EBUSY), as a D-state process would.
     let group: string | undefined;
     for (let i = 0; i < 500 && !group; i++) {
@@ -172,6 +173,7 @@ describe('a cleanup failure never replaces the verdict (10.7)', () => {
     expect(r.cleanup_error).toBeUndefined();
     await teardownsSettled();
     expect((await listLeftovers(host)).find((l) => l.id === r.id)?.error).toMatch(/cannot remove cgroup/);
+    expect(failures).toEqual([{ id: r.id, error: expect.stringContaining('cannot remove cgroup') }]);
     rmdirSync(blocker);
     const report = await collectGarbage(host);
     expect(report.cgroups).toContain(`run-${r.id}`);

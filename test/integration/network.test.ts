@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execProgram, runTask } from '../../src/index.js';
+import { execProgram, runTask, teardownsSettled } from '../../src/index.js';
 import { resolvePolicy } from '../../src/config/resolve.js';
 import type { PolicyInput } from '../../src/config/policy.js';
 import { checkAddress, compileRules } from '../../src/network/index.js';
@@ -207,6 +207,7 @@ describe('network restricted', () => {
   });
 
   it('leaves no socket file or mount behind', async () => {
+    await teardownsSettled(); // the task runs' teardowns came after their results
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('egress.sock');
     expect(await leftovers(host)).toMatchObject({ scratch: [] });
   });

@@ -18,6 +18,7 @@ import { collectGarbageOnce } from '../gc.js';
 import { assertSupported, driverFor, storagePlan } from '../host.js';
 import { assertHostIds, pickHostId } from '../../runtime/ids.js';
 import { createScratch, type Scratch } from '../scratch.js';
+import { teardownsPending, teardownsSettled } from '../teardowns.js';
 import { mountWorkspace, workspaceFsUnavailable } from '../workspace-fs.js';
 import { RunResources } from './resources.js';
 import { lsmPlan, prepareLsm } from '../../lsm/apply.js';
@@ -63,6 +64,21 @@ export function prepareAhead(host: HostConfig): void {
   assertHostIds(host).catch(() => {});
 }
 
+/**
+ * A host id no live run of this process holds. A run whose result came before its teardown
+ * (runTask's default) holds its id until that teardown ends: with none free (a small range), those
+ * are waited for once.
+ */
+async function freeHostId(host: HostConfig): Promise<number | null> {
+  try {
+    return pickHostId(host);
+  } catch (e) {
+    if (!teardownsPending()) throw e;
+    await teardownsSettled();
+    return pickHostId(host);
+  }
+}
+
 /** Prepare a run whose resources are recorded in `res`; on failure they are released before the error propagates. */
 export async function prepareRun(req: RunRequest, res: RunResources): Promise<PreparedRun> {
   try {
@@ -93,7 +109,7 @@ async function prepare(req: RunRequest, res: RunResources): Promise<PreparedRun>
   // once: the storage plan's refusal or degradation and the mount below go by one answer.
   const noWorkspaceFs = workspaceFsUnavailable();
   await assertHostIds(host);
-  const hostId = (res.hostId = pickHostId(host));
+  const hostId = (res.hostId = await freeHostId(host));
   const scratch = (res.scratch = createScratch(host.runDir, res.id, hostId, host.cgroupParent));
   const workspaceLoop = noWorkspaceFs === null ? mountWorkspace(scratch.dir, scratch.workspace, policy, hostId, factsCache(host.stateDir), mountedNoexec(policy, WORKSPACE)) : Promise.resolve(null);
   workspaceLoop.catch(() => {}); // at once: nothing between here and the awaits below may leave a mount unawaited
