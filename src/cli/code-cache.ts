@@ -7,10 +7,11 @@
 // version and arch, the process's node flags and NODE_OPTIONS), and only from a file and directory that no one
 // but this user can write (like the rootfs and filters beside it). Anything else (no cache, a
 // stale or rejected one, a read-only or foreign state dir) compiles the bundle as node would,
-// and the cache is rewritten where it can be.
+// and the cache is rewritten where it can be. Writing one removes those no command has used for
+// 30 days (other copies' that are gone: each checkout adds ~1 MB per command).
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { constants as fsc, fstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, closeSync, type Stats } from 'node:fs';
+import { constants as fsc, fstatSync, futimesSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, closeSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,11 +77,38 @@ function readCache(dir: string, cacheFile: string, key: string): { data?: Buffer
     if (!st.isFile() || !ownedOnly(st) || !ownedOnly(statSync(dir))) return { state: 'untrusted' };
     const buf = readFileSync(fd);
     if (buf.subarray(0, KEY_LENGTH).toString('latin1') !== key) return { state: 'stale' };
+    // In use: its date moves on (once a day at most), so another copy's pruning leaves it.
+    if (Date.now() - st.mtimeMs > DAY_MS) {
+      try {
+        futimesSync(fd, new Date(), new Date());
+      } catch {
+        /* a read-only state dir: still a hit */
+      }
+    }
     return { data: buf.subarray(KEY_LENGTH), state: 'hit' };
   } catch {
     return { state: 'miss' };
   } finally {
     closeSync(fd);
+  }
+}
+
+const DAY_MS = 24 * 3600_000;
+/** A cache no copy of pawl has used this long is removed: each checkout (a deploy, a clone) adds ~1 MB per command. */
+const UNUSED_MS = 30 * DAY_MS;
+
+/** Remove the CLI caches no command has used for UNUSED_MS (a hit dates its file, a write makes it): those of copies gone or left. */
+function pruneUnused(dir: string): void {
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith('cli-code-')) continue;
+    const file = join(dir, name);
+    try {
+      const st = lstatSync(file);
+      if (st.isFile() && now - st.mtimeMs > UNUSED_MS) rmSync(file, { force: true });
+    } catch {
+      /* gone meanwhile */
+    }
   }
 }
 
@@ -92,6 +120,7 @@ function writeCache(dir: string, cacheFile: string, key: string, script: Script)
     if (!ownedOnly(statSync(dir))) return;
     writeFileSync(tmp, Buffer.concat([Buffer.from(key, 'latin1'), script.createCachedData()]), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, cacheFile);
+    pruneUnused(dir);
   } catch {
     // Not cached: a read-only or foreign state dir costs only the compile.
     try {

@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,6 +119,27 @@ describe('pawl run through the code cache', () => {
     expect(run()).toBe('untrusted');
     chmodSync(join(state, 'cache'), 0o700);
     expect(run()).toBe('hit');
+  });
+
+  it("removes other copies' caches unused for 30 days when it writes one, and keeps its own, used one dated", () => {
+    const cache = join(state, 'cache');
+    const days = (n: number) => new Date(Date.now() - n * 24 * 3600_000);
+    const gone = join(cache, 'cli-code-run-000000000000'); // a checkout removed long ago
+    const recent = join(cache, 'cli-code-run-111111111111'); // another checkout, used last week
+    const other = join(cache, 'seccomp-old.json'); // not the CLI's
+    for (const f of [gone, recent, other]) writeFileSync(f, 'x', { mode: 0o600 });
+    utimesSync(gone, days(31), days(31));
+    utimesSync(recent, days(7), days(7));
+    utimesSync(other, days(31), days(31));
+    // Its own cache, last written 2 days ago and used now: dated again, so no other copy removes it.
+    utimesSync(cacheFile, days(2), days(2));
+    expect(run()).toBe('hit');
+    expect(Date.now() - statSync(cacheFile).mtimeMs).toBeLessThan(60_000);
+    expect(existsSync(gone)).toBe(true); // a hit writes nothing, so prunes nothing
+    const stored = readFileSync(cacheFile);
+    writeFileSync(cacheFile, Buffer.concat([Buffer.from('0'.repeat(64)), stored.subarray(64)]), { mode: 0o600 });
+    expect(run()).toBe('stale'); // rewritten: the unused are pruned
+    expect([existsSync(gone), existsSync(recent), existsSync(other), existsSync(cacheFile)]).toEqual([false, true, true, true]);
   });
 
   it('runs without a cache where the state dir cannot be written', () => {
