@@ -20,4 +20,3 @@ export async function cachedCgroupLayout(cache: FactsCache, mountinfo = readFile
   const controllers = unified ? ((await readOptional(join(unified, 'cgroup.controllers'))) ?? '') : '';
   return cache.remember('cgroup-layout', sha256(bootId(), ...cgroupMountLines(mountinfo), `controllers=${controllers}`), () => detectCgroups(mountinfo));
 }
-

@@ -16,8 +16,8 @@ import { published } from './phases/observers.js';
 import { prepareAhead } from './phases/prepare.js';
 import { runResult } from './phases/report.js';
 import type { RunResult } from './result.js';
-import { Sandbox, type Teardown } from './sandbox.js';
-import { teardownsBelow, trackTeardown, type TeardownFailure } from './teardowns.js';
+import { Sandbox } from './sandbox.js';
+import { teardownsBelow, trackTeardown, type Teardown, type TeardownFailure } from './teardowns.js';
 import { BACKGROUND_UNMOUNT_FLUSH_MS } from './workspace-fs.js';
 
 export interface RunTaskOptions {

@@ -58,8 +58,6 @@ export interface SandboxOptions {
   unmountFlushMs?: number;
 }
 
-export type { Teardown };
-
 /** A run's result without its teardown, and the teardown in progress (Sandbox.settled). */
 export interface Settled {
   result: RunResult;

@@ -15,10 +15,8 @@ export interface TeardownFailure {
   error: string;
 }
 
-/** Run id -> its teardown, settled (never rejected) once it has ended. */
+/** Run id -> its teardown, settled (never rejected) once it has ended and left this map. */
 const pending = new Map<string, Promise<void>>();
-/** Wakes teardownsBelow's waiters, one settle at a time. */
-let settledOne: (() => void)[] = [];
 
 export function trackTeardown(id: string, teardown: Promise<Teardown>, failed?: (f: TeardownFailure) => void): void {
   const tracked = teardown.then(
@@ -26,12 +24,7 @@ export function trackTeardown(id: string, teardown: Promise<Teardown>, failed?: 
       if (t.error) report(failed, { id, error: t.error });
     },
     (e: unknown) => report(failed, { id, error: (e as Error).message }), // it records its own failure; it does not reject
-  ).finally(() => {
-    pending.delete(id);
-    const waiters = settledOne;
-    settledOne = [];
-    for (const w of waiters) w();
-  });
+  ).finally(() => pending.delete(id));
   pending.set(id, tracked);
 }
 
@@ -61,5 +54,5 @@ export async function teardownsSettled(ids?: Iterable<string>): Promise<void> {
 
 /** Wait until fewer than `n` teardowns are in progress: each holds a group, a loop mount and a host id. */
 export async function teardownsBelow(n: number): Promise<void> {
-  while (pending.size >= n) await new Promise<void>((resolve) => settledOne.push(resolve));
+  while (pending.size >= n) await Promise.race(pending.values());
 }
